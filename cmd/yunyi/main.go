@@ -1,0 +1,271 @@
+// Command yunyi is the Yunyi internet-hospital platform in one binary.
+//
+//	yunyi serve [--addr 127.0.0.1:8080] [--db yunyi.db|postgres://...] [--demo]
+//	yunyi migrate [--db ...]
+//	yunyi user create --username U --password P --role R [--institution CODE]
+//	yunyi audit verify [--db ...]
+//	yunyi version
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/yunyi-health/yunyi/internal/audit"
+	"github.com/yunyi-health/yunyi/internal/demo"
+	"github.com/yunyi-health/yunyi/internal/identity"
+	"github.com/yunyi-health/yunyi/internal/sqlstore"
+	"github.com/yunyi-health/yunyi/internal/web"
+)
+
+// Version is set at build time with -ldflags "-X main.Version=...".
+var Version = "0.1.0-dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "yunyi:", err)
+		os.Exit(1)
+	}
+}
+
+const usage = `yunyi — internet hospital platform
+
+Commands:
+  serve         run the server (--addr, --db, --demo)
+  migrate       apply database migrations (--db)
+  user create   create an account (--username --password --role [--institution])
+  audit verify  check the audit log's hash chain (--db)
+  version       print the version
+
+The database is a SQLite file (default yunyi.db in the working folder) or a
+postgres:// URL, from --db or the YUNYI_DB environment variable.
+`
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("no command")
+	}
+	switch args[0] {
+	case "serve":
+		return serve(ctx, args[1:], stdout, stderr)
+	case "migrate":
+		return migrate(ctx, args[1:], stdout)
+	case "user":
+		if len(args) < 2 || args[1] != "create" {
+			return errors.New("usage: yunyi user create --username U --password P --role R [--institution CODE]")
+		}
+		return userCreate(ctx, args[2:], stdout)
+	case "audit":
+		if len(args) < 2 || args[1] != "verify" {
+			return errors.New("usage: yunyi audit verify [--db ...]")
+		}
+		return auditVerify(ctx, args[2:], stdout)
+	case "version", "--version", "-v":
+		fmt.Fprintln(stdout, "yunyi", Version)
+		return nil
+	case "help", "--help", "-h":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", args[0])
+}
+
+func defaultDB() string {
+	if v := os.Getenv("YUNYI_DB"); v != "" {
+		return v
+	}
+	return "yunyi.db"
+}
+
+func openDB(ctx context.Context, dsn string) (*sqlstore.DB, error) {
+	db, err := sqlstore.Open(ctx, dsn)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := db.Migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+func newLogger(w io.Writer) *slog.Logger {
+	lvl := slog.LevelInfo
+	if os.Getenv("YUNYI_DEBUG") != "" {
+		lvl = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: lvl}))
+}
+
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
+	dsn := fs.String("db", defaultDB(), "SQLite file or postgres:// URL")
+	withDemo := fs.Bool("demo", false, "load the demo data on an empty database and show demo accounts")
+	secure := fs.Bool("secure-cookies", false, "mark cookies Secure (set when served over HTTPS)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	start := time.Now()
+	log := newLogger(stderr)
+	slog.SetDefault(log)
+	db, err := openDB(ctx, *dsn)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	al := audit.NewLogger(db)
+	defer al.Close()
+
+	srv, err := web.New(web.Config{Demo: *withDemo, SecureCookies: *secure}, db, al, log)
+	if err != nil {
+		return err
+	}
+	var demoAccounts []demo.Account
+	if *withDemo {
+		accts, loaded, err := demo.Load(ctx, db, time.Now())
+		if err != nil {
+			return fmt.Errorf("demo data: %w", err)
+		}
+		if loaded {
+			log.Info("demo data loaded", "accounts", len(accts))
+		}
+		demoAccounts = accts
+		var shown []web.DemoAccount
+		for _, a := range accts {
+			shown = append(shown, web.DemoAccount{Username: a.Username, Password: demo.Password, Role: a.Role, Note: a.Note})
+		}
+		srv.SetDemoAccounts(shown)
+	}
+
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{
+		Handler:           srv,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	url := "http://" + ln.Addr().String()
+	fmt.Fprintf(stdout, "Yunyi %s listening on %s (database: %s, ready in %s)\n", Version, url, db.Engine, time.Since(start).Round(time.Millisecond))
+	if *withDemo {
+		fmt.Fprintf(stdout, "Demo mode. Every demo account's password is %q:\n", demo.Password)
+		for _, a := range demoAccounts {
+			fmt.Fprintf(stdout, "  %-22s %-18s %s\n", a.Username, a.Role, a.Note)
+		}
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down; letting requests in flight finish")
+	sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "Yunyi stopped.")
+	return nil
+}
+
+func migrate(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
+	dsn := fs.String("db", defaultDB(), "SQLite file or postgres:// URL")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	db, err := sqlstore.Open(ctx, *dsn)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	n, err := db.Migrate(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%d migration(s) applied\n", n)
+	return nil
+}
+
+func userCreate(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("user create", flag.ContinueOnError)
+	dsn := fs.String("db", defaultDB(), "SQLite file or postgres:// URL")
+	username := fs.String("username", "", "login name")
+	password := fs.String("password", "", "password (8+ characters, letters and digits)")
+	role := fs.String("role", "", "one of: "+roles())
+	institution := fs.String("institution", "", "institution code (staff roles)")
+	phone := fs.String("phone", "", "mobile number (optional)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	db, err := openDB(ctx, *dsn)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	ids := identity.NewService(db)
+	a, err := ids.CreateAccount(ctx, identity.NewStaff{Username: *username, Password: *password, Role: identity.Role(*role), Institution: *institution, Phone: *phone})
+	if err != nil {
+		return fmt.Errorf("%w", err)
+	}
+	al := audit.NewLogger(db)
+	defer al.Close()
+	if err := al.Record(ctx, audit.Entry{ActorRole: "cli", Action: "account.create", ObjectType: "account", ObjectID: a.Username, Institution: a.Institution, Detail: string(a.Role)}); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "created account %d %s (%s)\n", a.ID, a.Username, a.Role)
+	return nil
+}
+
+func roles() string {
+	var s []string
+	for _, r := range identity.Roles {
+		s = append(s, string(r))
+	}
+	return strings.Join(s, ", ")
+}
+
+func auditVerify(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("audit verify", flag.ContinueOnError)
+	dsn := fs.String("db", defaultDB(), "SQLite file or postgres:// URL")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	db, err := openDB(ctx, *dsn)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	n, problem, err := audit.Verify(ctx, db)
+	if err != nil {
+		return err
+	}
+	if problem != nil {
+		fmt.Fprintf(stdout, "audit log BROKEN after %d good entries: %s\n", n, problem.Error())
+		return problem
+	}
+	fmt.Fprintf(stdout, "audit log intact: %d entries verified\n", n)
+	return nil
+}

@@ -1,0 +1,243 @@
+// Package directory holds institutions (with their internet-diagnosis
+// qualification, S-1/G-1), their departments, specialties and service
+// catalogue (S-2, W-2), and practitioners with their credentials (D-1, D-2,
+// N-6, N-8).
+package directory
+
+import (
+	"context"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/yunyi-health/yunyi/internal/dates"
+	"github.com/yunyi-health/yunyi/internal/errs"
+)
+
+// Qualification is an institution's status for internet diagnosis (S-1).
+type Qualification string
+
+const (
+	QualPending   Qualification = "pending"
+	QualApproved  Qualification = "approved"
+	QualSuspended Qualification = "suspended"
+)
+
+// Valid reports whether q is known.
+func (q Qualification) Valid() bool {
+	return q == QualPending || q == QualApproved || q == QualSuspended
+}
+
+// Institution is a hospital (or clinic) and its internet-hospital settings.
+type Institution struct {
+	Code         string        `json:"code"`
+	Name         string        `json:"name"`
+	NameEN       string        `json:"name_en"`
+	Alias        string        `json:"alias,omitempty"` // other names in the sources
+	Status       Qualification `json:"status"`
+	ApprovedOn   string        `json:"approved_on,omitempty"` // YYYY-MM-DD
+	StatusNote   string        `json:"status_note,omitempty"`
+	OnlineSince  string        `json:"online_since,omitempty"`
+	Channel      string        `json:"channel,omitempty"` // how patients reach it (app, WeChat account)
+	Pilot        bool          `json:"first_visit_pilot"` // designated first-visit pilot (G-2, S-5)
+	Insurance    bool          `json:"insurance"`         // real-time insurance settlement (M-2)
+	Delivery     string        `json:"delivery,omitempty"`
+	DeliveryArea string        `json:"delivery_area,omitempty"`
+	Departments  []Department  `json:"departments"`
+}
+
+// Open reports whether the institution may offer internet diagnosis (S-1).
+func (i Institution) Open() bool { return i.Status == QualApproved }
+
+// Department of an institution.
+type Department struct {
+	Institution string      `json:"-"`
+	Code        string      `json:"code"`
+	Name        string      `json:"name"`
+	NameEN      string      `json:"name_en"`
+	Online      bool        `json:"online"`
+	Specialties []Specialty `json:"specialties,omitempty"`
+	Services    []Service   `json:"services"`
+}
+
+// Specialty within a department (e.g. 生长发育 within paediatrics).
+type Specialty struct {
+	Institution string `json:"-"`
+	Department  string `json:"-"`
+	Code        string `json:"code"`
+	Name        string `json:"name"`
+	NameEN      string `json:"name_en"`
+	Pilot       bool   `json:"first_visit_pilot"` // a first-visit pilot specialty (S-5)
+}
+
+// ServiceKind is what a service offers.
+type ServiceKind string
+
+const (
+	FollowUp   ServiceKind = "follow_up"
+	FirstVisit ServiceKind = "first_visit"
+)
+
+// Service is an entry of a department's catalogue: a kind of online visit
+// with its price and the weekdays it opens.
+type Service struct {
+	Institution string      `json:"institution"`
+	Department  string      `json:"department"`
+	Code        string      `json:"code"`
+	Name        string      `json:"name"`
+	NameEN      string      `json:"name_en"`
+	Kind        ServiceKind `json:"kind"`
+	Specialty   string      `json:"specialty,omitempty"` // specialty code
+	PriceFen    int64       `json:"price_fen"`
+	Price       float64     `json:"price"` // yuan, derived from PriceFen
+	Days        Weekdays    `json:"days"`
+	Active      bool        `json:"active"`
+}
+
+// Weekdays is a set of days a service opens, as ISO numbers 1 (Monday) to 7.
+type Weekdays []int
+
+// String renders "1,3,5".
+func (w Weekdays) String() string {
+	var b strings.Builder
+	for i, d := range w {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteByte(byte('0' + d))
+	}
+	return b.String()
+}
+
+// Has reports whether the weekday (time.Weekday numbering) is in the set.
+func (w Weekdays) Has(d time.Weekday) bool {
+	iso := int(d)
+	if iso == 0 {
+		iso = 7
+	}
+	for _, x := range w {
+		if x == iso {
+			return true
+		}
+	}
+	return false
+}
+
+// ParseWeekdays parses "1,3,5" (ISO weekdays); it returns nil and false on
+// bad input. Duplicates are removed and the result sorted.
+func ParseWeekdays(s string) (Weekdays, bool) {
+	var seen [8]bool
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return Weekdays{}, true
+	}
+	for _, p := range strings.Split(s, ",") {
+		p = strings.TrimSpace(p)
+		if len(p) != 1 || p[0] < '1' || p[0] > '7' {
+			return nil, false
+		}
+		seen[p[0]-'0'] = true
+	}
+	var w Weekdays
+	for d := 1; d <= 7; d++ {
+		if seen[d] {
+			w = append(w, d)
+		}
+	}
+	return w, true
+}
+
+var codeRe = regexp.MustCompile(`^[a-z][a-z0-9-]{1,39}$`)
+
+func validCode(f *errs.Fields, field, c string) {
+	if c == "" {
+		f.Add(field, "required")
+	} else if !codeRe.MatchString(c) {
+		f.Add(field, "code_format")
+	}
+}
+
+func required(f *errs.Fields, field, v string) {
+	if strings.TrimSpace(v) == "" {
+		f.Add(field, "required")
+	}
+}
+
+func validDate(f *errs.Fields, field, v string) {
+	if v == "" {
+		return
+	}
+	if !dates.Valid(v) {
+		f.Add(field, "date_format")
+	}
+}
+
+// Validate checks an institution's editable fields.
+func (i *Institution) Validate() error {
+	var f errs.Fields
+	validCode(&f, "code", i.Code)
+	required(&f, "name", i.Name)
+	if !i.Status.Valid() {
+		f.Add("status", "status_invalid")
+	}
+	if i.Status == QualApproved && i.ApprovedOn == "" {
+		f.Add("approved_on", "required")
+	}
+	validDate(&f, "approved_on", i.ApprovedOn)
+	validDate(&f, "online_since", i.OnlineSince)
+	return f.Err()
+}
+
+// Validate checks a department.
+func (d *Department) Validate() error {
+	var f errs.Fields
+	validCode(&f, "code", d.Code)
+	required(&f, "name", d.Name)
+	return f.Err()
+}
+
+// Validate checks a specialty.
+func (s *Specialty) Validate() error {
+	var f errs.Fields
+	validCode(&f, "code", s.Code)
+	required(&f, "name", s.Name)
+	return f.Err()
+}
+
+// Validate checks a service.
+func (s *Service) Validate() error {
+	var f errs.Fields
+	validCode(&f, "code", s.Code)
+	required(&f, "name", s.Name)
+	if s.Kind != FollowUp && s.Kind != FirstVisit {
+		f.Add("kind", "kind_invalid")
+	}
+	if s.Kind == FirstVisit && s.Specialty == "" {
+		f.Add("specialty", "first_visit_needs_specialty")
+	}
+	if s.PriceFen < 0 || s.PriceFen > 10_000_000 {
+		f.Add("price", "price_range")
+	}
+	return f.Err()
+}
+
+// Store is what the directory needs from a database.
+type Store interface {
+	Institutions(ctx context.Context) ([]Institution, error)
+	// Institution returns one institution with departments, specialties and
+	// services.
+	Institution(ctx context.Context, code string) (*Institution, error)
+	SaveInstitution(ctx context.Context, i *Institution) error // insert or update
+	SetQualification(ctx context.Context, code string, q Qualification, on, note string) error
+
+	SaveDepartment(ctx context.Context, d *Department) error
+	SaveSpecialty(ctx context.Context, s *Specialty) error
+	SaveService(ctx context.Context, s *Service) error
+	Service(ctx context.Context, code string) (*Service, error)
+
+	Practitioners(ctx context.Context, institution string) ([]Practitioner, error)
+	Practitioner(ctx context.Context, id int64) (*Practitioner, error)
+	SavePractitioner(ctx context.Context, p *Practitioner) error // insert when ID is 0
+	AddSuspension(ctx context.Context, s *Suspension) error
+	LiftSuspension(ctx context.Context, practitionerID, suspensionID int64, at time.Time) error
+}

@@ -1,0 +1,91 @@
+package i18n
+
+// catalog maps a key to its Chinese and English text.
+var catalog = map[string][2]string{
+	// Error codes (package errs).
+	"invalid_input":          {"输入有误，请检查标出的项目", "Some input is not valid; see the marked fields"},
+	"not_found":              {"未找到该对象，或您无权查看", "Not found, or you may not see it"},
+	"forbidden":              {"您无权执行此操作", "You are not allowed to do this"},
+	"unauthorized":           {"请先登录，或登录已过期", "Please log in; your session may have expired"},
+	"bad_credentials":        {"用户名或密码错误", "Wrong username or password"},
+	"account_locked":         {"密码错误次数过多，账户已锁定，请约 %.0f 分钟后再试", "Too many wrong passwords: the account is locked for about %.0f minutes"},
+	"rate_limited":           {"操作过于频繁，请稍后再试", "Too many requests; please try again later"},
+	"conflict":               {"操作与当前状态冲突", "This conflicts with the current state"},
+	"duplicate":              {"该信息已被登记", "This is already registered"},
+	"csrf_failed":            {"页面已过期或来源不可信，请刷新页面后重试", "The form expired or came from another site; reload the page and try again"},
+	"internal":               {"系统内部错误，请稍后再试", "Internal error; please try again later"},
+	"unavailable":            {"服务暂不可用", "Service unavailable"},
+	"payload_too_large":      {"提交的内容过大", "The request is too large"},
+	"unsupported_media_type": {"不支持的内容类型，请使用 JSON", "Unsupported content type; send JSON"},
+	"not_qualified":          {"该机构尚未获得互联网诊疗资质批准，暂不能提供服务", "This institution is not yet approved for internet diagnosis"},
+	"bad_json":               {"请求内容不是有效的 JSON", "The request body is not valid JSON"},
+	"method_not_allowed":     {"不支持该请求方法", "Method not allowed"},
+
+	// Field error codes.
+	"field.required":                    {"此项为必填项", "This field is required"},
+	"field.duplicate":                   {"已被登记，不能重复", "Already registered"},
+	"field.not_found":                   {"不存在", "Does not exist"},
+	"field.username_format":             {"用户名须以字母开头，3 到 32 位字母、数字、下划线、点或连字符", "Username: 3 to 32 letters, digits, _ . or -, starting with a letter"},
+	"field.password_length":             {"密码长度须为 8 到 128 位", "Password must be 8 to 128 characters"},
+	"field.password_weak":               {"密码须同时包含字母和数字，且不能与用户名相同", "Password needs letters and digits and must differ from the username"},
+	"field.phone_format":                {"请输入 11 位中国大陆手机号码", "Enter an 11-digit mainland China mobile number"},
+	"field.name_format":                 {"请输入 2 到 30 个字的真实姓名", "Enter a real name of 2 to 30 characters"},
+	"field.resident_id_length":          {"居民身份证号须为 18 位", "A resident ID number has 18 characters"},
+	"field.resident_id_format":          {"居民身份证号须为 17 位数字加 1 位数字或 X", "A resident ID number is 17 digits and a digit or X"},
+	"field.resident_id_region":          {"居民身份证号的地区码无效", "The region code of the resident ID number is not valid"},
+	"field.resident_id_birth":           {"居民身份证号中的出生日期无效", "The birth date in the resident ID number is not valid"},
+	"field.resident_id_future":          {"居民身份证号中的出生日期晚于今天", "The birth date in the resident ID number is in the future"},
+	"field.resident_id_checksum":        {"居民身份证号校验位不正确，请核对", "The check digit of the resident ID number is wrong; please check it"},
+	"field.resident_id_mismatch_birth":  {"出生日期与居民身份证号不一致", "The birth date does not match the resident ID number"},
+	"field.resident_id_mismatch_sex":    {"性别与居民身份证号不一致", "The sex does not match the resident ID number"},
+	"field.child_not_minor":             {"子女须未满 18 周岁；成年人请自行注册", "A child must be under 18; adults register themselves"},
+	"field.relation_invalid":            {"关系只能是“子女”", "The relation must be child"},
+	"field.role_invalid":                {"角色无效", "Unknown role"},
+	"field.institution_required":        {"医务人员账户须属于一个医疗机构", "Staff accounts belong to an institution"},
+	"field.institution_not_allowed":     {"该角色不属于某个医疗机构", "This role does not belong to an institution"},
+	"field.code_format":                 {"编码须为 2 到 40 位小写字母、数字或连字符，以字母开头", "Code: 2 to 40 lower-case letters, digits or -, starting with a letter"},
+	"field.status_invalid":              {"资质状态无效", "Unknown qualification status"},
+	"field.date_format":                 {"日期格式应为 YYYY-MM-DD", "Dates are written YYYY-MM-DD"},
+	"field.kind_invalid":                {"服务类型须为复诊或首诊", "The kind is follow-up or first visit"},
+	"field.first_visit_needs_specialty": {"首诊服务须指定专业", "A first-visit service needs a specialty"},
+	"field.price_range":                 {"价格须在 0 到 100000 元之间", "Price must be between 0 and 100,000 yuan"},
+	"field.days_format":                 {"开放日为 1 到 7 的数字，用逗号分隔", "Open days are numbers 1 to 7 separated by commas"},
+	"field.title_invalid":               {"职称无效", "Unknown title"},
+	"field.profession_invalid":          {"职业须为医师或药师", "Profession is doctor or pharmacist"},
+	"field.scope_invalid":               {"暂停范围须为“首诊”或“全部互联网诊疗”", "Scope is first_visit or all"},
+	"field.pilot_not_designated":        {"机构未被指定为首诊试点，不能设置试点专业", "The institution is not a designated first-visit pilot"},
+	"field.number":                      {"须为数字", "Must be a number"},
+
+	// D-1 / D-2 reasons.
+	"d1_not_doctor":            {"不是医师", "Not a doctor"},
+	"d1_no_licence":            {"没有执业证书编号", "No licence number"},
+	"d1_practice_years":        {"独立临床工作不满 %d 年", "Less than %d years of independent clinical practice"},
+	"d1_title":                 {"职称低于主治医师", "Title below attending physician"},
+	"d1_internet_years":        {"互联网复诊经验不满 %d 年", "Less than %d year of internet follow-up practice"},
+	"d1_training":              {"未完成院内互联网诊疗培训并通过考核", "Has not passed the hospital's internet-diagnosis training and assessment"},
+	"d2_suspended_first_visit": {"已被暂停首诊资格：%s", "Suspended from first visits: %s"},
+	"d2_suspended_all":         {"已被暂停全部互联网诊疗：%s", "Suspended from all internet work: %s"},
+}
+
+func init() {
+	for k, v := range map[string][2]string{
+		"field.type_string":  {"须为文本", "Must be text"},
+		"field.type_int64":   {"须为整数", "Must be an integer"},
+		"field.type_int":     {"须为整数", "Must be an integer"},
+		"field.type_bool":    {"须为 true 或 false", "Must be true or false"},
+		"field.type_float64": {"须为数字", "Must be a number"},
+		"field.type_slice":   {"须为列表", "Must be a list"},
+		"field.type_struct":  {"须为对象", "Must be an object"},
+		"field.type_map":     {"须为对象", "Must be an object"},
+	} {
+		catalog[k] = v
+	}
+}
+
+func init() {
+	catalog["field.code_immutable"] = [2]string{"编码不能修改", "The code cannot be changed"}
+}
+
+func init() {
+	catalog["field.unknown_field"] = [2]string{"不认识的字段", "Unknown field"}
+}

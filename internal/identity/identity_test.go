@@ -1,0 +1,165 @@
+package identity
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/yunyi-health/yunyi/internal/errs"
+)
+
+var now = time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+
+func fieldCodes(t *testing.T, err error) map[string]string {
+	t.Helper()
+	var e *errs.Error
+	if !errors.As(err, &e) {
+		t.Fatalf("want *errs.Error, got %v", err)
+	}
+	out := map[string]string{}
+	for _, f := range e.Fields {
+		out[f.Field] = f.Code
+	}
+	return out
+}
+
+func TestParseResidentID(t *testing.T) {
+	valid := MakeResidentID("110105", time.Date(1988, 3, 9, 0, 0, 0, 0, time.UTC), 12, Female)
+	cases := []struct {
+		name, in, code string
+	}{
+		{"valid", valid, ""},
+		{"known valid with X", "11010519491231002X", ""},
+		{"lower-case x accepted", "11010519491231002x", ""},
+		{"empty", "", "required"},
+		{"too short", "1101051949123100", "resident_id_length"},
+		{"letters", "11010519491231A02X", "resident_id_format"},
+		{"bad check digit", valid[:17] + string("0123456789X"[(indexOf(valid[17])+1)%11]), "resident_id_checksum"},
+		{"unknown province", "99010519491231002X", "resident_id_region"},
+		{"impossible date", "110105" + "19890230" + "0012", "resident_id_birth"},
+		{"born in the future", MakeResidentID("110105", now.AddDate(0, 0, 3), 1, Male), "resident_id_future"},
+		{"before 1900", MakeResidentID("110105", time.Date(1899, 12, 31, 0, 0, 0, 0, time.UTC), 1, Male), "resident_id_birth"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			rid, err := ParseResidentID(c.in, now)
+			if c.code == "" {
+				if err != nil {
+					t.Fatalf("want valid, got %v", err)
+				}
+				if len(rid.Number) != 18 {
+					t.Fatalf("number %q", rid.Number)
+				}
+				return
+			}
+			if got := fieldCodes(t, err)["resident_id"]; got != c.code {
+				t.Fatalf("want %s, got %s (%v)", c.code, got, err)
+			}
+		})
+	}
+}
+
+func indexOf(c byte) int {
+	for i := 0; i < 11; i++ {
+		if "0123456789X"[i] == c {
+			return i
+		}
+	}
+	return 0
+}
+
+func TestResidentIDDerivesBirthAndSex(t *testing.T) {
+	rid, err := ParseResidentID("11010519491231002X", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rid.Birth.Format("2006-01-02") != "1949-12-31" || rid.Sex != Female || rid.Region != "110105" {
+		t.Fatalf("got %+v", rid)
+	}
+	m := MakeResidentID("310101", time.Date(2019, 6, 1, 0, 0, 0, 0, time.UTC), 7, Male)
+	rid, err = ParseResidentID(m, now)
+	if err != nil || rid.Sex != Male || AgeOn(rid.Birth, now) != 7 {
+		t.Fatalf("got %+v %v", rid, err)
+	}
+}
+
+func TestAgeOn(t *testing.T) {
+	b := time.Date(2008, 11, 26, 0, 0, 0, 0, time.UTC)
+	if AgeOn(b, now) != 17 {
+		t.Fatal("day before the 18th birthday is 17")
+	}
+	if AgeOn(b, now.AddDate(0, 0, 1)) != 18 {
+		t.Fatal("on the birthday is 18")
+	}
+}
+
+func TestRegistrationReportsEveryField(t *testing.T) {
+	good := MakeResidentID("110105", time.Date(1988, 3, 9, 0, 0, 0, 0, time.UTC), 1, Male)
+	bad := good[:17] + string("0123456789X"[(indexOf(good[17])+1)%11])
+	r := Registration{Username: "1x", Password: "short", Name: "A", ResidentID: bad, Phone: "12345"}
+	_, err := r.Validate(now)
+	got := fieldCodes(t, err)
+	want := map[string]string{"username": "username_format", "password": "password_length", "name": "name_format",
+		"resident_id": "resident_id_checksum", "phone": "phone_format"}
+	for f, c := range want {
+		if got[f] != c {
+			t.Errorf("%s: want %s, got %q", f, c, got[f])
+		}
+	}
+}
+
+func TestRegistrationBirthAndSexMustAgree(t *testing.T) {
+	id := MakeResidentID("110105", time.Date(1990, 1, 2, 0, 0, 0, 0, time.UTC), 3, Male)
+	r := Registration{Username: "zhang3", Password: "secret123", Name: "张三", ResidentID: id, Phone: "13800001111", BirthDate: "1990-01-03", Sex: "female"}
+	got := fieldCodes(t, mustErr(r.Validate(now)))
+	if got["birth_date"] != "resident_id_mismatch_birth" || got["sex"] != "resident_id_mismatch_sex" {
+		t.Fatalf("got %v", got)
+	}
+	r.BirthDate, r.Sex = "1990-01-02", "male"
+	if _, err := r.Validate(now); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func mustErr(_ ResidentID, err error) error { return err }
+
+func TestChildMustBeMinor(t *testing.T) {
+	adult := MakeResidentID("110105", now.AddDate(-18, 0, -1), 1, Male)
+	n := NewPatient{Name: "李小明", ResidentID: adult, Relation: RelChild}
+	if got := fieldCodes(t, mustErr(n.Validate(now)))["resident_id"]; got != "child_not_minor" {
+		t.Fatalf("got %s", got)
+	}
+	n.ResidentID = MakeResidentID("110105", now.AddDate(-17, 0, 0).AddDate(0, 0, 1), 1, Male)
+	if _, err := n.Validate(now); err != nil {
+		t.Fatal(err)
+	}
+	n.Relation = "spouse"
+	if got := fieldCodes(t, mustErr(n.Validate(now)))["relation"]; got != "relation_invalid" {
+		t.Fatalf("got %s", got)
+	}
+}
+
+func TestPasswordHash(t *testing.T) {
+	h, err := HashPassword("correct horse 1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !CheckPassword(h, "correct horse 1") || CheckPassword(h, "correct horse 2") || CheckPassword("garbage", "x") {
+		t.Fatal("check mismatch")
+	}
+	h2, _ := HashPassword("correct horse 1")
+	if h == h2 {
+		t.Fatal("hashes must be salted")
+	}
+}
+
+func TestSessionValidity(t *testing.T) {
+	s := Session{ExpiresAt: now.Add(time.Hour), IdleExpiry: now.Add(time.Minute)}
+	if !s.Valid(now) || s.Valid(now.Add(2*time.Minute)) {
+		t.Fatal("idle expiry")
+	}
+	s.Revoked = true
+	if s.Valid(now) {
+		t.Fatal("revoked")
+	}
+}

@@ -1,0 +1,203 @@
+package identity
+
+import (
+	"context"
+	"time"
+
+	"github.com/yunyi-health/yunyi/internal/errs"
+)
+
+// Policy holds the security settings of logins and sessions.
+type Policy struct {
+	MaxFailures int           // consecutive wrong passwords before the lock
+	LockFor     time.Duration // how long an account stays locked
+	SessionTTL  time.Duration // absolute lifetime of a session
+	SessionIdle time.Duration // idle timeout of a session
+	TouchEvery  time.Duration // how often a used session's idle expiry is moved
+}
+
+// DefaultPolicy follows 等保三级 practice: lock after 5 failures for 15
+// minutes, 30 minutes idle, 12 hours at most.
+var DefaultPolicy = Policy{
+	MaxFailures: 5,
+	LockFor:     15 * time.Minute,
+	SessionTTL:  12 * time.Hour,
+	SessionIdle: 30 * time.Minute,
+	TouchEvery:  time.Minute,
+}
+
+// Service runs the identity use cases over a Store.
+type Service struct {
+	Store  Store
+	Policy Policy
+	Now    func() time.Time
+}
+
+// NewService returns a Service with the default policy and the real clock.
+func NewService(s Store) *Service {
+	return &Service{Store: s, Policy: DefaultPolicy, Now: time.Now}
+}
+
+// Register opens a patient account with a real name: the account and the
+// person's own patient profile are created together.
+func (s *Service) Register(ctx context.Context, r Registration) (*Account, *Patient, error) {
+	r.Normalize()
+	now := s.Now()
+	rid, err := r.Validate(now)
+	if err != nil {
+		return nil, nil, err
+	}
+	hash, err := HashPassword(r.Password)
+	if err != nil {
+		return nil, nil, err
+	}
+	a := &Account{Username: r.Username, PasswordHash: hash, Role: RolePatient, Phone: r.Phone, CreatedAt: now}
+	p := &Patient{Name: r.Name, ResidentID: rid.Number, Birth: rid.Birth, Sex: rid.Sex, Phone: r.Phone, CreatedAt: now, Relation: RelSelf}
+	if err := s.Store.CreatePatientAccount(ctx, a, p); err != nil {
+		return nil, nil, err
+	}
+	return a, p, nil
+}
+
+// NewStaff describes an account created by an administrator.
+type NewStaff struct {
+	Username    string
+	Password    string
+	Role        Role
+	Institution string
+	Phone       string
+}
+
+// CreateAccount creates a non-patient account (or a patient account without
+// a profile, for tools). Staff roles need an institution; the regulator and
+// sysadmin must not have one.
+func (s *Service) CreateAccount(ctx context.Context, n NewStaff) (*Account, error) {
+	var f errs.Fields
+	validUsername(&f, n.Username)
+	validatePassword(&f, n.Username, n.Password)
+	if !n.Role.Valid() {
+		f.Add("role", "role_invalid")
+	} else if n.Role.Staff() && n.Institution == "" {
+		f.Add("institution", "institution_required")
+	} else if !n.Role.Staff() && n.Institution != "" {
+		f.Add("institution", "institution_not_allowed")
+	}
+	if n.Phone != "" {
+		validPhone(&f, n.Phone)
+	}
+	if err := f.Err(); err != nil {
+		return nil, err
+	}
+	hash, err := HashPassword(n.Password)
+	if err != nil {
+		return nil, err
+	}
+	a := &Account{Username: n.Username, PasswordHash: hash, Role: n.Role, Institution: n.Institution, Phone: n.Phone, CreatedAt: s.Now()}
+	if err := s.Store.CreateAccount(ctx, a); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// Login checks the password and opens a session. Wrong passwords count
+// towards a lock; a locked account is refused even with the right password.
+func (s *Service) Login(ctx context.Context, username, password string, kind SessionKind, ip string) (token string, sess *Session, acct *Account, err error) {
+	now := s.Now()
+	a, err := s.Store.AccountByUsername(ctx, username)
+	if errs.Is(err, errs.NotFound) {
+		CheckPassword(dummyHash, password) // same work as for a real account
+		return "", nil, nil, errs.E(errs.BadCredentials)
+	}
+	if err != nil {
+		return "", nil, nil, err
+	}
+	if a.Disabled {
+		return "", nil, nil, errs.E(errs.BadCredentials)
+	}
+	if now.Before(a.LockedUntil) {
+		return "", nil, nil, errs.E(errs.AccountLocked, a.LockedUntil.Sub(now).Round(time.Minute).Minutes())
+	}
+	ok := CheckPassword(a.PasswordHash, password)
+	a, err = s.Store.RecordLogin(ctx, a.ID, ok, s.Policy.MaxFailures, s.Policy.LockFor, now)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	if !ok {
+		if now.Before(a.LockedUntil) {
+			return "", nil, nil, errs.E(errs.AccountLocked, s.Policy.LockFor.Minutes())
+		}
+		return "", nil, nil, errs.E(errs.BadCredentials)
+	}
+	token, hash := NewToken()
+	csrf, _ := NewToken()
+	sess = &Session{
+		TokenHash: hash, AccountID: a.ID, Kind: kind, CSRF: csrf, CreatedAt: now,
+		ExpiresAt: now.Add(s.Policy.SessionTTL), IdleExpiry: now.Add(s.Policy.SessionIdle), IP: ip,
+	}
+	if err := s.Store.CreateSession(ctx, sess); err != nil {
+		return "", nil, nil, err
+	}
+	return token, sess, a, nil
+}
+
+// Authenticate returns the session and account of a token, refreshing the
+// idle expiry now and then. Expired, revoked and unknown tokens give
+// errs.Unauthorized.
+func (s *Service) Authenticate(ctx context.Context, token string) (*Session, *Account, error) {
+	if token == "" {
+		return nil, nil, errs.E(errs.Unauthorized)
+	}
+	now := s.Now()
+	hash := HashToken(token)
+	sess, err := s.Store.SessionByTokenHash(ctx, hash)
+	if errs.Is(err, errs.NotFound) {
+		return nil, nil, errs.E(errs.Unauthorized)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if !sess.Valid(now) {
+		return nil, nil, errs.E(errs.Unauthorized)
+	}
+	a, err := s.Store.AccountByID(ctx, sess.AccountID)
+	if err != nil {
+		return nil, nil, err
+	}
+	if a.Disabled {
+		return nil, nil, errs.E(errs.Unauthorized)
+	}
+	// Move the idle expiry at most once a TouchEvery, to keep reads cheap.
+	if sess.IdleExpiry.Sub(now) < s.Policy.SessionIdle-s.Policy.TouchEvery {
+		idle := now.Add(s.Policy.SessionIdle)
+		if err := s.Store.TouchSession(ctx, hash, now, idle); err != nil {
+			return nil, nil, err
+		}
+		sess.IdleExpiry = idle
+	}
+	return sess, a, nil
+}
+
+// Logout revokes the session of token.
+func (s *Service) Logout(ctx context.Context, token string) error {
+	return s.Store.RevokeSession(ctx, HashToken(token))
+}
+
+// AddChild adds a child's profile to a guardian's account. Only patient
+// accounts hold profiles. A resident ID already known to the platform is
+// refused: one person is one patient (N-5), and linking an existing child
+// to another account needs an in-person check at the hospital.
+func (s *Service) AddChild(ctx context.Context, acct *Account, n NewPatient) (*Patient, error) {
+	if acct.Role != RolePatient {
+		return nil, errs.E(errs.Forbidden)
+	}
+	now := s.Now()
+	rid, err := n.Validate(now)
+	if err != nil {
+		return nil, err
+	}
+	p := &Patient{Name: n.Name, ResidentID: rid.Number, Birth: rid.Birth, Sex: rid.Sex, Phone: n.Phone, CreatedAt: now, Relation: n.Relation}
+	if err := s.Store.AddPatient(ctx, acct.ID, p, n.Relation); err != nil {
+		return nil, err
+	}
+	return p, nil
+}

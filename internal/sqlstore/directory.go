@@ -1,0 +1,317 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"time"
+
+	"github.com/yunyi-health/yunyi/internal/directory"
+	"github.com/yunyi-health/yunyi/internal/errs"
+)
+
+var _ directory.Store = (*DB)(nil)
+
+const instCols = `code, name, name_en, alias, status, approved_on, status_note, online_since, channel, pilot, insurance, delivery, delivery_area`
+
+func scanInstitution(row interface{ Scan(...any) error }) (*directory.Institution, error) {
+	var i directory.Institution
+	var status string
+	if err := row.Scan(&i.Code, &i.Name, &i.NameEN, &i.Alias, &status, &i.ApprovedOn, &i.StatusNote, &i.OnlineSince, &i.Channel,
+		&i.Pilot, &i.Insurance, &i.Delivery, &i.DeliveryArea); err != nil {
+		return nil, notFound(err)
+	}
+	i.Status = directory.Qualification(status)
+	i.Departments = []directory.Department{}
+	return &i, nil
+}
+
+func (db *DB) Institutions(ctx context.Context) ([]directory.Institution, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT `+instCols+` FROM institutions ORDER BY created_at, code`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []directory.Institution{}
+	for rows.Next() {
+		i, err := scanInstitution(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *i)
+	}
+	return out, rows.Err()
+}
+
+func (db *DB) Institution(ctx context.Context, code string) (*directory.Institution, error) {
+	i, err := scanInstitution(db.r.QueryRowContext(ctx, `SELECT `+instCols+` FROM institutions WHERE code = $1`, code))
+	if err != nil {
+		return nil, err
+	}
+	rows, err := db.r.QueryContext(ctx, `SELECT code, name, name_en, online FROM departments WHERE institution = $1 ORDER BY position, code`, code)
+	if err != nil {
+		return nil, err
+	}
+	idx := map[string]int{}
+	for rows.Next() {
+		d := directory.Department{Institution: code, Services: []directory.Service{}}
+		if err := rows.Scan(&d.Code, &d.Name, &d.NameEN, &d.Online); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		idx[d.Code] = len(i.Departments)
+		i.Departments = append(i.Departments, d)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows, err = db.r.QueryContext(ctx, `SELECT department, code, name, name_en, pilot FROM specialties WHERE institution = $1 ORDER BY code`, code)
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		s := directory.Specialty{Institution: code}
+		if err := rows.Scan(&s.Department, &s.Code, &s.Name, &s.NameEN, &s.Pilot); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		if k, ok := idx[s.Department]; ok {
+			i.Departments[k].Specialties = append(i.Departments[k].Specialties, s)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows, err = db.r.QueryContext(ctx, `SELECT `+serviceCols+` FROM services WHERE institution = $1 ORDER BY position, code`, code)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		s, err := scanService(rows)
+		if err != nil {
+			return nil, err
+		}
+		if k, ok := idx[s.Department]; ok {
+			i.Departments[k].Services = append(i.Departments[k].Services, *s)
+		}
+	}
+	return i, rows.Err()
+}
+
+func (db *DB) SaveInstitution(ctx context.Context, i *directory.Institution) error {
+	now := micros(time.Now())
+	_, err := db.w.ExecContext(ctx, `INSERT INTO institutions (`+instCols+`, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14)
+		ON CONFLICT (code) DO UPDATE SET name = excluded.name, name_en = excluded.name_en, alias = excluded.alias,
+			status = excluded.status, approved_on = excluded.approved_on, status_note = excluded.status_note,
+			online_since = excluded.online_since, channel = excluded.channel, pilot = excluded.pilot,
+			insurance = excluded.insurance, delivery = excluded.delivery, delivery_area = excluded.delivery_area,
+			updated_at = excluded.updated_at`,
+		i.Code, i.Name, i.NameEN, i.Alias, string(i.Status), i.ApprovedOn, i.StatusNote, i.OnlineSince, i.Channel,
+		i.Pilot, i.Insurance, i.Delivery, i.DeliveryArea, now)
+	return err
+}
+
+func (db *DB) SetQualification(ctx context.Context, code string, q directory.Qualification, on, note string) error {
+	res, err := db.w.ExecContext(ctx, `UPDATE institutions SET status = $2, approved_on = $3, status_note = $4, updated_at = $5 WHERE code = $1`,
+		code, string(q), on, note, micros(time.Now()))
+	if err != nil {
+		return err
+	}
+	return mustAffect(res)
+}
+
+func mustAffect(res sql.Result) error {
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return errs.E(errs.NotFound)
+	}
+	return nil
+}
+
+func fkInvalid(err error, field string) error {
+	if isForeignKey(err) {
+		var f errs.Fields
+		f.Add(field, "not_found")
+		return f.Err()
+	}
+	return err
+}
+
+func (db *DB) SaveDepartment(ctx context.Context, d *directory.Department) error {
+	_, err := db.w.ExecContext(ctx, `INSERT INTO departments (institution, code, name, name_en, online, position)
+		VALUES ($1, $2, $3, $4, $5, (SELECT COUNT(*) FROM departments WHERE institution = $1))
+		ON CONFLICT (institution, code) DO UPDATE SET name = excluded.name, name_en = excluded.name_en, online = excluded.online`,
+		d.Institution, d.Code, d.Name, d.NameEN, d.Online)
+	return fkInvalid(err, "institution")
+}
+
+func (db *DB) SaveSpecialty(ctx context.Context, s *directory.Specialty) error {
+	_, err := db.w.ExecContext(ctx, `INSERT INTO specialties (institution, department, code, name, name_en, pilot)
+		VALUES ($1, $2, $3, $4, $5, $6)
+		ON CONFLICT (institution, code) DO UPDATE SET department = excluded.department, name = excluded.name,
+			name_en = excluded.name_en, pilot = excluded.pilot`,
+		s.Institution, s.Department, s.Code, s.Name, s.NameEN, s.Pilot)
+	return fkInvalid(err, "department")
+}
+
+const serviceCols = `institution, department, code, name, name_en, kind, specialty, price_fen, days, active`
+
+func scanService(row interface{ Scan(...any) error }) (*directory.Service, error) {
+	var s directory.Service
+	var kind, days string
+	if err := row.Scan(&s.Institution, &s.Department, &s.Code, &s.Name, &s.NameEN, &kind, &s.Specialty, &s.PriceFen, &days, &s.Active); err != nil {
+		return nil, notFound(err)
+	}
+	s.Kind = directory.ServiceKind(kind)
+	s.Days, _ = directory.ParseWeekdays(days)
+	s.Price = float64(s.PriceFen) / 100
+	return &s, nil
+}
+
+func (db *DB) SaveService(ctx context.Context, s *directory.Service) error {
+	var owner string
+	err := db.r.QueryRowContext(ctx, `SELECT institution FROM services WHERE code = $1`, s.Code).Scan(&owner)
+	if err == nil && owner != s.Institution {
+		var f errs.Fields
+		f.Add("code", "duplicate")
+		return f.Err()
+	}
+	_, err = db.w.ExecContext(ctx, `INSERT INTO services (`+serviceCols+`, position)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, (SELECT COUNT(*) FROM services WHERE institution = $1))
+		ON CONFLICT (code) DO UPDATE SET department = excluded.department, name = excluded.name, name_en = excluded.name_en,
+			kind = excluded.kind, specialty = excluded.specialty, price_fen = excluded.price_fen, days = excluded.days,
+			active = excluded.active`,
+		s.Institution, s.Department, s.Code, s.Name, s.NameEN, string(s.Kind), s.Specialty, s.PriceFen, s.Days.String(), s.Active)
+	return fkInvalid(err, "department")
+}
+
+func (db *DB) Service(ctx context.Context, code string) (*directory.Service, error) {
+	return scanService(db.r.QueryRowContext(ctx, `SELECT `+serviceCols+` FROM services WHERE code = $1`, code))
+}
+
+const practitionerCols = `id, institution, department, COALESCE(account_id, 0), name, profession, title, licence_no, practice_since, internet_since, training_passed_on, bio`
+
+func scanPractitioner(row interface{ Scan(...any) error }) (*directory.Practitioner, error) {
+	var p directory.Practitioner
+	var prof, title string
+	if err := row.Scan(&p.ID, &p.Institution, &p.Department, &p.AccountID, &p.Name, &prof, &title, &p.LicenceNo,
+		&p.PracticeSince, &p.InternetSince, &p.TrainingPassedOn, &p.Bio); err != nil {
+		return nil, notFound(err)
+	}
+	p.Profession = directory.Profession(prof)
+	p.Title = directory.Title(title)
+	return &p, nil
+}
+
+func (db *DB) Practitioners(ctx context.Context, institution string) ([]directory.Practitioner, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT `+practitionerCols+` FROM practitioners WHERE institution = $1 ORDER BY department, id`, institution)
+	if err != nil {
+		return nil, err
+	}
+	out := []directory.Practitioner{}
+	byID := map[int64]int{}
+	for rows.Next() {
+		p, err := scanPractitioner(rows)
+		if err != nil {
+			rows.Close()
+			return nil, err
+		}
+		byID[p.ID] = len(out)
+		out = append(out, *p)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	sus, err := db.suspensions(ctx, `SELECT s.id, s.practitioner_id, s.scope, s.reason, s.since, s.lifted_at, s.by_account
+		FROM practitioner_suspensions s JOIN practitioners p ON p.id = s.practitioner_id WHERE p.institution = $1 ORDER BY s.id`, institution)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range sus {
+		if k, ok := byID[s.PractitionerID]; ok {
+			out[k].Suspensions = append(out[k].Suspensions, s)
+		}
+	}
+	return out, nil
+}
+
+func (db *DB) suspensions(ctx context.Context, q string, arg any) ([]directory.Suspension, error) {
+	rows, err := db.r.QueryContext(ctx, q, arg)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []directory.Suspension
+	for rows.Next() {
+		var s directory.Suspension
+		var scope string
+		var since, lifted int64
+		if err := rows.Scan(&s.ID, &s.PractitionerID, &scope, &s.Reason, &since, &lifted, &s.By); err != nil {
+			return nil, err
+		}
+		s.Scope = directory.SuspensionScope(scope)
+		s.Since, s.LiftedAt = fromMicros(since), fromMicros(lifted)
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+func (db *DB) Practitioner(ctx context.Context, id int64) (*directory.Practitioner, error) {
+	p, err := scanPractitioner(db.r.QueryRowContext(ctx, `SELECT `+practitionerCols+` FROM practitioners WHERE id = $1`, id))
+	if err != nil {
+		return nil, err
+	}
+	p.Suspensions, err = db.suspensions(ctx, `SELECT id, practitioner_id, scope, reason, since, lifted_at, by_account
+		FROM practitioner_suspensions WHERE practitioner_id = $1 ORDER BY id`, id)
+	return p, err
+}
+
+func (db *DB) SavePractitioner(ctx context.Context, p *directory.Practitioner) error {
+	var acct any
+	if p.AccountID != 0 {
+		acct = p.AccountID
+	}
+	var err error
+	if p.ID == 0 {
+		err = db.w.QueryRowContext(ctx, `INSERT INTO practitioners (institution, department, account_id, name, profession, title, licence_no,
+			practice_since, internet_since, training_passed_on, bio) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id`,
+			p.Institution, p.Department, acct, p.Name, string(p.Profession), string(p.Title), p.LicenceNo,
+			p.PracticeSince, p.InternetSince, p.TrainingPassedOn, p.Bio).Scan(&p.ID)
+	} else {
+		var res sql.Result
+		res, err = db.w.ExecContext(ctx, `UPDATE practitioners SET department = $3, account_id = $4, name = $5, profession = $6, title = $7,
+			licence_no = $8, practice_since = $9, internet_since = $10, training_passed_on = $11, bio = $12
+			WHERE id = $1 AND institution = $2`,
+			p.ID, p.Institution, p.Department, acct, p.Name, string(p.Profession), string(p.Title), p.LicenceNo,
+			p.PracticeSince, p.InternetSince, p.TrainingPassedOn, p.Bio)
+		if err == nil {
+			err = mustAffect(res)
+		}
+	}
+	if isForeignKey(err) {
+		return fkInvalid(err, "institution")
+	}
+	return duplicateField(err, "licence_no")
+}
+
+func (db *DB) AddSuspension(ctx context.Context, s *directory.Suspension) error {
+	err := db.w.QueryRowContext(ctx, `INSERT INTO practitioner_suspensions (practitioner_id, scope, reason, since, by_account)
+		VALUES ($1, $2, $3, $4, $5) RETURNING id`, s.PractitionerID, string(s.Scope), s.Reason, micros(s.Since), s.By).Scan(&s.ID)
+	return fkInvalid(err, "practitioner_id")
+}
+
+func (db *DB) LiftSuspension(ctx context.Context, practitionerID, suspensionID int64, at time.Time) error {
+	res, err := db.w.ExecContext(ctx, `UPDATE practitioner_suspensions SET lifted_at = $3 WHERE id = $2 AND practitioner_id = $1 AND lifted_at = 0`,
+		practitionerID, suspensionID, micros(at))
+	if err != nil {
+		return err
+	}
+	return mustAffect(res)
+}

@@ -1,0 +1,266 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"strings"
+	"time"
+
+	"github.com/yunyi-health/yunyi/internal/errs"
+	"github.com/yunyi-health/yunyi/internal/identity"
+)
+
+var _ identity.Store = (*DB)(nil)
+
+func duplicateField(err error, fallback string) error {
+	ok, where := isUnique(err)
+	if !ok {
+		return err
+	}
+	field := fallback
+	switch {
+	case strings.Contains(where, "username"):
+		field = "username"
+	case strings.Contains(where, "resident_id"):
+		field = "resident_id"
+	case strings.Contains(where, "account_patients"):
+		field = "resident_id"
+	case strings.Contains(where, "licence"):
+		field = "licence_no"
+	}
+	var f errs.Fields
+	f.Add(field, "duplicate")
+	e := f.Err().(*errs.Error)
+	e.Code = errs.Duplicate
+	e.Err = err
+	return e
+}
+
+func (db *DB) CreatePatientAccount(ctx context.Context, a *identity.Account, p *identity.Patient) error {
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		if err := insertAccount(ctx, tx, a); err != nil {
+			return err
+		}
+		if err := insertPatient(ctx, tx, p); err != nil {
+			return err
+		}
+		return linkPatient(ctx, tx, a.ID, p.ID, identity.RelSelf, a.CreatedAt)
+	})
+}
+
+func insertAccount(ctx context.Context, tx *sql.Tx, a *identity.Account) error {
+	var inst any
+	if a.Institution != "" {
+		inst = a.Institution
+	}
+	err := tx.QueryRowContext(ctx, `INSERT INTO accounts (username, password_hash, role, institution, phone, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
+		a.Username, a.PasswordHash, string(a.Role), inst, a.Phone, micros(a.CreatedAt)).Scan(&a.ID)
+	if isForeignKey(err) {
+		var f errs.Fields
+		f.Add("institution", "not_found")
+		return f.Err()
+	}
+	return duplicateField(err, "username")
+}
+
+func insertPatient(ctx context.Context, tx *sql.Tx, p *identity.Patient) error {
+	err := tx.QueryRowContext(ctx, `INSERT INTO patients (name, resident_id, birth_date, sex, phone, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
+		p.Name, p.ResidentID, p.Birth.Format("2006-01-02"), string(p.Sex), p.Phone, micros(p.CreatedAt)).Scan(&p.ID)
+	return duplicateField(err, "resident_id")
+}
+
+func linkPatient(ctx context.Context, tx *sql.Tx, accountID, patientID int64, rel identity.Relation, at time.Time) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO account_patients (account_id, patient_id, relation, created_at) VALUES ($1, $2, $3, $4)`,
+		accountID, patientID, string(rel), micros(at))
+	return duplicateField(err, "resident_id")
+}
+
+func (db *DB) CreateAccount(ctx context.Context, a *identity.Account) error {
+	return db.tx(ctx, func(tx *sql.Tx) error { return insertAccount(ctx, tx, a) })
+}
+
+const accountCols = `id, username, password_hash, role, COALESCE(institution, ''), phone, disabled, failed_logins, locked_until, created_at`
+
+func scanAccount(row interface{ Scan(...any) error }) (*identity.Account, error) {
+	var a identity.Account
+	var role string
+	var locked, created int64
+	if err := row.Scan(&a.ID, &a.Username, &a.PasswordHash, &role, &a.Institution, &a.Phone, &a.Disabled, &a.FailedLogins, &locked, &created); err != nil {
+		return nil, notFound(err)
+	}
+	a.Role = identity.Role(role)
+	a.LockedUntil = fromMicros(locked)
+	a.CreatedAt = fromMicros(created)
+	return &a, nil
+}
+
+func (db *DB) AccountByUsername(ctx context.Context, username string) (*identity.Account, error) {
+	return scanAccount(db.r.QueryRowContext(ctx, `SELECT `+accountCols+` FROM accounts WHERE username = $1`, username))
+}
+
+func (db *DB) AccountByID(ctx context.Context, id int64) (*identity.Account, error) {
+	return scanAccount(db.r.QueryRowContext(ctx, `SELECT `+accountCols+` FROM accounts WHERE id = $1`, id))
+}
+
+// Accounts lists accounts, optionally of one institution.
+func (db *DB) Accounts(ctx context.Context, institution string) ([]identity.Account, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT `+accountCols+` FROM accounts WHERE ($1 = '' OR institution = $1) ORDER BY id`, institution)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []identity.Account
+	for rows.Next() {
+		a, err := scanAccount(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *a)
+	}
+	return out, rows.Err()
+}
+
+func (db *DB) RecordLogin(ctx context.Context, id int64, ok bool, maxFailures int, lock time.Duration, now time.Time) (*identity.Account, error) {
+	var a *identity.Account
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		if ok {
+			_, err = tx.ExecContext(ctx, `UPDATE accounts SET failed_logins = 0, locked_until = 0 WHERE id = $1`, id)
+		} else {
+			// One statement: count the failure and lock when it reaches the limit.
+			_, err = tx.ExecContext(ctx, `UPDATE accounts SET failed_logins = failed_logins + 1,
+				locked_until = CASE WHEN failed_logins + 1 >= $2 THEN $3 ELSE locked_until END WHERE id = $1`,
+				id, maxFailures, micros(now.Add(lock)))
+			if err == nil {
+				// A lock starts a fresh count for the next period.
+				_, err = tx.ExecContext(ctx, `UPDATE accounts SET failed_logins = 0 WHERE id = $1 AND failed_logins >= $2`, id, maxFailures)
+			}
+		}
+		if err != nil {
+			return err
+		}
+		a, err = scanAccount(tx.QueryRowContext(ctx, `SELECT `+accountCols+` FROM accounts WHERE id = $1`, id))
+		return err
+	})
+	return a, err
+}
+
+func (db *DB) SetPassword(ctx context.Context, id int64, hash string) error {
+	_, err := db.w.ExecContext(ctx, `UPDATE accounts SET password_hash = $2, failed_logins = 0, locked_until = 0 WHERE id = $1`, id, hash)
+	return err
+}
+
+func (db *DB) AddPatient(ctx context.Context, accountID int64, p *identity.Patient, rel identity.Relation) error {
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		if err := insertPatient(ctx, tx, p); err != nil {
+			return err
+		}
+		return linkPatient(ctx, tx, accountID, p.ID, rel, p.CreatedAt)
+	})
+}
+
+const patientCols = `p.id, p.name, p.resident_id, p.birth_date, p.sex, p.phone, p.created_at`
+
+func scanPatient(row interface{ Scan(...any) error }, extra ...any) (*identity.Patient, error) {
+	var p identity.Patient
+	var birth, sex string
+	var created int64
+	dest := append([]any{&p.ID, &p.Name, &p.ResidentID, &birth, &sex, &p.Phone, &created}, extra...)
+	if err := row.Scan(dest...); err != nil {
+		return nil, notFound(err)
+	}
+	p.Birth, _ = time.Parse("2006-01-02", birth)
+	p.Sex = identity.Sex(sex)
+	p.CreatedAt = fromMicros(created)
+	return &p, nil
+}
+
+func (db *DB) PatientsOf(ctx context.Context, accountID int64) ([]identity.Patient, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT `+patientCols+`, ap.relation FROM patients p
+		JOIN account_patients ap ON ap.patient_id = p.id WHERE ap.account_id = $1
+		ORDER BY CASE ap.relation WHEN 'self' THEN 0 ELSE 1 END, p.id`, accountID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []identity.Patient{}
+	for rows.Next() {
+		var rel string
+		p, err := scanPatient(rows, &rel)
+		if err != nil {
+			return nil, err
+		}
+		p.Relation = identity.Relation(rel)
+		out = append(out, *p)
+	}
+	return out, rows.Err()
+}
+
+func (db *DB) PatientByID(ctx context.Context, id int64) (*identity.Patient, error) {
+	return scanPatient(db.r.QueryRowContext(ctx, `SELECT `+patientCols+` FROM patients p WHERE p.id = $1`, id))
+}
+
+func (db *DB) LinkedAccounts(ctx context.Context, patientID int64) ([]int64, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT account_id FROM account_patients WHERE patient_id = $1 ORDER BY account_id`, patientID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		out = append(out, id)
+	}
+	return out, rows.Err()
+}
+
+func (db *DB) CreateSession(ctx context.Context, s *identity.Session) error {
+	_, err := db.w.ExecContext(ctx, `INSERT INTO sessions (token_hash, account_id, kind, csrf, created_at, expires_at, idle_expiry, ip)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		s.TokenHash, s.AccountID, string(s.Kind), s.CSRF, micros(s.CreatedAt), micros(s.ExpiresAt), micros(s.IdleExpiry), s.IP)
+	return err
+}
+
+func (db *DB) SessionByTokenHash(ctx context.Context, hash []byte) (*identity.Session, error) {
+	var s identity.Session
+	var kind string
+	var created, expires, idle int64
+	err := db.r.QueryRowContext(ctx, `SELECT token_hash, account_id, kind, csrf, created_at, expires_at, idle_expiry, revoked, ip
+		FROM sessions WHERE token_hash = $1`, hash).
+		Scan(&s.TokenHash, &s.AccountID, &kind, &s.CSRF, &created, &expires, &idle, &s.Revoked, &s.IP)
+	if err != nil {
+		return nil, notFound(err)
+	}
+	s.Kind = identity.SessionKind(kind)
+	s.CreatedAt, s.ExpiresAt, s.IdleExpiry = fromMicros(created), fromMicros(expires), fromMicros(idle)
+	return &s, nil
+}
+
+func (db *DB) TouchSession(ctx context.Context, hash []byte, now, idleExpiry time.Time) error {
+	_, err := db.w.ExecContext(ctx, `UPDATE sessions SET idle_expiry = $2 WHERE token_hash = $1 AND NOT revoked`, hash, micros(idleExpiry))
+	return err
+}
+
+func (db *DB) RevokeSession(ctx context.Context, hash []byte) error {
+	_, err := db.w.ExecContext(ctx, `UPDATE sessions SET revoked = TRUE WHERE token_hash = $1`, hash)
+	return err
+}
+
+func (db *DB) RevokeAccountSessions(ctx context.Context, accountID int64) error {
+	_, err := db.w.ExecContext(ctx, `UPDATE sessions SET revoked = TRUE WHERE account_id = $1`, accountID)
+	return err
+}
+
+// DeleteExpiredSessions removes sessions past their absolute expiry.
+func (db *DB) DeleteExpiredSessions(ctx context.Context, now time.Time) (int64, error) {
+	res, err := db.w.ExecContext(ctx, `DELETE FROM sessions WHERE expires_at < $1 OR idle_expiry < $1`, micros(now))
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}

@@ -1,0 +1,293 @@
+package web
+
+import (
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/yunyi-health/yunyi/internal/audit"
+	"github.com/yunyi-health/yunyi/internal/authz"
+	"github.com/yunyi-health/yunyi/internal/directory"
+	"github.com/yunyi-health/yunyi/internal/errs"
+	"github.com/yunyi-health/yunyi/internal/i18n"
+	"github.com/yunyi-health/yunyi/internal/identity"
+)
+
+func urlQueryEscape(s string) string { return url.QueryEscape(s) }
+
+type route struct {
+	pattern string
+	handler http.HandlerFunc
+}
+
+// apiTable is every API route; the OpenAPI test walks it too.
+func (s *Server) apiTable() []route {
+	return []route{
+		{"GET /api/v1/openapi.json", s.openapi},
+		{"POST /api/v1/auth/register", s.apiRegister},
+		{"POST /api/v1/auth/login", s.apiLogin},
+		{"POST /api/v1/auth/logout", s.requireLogin(s.apiLogout)},
+		{"GET /api/v1/me", s.requireLogin(s.apiMe)},
+		{"GET /api/v1/patients", s.requireLogin(s.apiPatients)},
+		{"POST /api/v1/patients", s.requireLogin(s.apiAddPatient)},
+		{"GET /api/v1/patients/{id}", s.requireLogin(s.apiPatient)},
+		{"GET /api/v1/institutions", s.apiInstitutions},
+		{"POST /api/v1/institutions", s.requireLogin(s.apiCreateInstitution)},
+		{"GET /api/v1/institutions/{code}", s.apiInstitution},
+		{"PUT /api/v1/institutions/{code}", s.requireLogin(s.apiUpdateInstitution)},
+		{"POST /api/v1/institutions/{code}/qualification", s.requireLogin(s.apiQualification)},
+		{"PUT /api/v1/institutions/{code}/departments/{dept}", s.requireLogin(s.apiSaveDepartment)},
+		{"PUT /api/v1/institutions/{code}/specialties/{spec}", s.requireLogin(s.apiSaveSpecialty)},
+		{"PUT /api/v1/institutions/{code}/services/{svc}", s.requireLogin(s.apiSaveService)},
+		{"GET /api/v1/institutions/{code}/practitioners", s.apiPractitioners},
+		{"POST /api/v1/institutions/{code}/practitioners", s.requireLogin(s.apiCreatePractitioner)},
+		{"GET /api/v1/practitioners/{id}", s.apiPractitioner},
+		{"PUT /api/v1/practitioners/{id}", s.requireLogin(s.apiUpdatePractitioner)},
+		{"POST /api/v1/practitioners/{id}/suspensions", s.requireLogin(s.apiSuspend)},
+		{"DELETE /api/v1/practitioners/{id}/suspensions/{sid}", s.requireLogin(s.apiLift)},
+		{"GET /api/v1/audit", s.requireLogin(s.apiAudit)},
+	}
+}
+
+func (s *Server) apiRoutes(mux *http.ServeMux) {
+	for _, r := range s.apiTable() {
+		mux.HandleFunc(r.pattern, r.handler)
+	}
+}
+
+// record appends an audit entry for the request; an access whose audit
+// record cannot be written is not served.
+func (s *Server) record(r *http.Request, action, objType, objID, institution, detail string) error {
+	a := actor(r)
+	return s.audit.Record(r.Context(), audit.Entry{
+		ActorID: a.ID, ActorRole: string(a.Role), Action: action, ObjectType: objType, ObjectID: objID,
+		Institution: institution, IP: clientIP(r), Detail: detail,
+	})
+}
+
+// --- accounts and patients ---
+
+type accountJSON struct {
+	ID          int64  `json:"id"`
+	Username    string `json:"username"`
+	Role        string `json:"role"`
+	Institution string `json:"institution,omitempty"`
+	Phone       string `json:"phone,omitempty"`
+}
+
+func accountOut(a *identity.Account) accountJSON {
+	return accountJSON{ID: a.ID, Username: a.Username, Role: string(a.Role), Institution: a.Institution, Phone: a.Phone}
+}
+
+type patientJSON struct {
+	ID         int64  `json:"id"`
+	Name       string `json:"name"`
+	ResidentID string `json:"resident_id"`
+	BirthDate  string `json:"birth_date"`
+	Sex        string `json:"sex"`
+	Age        int    `json:"age"`
+	Phone      string `json:"phone,omitempty"`
+	Relation   string `json:"relation,omitempty"`
+}
+
+func (s *Server) patientOut(p *identity.Patient) patientJSON {
+	return patientJSON{ID: p.ID, Name: p.Name, ResidentID: identity.MaskResidentID(p.ResidentID), BirthDate: p.Birth.Format("2006-01-02"),
+		Sex: string(p.Sex), Age: p.Age(s.cfg.Now()), Phone: p.Phone, Relation: string(p.Relation)}
+}
+
+func (s *Server) apiRegister(w http.ResponseWriter, r *http.Request) {
+	if !s.limits.allow("register-ip", clientIP(r)) {
+		s.fail(w, r, errs.E(errs.RateLimited))
+		return
+	}
+	var reg identity.Registration
+	if err := decode(w, r, &reg); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	a, p, err := s.ids.Register(r.Context(), reg)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := s.audit.Record(r.Context(), audit.Entry{ActorID: a.ID, ActorRole: string(a.Role), Action: "account.register",
+		ObjectType: "patient", ObjectID: strconv.FormatInt(p.ID, 10), IP: clientIP(r)}); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"account": accountOut(a), "patient": s.patientOut(p)})
+}
+
+type loginReq struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+}
+
+// login runs the rate limits, the password check and the audit of a login
+// attempt, for the API and the login form alike.
+func (s *Server) login(r *http.Request, username, password string, kind identity.SessionKind) (string, *identity.Session, *identity.Account, error) {
+	ip := clientIP(r)
+	if !s.limits.allow("login-ip", ip) || !s.limits.allow("login-user", username) {
+		return "", nil, nil, errs.E(errs.RateLimited)
+	}
+	token, sess, a, err := s.ids.Login(r.Context(), username, password, kind, ip)
+	entry := audit.Entry{Action: "auth.login", ObjectType: "account", ObjectID: username, IP: ip}
+	if err != nil {
+		entry.Detail = errs.Code(err)
+	} else {
+		entry.ActorID, entry.ActorRole, entry.Institution = a.ID, string(a.Role), a.Institution
+	}
+	if aerr := s.audit.Record(r.Context(), entry); aerr != nil && err == nil {
+		return "", nil, nil, aerr
+	}
+	return token, sess, a, err
+}
+
+func (s *Server) apiLogin(w http.ResponseWriter, r *http.Request) {
+	var req loginReq
+	if err := decode(w, r, &req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	token, sess, a, err := s.login(r, req.Username, req.Password, identity.SessionAPI)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"token": token, "token_type": "Bearer", "expires_at": sess.ExpiresAt,
+		"idle_timeout_seconds": int(s.ids.Policy.SessionIdle.Seconds()), "account": accountOut(a)})
+}
+
+func (s *Server) apiLogout(w http.ResponseWriter, r *http.Request) {
+	ri := info(r)
+	if err := s.ids.Logout(r.Context(), ri.token); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.record(r, "auth.logout", "account", ri.account.Username, ri.account.Institution, "")
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) apiMe(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, accountOut(info(r).account))
+}
+
+func (s *Server) apiPatients(w http.ResponseWriter, r *http.Request) {
+	ps, err := s.ids.Store.PatientsOf(r.Context(), actor(r).ID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	out := make([]patientJSON, 0, len(ps))
+	ids := ""
+	for i := range ps {
+		out = append(out, s.patientOut(&ps[i]))
+		if i > 0 {
+			ids += ","
+		}
+		ids += strconv.FormatInt(ps[i].ID, 10)
+	}
+	if err := s.record(r, "patient.list", "patient", ids, "", ""); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": out})
+}
+
+func (s *Server) apiAddPatient(w http.ResponseWriter, r *http.Request) {
+	var n identity.NewPatient
+	if err := decode(w, r, &n); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	p, err := s.ids.AddChild(r.Context(), info(r).account, n)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := s.record(r, "patient.create", "patient", strconv.FormatInt(p.ID, 10), "", string(n.Relation)); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, s.patientOut(p))
+}
+
+// loadPatient returns a patient the actor may see, or not_found: a foreign
+// patient is indistinguishable from a missing one.
+func (s *Server) loadPatient(r *http.Request, idStr string) (*identity.Patient, error) {
+	id, err := strconv.ParseInt(idStr, 10, 64)
+	if err != nil {
+		return nil, errs.E(errs.NotFound)
+	}
+	linked, err := s.ids.Store.LinkedAccounts(r.Context(), id)
+	if err != nil {
+		return nil, err
+	}
+	if !authz.SeePatient(actor(r), linked) {
+		s.record(r, "patient.read.denied", "patient", idStr, "", "")
+		return nil, errs.E(errs.NotFound)
+	}
+	p, err := s.ids.Store.PatientByID(r.Context(), id)
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range linked {
+		if id == actor(r).ID {
+			p.Relation = identity.RelChild
+		}
+	}
+	if err := s.record(r, "patient.read", "patient", idStr, "", ""); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func (s *Server) apiPatient(w http.ResponseWriter, r *http.Request) {
+	p, err := s.loadPatient(r, r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	out := s.patientOut(p)
+	out.Relation = ""
+	writeJSON(w, http.StatusOK, out)
+}
+
+// --- audit ---
+
+func (s *Server) apiAudit(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	inst := q.Get("institution")
+	a := actor(r)
+	if a.Role == identity.RoleInstitutionAdmin && inst == "" {
+		inst = a.Institution
+	}
+	if !authz.SeeAudit(a, inst) {
+		s.fail(w, r, errs.E(errs.Forbidden))
+		return
+	}
+	limit, _ := strconv.Atoi(q.Get("limit"))
+	entries, err := s.db.QueryAudit(r.Context(), audit.Filter{Institution: inst, ObjectType: q.Get("object_type"), ObjectID: q.Get("object_id"), Limit: limit})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := s.record(r, "audit.read", "audit", "", inst, ""); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": entries})
+}
+
+func (s *Server) openapi(w http.ResponseWriter, r *http.Request) {
+	b, _ := assets.ReadFile("openapi.json")
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(b)
+}
+
+// today is the civil date in Beijing.
+func (s *Server) today() time.Time { return s.cfg.Now() }
+
+var _ = i18n.ZH
+var _ = directory.FollowUp

@@ -1,0 +1,647 @@
+package web
+
+import (
+	"math"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/yunyi-health/yunyi/internal/authz"
+	"github.com/yunyi-health/yunyi/internal/dates"
+	"github.com/yunyi-health/yunyi/internal/directory"
+	"github.com/yunyi-health/yunyi/internal/errs"
+	"github.com/yunyi-health/yunyi/internal/i18n"
+)
+
+func (s *Server) apiInstitutions(w http.ResponseWriter, r *http.Request) {
+	list, err := s.dir.Institutions(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": list})
+}
+
+func (s *Server) apiInstitution(w http.ResponseWriter, r *http.Request) {
+	inst, err := s.dir.Institution(r.Context(), r.PathValue("code"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, inst)
+}
+
+// institutionIn is the editable part of an institution.
+type institutionIn struct {
+	Code         string `json:"code"`
+	Name         string `json:"name"`
+	NameEN       string `json:"name_en"`
+	Alias        string `json:"alias"`
+	OnlineSince  string `json:"online_since"`
+	Channel      string `json:"channel"`
+	Insurance    bool   `json:"insurance"`
+	Delivery     string `json:"delivery"`
+	DeliveryArea string `json:"delivery_area"`
+	// Set only by the regulator:
+	Status     directory.Qualification `json:"status"`
+	ApprovedOn string                  `json:"approved_on"`
+	StatusNote string                  `json:"status_note"`
+	Pilot      bool                    `json:"first_visit_pilot"`
+}
+
+func (in institutionIn) apply(i *directory.Institution, regulator bool) {
+	i.Name, i.NameEN, i.Alias, i.OnlineSince, i.Channel = in.Name, in.NameEN, in.Alias, in.OnlineSince, in.Channel
+	i.Insurance, i.Delivery, i.DeliveryArea = in.Insurance, in.Delivery, in.DeliveryArea
+	if regulator {
+		if in.Status != "" {
+			i.Status = in.Status
+		}
+		i.ApprovedOn, i.StatusNote, i.Pilot = in.ApprovedOn, in.StatusNote, in.Pilot
+	}
+}
+
+func (s *Server) apiCreateInstitution(w http.ResponseWriter, r *http.Request) {
+	if !authz.Qualify(actor(r)) {
+		s.fail(w, r, errs.E(errs.Forbidden))
+		return
+	}
+	var in institutionIn
+	if err := decode(w, r, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	i := &directory.Institution{Code: in.Code, Status: directory.QualPending}
+	in.apply(i, true)
+	if err := i.Validate(); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if _, err := s.dir.Institution(r.Context(), i.Code); err == nil {
+		var f errs.Fields
+		f.Add("code", "duplicate")
+		s.fail(w, r, f.Err())
+		return
+	}
+	s.saveInstitution(w, r, i, http.StatusCreated, "institution.create")
+}
+
+func (s *Server) saveInstitution(w http.ResponseWriter, r *http.Request, i *directory.Institution, status int, action string) {
+	if err := s.dir.SaveInstitution(r.Context(), i); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := s.record(r, action, "institution", i.Code, i.Code, string(i.Status)); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	out, err := s.dir.Institution(r.Context(), i.Code)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, status, out)
+}
+
+func (s *Server) apiUpdateInstitution(w http.ResponseWriter, r *http.Request) {
+	code := r.PathValue("code")
+	a := actor(r)
+	if !authz.ManageInstitution(a, code) && !authz.Qualify(a) {
+		s.fail(w, r, errs.E(errs.Forbidden))
+		return
+	}
+	i, err := s.dir.Institution(r.Context(), code)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var in institutionIn
+	if err := decode(w, r, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if in.Code != "" && in.Code != code {
+		var f errs.Fields
+		f.Add("code", "code_immutable")
+		s.fail(w, r, f.Err())
+		return
+	}
+	in.apply(i, authz.Qualify(a))
+	if err := i.Validate(); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.saveInstitution(w, r, i, http.StatusOK, "institution.update")
+}
+
+type qualificationIn struct {
+	Status     directory.Qualification `json:"status"`
+	ApprovedOn string                  `json:"approved_on"`
+	Note       string                  `json:"note"`
+}
+
+// setQualification is the regulator's decision on an institution (S-1, G-1,
+// G-3), shared by the API and the regulator's page.
+func (s *Server) setQualification(r *http.Request, code string, in qualificationIn) error {
+	if !authz.Qualify(actor(r)) {
+		return errs.E(errs.Forbidden)
+	}
+	var f errs.Fields
+	if !in.Status.Valid() {
+		f.Add("status", "status_invalid")
+	}
+	if in.Status == directory.QualApproved && in.ApprovedOn == "" {
+		in.ApprovedOn = s.today().In(dates.Beijing).Format(dates.Layout)
+	}
+	if in.ApprovedOn != "" && !dates.Valid(in.ApprovedOn) {
+		f.Add("approved_on", "date_format")
+	}
+	if in.Status == directory.QualSuspended && in.Note == "" {
+		f.Add("note", "required")
+	}
+	if err := f.Err(); err != nil {
+		return err
+	}
+	if in.Status != directory.QualApproved {
+		in.ApprovedOn = ""
+	}
+	if err := s.dir.SetQualification(r.Context(), code, in.Status, in.ApprovedOn, in.Note); err != nil {
+		return err
+	}
+	return s.record(r, "institution.qualification", "institution", code, code, string(in.Status)+" "+in.Note)
+}
+
+func (s *Server) apiQualification(w http.ResponseWriter, r *http.Request) {
+	var in qualificationIn
+	if err := decode(w, r, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	code := r.PathValue("code")
+	if err := s.setQualification(r, code, in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	i, err := s.dir.Institution(r.Context(), code)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, i)
+}
+
+// manage checks that the actor may edit the institution in the path and
+// that it exists.
+func (s *Server) manage(r *http.Request) (*directory.Institution, error) {
+	code := r.PathValue("code")
+	if !authz.ManageInstitution(actor(r), code) {
+		return nil, errs.E(errs.Forbidden)
+	}
+	return s.dir.Institution(r.Context(), code)
+}
+
+func (s *Server) apiSaveDepartment(w http.ResponseWriter, r *http.Request) {
+	inst, err := s.manage(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var d directory.Department
+	d.Online = true
+	if err := decode(w, r, &d); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	d.Institution, d.Code = inst.Code, r.PathValue("dept")
+	if err := s.saveDepartment(r, &d); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, d)
+}
+
+func (s *Server) saveDepartment(r *http.Request, d *directory.Department) error {
+	if err := d.Validate(); err != nil {
+		return err
+	}
+	if err := s.dir.SaveDepartment(r.Context(), d); err != nil {
+		return err
+	}
+	return s.record(r, "department.save", "department", d.Institution+"/"+d.Code, d.Institution, d.Name)
+}
+
+func (s *Server) apiSaveSpecialty(w http.ResponseWriter, r *http.Request) {
+	inst, err := s.manage(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var in struct {
+		Department string `json:"department"`
+		Name       string `json:"name"`
+		NameEN     string `json:"name_en"`
+		Pilot      bool   `json:"first_visit_pilot"`
+	}
+	if err := decode(w, r, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	sp := directory.Specialty{Institution: inst.Code, Department: in.Department, Code: r.PathValue("spec"), Name: in.Name, NameEN: in.NameEN, Pilot: in.Pilot}
+	if err := s.saveSpecialty(r, inst, &sp); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, sp)
+}
+
+func (s *Server) saveSpecialty(r *http.Request, inst *directory.Institution, sp *directory.Specialty) error {
+	if err := sp.Validate(); err != nil {
+		return err
+	}
+	// Pilot specialties are designated by the regulator (G-2).
+	if sp.Pilot && !authz.Qualify(actor(r)) && !specialtyWasPilot(inst, sp.Code) {
+		var f errs.Fields
+		f.Add("first_visit_pilot", "pilot_not_designated")
+		return f.Err()
+	}
+	if err := s.dir.SaveSpecialty(r.Context(), sp); err != nil {
+		return err
+	}
+	return s.record(r, "specialty.save", "specialty", sp.Institution+"/"+sp.Code, sp.Institution, sp.Name)
+}
+
+func specialtyWasPilot(inst *directory.Institution, code string) bool {
+	for _, d := range inst.Departments {
+		for _, sp := range d.Specialties {
+			if sp.Code == code {
+				return sp.Pilot
+			}
+		}
+	}
+	return false
+}
+
+// serviceIn is a service as clients send it: the price in yuan (or fen).
+type serviceIn struct {
+	Department string                `json:"department"`
+	Name       string                `json:"name"`
+	NameEN     string                `json:"name_en"`
+	Kind       directory.ServiceKind `json:"kind"`
+	Specialty  string                `json:"specialty"`
+	Price      *float64              `json:"price"`
+	PriceFen   *int64                `json:"price_fen"`
+	Days       directory.Weekdays    `json:"days"`
+	Active     *bool                 `json:"active"`
+}
+
+func (in serviceIn) service(inst, code string) (*directory.Service, error) {
+	sv := &directory.Service{Institution: inst, Code: code, Department: in.Department, Name: in.Name, NameEN: in.NameEN,
+		Kind: in.Kind, Specialty: in.Specialty, Days: in.Days, Active: true}
+	if in.Active != nil {
+		sv.Active = *in.Active
+	}
+	switch {
+	case in.PriceFen != nil:
+		sv.PriceFen = *in.PriceFen
+	case in.Price != nil:
+		sv.PriceFen = int64(math.Round(*in.Price * 100))
+	}
+	var f errs.Fields
+	if in.Department == "" {
+		f.Add("department", "required")
+	}
+	for _, d := range in.Days {
+		if d < 1 || d > 7 {
+			f.Add("days", "days_format")
+			break
+		}
+	}
+	if sv.Days == nil {
+		sv.Days = directory.Weekdays{1, 2, 3, 4, 5, 6, 7}
+	}
+	if err := sv.Validate(); err != nil {
+		return nil, mergeFields(&f, err)
+	}
+	return sv, f.Err()
+}
+
+// mergeFields adds the field errors of err to f and returns f's error.
+func mergeFields(f *errs.Fields, err error) error {
+	if e, ok := err.(*errs.Error); ok && e.Code == errs.Invalid {
+		for _, fe := range e.Fields {
+			f.Add(fe.Field, fe.Code, fe.Args...)
+		}
+		return f.Err()
+	}
+	return err
+}
+
+func (s *Server) apiSaveService(w http.ResponseWriter, r *http.Request) {
+	inst, err := s.manage(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var in serviceIn
+	if err := decode(w, r, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	sv, err := in.service(inst.Code, r.PathValue("svc"))
+	if err == nil {
+		err = s.saveService(r, inst, sv)
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	out, err := s.dir.Service(r.Context(), sv.Code)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) saveService(r *http.Request, inst *directory.Institution, sv *directory.Service) error {
+	if sv.Specialty != "" && !hasSpecialty(inst, sv.Department, sv.Specialty) {
+		var f errs.Fields
+		f.Add("specialty", "not_found")
+		return f.Err()
+	}
+	if err := s.dir.SaveService(r.Context(), sv); err != nil {
+		return err
+	}
+	return s.record(r, "service.save", "service", sv.Code, sv.Institution, sv.Name)
+}
+
+func hasSpecialty(inst *directory.Institution, dept, code string) bool {
+	for _, d := range inst.Departments {
+		for _, sp := range d.Specialties {
+			if sp.Code == code && d.Code == dept {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// --- practitioners ---
+
+type reasonJSON struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+type firstVisitJSON struct {
+	Eligible bool         `json:"eligible"`
+	Reasons  []reasonJSON `json:"reasons"`
+}
+
+type practitionerJSON struct {
+	*directory.Practitioner
+	FirstVisit    firstVisitJSON `json:"first_visit"`
+	MayWorkOnline bool           `json:"may_work_online"`
+}
+
+// publicPractitioner is what the institution publishes (N-8).
+type publicPractitioner struct {
+	ID            int64  `json:"id"`
+	Name          string `json:"name"`
+	Profession    string `json:"profession"`
+	Title         string `json:"title"`
+	Department    string `json:"department,omitempty"`
+	Bio           string `json:"bio,omitempty"`
+	FirstVisit    bool   `json:"first_visit"`
+	MayWorkOnline bool   `json:"may_work_online"`
+}
+
+func firstVisit(p *directory.Practitioner, day time.Time, lang i18n.Lang) firstVisitJSON {
+	ok, reasons := p.FirstVisitCheck(day)
+	out := firstVisitJSON{Eligible: ok, Reasons: []reasonJSON{}}
+	for _, rs := range reasons {
+		out.Reasons = append(out.Reasons, reasonJSON{Code: rs.Code, Message: i18n.T(lang, rs.Code, rs.Args...)})
+	}
+	return out
+}
+
+func (s *Server) practitionerOut(r *http.Request, p *directory.Practitioner, full bool) any {
+	if full {
+		return practitionerJSON{Practitioner: p, FirstVisit: firstVisit(p, s.today(), apiLang(r)), MayWorkOnline: p.MayWorkOnline()}
+	}
+	ok, _ := p.FirstVisitCheck(s.today())
+	return publicPractitioner{ID: p.ID, Name: p.Name, Profession: string(p.Profession), Title: string(p.Title), Department: p.Department,
+		Bio: p.Bio, FirstVisit: ok, MayWorkOnline: p.MayWorkOnline()}
+}
+
+func (s *Server) apiPractitioners(w http.ResponseWriter, r *http.Request) {
+	code := r.PathValue("code")
+	if _, err := s.dir.Institution(r.Context(), code); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	list, err := s.dir.Practitioners(r.Context(), code)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	full := authz.SeeInstitutionStaff(actor(r), code)
+	out := make([]any, 0, len(list))
+	for i := range list {
+		out = append(out, s.practitionerOut(r, &list[i], full))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": out})
+}
+
+func (s *Server) loadPractitioner(r *http.Request) (*directory.Practitioner, error) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil {
+		return nil, errs.E(errs.NotFound)
+	}
+	return s.dir.Practitioner(r.Context(), id)
+}
+
+func (s *Server) apiPractitioner(w http.ResponseWriter, r *http.Request) {
+	p, err := s.loadPractitioner(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.practitionerOut(r, p, authz.SeeInstitutionStaff(actor(r), p.Institution)))
+}
+
+type practitionerIn struct {
+	Department       string               `json:"department"`
+	AccountID        int64                `json:"account_id"`
+	Name             string               `json:"name"`
+	Profession       directory.Profession `json:"profession"`
+	Title            directory.Title      `json:"title"`
+	LicenceNo        string               `json:"licence_no"`
+	PracticeSince    string               `json:"practice_since"`
+	InternetSince    string               `json:"internet_since"`
+	TrainingPassedOn string               `json:"training_passed_on"`
+	Bio              string               `json:"bio"`
+}
+
+func (in practitionerIn) apply(p *directory.Practitioner) {
+	p.Department, p.AccountID, p.Name, p.Profession, p.Title = in.Department, in.AccountID, in.Name, in.Profession, in.Title
+	p.LicenceNo, p.PracticeSince, p.InternetSince, p.TrainingPassedOn, p.Bio = in.LicenceNo, in.PracticeSince, in.InternetSince, in.TrainingPassedOn, in.Bio
+}
+
+// savePractitioner validates and stores p for the actor, checking that the
+// department and linked account belong to p's institution.
+func (s *Server) savePractitioner(r *http.Request, inst *directory.Institution, p *directory.Practitioner) error {
+	var f errs.Fields
+	if err := p.Validate(); err != nil {
+		mergeFields(&f, err)
+	}
+	if p.Department != "" && !hasDepartment(inst, p.Department) {
+		f.Add("department", "not_found")
+	}
+	if p.AccountID != 0 {
+		a, err := s.ids.Store.AccountByID(r.Context(), p.AccountID)
+		if err != nil || a.Institution != inst.Code {
+			f.Add("account_id", "not_found")
+		}
+	}
+	if err := f.Err(); err != nil {
+		return err
+	}
+	action := "practitioner.update"
+	if p.ID == 0 {
+		action = "practitioner.create"
+	}
+	if err := s.dir.SavePractitioner(r.Context(), p); err != nil {
+		return err
+	}
+	return s.record(r, action, "practitioner", strconv.FormatInt(p.ID, 10), p.Institution, p.Name)
+}
+
+func hasDepartment(inst *directory.Institution, code string) bool {
+	for _, d := range inst.Departments {
+		if d.Code == code {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Server) apiCreatePractitioner(w http.ResponseWriter, r *http.Request) {
+	inst, err := s.manage(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var in practitionerIn
+	if err := decode(w, r, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	p := &directory.Practitioner{Institution: inst.Code}
+	in.apply(p)
+	if err := s.savePractitioner(r, inst, p); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, s.practitionerOut(r, p, true))
+}
+
+// managedPractitioner loads the practitioner in the path for an actor who
+// may manage its institution; others get not_found or forbidden.
+func (s *Server) managedPractitioner(r *http.Request) (*directory.Practitioner, *directory.Institution, error) {
+	p, err := s.loadPractitioner(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !authz.ManageInstitution(actor(r), p.Institution) {
+		return nil, nil, errs.E(errs.Forbidden)
+	}
+	inst, err := s.dir.Institution(r.Context(), p.Institution)
+	return p, inst, err
+}
+
+func (s *Server) apiUpdatePractitioner(w http.ResponseWriter, r *http.Request) {
+	p, inst, err := s.managedPractitioner(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var in practitionerIn
+	if err := decode(w, r, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	in.apply(p)
+	if err := s.savePractitioner(r, inst, p); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.practitionerOut(r, p, true))
+}
+
+type suspendIn struct {
+	Scope  directory.SuspensionScope `json:"scope"`
+	Reason string                    `json:"reason"`
+}
+
+// suspend stops a practitioner's first visits or all internet work (D-2).
+func (s *Server) suspend(r *http.Request, p *directory.Practitioner, in suspendIn) (*directory.Suspension, error) {
+	var f errs.Fields
+	if in.Scope != directory.SuspendFirstVisit && in.Scope != directory.SuspendAll {
+		f.Add("scope", "scope_invalid")
+	}
+	if in.Reason == "" {
+		f.Add("reason", "required")
+	}
+	if err := f.Err(); err != nil {
+		return nil, err
+	}
+	sus := &directory.Suspension{PractitionerID: p.ID, Scope: in.Scope, Reason: in.Reason, Since: s.cfg.Now(), By: actor(r).ID}
+	if err := s.dir.AddSuspension(r.Context(), sus); err != nil {
+		return nil, err
+	}
+	return sus, s.record(r, "practitioner.suspend", "practitioner", strconv.FormatInt(p.ID, 10), p.Institution, string(in.Scope)+": "+in.Reason)
+}
+
+func (s *Server) apiSuspend(w http.ResponseWriter, r *http.Request) {
+	p, _, err := s.managedPractitioner(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var in suspendIn
+	if err := decode(w, r, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	sus, err := s.suspend(r, p, in)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, sus)
+}
+
+func (s *Server) liftSuspension(r *http.Request, p *directory.Practitioner, sid int64) error {
+	if err := s.dir.LiftSuspension(r.Context(), p.ID, sid, s.cfg.Now()); err != nil {
+		return err
+	}
+	return s.record(r, "practitioner.lift", "practitioner", strconv.FormatInt(p.ID, 10), p.Institution, strconv.FormatInt(sid, 10))
+}
+
+func (s *Server) apiLift(w http.ResponseWriter, r *http.Request) {
+	p, _, err := s.managedPractitioner(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	sid, err := strconv.ParseInt(r.PathValue("sid"), 10, 64)
+	if err != nil {
+		s.fail(w, r, errs.E(errs.NotFound))
+		return
+	}
+	if err := s.liftSuspension(r, p, sid); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}

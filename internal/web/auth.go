@@ -1,0 +1,215 @@
+package web
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/yunyi-health/yunyi/internal/authz"
+	"github.com/yunyi-health/yunyi/internal/errs"
+	"github.com/yunyi-health/yunyi/internal/identity"
+)
+
+const (
+	sessionCookie = "yunyi_session"
+	csrfCookie    = "yunyi_csrf" // double-submit token before login
+	langCookie    = "yunyi_lang"
+)
+
+type ctxKey int
+
+const reqKey ctxKey = 1
+
+// reqInfo is what authentication found out about a request.
+type reqInfo struct {
+	actor   authz.Actor
+	account *identity.Account
+	session *identity.Session
+	token   string
+	cookie  bool // authenticated by the session cookie (CSRF applies)
+}
+
+func info(r *http.Request) *reqInfo {
+	if v, ok := r.Context().Value(reqKey).(*reqInfo); ok {
+		return v
+	}
+	return &reqInfo{}
+}
+
+func actor(r *http.Request) authz.Actor { return info(r).actor }
+
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// authenticate resolves the bearer token or session cookie. A bad or expired
+// credential leaves the request anonymous (the route decides whether that is
+// enough); a browser with a dead cookie has it cleared.
+func (s *Server) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ri := &reqInfo{}
+		if h := r.Header.Get("Authorization"); strings.HasPrefix(h, "Bearer ") {
+			ri.token = strings.TrimSpace(strings.TrimPrefix(h, "Bearer "))
+			sess, acct, err := s.ids.Authenticate(r.Context(), ri.token)
+			if err != nil {
+				// A presented but invalid token is an error, not anonymity.
+				s.fail(w, r, err)
+				return
+			}
+			ri.session, ri.account = sess, acct
+		} else if c, err := r.Cookie(sessionCookie); err == nil && c.Value != "" {
+			sess, acct, err := s.ids.Authenticate(r.Context(), c.Value)
+			switch {
+			case err == nil && sess.Kind == identity.SessionBrowser:
+				ri.session, ri.account, ri.token, ri.cookie = sess, acct, c.Value, true
+			case err == nil || errs.Is(err, errs.Unauthorized):
+				s.clearCookie(w, sessionCookie)
+			default:
+				s.fail(w, r, err)
+				return
+			}
+		}
+		ri.actor = authz.FromAccount(ri.account)
+		r = r.WithContext(context.WithValue(r.Context(), reqKey, ri))
+		if ri.cookie && unsafeMethod(r.Method) && !s.csrfOK(r, ri) {
+			s.fail(w, r, errCSRF())
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func unsafeMethod(m string) bool {
+	return m != http.MethodGet && m != http.MethodHead && m != http.MethodOptions
+}
+
+// csrfOK checks the synchronizer token of a cookie session: the form field
+// "csrf" or the X-CSRF-Token header must equal the session's token.
+func (s *Server) csrfOK(r *http.Request, ri *reqInfo) bool {
+	got := r.Header.Get("X-CSRF-Token")
+	if got == "" && !isAPI(r) {
+		got = r.PostFormValue("csrf")
+	}
+	return got != "" && subtle.ConstantTimeCompare([]byte(got), []byte(ri.session.CSRF)) == 1
+}
+
+// csrfToken returns the token forms must carry: the session's when logged
+// in by cookie, otherwise a double-submit cookie set here.
+func (s *Server) csrfToken(w http.ResponseWriter, r *http.Request) string {
+	if ri := info(r); ri.cookie {
+		return ri.session.CSRF
+	}
+	if c, err := r.Cookie(csrfCookie); err == nil && len(c.Value) >= 32 {
+		return c.Value
+	}
+	b := make([]byte, 24)
+	rand.Read(b)
+	v := base64.RawURLEncoding.EncodeToString(b)
+	http.SetCookie(w, &http.Cookie{Name: csrfCookie, Value: v, Path: "/", HttpOnly: true, Secure: s.cfg.SecureCookies, SameSite: http.SameSiteStrictMode})
+	return v
+}
+
+// anonCSRFOK checks the double-submit token of an anonymous form (login,
+// register).
+func anonCSRFOK(r *http.Request) bool {
+	c, err := r.Cookie(csrfCookie)
+	if err != nil || c.Value == "" {
+		return false
+	}
+	got := r.PostFormValue("csrf")
+	return subtle.ConstantTimeCompare([]byte(got), []byte(c.Value)) == 1
+}
+
+func (s *Server) setSessionCookie(w http.ResponseWriter, token string, sess *identity.Session) {
+	http.SetCookie(w, &http.Cookie{
+		Name: sessionCookie, Value: token, Path: "/", HttpOnly: true, Secure: s.cfg.SecureCookies,
+		SameSite: http.SameSiteLaxMode, Expires: sess.ExpiresAt,
+	})
+}
+
+func (s *Server) clearCookie(w http.ResponseWriter, name string) {
+	http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: s.cfg.SecureCookies, SameSite: http.SameSiteLaxMode})
+}
+
+// requireLogin wraps a handler that needs an account.
+func (s *Server) requireLogin(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if actor(r).Anonymous() {
+			if !isAPI(r) {
+				http.Redirect(w, r, "/login?next="+urlQueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+				return
+			}
+			s.fail(w, r, errs.E(errs.Unauthorized))
+			return
+		}
+		h(w, r)
+	}
+}
+
+// limiters are keyed token buckets (per IP, per username) for login,
+// registration and, later, booking.
+type limiters struct {
+	specs   map[string][2]float64
+	mu      sync.Mutex
+	buckets map[string]*bucket
+	last    time.Time
+}
+
+type bucket struct {
+	l    *rate.Limiter
+	seen time.Time
+}
+
+func newLimiters(override map[string][2]float64) *limiters {
+	specs := map[string][2]float64{}
+	for k, v := range DefaultLimits {
+		specs[k] = v
+	}
+	for k, v := range override {
+		specs[k] = v
+	}
+	return &limiters{specs: specs, buckets: map[string]*bucket{}}
+}
+
+// DefaultLimits: name → (events per minute, burst).
+var DefaultLimits = map[string][2]float64{
+	"login-ip":    {30, 10},
+	"login-user":  {10, 5},
+	"register-ip": {10, 5},
+}
+
+// allow takes a token from the bucket of kind and key.
+func (l *limiters) allow(kind, key string) bool {
+	spec := l.specs[kind]
+	now := time.Now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if now.Sub(l.last) > time.Minute {
+		for k, b := range l.buckets {
+			if now.Sub(b.seen) > 10*time.Minute {
+				delete(l.buckets, k)
+			}
+		}
+		l.last = now
+	}
+	k := kind + "\x00" + key
+	b := l.buckets[k]
+	if b == nil {
+		b = &bucket{l: rate.NewLimiter(rate.Limit(spec[0]/60), int(spec[1]))}
+		l.buckets[k] = b
+	}
+	b.seen = now
+	return b.l.AllowN(now, 1)
+}

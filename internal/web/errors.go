@@ -1,0 +1,152 @@
+package web
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"mime"
+	"net/http"
+	"strings"
+
+	"github.com/yunyi-health/yunyi/internal/errs"
+	"github.com/yunyi-health/yunyi/internal/i18n"
+)
+
+// statusOf maps an error code to its HTTP status: the one place where
+// domain errors meet HTTP.
+func statusOf(code string) int {
+	switch code {
+	case errs.Invalid, "bad_json":
+		return http.StatusBadRequest
+	case errs.Unauthorized, errs.BadCredentials:
+		return http.StatusUnauthorized
+	case errs.Forbidden, errs.CSRF, errs.NotQualified:
+		return http.StatusForbidden
+	case errs.NotFound:
+		return http.StatusNotFound
+	case errs.Conflict, errs.Duplicate:
+		return http.StatusConflict
+	case errs.AccountLocked:
+		return http.StatusLocked
+	case errs.RateLimited:
+		return http.StatusTooManyRequests
+	case errs.PayloadTooBig:
+		return http.StatusRequestEntityTooLarge
+	case errs.Unsupported:
+		return http.StatusUnsupportedMediaType
+	case "method_not_allowed":
+		return http.StatusMethodNotAllowed
+	case errs.Unavailable:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+var errPanic = errors.New("panic in handler")
+
+func errCSRF() error { return errs.E(errs.CSRF) }
+
+type apiFieldError struct {
+	Field   string `json:"field"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+type apiError struct {
+	Code    string          `json:"code"`
+	Message string          `json:"message"`
+	Fields  []apiFieldError `json:"fields,omitempty"`
+	Details any             `json:"details,omitempty"`
+}
+
+// describe turns err into the public error in lang. Internal causes are
+// logged, never shown.
+func describe(err error, lang i18n.Lang) (int, apiError) {
+	var e *errs.Error
+	if !errors.As(err, &e) {
+		e = &errs.Error{Code: errs.Internal, Err: err}
+	}
+	out := apiError{Code: e.Code, Message: i18n.T(lang, e.Code, e.Args...)}
+	for _, f := range e.Fields {
+		out.Fields = append(out.Fields, apiFieldError{Field: f.Field, Code: f.Code, Message: fieldMessage(lang, f)})
+	}
+	return statusOf(e.Code), out
+}
+
+func fieldMessage(lang i18n.Lang, f errs.FieldError) string {
+	return i18n.T(lang, "field."+f.Code, f.Args...)
+}
+
+// apiLang is the language of API answers: English only when asked.
+func apiLang(r *http.Request) i18n.Lang {
+	return i18n.FromAcceptLanguage(r.Header.Get("Accept-Language"))
+}
+
+func isAPI(r *http.Request) bool { return strings.HasPrefix(r.URL.Path, "/api/") }
+
+// fail answers a request with err: JSON for the API, a page for the UI.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	lang := apiLang(r)
+	if !isAPI(r) {
+		lang = uiLang(r)
+	}
+	status, body := describe(err, lang)
+	if status >= 500 {
+		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	if status == http.StatusTooManyRequests {
+		w.Header().Set("Retry-After", "60")
+	}
+	if isAPI(r) {
+		writeJSON(w, status, map[string]apiError{"error": body})
+		return
+	}
+	s.renderError(w, r, status, body)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	enc.Encode(v)
+}
+
+// maxBody bounds JSON request bodies.
+const maxBody = 1 << 20
+
+// decode reads a JSON body into v, refusing other content types, unknown
+// fields, trailing data and bodies over maxBody.
+func decode(w http.ResponseWriter, r *http.Request, v any) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+			return errs.E(errs.Unsupported)
+		}
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return errs.E(errs.PayloadTooBig)
+		}
+		var ute *json.UnmarshalTypeError
+		if errors.As(err, &ute) && ute.Field != "" {
+			var f errs.Fields
+			f.Add(ute.Field, "type_"+ute.Type.Kind().String())
+			return f.Err()
+		}
+		if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+			var f errs.Fields
+			f.Add(strings.Trim(name, `"`), "unknown_field")
+			return f.Err()
+		}
+		return &errs.Error{Code: "bad_json", Err: fmt.Errorf("decode: %w", err)}
+	}
+	if dec.More() {
+		return &errs.Error{Code: "bad_json"}
+	}
+	return nil
+}

@@ -1,0 +1,218 @@
+package web
+
+import (
+	"bytes"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"path"
+	"strconv"
+	"strings"
+
+	"github.com/yunyi-health/yunyi/internal/authz"
+	"github.com/yunyi-health/yunyi/internal/directory"
+	"github.com/yunyi-health/yunyi/internal/errs"
+	"github.com/yunyi-health/yunyi/internal/i18n"
+)
+
+type pages struct{ byName map[string]*template.Template }
+
+var funcs = template.FuncMap{
+	"yuan":  func(fen int64) string { return fmt.Sprintf("%.2f", float64(fen)/100) },
+	"list":  func(v ...string) []string { return v },
+	"pform": newPractitionerForm,
+}
+
+// practitionerForm is the data of the shared practitioner form: values come
+// from the submitted form after an error, else from the practitioner.
+type practitionerForm struct {
+	Page   *page
+	Inst   *directory.Institution
+	P      *directory.Practitioner
+	Action string
+	Titles []directory.Title
+}
+
+func newPractitionerForm(p *page, inst *directory.Institution, pr *directory.Practitioner, action string) practitionerForm {
+	titles := append(append([]directory.Title{}, directory.DoctorTitles...), directory.PharmacistTitles...)
+	return practitionerForm{Page: p, Inst: inst, P: pr, Action: action, Titles: titles}
+}
+
+// Val is the value to show in a field.
+func (f practitionerForm) Val(name string) string {
+	if f.Page.Form != nil && f.Page.Form.Has(name) {
+		return f.Page.Form.Get(name)
+	}
+	if f.P == nil {
+		return ""
+	}
+	switch name {
+	case "name":
+		return f.P.Name
+	case "profession":
+		return string(f.P.Profession)
+	case "title":
+		return string(f.P.Title)
+	case "department":
+		return f.P.Department
+	case "licence_no":
+		return f.P.LicenceNo
+	case "practice_since":
+		return f.P.PracticeSince
+	case "internet_since":
+		return f.P.InternetSince
+	case "training_passed_on":
+		return f.P.TrainingPassedOn
+	case "bio":
+		return f.P.Bio
+	case "account_id":
+		if f.P.AccountID != 0 {
+			return strconv.FormatInt(f.P.AccountID, 10)
+		}
+	}
+	return ""
+}
+
+func loadPages() (*pages, error) {
+	layout, err := assets.ReadFile("templates/layout.html")
+	if err != nil {
+		return nil, err
+	}
+	files, err := fs.Glob(assets, "templates/*.html")
+	if err != nil {
+		return nil, err
+	}
+	p := &pages{byName: map[string]*template.Template{}}
+	for _, f := range files {
+		name := strings.TrimSuffix(path.Base(f), ".html")
+		if name == "layout" {
+			continue
+		}
+		body, _ := assets.ReadFile(f)
+		t, err := template.New("layout").Funcs(funcs).Parse(string(layout))
+		if err == nil {
+			_, err = t.Parse(string(body))
+		}
+		if err != nil {
+			return nil, fmt.Errorf("template %s: %w", name, err)
+		}
+		p.byName[name] = t
+	}
+	return p, nil
+}
+
+// page is the data every template gets.
+type page struct {
+	Lang         i18n.Lang
+	Actor        authz.Actor
+	CSRF         string
+	Demo         bool
+	DemoAccounts []DemoAccount
+	Title        string
+	Path         string
+	Flash        string
+	Error        string
+	Errors       map[string]string // field → message
+	Form         url.Values
+	Data         any
+}
+
+// T translates key in the page's language.
+func (p *page) T(key string, args ...any) string { return i18n.T(p.Lang, key, args...) }
+
+// F returns the submitted value of a form field, for re-filling forms.
+func (p *page) F(name string) string {
+	if p.Form == nil {
+		return ""
+	}
+	return p.Form.Get(name)
+}
+
+// E returns the error of a field.
+func (p *page) E(field string) string { return p.Errors[field] }
+
+// Role reports whether the actor has the role.
+func (p *page) Role(r string) bool { return string(p.Actor.Role) == r }
+
+// uiLang is the language of pages: the switch's cookie, else Chinese.
+func uiLang(r *http.Request) i18n.Lang {
+	if l := r.URL.Query().Get("lang"); l != "" {
+		return i18n.Parse(l)
+	}
+	if c, err := r.Cookie(langCookie); err == nil {
+		return i18n.Parse(c.Value)
+	}
+	return i18n.ZH
+}
+
+func (s *Server) newPage(w http.ResponseWriter, r *http.Request, title string) *page {
+	p := &page{Lang: uiLang(r), Actor: actor(r), Demo: s.cfg.Demo, Path: r.URL.Path, Errors: map[string]string{}}
+	p.CSRF = s.csrfToken(w, r)
+	p.Title = p.T(title)
+	p.Flash = r.URL.Query().Get("ok")
+	if p.Flash != "" {
+		p.Flash = p.T("flash." + p.Flash)
+	}
+	return p
+}
+
+// setErr shows err on the page: the summary and each field's message.
+func (p *page) setErr(err error) {
+	_, body := describe(err, p.Lang)
+	p.Error = body.Message
+	for _, f := range body.Fields {
+		p.Errors[f.Field] = f.Message
+	}
+}
+
+func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name string, p *page) {
+	t := s.pages.byName[name]
+	if t == nil {
+		s.fail(w, r, errs.Errorf("no template %q", name))
+		return
+	}
+	var buf bytes.Buffer
+	if err := t.ExecuteTemplate(&buf, "layout", p); err != nil {
+		s.log.Error("render", "template", name, "err", err)
+		http.Error(w, "render error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	w.Write(buf.Bytes())
+}
+
+func (s *Server) renderError(w http.ResponseWriter, r *http.Request, status int, body apiError) {
+	if status == http.StatusUnauthorized {
+		http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+		return
+	}
+	p := s.newPage(w, r, "title.error")
+	p.Error = body.Message
+	p.Data = status
+	s.render(w, r, status, "error", p)
+}
+
+// formErr re-renders a form page with err, or fails the request when err
+// is not about the input.
+func (s *Server) formErr(w http.ResponseWriter, r *http.Request, name string, p *page, err error) {
+	code := errs.Code(err)
+	if code != errs.Invalid && code != errs.Duplicate && code != errs.BadCredentials && code != errs.AccountLocked && code != errs.RateLimited {
+		s.fail(w, r, err)
+		return
+	}
+	p.setErr(err)
+	p.Form = r.PostForm
+	s.render(w, r, statusOf(code), name, p)
+}
+
+// safeNext returns a local redirect target.
+func safeNext(next string) string {
+	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.Contains(next, "\\") {
+		return ""
+	}
+	return next
+}

@@ -1,0 +1,206 @@
+// Package web is Yunyi's HTTP face: the JSON API under /api/v1 and the
+// server-rendered HTML UI, both from one binary. Errors are mapped to HTTP in
+// one place (errors.go); authorization is asked of package authz.
+package web
+
+import (
+	"context"
+	"embed"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/yunyi-health/yunyi/internal/audit"
+	"github.com/yunyi-health/yunyi/internal/directory"
+	"github.com/yunyi-health/yunyi/internal/errs"
+	"github.com/yunyi-health/yunyi/internal/identity"
+	"github.com/yunyi-health/yunyi/internal/sqlstore"
+)
+
+//go:embed templates static openapi.json
+var assets embed.FS
+
+// Config of a server.
+type Config struct {
+	Demo          bool // show the demo banner and accounts
+	SecureCookies bool // mark cookies Secure (on behind TLS)
+	Now           func() time.Time
+	Limits        map[string][2]float64 // overrides of DefaultLimits
+}
+
+// Server holds the dependencies of the handlers.
+type Server struct {
+	cfg      Config
+	db       *sqlstore.DB
+	ids      *identity.Service
+	dir      directory.Store
+	audit    *audit.Logger
+	log      *slog.Logger
+	pages    *pages
+	limits   *limiters
+	handler  http.Handler
+	demoInfo []DemoAccount
+}
+
+// DemoAccount is shown on the login page in demo mode.
+type DemoAccount struct {
+	Username, Password, Role, Note string
+}
+
+// New builds a server over db. The audit logger is owned by the caller.
+func New(cfg Config, db *sqlstore.DB, al *audit.Logger, log *slog.Logger) (*Server, error) {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	ids := identity.NewService(db)
+	ids.Now = cfg.Now
+	p, err := loadPages()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, db: db, ids: ids, dir: db, audit: al, log: log, pages: p, limits: newLimiters(cfg.Limits)}
+	s.handler = s.routes()
+	return s, nil
+}
+
+// SetDemoAccounts lists the demo accounts for the login page.
+func (s *Server) SetDemoAccounts(a []DemoAccount) { s.demoInfo = a }
+
+// Identity exposes the identity service (for the CLI and tests).
+func (s *Server) Identity() *identity.Service { return s.ids }
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	static, _ := fs.Sub(assets, "static")
+	mux.Handle("GET /static/", http.StripPrefix("/static/", cacheStatic(http.FileServerFS(static))))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
+	mux.HandleFunc("GET /readyz", s.readyz)
+	s.apiRoutes(mux)
+	s.htmlRoutes(mux)
+
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.fail(w, r, errCSRF())
+	}))
+	var h http.Handler = s.methodNotAllowed(mux)
+	h = s.authenticate(h)
+	h = cop.Handler(h)
+	h = s.securityHeaders(h)
+	h = s.recoverer(h)
+	h = s.accessLog(h)
+	return h
+}
+
+// methodNotAllowed answers an unknown path, or a known path with the
+// wrong method, in Yunyi's error form (the mux's own answer is plain text).
+func (s *Server) methodNotAllowed(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if h, pattern := mux.Handler(r); pattern == "" {
+			probe := &headerProbe{h: http.Header{}}
+			h.ServeHTTP(probe, r)
+			switch probe.status {
+			case http.StatusMethodNotAllowed:
+				w.Header().Set("Allow", probe.h.Get("Allow"))
+				s.fail(w, r, errs.E("method_not_allowed"))
+				return
+			case http.StatusNotFound:
+				s.fail(w, r, errs.E(errs.NotFound))
+				return
+			}
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+// headerProbe records the status a handler would answer with.
+type headerProbe struct {
+	h      http.Header
+	status int
+}
+
+func (p *headerProbe) Header() http.Header         { return p.h }
+func (p *headerProbe) Write(b []byte) (int, error) { return len(b), nil }
+func (p *headerProbe) WriteHeader(code int)        { p.status = code }
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.db.Ping(ctx); err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": err.Error()})
+		return
+	}
+	writeJSON(w, 200, map[string]string{"status": "ready", "engine": string(s.db.Engine)})
+}
+
+func cacheStatic(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		h.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "same-origin")
+		h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; connect-src 'self'; style-src 'self'; script-src 'self'; frame-ancestors 'none'; form-action 'self'")
+		if s.cfg.SecureCookies {
+			h.Set("Strict-Transport-Security", "max-age=31536000")
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = 200
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (s *Server) accessLog(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r)
+		lvl := slog.LevelDebug
+		if sw.status >= 500 {
+			lvl = slog.LevelError
+		}
+		s.log.Log(r.Context(), lvl, "http", "method", r.Method, "path", r.URL.Path, "status", sw.status, "dur", time.Since(start))
+	})
+}
+
+func (s *Server) recoverer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log.Error("panic", "path", r.URL.Path, "panic", v)
+				s.fail(w, r, errPanic)
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
