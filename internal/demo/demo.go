@@ -247,7 +247,9 @@ var profiles = []profile{
 var surnames = []string{"王", "李", "张", "刘", "陈", "杨", "赵", "黄", "周", "吴", "徐", "孙", "马", "朱", "胡", "郭", "何", "高", "林", "罗"}
 var givens = []string{"建华", "秀英", "海燕", "志强", "丽娟", "文博", "晓明", "雪梅", "国庆", "静怡", "子涵", "一鸣"}
 
-func (l *loader) name(n int) string { return surnames[n%len(surnames)] + givens[(n/len(surnames)+n)%len(givens)] }
+func (l *loader) name(n int) string {
+	return surnames[n%len(surnames)] + givens[(n/len(surnames)+n)%len(givens)]
+}
 
 func (l *loader) ago(years int) string {
 	if years < 0 {

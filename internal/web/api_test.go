@@ -208,7 +208,10 @@ func TestForeignObjectsAreRefused(t *testing.T) {
 		bchAdmin := e.login("bch-admin")
 		ccmcPractitioners := e.req("GET", "/api/v1/institutions/ccmc/practitioners", "", nil).items()
 		pid := int64(ccmcPractitioners[0].(map[string]any)["id"].(float64))
-		writes := []struct{ method, path string; body any }{
+		writes := []struct {
+			method, path string
+			body         any
+		}{
 			{"PUT", "/api/v1/institutions/ccmc", map[string]any{"name": "改名"}},
 			{"PUT", "/api/v1/institutions/ccmc/departments/x1", map[string]any{"name": "新科室"}},
 			{"PUT", "/api/v1/institutions/ccmc/services/ccmc-x", map[string]any{"department": "allergy", "name": "x", "kind": "follow_up"}},
@@ -530,7 +533,10 @@ func TestPatientReadsAreAudited(t *testing.T) {
 
 func TestErrorsAreJSONEverywhere(t *testing.T) {
 	eachEnv(t, func(t *testing.T, e *env) {
-		for _, c := range []struct{ method, path string; status int }{
+		for _, c := range []struct {
+			method, path string
+			status       int
+		}{
 			{"GET", "/api/v1/nothing-here", 404},
 			{"GET", "/api/v1/patients/abc", 401},
 			{"DELETE", "/api/v1/institutions", 405},
