@@ -117,7 +117,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
 	dsn := fs.String("db", defaultDB(), "SQLite file or postgres:// URL")
 	withDemo := fs.Bool("demo", false, "load the demo data on an empty database and show demo accounts")
-	secure := fs.Bool("secure-cookies", false, "mark cookies Secure (set when served over HTTPS)")
+	insecure := fs.Bool("insecure-cookies", false, "do not mark cookies Secure (only for plain HTTP off loopback; browsers treat loopback as secure)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -132,7 +132,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	al := audit.NewLogger(db)
 	defer al.Close()
 
-	srv, err := web.New(web.Config{Demo: *withDemo, SecureCookies: *secure}, db, al, log)
+	srv, err := web.New(web.Config{Demo: *withDemo, SecureCookies: !*insecure}, db, al, log)
 	if err != nil {
 		return err
 	}

@@ -153,3 +153,21 @@ func init() {
 		catalog[k] = v
 	}
 }
+
+func init() {
+	for k, v := range map[string][2]string{
+		"demo.password": {"所有演示账户的密码均为 %s", "Every demo account's password is %s"},
+		"days.all":      {"每天开放", "Open every day"},
+		"days.none":     {"暂不开放", "Not open"},
+		"list.sep":      {"、", ", "},
+		"day.1":         {"周一", "Mon"},
+		"day.2":         {"周二", "Tue"},
+		"day.3":         {"周三", "Wed"},
+		"day.4":         {"周四", "Thu"},
+		"day.5":         {"周五", "Fri"},
+		"day.6":         {"周六", "Sat"},
+		"day.7":         {"周日", "Sun"},
+	} {
+		catalog[k] = v
+	}
+}

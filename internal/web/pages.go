@@ -20,8 +20,21 @@ import (
 type pages struct{ byName map[string]*template.Template }
 
 var funcs = template.FuncMap{
-	"yuan":  func(fen int64) string { return fmt.Sprintf("%.2f", float64(fen)/100) },
-	"list":  func(v ...string) []string { return v },
+	"yuan": func(fen int64) string { return fmt.Sprintf("%.2f", float64(fen)/100) },
+	"list": func(v ...string) []string { return v },
+	"weekdays": func(l i18n.Lang, w directory.Weekdays) string {
+		if len(w) == 7 {
+			return i18n.T(l, "days.all")
+		}
+		if len(w) == 0 {
+			return i18n.T(l, "days.none")
+		}
+		names := make([]string, len(w))
+		for i, d := range w {
+			names[i] = i18n.T(l, fmt.Sprintf("day.%d", d))
+		}
+		return strings.Join(names, i18n.T(l, "list.sep"))
+	},
 	"pform": newPractitionerForm,
 }
 

@@ -24,7 +24,7 @@ var assets embed.FS
 // Config of a server.
 type Config struct {
 	Demo          bool // show the demo banner and accounts
-	SecureCookies bool // mark cookies Secure (on behind TLS)
+	SecureCookies bool // mark cookies Secure (browsers accept them on loopback and HTTPS)
 	Now           func() time.Time
 	Limits        map[string][2]float64 // overrides of DefaultLimits
 }
@@ -149,7 +149,7 @@ func (s *Server) securityHeaders(next http.Handler) http.Handler {
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Referrer-Policy", "same-origin")
 		h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; connect-src 'self'; style-src 'self'; script-src 'self'; frame-ancestors 'none'; form-action 'self'")
-		if s.cfg.SecureCookies {
+		if r.TLS != nil {
 			h.Set("Strict-Transport-Security", "max-age=31536000")
 		}
 		next.ServeHTTP(w, r)
