@@ -6,6 +6,7 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -109,3 +110,5 @@ func (b *browser) api(method, path, body, csrf string) resp {
 	jsonUnmarshal(raw, &out.body)
 	return out
 }
+
+func fmtFloat(f float64) string { return strconv.FormatFloat(f, 'f', 0, 64) }

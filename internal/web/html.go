@@ -100,7 +100,12 @@ func (s *Server) postRegister(w http.ResponseWriter, r *http.Request) {
 		ResidentID: r.PostFormValue("resident_id"), Phone: r.PostFormValue("phone"),
 	}
 	if r.PostFormValue("password") != r.PostFormValue("password2") {
+		// Report the mismatch with every other problem of the form.
 		var f errs.Fields
+		reg.Normalize()
+		if _, err := reg.Validate(s.cfg.Now()); err != nil {
+			mergeFields(&f, err)
+		}
 		f.Add("password2", "password_mismatch")
 		s.formErr(w, r, "register", p, f.Err())
 		return
@@ -110,9 +115,8 @@ func (s *Server) postRegister(w http.ResponseWriter, r *http.Request) {
 		s.formErr(w, r, "register", p, err)
 		return
 	}
-	r2 := r.WithContext(r.Context())
-	info(r2).actor = authz.FromAccount(a)
-	if err := s.record(r2, "account.register", "patient", strconv.FormatInt(pt.ID, 10), "", ""); err != nil {
+	info(r).actor = authz.FromAccount(a) // the new account is the actor of its registration
+	if err := s.record(r, "account.register", "patient", strconv.FormatInt(pt.ID, 10), "", ""); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -510,7 +514,7 @@ func (s *Server) postQualification(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		p.Data = list
-		p.Form = url.Values{"institution": {code}}
+		r.PostForm.Set("institution", code) // the row that shows the errors
 		s.formErr(w, r, "regulator", p, err)
 		return
 	}

@@ -48,7 +48,14 @@ type practitionerForm struct {
 	Titles []directory.Title
 }
 
-func newPractitionerForm(p *page, inst *directory.Institution, pr *directory.Practitioner, action string) practitionerForm {
+func newPractitionerForm(p *page, inst *directory.Institution, v any, action string) practitionerForm {
+	var pr *directory.Practitioner
+	switch x := v.(type) {
+	case *directory.Practitioner:
+		pr = x
+	case directory.Practitioner:
+		pr = &x
+	}
 	titles := append(append([]directory.Title{}, directory.DoctorTitles...), directory.PharmacistTitles...)
 	return practitionerForm{Page: p, Inst: inst, P: pr, Action: action, Titles: titles}
 }

@@ -1,0 +1,187 @@
+package web
+
+import (
+	"io/fs"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/yunyi-health/yunyi/internal/i18n"
+	"github.com/yunyi-health/yunyi/internal/sqlstore"
+	"github.com/yunyi-health/yunyi/internal/sqlstore/sqltest"
+)
+
+// Every text key a template uses exists in the catalog in both languages.
+func TestTemplatesUseKnownTexts(t *testing.T) {
+	keyRe := regexp.MustCompile(`\.T "([^"]+)"`)
+	files, _ := fs.Glob(assets, "templates/*.html")
+	for _, f := range files {
+		b, _ := assets.ReadFile(f)
+		for _, m := range keyRe.FindAllStringSubmatch(string(b), -1) {
+			if !i18n.Has(m[1]) {
+				t.Errorf("%s uses unknown text %q", f, m[1])
+			}
+		}
+	}
+}
+
+func (b *browser) login(user string) {
+	b.t.Helper()
+	b.get("/login")
+	res := b.post("/login", map[string]string{"username": user, "password": "yunyi2026", "csrf": b.csrf()})
+	if res.StatusCode != http.StatusSeeOther {
+		b.t.Fatalf("login %s: %d %s", user, res.StatusCode, b.last)
+	}
+}
+
+// noRawKeys fails when a page shows a catalog key instead of its text.
+func noRawKeys(t *testing.T, page, body string) {
+	t.Helper()
+	for _, k := range regexp.MustCompile(`>\s*((?:field|title|status|role|kind|nav|f|inst|admin|pr|reg|me|flash)\.[a-z_.0-9]+)\s*<`).FindAllStringSubmatch(body, -1) {
+		t.Errorf("%s shows the raw key %s", page, k[1])
+	}
+}
+
+func TestPagesForEveryRole(t *testing.T) {
+	eachEnv(t, func(t *testing.T, e *env) {
+		pages := map[string][]string{
+			"":          {"/", "/institutions", "/institutions/bch", "/institutions/changgung", "/login", "/register"},
+			"liming":    {"/me", "/institutions/ccmc"},
+			"bch-admin": {"/admin/institutions/bch", "/institutions/bch"},
+			"regulator": {"/regulator", "/institutions/xuanwu"},
+			"admin":     {"/regulator", "/admin/institutions/pumch"},
+		}
+		for user, paths := range pages {
+			b := newBrowser(t, e)
+			if user != "" {
+				b.login(user)
+			}
+			for _, p := range paths {
+				for _, lang := range []string{"zh", "en"} {
+					res := b.get(p + "?lang=" + lang)
+					if res.StatusCode != 200 {
+						t.Fatalf("%s as %q: %d", p, user, res.StatusCode)
+					}
+					noRawKeys(t, p, b.last)
+				}
+			}
+		}
+		// Pages a role may not see.
+		b := newBrowser(t, e)
+		b.login("liming")
+		for _, p := range []string{"/regulator", "/admin/institutions/bch"} {
+			if res := b.get(p); res.StatusCode != 403 {
+				t.Errorf("patient opened %s: %d", p, res.StatusCode)
+			}
+		}
+		b = newBrowser(t, e)
+		b.login("bch-admin")
+		if res := b.get("/admin/institutions/ccmc"); res.StatusCode != 403 {
+			t.Errorf("bch admin opened ccmc admin: %d", res.StatusCode)
+		}
+		// Anonymous: login first.
+		b = newBrowser(t, e)
+		if res := b.get("/me"); res.StatusCode != http.StatusSeeOther || !strings.HasPrefix(res.Header.Get("Location"), "/login?next=") {
+			t.Errorf("anonymous /me: %d %s", res.StatusCode, res.Header.Get("Location"))
+		}
+	})
+}
+
+func TestRegisterFormKeepsInputAndShowsEveryError(t *testing.T) {
+	db := sqltest.Open(t, sqlstore.SQLite)
+	e := newEnv(t, db, relaxed)
+	b := newBrowser(t, e)
+	b.get("/register")
+	res := b.post("/register", map[string]string{"csrf": b.csrf(), "name": "张三", "resident_id": "123", "phone": "999",
+		"username": "zhang3", "password": "secret-123", "password2": "secret-124"})
+	if res.StatusCode != 400 {
+		t.Fatalf("%d", res.StatusCode)
+	}
+	for _, want := range []string{"居民身份证号须为 18 位", "请输入 11 位中国大陆手机号码", "两次输入的密码不一致", `value="张三"`, `value="zhang3"`} {
+		if !strings.Contains(b.last, want) {
+			t.Errorf("register page lacks %q", want)
+		}
+	}
+	if strings.Contains(b.last, "secret-123") {
+		t.Error("the page echoes the password")
+	}
+	// Without the CSRF token nothing happens.
+	res = b.post("/register", map[string]string{"name": "张三", "resident_id": newRID(30), "phone": "13900001111", "username": "zhang3", "password": "secret-123", "password2": "secret-123"})
+	if res.StatusCode != 403 || e.count("accounts") != 28 {
+		t.Fatalf("no csrf: %d, accounts %d", res.StatusCode, e.count("accounts"))
+	}
+}
+
+func TestAdminAndRegulatorForms(t *testing.T) {
+	eachEnv(t, func(t *testing.T, e *env) {
+		b := newBrowser(t, e)
+		b.login("ccmc-admin")
+		csrf := b.sessionCSRF()
+		res := b.post("/admin/institutions/ccmc/departments", map[string]string{"csrf": csrf, "code": "ent", "name": "耳鼻咽喉科", "online": "1"})
+		if res.StatusCode != http.StatusSeeOther {
+			t.Fatalf("department: %d %s", res.StatusCode, b.last)
+		}
+		res = b.post("/admin/institutions/ccmc/services", map[string]string{"csrf": csrf, "department": "ent", "code": "ccmc-ent-fu", "name": "耳鼻咽喉科复诊",
+			"kind": "follow_up", "price": "30", "days": "2,4,6", "active": "1"})
+		if res.StatusCode != http.StatusSeeOther {
+			t.Fatalf("service: %d %s", res.StatusCode, b.last)
+		}
+		res = b.post("/admin/institutions/ccmc/services", map[string]string{"csrf": csrf, "department": "ent", "code": "Bad Code", "name": "x",
+			"kind": "follow_up", "price": "abc", "days": "8"})
+		if res.StatusCode != 400 || !strings.Contains(b.last, "须为数字") || !strings.Contains(b.last, "开放日为 1 到 7") || !strings.Contains(b.last, "编码须为") {
+			t.Fatalf("bad service: %d", res.StatusCode)
+		}
+		b.get("/admin/institutions/ccmc")
+		if !strings.Contains(b.last, "ccmc-ent-fu") || !strings.Contains(b.last, "周二、周四、周六") {
+			t.Fatal("new service not shown")
+		}
+		res = b.post("/admin/institutions/ccmc/practitioners", map[string]string{"csrf": csrf, "name": "赵医生", "profession": "doctor", "title": "attending",
+			"department": "ent", "licence_no": "CCMC-ENT-1", "practice_since": "2018-01-01", "internet_since": "2023-01-01", "training_passed_on": "2025-10-01"})
+		if res.StatusCode != http.StatusSeeOther {
+			t.Fatalf("practitioner: %d %s", res.StatusCode, b.last)
+		}
+		var id string
+		for _, it := range e.req("GET", "/api/v1/institutions/ccmc/practitioners", "", nil).items() {
+			m := it.(map[string]any)
+			if m["name"] == "赵医生" {
+				id = strings.TrimSuffix(strings.TrimSuffix(jsonNum(m["id"]), ".0"), "")
+				if m["first_visit"] != true {
+					t.Fatalf("D-1 met: %v", m)
+				}
+			}
+		}
+		res = b.post("/admin/practitioners/"+id+"/suspend", map[string]string{"csrf": csrf, "scope": "all", "reason": "患者投诉，调查期间暂停"})
+		if res.StatusCode != http.StatusSeeOther {
+			t.Fatalf("suspend: %d %s", res.StatusCode, b.last)
+		}
+		b.get("/admin/practitioners/" + id)
+		if !strings.Contains(b.last, "已被暂停全部互联网诊疗") {
+			t.Fatal("suspension reason not shown")
+		}
+		// The regulator approves Changgung (S-1, G-1).
+		r := newBrowser(t, e)
+		r.login("regulator")
+		rc := r.sessionCSRF()
+		res = r.post("/regulator/changgung/qualification", map[string]string{"csrf": rc, "status": "suspended"})
+		if res.StatusCode != 400 || !strings.Contains(r.last, "此项为必填项") {
+			t.Fatalf("suspend without note: %d", res.StatusCode)
+		}
+		res = r.post("/regulator/changgung/qualification", map[string]string{"csrf": rc, "status": "approved", "approved_on": "2026-11-25"})
+		if res.StatusCode != http.StatusSeeOther {
+			t.Fatalf("approve: %d %s", res.StatusCode, r.last)
+		}
+		if st := e.req("GET", "/api/v1/institutions/changgung", "", nil).body["status"]; st != "approved" {
+			t.Fatalf("status %v", st)
+		}
+		// An institution admin cannot post the regulator's form.
+		if res := b.post("/regulator/ccmc/qualification", map[string]string{"csrf": csrf, "status": "approved"}); res.StatusCode != 403 {
+			t.Fatalf("admin used the regulator form: %d", res.StatusCode)
+		}
+	})
+}
+
+func jsonNum(v any) string {
+	f, _ := v.(float64)
+	return strings.TrimSuffix(strings.TrimRight(strings.TrimRight(fmtFloat(f), "0"), "."), ".")
+}
