@@ -8,9 +8,7 @@ import (
 
 	"github.com/yunyi-health/yunyi/internal/audit"
 	"github.com/yunyi-health/yunyi/internal/authz"
-	"github.com/yunyi-health/yunyi/internal/directory"
 	"github.com/yunyi-health/yunyi/internal/errs"
-	"github.com/yunyi-health/yunyi/internal/i18n"
 	"github.com/yunyi-health/yunyi/internal/identity"
 )
 
@@ -232,11 +230,6 @@ func (s *Server) loadPatient(r *http.Request, idStr string) (*identity.Patient, 
 	if err != nil {
 		return nil, err
 	}
-	for _, id := range linked {
-		if id == actor(r).ID {
-			p.Relation = identity.RelChild
-		}
-	}
 	if err := s.record(r, "patient.read", "patient", idStr, "", ""); err != nil {
 		return nil, err
 	}
@@ -249,9 +242,7 @@ func (s *Server) apiPatient(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	out := s.patientOut(p)
-	out.Relation = ""
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, s.patientOut(p))
 }
 
 // --- audit ---
@@ -288,6 +279,3 @@ func (s *Server) openapi(w http.ResponseWriter, r *http.Request) {
 
 // today is the civil date in Beijing.
 func (s *Server) today() time.Time { return s.cfg.Now() }
-
-var _ = i18n.ZH
-var _ = directory.FollowUp

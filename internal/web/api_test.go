@@ -602,3 +602,32 @@ func TestCookieSessionNeedsCSRF(t *testing.T) {
 		}
 	})
 }
+
+// Many people registering at once: every one gets an answer, none sees
+// "database is locked" (one writer pool on SQLite).
+func TestConcurrentRegistrations(t *testing.T) {
+	eachEnv(t, func(t *testing.T, e *env) {
+		const n = 40
+		ids := make([]string, n)
+		for i := range ids {
+			ids[i] = newRID(20 + i%40)
+		}
+		errc := make(chan string, n)
+		for i := 0; i < n; i++ {
+			go func(i int) {
+				r := e.req("POST", "/api/v1/auth/register", "", map[string]string{"username": fmt.Sprintf("burst%02d", i), "password": "secret-123",
+					"name": "并发用户", "resident_id": ids[i], "phone": "13700000000"})
+				if r.status != 201 {
+					errc <- fmt.Sprintf("%d %s", r.status, r.raw)
+					return
+				}
+				errc <- ""
+			}(i)
+		}
+		for i := 0; i < n; i++ {
+			if msg := <-errc; msg != "" {
+				t.Error(msg)
+			}
+		}
+	})
+}
