@@ -68,7 +68,7 @@ var catalog = map[string][2]string{
 }
 
 func init() {
-	for k, v := range map[string][2]string{
+	add(map[string][2]string{
 		"field.type_string":  {"须为文本", "Must be text"},
 		"field.type_int64":   {"须为整数", "Must be an integer"},
 		"field.type_int":     {"须为整数", "Must be an integer"},
@@ -77,9 +77,7 @@ func init() {
 		"field.type_slice":   {"须为列表", "Must be a list"},
 		"field.type_struct":  {"须为对象", "Must be an object"},
 		"field.type_map":     {"须为对象", "Must be an object"},
-	} {
-		catalog[k] = v
-	}
+	})
 }
 
 func init() {

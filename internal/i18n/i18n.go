@@ -70,3 +70,10 @@ func Keys() []string {
 	}
 	return out
 }
+
+// add merges texts into the catalog (each file of texts adds its own).
+func add(m map[string][2]string) {
+	for k, v := range m {
+		catalog[k] = v
+	}
+}

@@ -2,7 +2,7 @@ package i18n
 
 // UI texts of the pages.
 func init() {
-	for k, v := range map[string][2]string{
+	add(map[string][2]string{
 		"app.name":      {"云医 · 互联网医院", "Yunyi Internet Hospital"},
 		"app.footer":    {"云医 Yunyi · 开源互联网医院平台 · 患者信息依法保护", "Yunyi · open-source internet hospital platform · patient data protected by law"},
 		"demo.banner":   {"演示模式：所有数据均为虚构，演示账户与密码见登录页。", "Demo mode: all data is fictitious; demo accounts are listed on the login page."},
@@ -149,13 +149,11 @@ func init() {
 		"none": {"无", "None"},
 		"edit": {"编辑", "Edit"},
 		"save": {"保存", "Save"},
-	} {
-		catalog[k] = v
-	}
+	})
 }
 
 func init() {
-	for k, v := range map[string][2]string{
+	add(map[string][2]string{
 		"demo.password": {"所有演示账户的密码均为 %s", "Every demo account's password is %s"},
 		"days.all":      {"每天开放", "Open every day"},
 		"days.none":     {"暂不开放", "Not open"},
@@ -167,7 +165,5 @@ func init() {
 		"day.5":         {"周五", "Fri"},
 		"day.6":         {"周六", "Sat"},
 		"day.7":         {"周日", "Sun"},
-	} {
-		catalog[k] = v
-	}
+	})
 }
