@@ -6,6 +6,7 @@ package directory
 
 import (
 	"context"
+	"errors"
 	"regexp"
 	"strings"
 	"time"
@@ -92,6 +93,7 @@ type Service struct {
 	Price       float64     `json:"price"` // yuan, derived from PriceFen
 	Days        Weekdays    `json:"days"`
 	Active      bool        `json:"active"`
+	Release
 }
 
 // Weekdays is a set of days a service opens, as ISO numbers 1 (Monday) to 7.
@@ -218,6 +220,12 @@ func (s *Service) Validate() error {
 	if s.PriceFen < 0 || s.PriceFen > 10_000_000 {
 		f.Add("price", "price_range")
 	}
+	if s.ReleaseTime == "" {
+		s.Release = DefaultRelease
+	}
+	if err := s.Release.Validate(); err != nil {
+		return mergeInto(&f, err)
+	}
 	return f.Err()
 }
 
@@ -240,4 +248,18 @@ type Store interface {
 	SavePractitioner(ctx context.Context, p *Practitioner) error // insert when ID is 0
 	AddSuspension(ctx context.Context, s *Suspension) error
 	LiftSuspension(ctx context.Context, practitionerID, suspensionID int64, at time.Time) error
+}
+
+// DefaultRelease: bookable from today to 7 days ahead, each day released at
+// midnight 7 days before, cancellable until 2 hours before.
+var DefaultRelease = Release{MinDays: 0, MaxDays: 7, ReleaseTime: "00:00", CancelCutoffM: 120}
+
+func mergeInto(f *errs.Fields, err error) error {
+	var e *errs.Error
+	if errors.As(err, &e) {
+		for _, fe := range e.Fields {
+			f.Add(fe.Field, fe.Code, fe.Args...)
+		}
+	}
+	return f.Err()
 }

@@ -160,14 +160,18 @@ func (db *DB) SaveSpecialty(ctx context.Context, s *directory.Specialty) error {
 	return fkInvalid(err, "department")
 }
 
-const serviceCols = `institution, department, code, name, name_en, kind, specialty, price_fen, days, active`
+const serviceCols = `institution, department, code, name, name_en, kind, specialty, price_fen, days, active,
+	book_min_days, book_max_days, release_time, opens_at, cancel_cutoff_minutes`
 
 func scanService(row interface{ Scan(...any) error }) (*directory.Service, error) {
 	var s directory.Service
 	var kind, days string
-	if err := row.Scan(&s.Institution, &s.Department, &s.Code, &s.Name, &s.NameEN, &kind, &s.Specialty, &s.PriceFen, &days, &s.Active); err != nil {
+	var opens int64
+	if err := row.Scan(&s.Institution, &s.Department, &s.Code, &s.Name, &s.NameEN, &kind, &s.Specialty, &s.PriceFen, &days, &s.Active,
+		&s.MinDays, &s.MaxDays, &s.ReleaseTime, &opens, &s.CancelCutoffM); err != nil {
 		return nil, notFound(err)
 	}
+	s.OpensAt = fromMicros(opens)
 	s.Kind = directory.ServiceKind(kind)
 	s.Days, _ = directory.ParseWeekdays(days)
 	s.Price = float64(s.PriceFen) / 100
@@ -183,11 +187,13 @@ func (db *DB) SaveService(ctx context.Context, s *directory.Service) error {
 		return f.Err()
 	}
 	_, err = db.w.ExecContext(ctx, `INSERT INTO services (`+serviceCols+`, position)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, (SELECT COUNT(*) FROM services WHERE institution = $1))
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, (SELECT COUNT(*) FROM services WHERE institution = $1))
 		ON CONFLICT (code) DO UPDATE SET department = excluded.department, name = excluded.name, name_en = excluded.name_en,
 			kind = excluded.kind, specialty = excluded.specialty, price_fen = excluded.price_fen, days = excluded.days,
-			active = excluded.active`,
-		s.Institution, s.Department, s.Code, s.Name, s.NameEN, string(s.Kind), s.Specialty, s.PriceFen, s.Days.String(), s.Active)
+			active = excluded.active, book_min_days = excluded.book_min_days, book_max_days = excluded.book_max_days,
+			release_time = excluded.release_time, opens_at = excluded.opens_at, cancel_cutoff_minutes = excluded.cancel_cutoff_minutes`,
+		s.Institution, s.Department, s.Code, s.Name, s.NameEN, string(s.Kind), s.Specialty, s.PriceFen, s.Days.String(), s.Active,
+		s.MinDays, s.MaxDays, s.ReleaseTime, micros(s.OpensAt), s.CancelCutoffM)
 	return fkInvalid(err, "department")
 }
 

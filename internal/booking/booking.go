@@ -1,0 +1,391 @@
+// Package booking runs the booking use cases over the domain stores: the
+// eligibility check (hospital rules as data, over the patient's facts), the
+// booking itself with group commit, cancellation, slot generation and the
+// effects of a doctor's suspension (D-2).
+package booking
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/yunyi-health/yunyi/internal/dates"
+	"github.com/yunyi-health/yunyi/internal/directory"
+	"github.com/yunyi-health/yunyi/internal/errs"
+	"github.com/yunyi-health/yunyi/internal/history"
+	"github.com/yunyi-health/yunyi/internal/identity"
+	"github.com/yunyi-health/yunyi/internal/notify"
+	"github.com/yunyi-health/yunyi/internal/policy"
+	"github.com/yunyi-health/yunyi/internal/schedule"
+)
+
+// Store is everything booking reads and writes.
+type Store interface {
+	directory.Store
+	identity.Store
+	policy.Store
+	history.Store
+	schedule.Store
+	notify.Store
+}
+
+// Service runs bookings.
+type Service struct {
+	st     Store
+	Engine *policy.Engine
+	Now    func() time.Time
+	cache  *cache
+	batch  *batcher
+}
+
+// New starts a booking service; Close stops its writer.
+func New(st Store, now func() time.Time) *Service {
+	if now == nil {
+		now = time.Now
+	}
+	return &Service{st: st, Engine: policy.NewEngine(), Now: now, cache: newCache(2 * time.Second), batch: newBatcher(st)}
+}
+
+// Close stops the group-commit writer after the queued bookings.
+func (s *Service) Close() { s.batch.close() }
+
+// Invalidate drops cached directory data and rules (after an edit).
+func (s *Service) Invalidate() { s.cache.clear() }
+
+// Answers are the patient's answers to the pre-booking questions.
+type Answers map[string]bool
+
+// ParseAnswers checks that only known keys are given.
+func ParseAnswers(m map[string]bool) (Answers, error) {
+	var f errs.Fields
+	for k := range m {
+		known := false
+		for _, a := range policy.AnswerKeys {
+			known = known || a == k
+		}
+		if !known {
+			f.Add("answers."+k, "unknown_field")
+		}
+	}
+	return Answers(m), f.Err()
+}
+
+func (s *Service) institution(ctx context.Context, code string) (*directory.Institution, error) {
+	v, err := s.cache.get("inst:"+code, func() (any, error) { return s.st.Institution(ctx, code) })
+	if err != nil {
+		return nil, err
+	}
+	return v.(*directory.Institution), nil
+}
+
+// Service returns a service of the catalogue (cached).
+func (s *Service) Service(ctx context.Context, code string) (*directory.Service, error) {
+	v, err := s.cache.get("svc:"+code, func() (any, error) { return s.st.Service(ctx, code) })
+	if err != nil {
+		return nil, err
+	}
+	return v.(*directory.Service), nil
+}
+
+func (s *Service) rules(ctx context.Context, institution string) ([]policy.Rule, error) {
+	v, err := s.cache.get("rules:"+institution, func() (any, error) { return s.st.Rules(ctx, institution) })
+	if err != nil {
+		return nil, err
+	}
+	return v.([]policy.Rule), nil
+}
+
+func (s *Service) practitioner(ctx context.Context, id int64) (*directory.Practitioner, error) {
+	v, err := s.cache.get(fmt.Sprintf("pr:%d", id), func() (any, error) { return s.st.Practitioner(ctx, id) })
+	if err != nil {
+		return nil, err
+	}
+	return v.(*directory.Practitioner), nil
+}
+
+// Result of an eligibility check.
+type Result struct {
+	Eligible bool             `json:"eligible"`
+	Rules    []policy.Verdict `json:"rules"`
+}
+
+// Check evaluates every rule that governs the service for the patient. day
+// is the visit day (today when zero); slot, when given, brings its doctor
+// (D-1, D-2).
+func (s *Service) Check(ctx context.Context, p *identity.Patient, svc *directory.Service, slot *schedule.Slot, day time.Time, answers Answers) (*Result, error) {
+	if day.IsZero() {
+		day = s.Now()
+	}
+	inst, err := s.institution(ctx, svc.Institution)
+	if err != nil {
+		return nil, err
+	}
+	f := policy.Facts{
+		Age: int64(p.Age(day)), Sex: string(p.Sex), Pregnant: answers[policy.AnswerPregnant], Critical: answers[policy.AnswerCritical],
+		Difficult: answers[policy.AnswerDifficult], FirstVisit: answers[policy.AnswerFirstVisit], Kind: string(svc.Kind),
+		Institution: svc.Institution, Department: svc.Department, Specialty: svc.Specialty,
+		InstitutionApproved: inst.Open(), InstitutionPilot: inst.Pilot, DaysSinceLastVisit: -1, DoctorOnline: true, DoctorFirstVisitOK: true,
+	}
+	for _, d := range inst.Departments {
+		for _, sp := range d.Specialties {
+			if sp.Code == svc.Specialty && d.Code == svc.Department {
+				f.SpecialtyPilot = sp.Pilot
+			}
+		}
+	}
+	dayStr := day.In(dates.Beijing).Format(dates.Layout)
+	last, err := s.st.LastDefiniteVisit(ctx, p.ResidentID, svc.Institution, svc.Department, dayStr)
+	if err != nil {
+		return nil, err
+	}
+	if last.Found {
+		f.HasHistory, f.LastDiagnosis = true, last.DiagnosisCode
+		if t, err := time.ParseInLocation(dates.Layout, last.Date, dates.Beijing); err == nil {
+			f.DaysSinceLastVisit = int64(directory.DayStart(day).Sub(t).Hours() / 24)
+		}
+	}
+	if slot != nil {
+		doc, err := s.practitioner(ctx, slot.PractitionerID)
+		if err != nil {
+			return nil, err
+		}
+		f.DoctorFirstVisitOK, _ = doc.FirstVisitCheck(day)
+		f.DoctorOnline = doc.MayWorkOnline()
+	}
+	rules, err := s.rules(ctx, svc.Institution)
+	if err != nil {
+		return nil, err
+	}
+	ok, verdicts := s.Engine.Evaluate(ctx, policy.Applicable(rules, svc.Institution, svc.Department, svc.Code), f)
+	return &Result{Eligible: ok, Rules: verdicts}, nil
+}
+
+// IneligibleError carries every rule's verdict of a refused booking.
+type IneligibleError struct{ Result *Result }
+
+func (e *IneligibleError) Error() string { return schedule.CodeIneligible }
+
+// Request is a booking as the patient asks for it.
+type Request struct {
+	Account   *identity.Account
+	PatientID int64
+	SlotID    int64
+	Answers   Answers
+	IdemKey   string
+}
+
+// Booked is the outcome of a booking.
+type Booked struct {
+	Appointment *schedule.Appointment
+	Replayed    bool
+}
+
+// Book books a slot for one of the account's patients. The checks read;
+// the write is one conditional update, batched with concurrent bookings.
+func (s *Service) Book(ctx context.Context, r Request, patient *identity.Patient) (*Booked, error) {
+	now := s.Now()
+	if r.IdemKey != "" {
+		if prev, err := s.st.AppointmentByKey(ctx, r.Account.ID, r.IdemKey); err == nil {
+			return &Booked{Appointment: prev, Replayed: true}, nil
+		} else if !errs.Is(err, errs.NotFound) {
+			return nil, err
+		}
+	}
+	slot, err := s.st.Slot(ctx, r.SlotID)
+	if err != nil {
+		return nil, err
+	}
+	if slot.Status != schedule.SlotOpen {
+		return nil, errs.E(schedule.CodeSlotClosed)
+	}
+	if slot.Remaining <= 0 {
+		return nil, errs.E(schedule.CodeSlotFull) // fast refusal; the write re-checks atomically
+	}
+	if now.After(slot.Start) {
+		return nil, errs.E(directory.CodeClosed, 0)
+	}
+	svc, err := s.Service(ctx, slot.Service)
+	if err != nil {
+		return nil, err
+	}
+	if err := svc.Release.Bookable(slot.Start, now); err != nil {
+		return nil, err
+	}
+	res, err := s.Check(ctx, patient, svc, slot, slot.Start, r.Answers)
+	if err != nil {
+		return nil, err
+	}
+	if !res.Eligible {
+		return nil, &IneligibleError{Result: res}
+	}
+	answers, _ := json.Marshal(r.Answers)
+	key := r.IdemKey
+	if key == "" {
+		key = fmt.Sprintf("auto-%d-%d-%d", r.PatientID, r.SlotID, now.UnixNano())
+	}
+	out, err := s.batch.book(ctx, schedule.BookRequest{SlotID: r.SlotID, PatientID: r.PatientID, AccountID: r.Account.ID, IdemKey: key, Answers: string(answers), At: now})
+	if err != nil {
+		return nil, err
+	}
+	if out.Code != "" {
+		return nil, errs.E(out.Code)
+	}
+	a := out.Appointment
+	a.DoctorName, a.ServiceName, a.PatientName = slot.DoctorName, svc.Name, patient.Name
+	if !out.Replayed {
+		s.notify(ctx, r.Account.ID, "booked", a, "预约成功", fmt.Sprintf("%s %s %s 已预约成功。", a.PatientName, svc.Name, fmtStart(a.Start)),
+			"Booked", fmt.Sprintf("%s: %s at %s is booked.", a.PatientName, svc.NameEN, fmtStart(a.Start)))
+	}
+	return &Booked{Appointment: a, Replayed: out.Replayed}, nil
+}
+
+func fmtStart(t time.Time) string { return t.In(dates.Beijing).Format("2006-01-02 15:04") }
+
+func (s *Service) notify(ctx context.Context, account int64, kind string, a *schedule.Appointment, title, body, titleEN, bodyEN string) {
+	// The inbox is best effort: a booking is not undone for a failed notice.
+	_ = s.st.Notify(ctx, &notify.Notification{AccountID: account, Kind: kind, Title: title, Body: body, TitleEN: titleEN, BodyEN: bodyEN,
+		Ref: fmt.Sprintf("appointment/%d", a.ID), CreatedAt: s.Now()})
+}
+
+// Cancel cancels an appointment before the service's cutoff.
+func (s *Service) Cancel(ctx context.Context, a *schedule.Appointment, reason string) error {
+	svc, err := s.Service(ctx, a.Service)
+	if err != nil {
+		return err
+	}
+	if err := a.CanCancel(s.Now(), svc.CancelCutoffM); err != nil {
+		return err
+	}
+	if err := s.st.Cancel(ctx, a.ID, reason, s.Now()); err != nil {
+		return err
+	}
+	a.Status = schedule.Cancelled
+	return nil
+}
+
+// Generate makes the slots of a service from day from to day to.
+func (s *Service) Generate(ctx context.Context, code string, from, to time.Time) (int, error) {
+	svc, err := s.st.Service(ctx, code)
+	if err != nil {
+		return 0, err
+	}
+	scheds, err := s.st.Schedules(ctx, code)
+	if err != nil {
+		return 0, err
+	}
+	docs := map[int64]directory.Practitioner{}
+	for _, sc := range scheds {
+		if _, ok := docs[sc.PractitionerID]; ok {
+			continue
+		}
+		p, err := s.st.Practitioner(ctx, sc.PractitionerID)
+		if err != nil {
+			return 0, err
+		}
+		docs[p.ID] = *p
+	}
+	return s.st.InsertSlots(ctx, schedule.Generate(*svc, scheds, docs, from, to))
+}
+
+// GenerateAll makes the slots of every active service of every approved
+// institution for its whole booking window.
+func (s *Service) GenerateAll(ctx context.Context) (int, error) {
+	insts, err := s.st.Institutions(ctx)
+	if err != nil {
+		return 0, err
+	}
+	total := 0
+	now := s.Now()
+	for _, i := range insts {
+		inst, err := s.st.Institution(ctx, i.Code)
+		if err != nil {
+			return total, err
+		}
+		for _, d := range inst.Departments {
+			for _, sv := range d.Services {
+				n, err := s.Generate(ctx, sv.Code, now, now.AddDate(0, 0, sv.MaxDays))
+				if err != nil {
+					return total, err
+				}
+				total += n
+			}
+		}
+	}
+	return total, nil
+}
+
+// DoctorSuspended applies a suspension (D-2): the doctor's future
+// first-visit bookings (all bookings when suspended from all internet
+// work) are cancelled, their slots closed, and each patient told why.
+func (s *Service) DoctorSuspended(ctx context.Context, p *directory.Practitioner, scope directory.SuspensionScope, reason string) ([]schedule.Appointment, error) {
+	s.Invalidate()
+	cancelled, err := s.st.CancelFirstVisitsOf(ctx, p.ID, scope == directory.SuspendAll, s.Now(), "doctor_suspended: "+reason)
+	if err != nil {
+		return nil, err
+	}
+	for i := range cancelled {
+		a := &cancelled[i]
+		s.notify(ctx, a.AccountID, "cancelled", a, "预约已取消",
+			fmt.Sprintf("很抱歉，%s 预约的 %s（%s，%s 医师）已取消：医师暂停出诊（%s）。费用将全额退还，请重新预约。", a.PatientName, a.ServiceName, fmtStart(a.Start), a.DoctorName, reason),
+			"Appointment cancelled",
+			fmt.Sprintf("Sorry: %s's appointment %s (%s, Dr %s) is cancelled because the doctor is suspended (%s). Any fee is refunded; please book again.", a.PatientName, a.Service, fmtStart(a.Start), a.DoctorName, reason))
+	}
+	return cancelled, nil
+}
+
+// Days lists the days from from to to with slots of a service, for the
+// patient's date picker.
+func Days(slots []schedule.Slot) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, s := range slots {
+		if !seen[s.Day] {
+			seen[s.Day] = true
+			out = append(out, s.Day)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// cache keeps directory data and rules for a short time: bookings read
+// them on every request; edits call Invalidate, other servers see them
+// after the TTL.
+type cache struct {
+	ttl time.Duration
+	mu  sync.Mutex
+	m   map[string]cached
+}
+
+type cached struct {
+	v  any
+	at time.Time
+}
+
+func newCache(ttl time.Duration) *cache { return &cache{ttl: ttl, m: map[string]cached{}} }
+
+func (c *cache) get(key string, load func() (any, error)) (any, error) {
+	c.mu.Lock()
+	e, ok := c.m[key]
+	c.mu.Unlock()
+	if ok && time.Since(e.at) < c.ttl {
+		return e.v, nil
+	}
+	v, err := load()
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	c.m[key] = cached{v: v, at: time.Now()}
+	c.mu.Unlock()
+	return v, nil
+}
+
+func (c *cache) clear() {
+	c.mu.Lock()
+	c.m = map[string]cached{}
+	c.mu.Unlock()
+}

@@ -1,0 +1,146 @@
+package booking_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/yunyi-health/yunyi/internal/booking"
+	"github.com/yunyi-health/yunyi/internal/directory"
+	"github.com/yunyi-health/yunyi/internal/errs"
+	"github.com/yunyi-health/yunyi/internal/identity"
+	"github.com/yunyi-health/yunyi/internal/schedule"
+	"github.com/yunyi-health/yunyi/internal/sqlstore"
+	"github.com/yunyi-health/yunyi/internal/sqlstore/sqltest"
+)
+
+var now = time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+
+// fixture: one approved institution, one department, one follow-up service
+// open every day, one doctor with a 10-place session every day.
+func fixture(t *testing.T, db *sqlstore.DB, capacity int) (*booking.Service, *schedule.Slot) {
+	t.Helper()
+	ctx := context.Background()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(db.SaveInstitution(ctx, &directory.Institution{Code: "h1", Name: "测试医院", Status: directory.QualApproved, ApprovedOn: "2020-01-01"}))
+	must(db.SaveDepartment(ctx, &directory.Department{Institution: "h1", Code: "derm", Name: "皮肤科", Online: true}))
+	must(db.SaveService(ctx, &directory.Service{Institution: "h1", Department: "derm", Code: "h1-derm-fu", Name: "皮肤科复诊", Kind: directory.FollowUp,
+		Days: directory.Weekdays{1, 2, 3, 4, 5, 6, 7}, Active: true, Release: directory.DefaultRelease}))
+	doc := &directory.Practitioner{Institution: "h1", Department: "derm", Name: "王医生", Profession: directory.Doctor, Title: directory.TitleChief, LicenceNo: "L1"}
+	must(db.SavePractitioner(ctx, doc))
+	must(db.SaveSchedule(ctx, &schedule.Schedule{Service: "h1-derm-fu", PractitionerID: doc.ID, Weekday: 4, StartTime: "09:00", Capacity: capacity, Active: true}))
+	svc := booking.New(db, func() time.Time { return now })
+	t.Cleanup(svc.Close)
+	n, err := svc.Generate(ctx, "h1-derm-fu", now, now.AddDate(0, 0, 7))
+	must(err)
+	if n != 1 { // one Thursday in the week: 2026-11-26
+		t.Fatalf("generated %d slots", n)
+	}
+	slots, err := db.ListSlots(ctx, schedule.SlotFilter{Service: "h1-derm-fu"})
+	must(err)
+	return svc, &slots[0]
+}
+
+func patients(t *testing.T, db *sqlstore.DB, n int) []*identity.Account {
+	t.Helper()
+	var out []*identity.Account
+	for i := 0; i < n; i++ {
+		a := &identity.Account{Username: fmt.Sprintf("p%04d", i), PasswordHash: "x", Role: identity.RolePatient, CreatedAt: now}
+		birth := now.AddDate(-30, 0, -i)
+		p := &identity.Patient{Name: "患者", ResidentID: identity.MakeResidentID("110105", birth, i%100, identity.Male), Birth: birth, Sex: identity.Male, CreatedAt: now}
+		if err := db.CreatePatientAccount(context.Background(), a, p); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+// 500 people race for 10 places: exactly 10 bookings, none twice, every
+// loser told slot_full.
+func TestBurstNeverOversells(t *testing.T) {
+	sqltest.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		svc, slot := fixture(t, db, 10)
+		accts := patients(t, db, 500)
+		ctx := context.Background()
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		codes := map[string]int{}
+		start := make(chan struct{})
+		for i, a := range accts {
+			wg.Add(1)
+			go func(i int, a *identity.Account) {
+				defer wg.Done()
+				ps, err := db.PatientsOf(ctx, a.ID)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				<-start
+				_, err = svc.Book(ctx, booking.Request{Account: a, PatientID: ps[0].ID, SlotID: slot.ID, IdemKey: fmt.Sprint("k", i)}, &ps[0])
+				mu.Lock()
+				codes[errs.Code(err)+fmt.Sprint(err == nil)]++
+				mu.Unlock()
+			}(i, a)
+		}
+		close(start)
+		wg.Wait()
+		if codes["internaltrue"] != 10 || codes["slot_fullfalse"] != 490 {
+			t.Fatalf("outcomes %v", codes)
+		}
+		var booked, rows int
+		db.Writer().QueryRow(`SELECT booked FROM slots WHERE id = $1`, slot.ID).Scan(&booked)
+		db.Writer().QueryRow(`SELECT COUNT(DISTINCT patient_id) FROM appointments WHERE slot_id = $1 AND status = 'booked'`, slot.ID).Scan(&rows)
+		if booked != 10 || rows != 10 {
+			t.Fatalf("slot says %d booked, %d appointments", booked, rows)
+		}
+	})
+}
+
+func TestIdempotencyOnePerDayAndCancel(t *testing.T) {
+	sqltest.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		svc, slot := fixture(t, db, 3)
+		ctx := context.Background()
+		a := patients(t, db, 1)[0]
+		ps, _ := db.PatientsOf(ctx, a.ID)
+		req := booking.Request{Account: a, PatientID: ps[0].ID, SlotID: slot.ID, IdemKey: "same"}
+		b1, err := svc.Book(ctx, req, &ps[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		b2, err := svc.Book(ctx, req, &ps[0])
+		if err != nil || !b2.Replayed || b2.Appointment.ID != b1.Appointment.ID {
+			t.Fatalf("the same key twice must book once: %+v %v", b2, err)
+		}
+		// A second booking in the same department the same day.
+		req.IdemKey = "other"
+		if _, err := svc.Book(ctx, req, &ps[0]); errs.Code(err) != schedule.CodeOnePerDay {
+			t.Fatalf("want already_booked, got %v", err)
+		}
+		s, _ := db.Slot(ctx, slot.ID)
+		if s.Remaining != 2 {
+			t.Fatalf("remaining %d", s.Remaining)
+		}
+		// Cancel returns the place; then the patient can book again.
+		if err := svc.Cancel(ctx, b1.Appointment, "plans changed"); err != nil {
+			t.Fatal(err)
+		}
+		if s, _ := db.Slot(ctx, slot.ID); s.Remaining != 3 {
+			t.Fatalf("after cancel remaining %d", s.Remaining)
+		}
+		if err := svc.Cancel(ctx, b1.Appointment, "again"); !errs.Is(err, errs.Conflict) {
+			t.Fatalf("cancel twice: %v", err)
+		}
+		req.IdemKey = "third"
+		if _, err := svc.Book(ctx, req, &ps[0]); err != nil {
+			t.Fatalf("book after cancel: %v", err)
+		}
+	})
+}

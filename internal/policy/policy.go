@@ -1,0 +1,248 @@
+// Package policy holds each hospital's eligibility rules as data (S-2 to
+// S-5, D-1, N-1, N-2): declarative rules, each a CEL expression over the
+// booking facts that must be true, with a code and a message in Chinese and
+// English. A rule that does not compile is refused when saved, never at
+// booking time. Evaluation reports every rule's verdict, so a refusal
+// names all its reasons at once.
+package policy
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+
+	"cel.dev/cel-go/cel"
+
+	"github.com/yunyi-health/yunyi/internal/errs"
+)
+
+// Rule is one eligibility condition. Institution, Department and Service
+// give its scope ("" is wider: platform, whole institution, whole
+// department). A narrower rule with the same Code replaces a wider one.
+type Rule struct {
+	ID          int64  `json:"id"`
+	Institution string `json:"institution"`
+	Department  string `json:"department"`
+	Service     string `json:"service"`
+	Code        string `json:"code"`
+	Source      string `json:"source,omitempty"` // the seed or national rule it enforces, e.g. S-4
+	MessageZH   string `json:"message_zh"`
+	MessageEN   string `json:"message_en"`
+	Expr        string `json:"expr"`
+	Position    int    `json:"position"`
+	Active      bool   `json:"active"`
+}
+
+// Answer keys of the pre-booking questions (a public contract).
+const (
+	AnswerPregnant   = "pregnant"
+	AnswerCritical   = "critical"
+	AnswerDifficult  = "difficult"
+	AnswerFirstVisit = "first_visit"
+)
+
+// AnswerKeys lists the questions every service asks before booking.
+var AnswerKeys = []string{AnswerPregnant, AnswerCritical, AnswerDifficult, AnswerFirstVisit}
+
+// Facts are what a rule can use. Names are the CEL variables.
+type Facts struct {
+	Age                 int64  // age in years on the visit day, from the resident ID
+	Sex                 string // male | female
+	Pregnant            bool   // answer: pregnant or maternal
+	Critical            bool   // answer: emergency or critical symptoms
+	Difficult           bool   // answer: a difficult or complex condition
+	FirstVisit          bool   // answer: this is my first visit for this problem
+	HasHistory          bool   // an offline visit with a definite diagnosis in this institution and department
+	DaysSinceLastVisit  int64  // days from that visit to the visit day; -1 when none
+	LastDiagnosis       string // its diagnosis code
+	Kind                string // follow_up | first_visit
+	Institution         string
+	Department          string
+	Specialty           string
+	InstitutionApproved bool // S-1
+	InstitutionPilot    bool // G-2, S-5
+	SpecialtyPilot      bool // S-5
+	DoctorFirstVisitOK  bool // D-1 and D-2 of the slot's doctor
+	DoctorOnline        bool // D-2: not suspended from all internet work
+}
+
+func (f Facts) vars() map[string]any {
+	return map[string]any{
+		"age": f.Age, "sex": f.Sex, "pregnant": f.Pregnant, "critical": f.Critical, "difficult": f.Difficult,
+		"first_visit": f.FirstVisit, "has_history": f.HasHistory, "days_since_last_visit": f.DaysSinceLastVisit,
+		"last_diagnosis": f.LastDiagnosis, "kind": f.Kind, "institution": f.Institution, "department": f.Department,
+		"specialty": f.Specialty, "institution_approved": f.InstitutionApproved, "institution_pilot": f.InstitutionPilot,
+		"specialty_pilot": f.SpecialtyPilot, "doctor_first_visit_ok": f.DoctorFirstVisitOK, "doctor_online": f.DoctorOnline,
+	}
+}
+
+// Variables documents the facts for rule authors.
+var Variables = []struct{ Name, Type, Doc string }{
+	{"age", "int", "患者在就诊日的周岁年龄（由身份证号计算）"},
+	{"sex", "string", "male / female"},
+	{"pregnant", "bool", "预约时回答：妊娠或哺乳期"},
+	{"critical", "bool", "预约时回答：有急危重症状"},
+	{"difficult", "bool", "预约时回答：疑难复杂疾病"},
+	{"first_visit", "bool", "预约时回答：该问题是第一次就诊"},
+	{"has_history", "bool", "在本机构同一科室有明确诊断的线下就诊记录"},
+	{"days_since_last_visit", "int", "距最近一次上述就诊的天数，无记录为 -1"},
+	{"last_diagnosis", "string", "最近一次就诊的诊断编码"},
+	{"kind", "string", "follow_up（复诊）/ first_visit（首诊）"},
+	{"institution", "string", "机构编码"},
+	{"department", "string", "科室编码"},
+	{"specialty", "string", "专业编码"},
+	{"institution_approved", "bool", "机构已获互联网诊疗资质批准（S-1）"},
+	{"institution_pilot", "bool", "机构为首诊试点（S-5）"},
+	{"specialty_pilot", "bool", "专业为首诊试点专业（S-5）"},
+	{"doctor_first_visit_ok", "bool", "号源医师符合首诊医师条件且未被暂停（D-1、D-2）"},
+	{"doctor_online", "bool", "号源医师未被暂停全部互联网诊疗（D-2）"},
+}
+
+// Engine compiles and evaluates rules; compiled programs are cached by
+// expression text.
+type Engine struct {
+	env   *cel.Env
+	mu    sync.RWMutex
+	progs map[string]cel.Program
+}
+
+// NewEngine builds the CEL environment of the facts.
+func NewEngine() *Engine {
+	types := map[string]*cel.Type{"int": cel.IntType, "string": cel.StringType, "bool": cel.BoolType}
+	var opts []cel.EnvOption
+	for _, v := range Variables {
+		opts = append(opts, cel.Variable(v.Name, types[v.Type]))
+	}
+	env, err := cel.NewEnv(opts...)
+	if err != nil {
+		panic(err) // the variable list is fixed: a failure is a programming error
+	}
+	return &Engine{env: env, progs: map[string]cel.Program{}}
+}
+
+// Compile checks that expr is a boolean expression over the facts.
+func (e *Engine) Compile(expr string) (cel.Program, error) {
+	e.mu.RLock()
+	p, ok := e.progs[expr]
+	e.mu.RUnlock()
+	if ok {
+		return p, nil
+	}
+	ast, iss := e.env.Compile(expr)
+	if iss != nil && iss.Err() != nil {
+		return nil, fmt.Errorf("%s", strings.TrimSpace(iss.Err().Error()))
+	}
+	if ast.OutputType() != cel.BoolType {
+		return nil, fmt.Errorf("the expression must be true or false, not %s", ast.OutputType())
+	}
+	p, err := e.env.Program(ast, cel.EvalOptions(cel.OptOptimize))
+	if err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	e.progs[expr] = p
+	e.mu.Unlock()
+	return p, nil
+}
+
+// Validate checks a rule for saving, compiling its expression.
+func (e *Engine) Validate(r *Rule) error {
+	var f errs.Fields
+	r.Code = strings.TrimSpace(r.Code)
+	if r.Code == "" {
+		f.Add("code", "required")
+	} else if len(r.Code) > 60 || strings.ContainsAny(r.Code, " \t\n/") {
+		f.Add("code", "code_format")
+	}
+	if strings.TrimSpace(r.MessageZH) == "" {
+		f.Add("message_zh", "required")
+	}
+	if strings.TrimSpace(r.MessageEN) == "" {
+		f.Add("message_en", "required")
+	}
+	if r.Department == "" && r.Service != "" {
+		f.Add("department", "required")
+	}
+	if strings.TrimSpace(r.Expr) == "" {
+		f.Add("expr", "required")
+	} else if _, err := e.Compile(r.Expr); err != nil {
+		f.Add("expr", "expr_invalid", err.Error())
+	}
+	return f.Err()
+}
+
+// Verdict is one rule's answer for a patient and a service.
+type Verdict struct {
+	Code      string `json:"code"`
+	Source    string `json:"source,omitempty"`
+	Passed    bool   `json:"passed"`
+	MessageZH string `json:"-"`
+	MessageEN string `json:"-"`
+}
+
+// Applicable returns the active rules that govern a service, narrowest
+// first replacing wider rules of the same code, in position order.
+func Applicable(rules []Rule, institution, department, service string) []Rule {
+	best := map[string]Rule{}
+	rank := func(r Rule) int {
+		switch {
+		case r.Service != "":
+			return 3
+		case r.Department != "":
+			return 2
+		case r.Institution != "":
+			return 1
+		}
+		return 0
+	}
+	for _, r := range rules {
+		if !r.Active || (r.Institution != "" && r.Institution != institution) ||
+			(r.Department != "" && r.Department != department) || (r.Service != "" && r.Service != service) {
+			continue
+		}
+		if cur, ok := best[r.Code]; !ok || rank(r) > rank(cur) {
+			best[r.Code] = r
+		}
+	}
+	out := make([]Rule, 0, len(best))
+	for _, r := range best {
+		out = append(out, r)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if rank(out[i]) != rank(out[j]) {
+			return rank(out[i]) < rank(out[j])
+		}
+		if out[i].Position != out[j].Position {
+			return out[i].Position < out[j].Position
+		}
+		return out[i].Code < out[j].Code
+	})
+	return out
+}
+
+// Evaluate runs every rule on the facts and reports each verdict. A rule
+// that fails to evaluate counts as refused (fail closed).
+func (e *Engine) Evaluate(ctx context.Context, rules []Rule, f Facts) (eligible bool, verdicts []Verdict) {
+	vars := f.vars()
+	eligible = true
+	for _, r := range rules {
+		v := Verdict{Code: r.Code, Source: r.Source, MessageZH: r.MessageZH, MessageEN: r.MessageEN}
+		if p, err := e.Compile(r.Expr); err == nil {
+			if out, _, err := p.ContextEval(ctx, vars); err == nil {
+				v.Passed, _ = out.Value().(bool)
+			}
+		}
+		eligible = eligible && v.Passed
+		verdicts = append(verdicts, v)
+	}
+	return eligible, verdicts
+}
+
+// Store persists rules.
+type Store interface {
+	Rules(ctx context.Context, institution string) ([]Rule, error) // platform rules and those of institution ("" = all)
+	SaveRule(ctx context.Context, r *Rule) error
+	DeleteRule(ctx context.Context, id int64, institution string) error
+}

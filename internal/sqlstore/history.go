@@ -1,0 +1,103 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"time"
+
+	"github.com/yunyi-health/yunyi/internal/history"
+)
+
+var _ history.Store = (*DB)(nil)
+
+// InsertVisits writes in batches of 500 per transaction.
+func (db *DB) InsertVisits(ctx context.Context, visits []history.Visit) (int, error) {
+	added := 0
+	now := micros(time.Now())
+	for start := 0; start < len(visits); start += 500 {
+		end := min(start+500, len(visits))
+		err := db.tx(ctx, func(tx *sql.Tx) error {
+			stmt, err := tx.PrepareContext(ctx, `INSERT INTO visit_history (institution, department, resident_id, visit_date, diagnosis_code,
+				diagnosis_name, definite, source, external_id, imported_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+				ON CONFLICT (institution, external_id) DO NOTHING`)
+			if err != nil {
+				return err
+			}
+			defer stmt.Close()
+			for _, v := range visits[start:end] {
+				res, err := stmt.ExecContext(ctx, v.Institution, v.Department, v.ResidentID, v.Date, v.DiagnosisCode, v.DiagnosisName, v.Definite, v.Source, v.ExternalID, now)
+				if err != nil {
+					return err
+				}
+				n, _ := res.RowsAffected()
+				added += int(n)
+			}
+			return nil
+		})
+		if err != nil {
+			return added, err
+		}
+	}
+	return added, nil
+}
+
+func (db *DB) LastDefiniteVisit(ctx context.Context, residentID, institution, department, onOrBefore string) (history.Last, error) {
+	var l history.Last
+	err := db.r.QueryRowContext(ctx, `SELECT visit_date, diagnosis_code FROM visit_history
+		WHERE resident_id = $1 AND institution = $2 AND department = $3 AND definite AND visit_date <= $4
+		ORDER BY visit_date DESC LIMIT 1`, residentID, institution, department, onOrBefore).Scan(&l.Date, &l.DiagnosisCode)
+	if err == sql.ErrNoRows {
+		return l, nil
+	}
+	l.Found = err == nil
+	return l, err
+}
+
+func (db *DB) Visits(ctx context.Context, residentID string) ([]history.Visit, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT institution, department, resident_id, visit_date, diagnosis_code, diagnosis_name, definite, source, external_id
+		FROM visit_history WHERE resident_id = $1 ORDER BY visit_date DESC`, residentID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []history.Visit{}
+	for rows.Next() {
+		var v history.Visit
+		if err := rows.Scan(&v.Institution, &v.Department, &v.ResidentID, &v.Date, &v.DiagnosisCode, &v.DiagnosisName, &v.Definite, &v.Source, &v.ExternalID); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+func (db *DB) CreateImport(ctx context.Context, institution, format string, by int64, at time.Time) (int64, error) {
+	var id int64
+	err := db.w.QueryRowContext(ctx, `INSERT INTO history_imports (institution, format, status, by_account, created_at) VALUES ($1, $2, 'running', $3, $4) RETURNING id`,
+		institution, format, by, micros(at)).Scan(&id)
+	return id, err
+}
+
+func (db *DB) UpdateImport(ctx context.Context, institution string, r *history.Report, finished time.Time) error {
+	problems, _ := json.Marshal(r.Problems)
+	_, err := db.w.ExecContext(ctx, `UPDATE history_imports SET status = $3, total = $4, processed = $5, imported = $6, duplicates = $7, failed = $8,
+		errors = $9, finished_at = $10 WHERE id = $1 AND institution = $2`,
+		r.ID, institution, r.Status, r.Total, r.Processed, r.Imported, r.Duplicates, r.Failed, string(problems), micros(finished))
+	return err
+}
+
+func (db *DB) Import(ctx context.Context, institution string, id int64) (*history.Report, error) {
+	r := &history.Report{ID: id}
+	var problems string
+	err := db.r.QueryRowContext(ctx, `SELECT status, format, total, processed, imported, duplicates, failed, errors FROM history_imports WHERE id = $1 AND institution = $2`,
+		id, institution).Scan(&r.Status, &r.Format, &r.Total, &r.Processed, &r.Imported, &r.Duplicates, &r.Failed, &problems)
+	if err != nil {
+		return nil, notFound(err)
+	}
+	json.Unmarshal([]byte(problems), &r.Problems)
+	if r.Problems == nil {
+		r.Problems = []history.Problem{}
+	}
+	return r, nil
+}

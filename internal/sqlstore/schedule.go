@@ -1,0 +1,376 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/yunyi-health/yunyi/internal/directory"
+	"github.com/yunyi-health/yunyi/internal/errs"
+	"github.com/yunyi-health/yunyi/internal/schedule"
+)
+
+var _ schedule.Store = (*DB)(nil)
+
+func (db *DB) SaveSchedule(ctx context.Context, s *schedule.Schedule) error {
+	var err error
+	if s.ID == 0 {
+		err = db.w.QueryRowContext(ctx, `INSERT INTO schedules (service, practitioner_id, weekday, start_time, capacity, active)
+			VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`, s.Service, s.PractitionerID, s.Weekday, s.StartTime, s.Capacity, s.Active).Scan(&s.ID)
+	} else {
+		var res sql.Result
+		res, err = db.w.ExecContext(ctx, `UPDATE schedules SET practitioner_id = $3, weekday = $4, start_time = $5, capacity = $6, active = $7
+			WHERE id = $1 AND service = $2`, s.ID, s.Service, s.PractitionerID, s.Weekday, s.StartTime, s.Capacity, s.Active)
+		if err == nil {
+			err = mustAffect(res)
+		}
+	}
+	if isForeignKey(err) {
+		return fkInvalid(err, "practitioner_id")
+	}
+	return duplicateField(err, "start_time")
+}
+
+func (db *DB) DeleteSchedule(ctx context.Context, id int64, service string) error {
+	res, err := db.w.ExecContext(ctx, `DELETE FROM schedules WHERE id = $1 AND service = $2`, id, service)
+	if err != nil {
+		return err
+	}
+	return mustAffect(res)
+}
+
+func (db *DB) Schedules(ctx context.Context, service string) ([]schedule.Schedule, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT id, service, practitioner_id, weekday, start_time, capacity, active FROM schedules
+		WHERE service = $1 ORDER BY weekday, start_time, id`, service)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []schedule.Schedule{}
+	for rows.Next() {
+		var s schedule.Schedule
+		if err := rows.Scan(&s.ID, &s.Service, &s.PractitionerID, &s.Weekday, &s.StartTime, &s.Capacity, &s.Active); err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+func (db *DB) InsertSlots(ctx context.Context, slots []schedule.Slot) (int, error) {
+	added := 0
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		stmt, err := tx.PrepareContext(ctx, `INSERT INTO slots (service, institution, department, practitioner_id, kind, day, starts_at, capacity, status)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'open') ON CONFLICT (service, practitioner_id, starts_at) DO NOTHING`)
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		for _, s := range slots {
+			res, err := stmt.ExecContext(ctx, s.Service, s.Institution, s.Department, s.PractitionerID, string(s.Kind), s.Day, micros(s.Start), s.Capacity)
+			if err != nil {
+				return err
+			}
+			n, _ := res.RowsAffected()
+			added += int(n)
+		}
+		return nil
+	})
+	return added, err
+}
+
+const slotCols = `s.id, s.service, s.institution, s.department, s.practitioner_id, COALESCE(p.name, ''), COALESCE(p.title, ''), s.kind, s.day, s.starts_at, s.capacity, s.booked, s.status`
+
+func scanSlot(row interface{ Scan(...any) error }) (*schedule.Slot, error) {
+	var s schedule.Slot
+	var kind string
+	var start int64
+	if err := row.Scan(&s.ID, &s.Service, &s.Institution, &s.Department, &s.PractitionerID, &s.DoctorName, &s.DoctorTitle, &kind, &s.Day, &start, &s.Capacity, &s.Booked, &s.Status); err != nil {
+		return nil, notFound(err)
+	}
+	s.Kind = directory.ServiceKind(kind)
+	s.Start = fromMicros(start)
+	s.Remaining = s.Capacity - s.Booked
+	if s.Status != schedule.SlotOpen {
+		s.Remaining = 0
+	}
+	return &s, nil
+}
+
+func (db *DB) Slot(ctx context.Context, id int64) (*schedule.Slot, error) {
+	return scanSlot(db.r.QueryRowContext(ctx, `SELECT `+slotCols+` FROM slots s LEFT JOIN practitioners p ON p.id = s.practitioner_id WHERE s.id = $1`, id))
+}
+
+func (db *DB) ListSlots(ctx context.Context, f schedule.SlotFilter) ([]schedule.Slot, error) {
+	if f.Limit <= 0 || f.Limit > 2000 {
+		f.Limit = 500
+	}
+	rows, err := db.r.QueryContext(ctx, `SELECT `+slotCols+` FROM slots s LEFT JOIN practitioners p ON p.id = s.practitioner_id
+		WHERE ($1 = '' OR s.institution = $1) AND ($2 = '' OR s.department = $2) AND ($3 = '' OR s.service = $3)
+		AND ($4 = '' OR s.day >= $4) AND ($5 = '' OR s.day <= $5) AND ($6 = 0 OR s.status = 'open')
+		ORDER BY s.starts_at, s.id LIMIT $7`, f.Institution, f.Department, f.Service, f.From, f.To, boolInt(f.OnlyOpen), f.Limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []schedule.Slot{}
+	for rows.Next() {
+		s, err := scanSlot(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *s)
+	}
+	return out, rows.Err()
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// Book writes a batch of bookings in one transaction. Each takes its slot
+// with one conditional UPDATE (booked < capacity), then inserts the
+// appointment; a unique conflict (the same idempotency key, or a second
+// booking of the patient in the department that day) gives the place back.
+// No statement fails on a full slot, so one booking never spoils another.
+func (db *DB) Book(ctx context.Context, reqs []schedule.BookRequest) ([]schedule.BookResult, error) {
+	results := make([]schedule.BookResult, len(reqs))
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		take, err := tx.PrepareContext(ctx, `UPDATE slots SET booked = booked + 1 WHERE id = $1 AND booked < capacity AND status = 'open'
+			RETURNING service, institution, department, day, kind, starts_at`)
+		if err != nil {
+			return err
+		}
+		defer take.Close()
+		ins, err := tx.PrepareContext(ctx, `INSERT INTO appointments (slot_id, patient_id, account_id, service, institution, department, day, kind,
+			status, answers, idem_key, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'booked', $9, $10, $11)
+			ON CONFLICT DO NOTHING RETURNING id`)
+		if err != nil {
+			return err
+		}
+		defer ins.Close()
+		for i, r := range reqs {
+			a := &schedule.Appointment{SlotID: r.SlotID, PatientID: r.PatientID, AccountID: r.AccountID, Status: schedule.Booked, IdemKey: r.IdemKey, CreatedAt: r.At}
+			var kind string
+			var start int64
+			err := take.QueryRowContext(ctx, r.SlotID).Scan(&a.Service, &a.Institution, &a.Department, &a.Day, &kind, &start)
+			if errors.Is(err, sql.ErrNoRows) {
+				if prev, err := appointmentByKey(ctx, tx, r.AccountID, r.IdemKey); err == nil {
+					results[i] = schedule.BookResult{Appointment: prev, Replayed: true}
+					continue
+				}
+				results[i].Code, err = whyNotTaken(ctx, tx, r.SlotID)
+				if err != nil {
+					return err
+				}
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			a.Kind, a.Start = directory.ServiceKind(kind), fromMicros(start)
+			err = ins.QueryRowContext(ctx, r.SlotID, r.PatientID, r.AccountID, a.Service, a.Institution, a.Department, a.Day, kind,
+				r.Answers, r.IdemKey, micros(r.At)).Scan(&a.ID)
+			if errors.Is(err, sql.ErrNoRows) {
+				if _, err := tx.ExecContext(ctx, `UPDATE slots SET booked = booked - 1 WHERE id = $1`, r.SlotID); err != nil {
+					return err
+				}
+				if prev, err := appointmentByKey(ctx, tx, r.AccountID, r.IdemKey); err == nil {
+					results[i] = schedule.BookResult{Appointment: prev, Replayed: true}
+				} else {
+					results[i].Code = schedule.CodeOnePerDay
+				}
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			json.Unmarshal([]byte(r.Answers), &a.Answers)
+			results[i].Appointment = a
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return results, nil
+}
+
+func whyNotTaken(ctx context.Context, tx *sql.Tx, slotID int64) (string, error) {
+	var status string
+	var booked, capacity int
+	err := tx.QueryRowContext(ctx, `SELECT status, booked, capacity FROM slots WHERE id = $1`, slotID).Scan(&status, &booked, &capacity)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return errs.NotFound, nil
+	case err != nil:
+		return "", err
+	case status != schedule.SlotOpen:
+		return schedule.CodeSlotClosed, nil
+	}
+	return schedule.CodeSlotFull, nil
+}
+
+const apptCols = `a.id, a.slot_id, a.patient_id, a.account_id, a.service, a.institution, a.department, a.day, a.kind, a.status, a.answers,
+	a.idem_key, a.created_at, a.cancelled_at, a.cancel_reason, s.starts_at, COALESCE(p.name, ''), COALESCE(pt.name, ''), COALESCE(sv.name, '')`
+
+const apptFrom = ` FROM appointments a JOIN slots s ON s.id = a.slot_id LEFT JOIN practitioners p ON p.id = s.practitioner_id
+	LEFT JOIN patients pt ON pt.id = a.patient_id LEFT JOIN services sv ON sv.code = a.service`
+
+func scanAppointment(row interface{ Scan(...any) error }) (*schedule.Appointment, error) {
+	var a schedule.Appointment
+	var kind, answers string
+	var created, cancelled, start int64
+	if err := row.Scan(&a.ID, &a.SlotID, &a.PatientID, &a.AccountID, &a.Service, &a.Institution, &a.Department, &a.Day, &kind, &a.Status,
+		&answers, &a.IdemKey, &created, &cancelled, &a.CancelReason, &start, &a.DoctorName, &a.PatientName, &a.ServiceName); err != nil {
+		return nil, notFound(err)
+	}
+	a.Kind = directory.ServiceKind(kind)
+	a.CreatedAt, a.CancelledAt, a.Start = fromMicros(created), fromMicros(cancelled), fromMicros(start)
+	json.Unmarshal([]byte(answers), &a.Answers)
+	return &a, nil
+}
+
+type querier interface {
+	QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row
+}
+
+func appointmentByKey(ctx context.Context, q querier, accountID int64, key string) (*schedule.Appointment, error) {
+	return scanAppointment(q.QueryRowContext(ctx, `SELECT `+apptCols+apptFrom+` WHERE a.account_id = $1 AND a.idem_key = $2`, accountID, key))
+}
+
+func (db *DB) AppointmentByKey(ctx context.Context, accountID int64, key string) (*schedule.Appointment, error) {
+	return appointmentByKey(ctx, db.r, accountID, key)
+}
+
+func (db *DB) Appointment(ctx context.Context, id int64) (*schedule.Appointment, error) {
+	return scanAppointment(db.r.QueryRowContext(ctx, `SELECT `+apptCols+apptFrom+` WHERE a.id = $1`, id))
+}
+
+func (db *DB) Appointments(ctx context.Context, f schedule.AppointmentFilter) ([]schedule.Appointment, error) {
+	if f.Limit <= 0 || f.Limit > 1000 {
+		f.Limit = 200
+	}
+	where := []string{"1 = 1"}
+	args := []any{}
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	if f.AccountID != 0 || len(f.PatientIDs) > 0 {
+		ors := []string{}
+		if f.AccountID != 0 {
+			ors = append(ors, "a.account_id = "+arg(f.AccountID))
+		}
+		for _, id := range f.PatientIDs {
+			ors = append(ors, "a.patient_id = "+arg(id))
+		}
+		where = append(where, "("+strings.Join(ors, " OR ")+")")
+	}
+	if f.Institution != "" {
+		where = append(where, "a.institution = "+arg(f.Institution))
+	}
+	if f.Day != "" {
+		where = append(where, "a.day = "+arg(f.Day))
+	}
+	if f.Status != "" {
+		where = append(where, "a.status = "+arg(f.Status))
+	}
+	rows, err := db.r.QueryContext(ctx, `SELECT `+apptCols+apptFrom+` WHERE `+strings.Join(where, " AND ")+` ORDER BY s.starts_at DESC, a.id DESC LIMIT `+arg(f.Limit), args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []schedule.Appointment{}
+	for rows.Next() {
+		a, err := scanAppointment(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *a)
+	}
+	return out, rows.Err()
+}
+
+func (db *DB) Cancel(ctx context.Context, id int64, reason string, at time.Time) error {
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		var slotID int64
+		err := tx.QueryRowContext(ctx, `UPDATE appointments SET status = 'cancelled', cancelled_at = $2, cancel_reason = $3
+			WHERE id = $1 AND status = 'booked' RETURNING slot_id`, id, micros(at), reason).Scan(&slotID)
+		if errors.Is(err, sql.ErrNoRows) {
+			return errs.E(errs.Conflict)
+		}
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE slots SET booked = booked - 1 WHERE id = $1 AND booked > 0`, slotID)
+		return err
+	})
+}
+
+func (db *DB) CancelFirstVisitsOf(ctx context.Context, practitionerID int64, all bool, from time.Time, reason string) ([]schedule.Appointment, error) {
+	var out []schedule.Appointment
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		kindCond := ` AND s.kind = 'first_visit'`
+		if all {
+			kindCond = ``
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT `+apptCols+apptFrom+` WHERE s.practitioner_id = $1 AND a.status = 'booked' AND s.starts_at >= $2`+kindCond,
+			practitionerID, micros(from))
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			a, err := scanAppointment(rows)
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			out = append(out, *a)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for i := range out {
+			if _, err := tx.ExecContext(ctx, `UPDATE appointments SET status = 'cancelled', cancelled_at = $2, cancel_reason = $3 WHERE id = $1`,
+				out[i].ID, micros(from), reason); err != nil {
+				return err
+			}
+			out[i].Status, out[i].CancelReason = schedule.Cancelled, reason
+		}
+		slotCond := ` AND kind = 'first_visit'`
+		if all {
+			slotCond = ``
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE slots SET status = 'cancelled', booked = 0 WHERE practitioner_id = $1 AND starts_at >= $2 AND status = 'open'`+slotCond,
+			practitionerID, micros(from))
+		return err
+	})
+	return out, err
+}
+
+func (db *DB) SlotUsage(ctx context.Context, institution, from, to string) ([]schedule.DayUsage, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT day, service, SUM(capacity), SUM(booked) FROM slots
+		WHERE institution = $1 AND day >= $2 AND day <= $3 AND status = 'open' GROUP BY day, service ORDER BY day, service`, institution, from, to)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []schedule.DayUsage{}
+	for rows.Next() {
+		var u schedule.DayUsage
+		if err := rows.Scan(&u.Day, &u.Service, &u.Capacity, &u.Booked); err != nil {
+			return nil, err
+		}
+		out = append(out, u)
+	}
+	return out, rows.Err()
+}
