@@ -80,3 +80,15 @@ func SeeAudit(a Actor, institution string) bool {
 	}
 	return false
 }
+
+// SeeInstitutionAppointments: the institution's doctors, pharmacists and
+// admins see its appointments (and the patients in them).
+func SeeInstitutionAppointments(a Actor, institution string) bool {
+	switch a.Role {
+	case identity.RoleDoctor, identity.RolePharmacist, identity.RoleInstitutionAdmin:
+		return a.Institution == institution
+	case identity.RoleSysadmin:
+		return true
+	}
+	return false
+}

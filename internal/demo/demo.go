@@ -12,7 +12,10 @@ import (
 
 	"github.com/yunyi-health/yunyi/internal/directory"
 	"github.com/yunyi-health/yunyi/internal/errs"
+	"github.com/yunyi-health/yunyi/internal/history"
 	"github.com/yunyi-health/yunyi/internal/identity"
+	"github.com/yunyi-health/yunyi/internal/policy"
+	"github.com/yunyi-health/yunyi/internal/schedule"
 )
 
 // Password of every demo account (printed at start and on the login page).
@@ -27,6 +30,9 @@ type Account struct {
 type Store interface {
 	identity.Store
 	directory.Store
+	policy.Store
+	schedule.Store
+	history.Store
 }
 
 type dept struct {
@@ -122,7 +128,7 @@ func Loaded(ctx context.Context, s Store) (bool, error) {
 // Load writes the demo data unless it is there already; it returns the
 // demo accounts either way.
 func Load(ctx context.Context, s Store, now time.Time) ([]Account, bool, error) {
-	l := &loader{s: s, now: now}
+	l := &loader{s: s, now: now, doctors: map[string][]int64{}, patients: map[string]*identity.Patient{}}
 	done, err := Loaded(ctx, s)
 	if err != nil {
 		return nil, false, err
@@ -139,6 +145,8 @@ func Load(ctx context.Context, s Store, now time.Time) ([]Account, bool, error) 
 type loader struct {
 	s        Store
 	now      time.Time
+	doctors  map[string][]int64 // "institution/department" → practitioner ids
+	patients map[string]*identity.Patient
 	dry      bool // only list the accounts
 	hash     string
 	accounts []Account
@@ -181,7 +189,19 @@ func (l *loader) run(ctx context.Context) error {
 			return err
 		}
 	}
-	return l.patients(ctx)
+	if err := l.people(ctx); err != nil {
+		return err
+	}
+	if l.dry {
+		return nil
+	}
+	if err := l.rules(ctx); err != nil {
+		return err
+	}
+	if err := l.schedules(ctx); err != nil {
+		return err
+	}
+	return l.history(ctx)
 }
 
 func (l *loader) institution(ctx context.Context, in inst) error {
@@ -211,7 +231,7 @@ func (l *loader) department(ctx context.Context, code string, d dept) error {
 	}
 	days, _ := directory.ParseWeekdays(d.days)
 	fu := &directory.Service{Institution: code, Department: d.code, Code: code + "-" + d.code + "-fu", Name: d.name + "复诊",
-		NameEN: d.en + " follow-up", Kind: directory.FollowUp, PriceFen: d.fuPrice, Days: days, Active: true}
+		NameEN: d.en + " follow-up", Kind: directory.FollowUp, PriceFen: d.fuPrice, Days: days, Active: true, Release: releaseOf(code)}
 	if err := l.s.SaveService(ctx, fu); err != nil {
 		return err
 	}
@@ -221,7 +241,10 @@ func (l *loader) department(ctx context.Context, code string, d dept) error {
 		}
 		if sp.firstVisit {
 			fv := &directory.Service{Institution: code, Department: d.code, Code: code + "-" + sp.code + "-fv", Name: sp.name + "首诊",
-				NameEN: sp.en + " first visit", Kind: directory.FirstVisit, Specialty: sp.code, PriceFen: d.fuPrice + 3000, Days: days, Active: true}
+				NameEN: sp.en + " first visit", Kind: directory.FirstVisit, Specialty: sp.code, PriceFen: d.fuPrice + 3000, Days: days, Active: true,
+				Release: releaseOf(code)}
+			// S-5: first-visit booking opened on 2026-01-31 in the afternoon.
+			fv.OpensAt = PilotOpens
 			if err := l.s.SaveService(ctx, fv); err != nil {
 				return err
 			}
@@ -288,6 +311,7 @@ func (l *loader) staff(ctx context.Context, in inst) error {
 			if err := l.s.SavePractitioner(ctx, p); err != nil {
 				return fmt.Errorf("demo practitioner: %w", err)
 			}
+			l.doctors[in.Code+"/"+d.code] = append(l.doctors[in.Code+"/"+d.code], p.ID)
 			// D-2: one BCH dermatologist who meets D-1 is suspended from first visits.
 			if in.Code == "bch" && d.code == "dermatology" && k == 1 {
 				if err := l.s.AddSuspension(ctx, &directory.Suspension{PractitionerID: p.ID, Scope: directory.SuspendFirstVisit,
@@ -325,7 +349,7 @@ func licencePrefix(code string) string {
 	return string(b)
 }
 
-func (l *loader) patients(ctx context.Context) error {
+func (l *loader) people(ctx context.Context) error {
 	type person struct {
 		username, name, note string
 		age                  int
@@ -353,12 +377,14 @@ func (l *loader) patients(ctx context.Context) error {
 		if err := l.s.CreatePatientAccount(ctx, a, pt); err != nil {
 			return fmt.Errorf("demo patient %s: %w", p.username, err)
 		}
+		l.patients[p.name] = pt
 		for _, c := range p.children {
 			cb := time.Date(l.now.Year()-c.age, l.now.Month(), l.now.Day(), 0, 0, 0, 0, time.UTC).AddDate(0, 0, -c.days)
 			cp := &identity.Patient{Name: c.name, ResidentID: l.residentID(cb, c.sex), Birth: cb, Sex: c.sex, CreatedAt: l.now}
 			if err := l.s.AddPatient(ctx, a.ID, cp, identity.RelChild); err != nil {
 				return err
 			}
+			l.patients[c.name] = cp
 		}
 	}
 	return nil

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 	"time"
 
@@ -48,6 +49,13 @@ type Report struct {
 	Duplicates int       `json:"duplicates"`
 	Failed     int       `json:"failed"`
 	Problems   []Problem `json:"problems"`
+	Ignored    []Ignored `json:"ignored,omitempty"` // resources of a bundle that are not visits
+}
+
+// Ignored counts the resources of a type that an import did not use.
+type Ignored struct {
+	ResourceType string `json:"resource_type"`
+	Count        int    `json:"count"`
 }
 
 // CSVHeader is the required header of a CSV import.
@@ -141,4 +149,59 @@ type Store interface {
 	CreateImport(ctx context.Context, institution, format string, by int64, at time.Time) (int64, error)
 	UpdateImport(ctx context.Context, institution string, r *Report, finished time.Time) error
 	Import(ctx context.Context, institution string, id int64) (*Report, error)
+}
+
+// ImportChunk is how many visits are written between progress reports.
+const ImportChunk = 1000
+
+// Import validates and stores visits of an institution. index gives each
+// visit's entry number for problems (nil: position+1); problems found
+// while reading are carried in r. progress, when not nil, is called after
+// every chunk. Re-importing the same entries changes nothing (they count
+// as duplicates).
+func Import(ctx context.Context, st Store, r *Report, visits []Visit, index []int, departments map[string]bool, now time.Time, progress func(*Report)) error {
+	r.Total = len(visits) + len(r.Problems)
+	r.Failed = len(r.Problems)
+	r.Processed = r.Failed
+	good := make([]Visit, 0, ImportChunk)
+	flush := func() error {
+		if len(good) == 0 {
+			return nil
+		}
+		n, err := st.InsertVisits(ctx, good)
+		if err != nil {
+			return err
+		}
+		r.Imported += n
+		r.Duplicates += len(good) - n
+		r.Processed += len(good)
+		good = good[:0]
+		if progress != nil {
+			progress(r)
+		}
+		return nil
+	}
+	for i, v := range visits {
+		idx := i + 1
+		if index != nil {
+			idx = index[i]
+		}
+		if err := v.Validate(departments, now); err != nil {
+			r.Problems = append(r.Problems, Problem{Index: idx, Reason: err.Error()})
+			r.Failed++
+			r.Processed++
+			continue
+		}
+		good = append(good, v)
+		if len(good) == ImportChunk {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return err
+	}
+	sort.Slice(r.Problems, func(a, b int) bool { return r.Problems[a].Index < r.Problems[b].Index })
+	return nil
 }

@@ -87,3 +87,30 @@ func init() {
 func init() {
 	catalog["field.unknown_field"] = [2]string{"不认识的字段", "Unknown field"}
 }
+
+// Booking texts.
+func init() {
+	add(map[string][2]string{
+		"ineligible":     {"不符合预约条件：%s", "Not eligible: %s"},
+		"reason.sep":     {"；", "; "},
+		"slot_full":      {"该号源已约满，请选择其他时段", "This slot is full; please choose another"},
+		"already_booked": {"该就诊人当天在该科室已有预约，每人每天每科室限约一次", "This patient already has a booking in this department that day"},
+		"not_open":       {"该号源尚未开放预约，将于 %s 开放", "Booking for this slot opens at %s"},
+		"booking_closed": {"该号源已停止预约（须提前 %d 天预约）", "Booking for this slot has closed (book at least %d days ahead)"},
+		"cancel_cutoff":  {"距就诊时间不足 %d 分钟，已不能取消", "Less than %d minutes before the visit: it can no longer be cancelled"},
+		"slot_closed":    {"该号源已停诊", "This slot has been withdrawn"},
+		"bad_file":       {"文件无法读取：%s", "The file cannot be read: %s"},
+
+		"q.pregnant":    {"您（就诊人）目前是否处于妊娠期或哺乳期？", "Is the patient pregnant or breastfeeding?"},
+		"q.critical":    {"是否有急危重症状（如呼吸困难、意识不清、剧烈胸痛、高热惊厥）？", "Are there emergency or critical symptoms (breathlessness, confusion, severe chest pain, febrile seizures)?"},
+		"q.difficult":   {"医生是否告知过属于疑难复杂疾病？", "Has a doctor said the condition is difficult or complex?"},
+		"q.first_visit": {"这是否是该问题第一次就诊（此前未在医院确诊）？", "Is this the first visit for this problem (never diagnosed at a hospital)?"},
+
+		"field.time_format":    {"时间格式应为 HH:MM", "Times are written HH:MM"},
+		"field.capacity_range": {"号源数须在 1 到 500 之间", "Capacity must be 1 to 500"},
+		"field.days_range":     {"天数超出范围", "Number of days out of range"},
+		"field.too_long":       {"内容过长", "Too long"},
+		"field.period_invalid": {"结束日期须在开始日期之后，且不超过 92 天", "The end must follow the start, within 92 days"},
+		"field.expr_invalid":   {"规则表达式无法编译：%s", "The rule expression does not compile: %s"},
+	})
+}

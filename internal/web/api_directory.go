@@ -90,6 +90,7 @@ func (s *Server) saveInstitution(w http.ResponseWriter, r *http.Request, i *dire
 		s.fail(w, r, err)
 		return
 	}
+	s.bk.Invalidate()
 	if err := s.record(r, action, "institution", i.Code, i.Code, string(i.Status)); err != nil {
 		s.fail(w, r, err)
 		return
@@ -167,6 +168,7 @@ func (s *Server) setQualification(r *http.Request, code string, in qualification
 	if err := s.dir.SetQualification(r.Context(), code, in.Status, in.ApprovedOn, in.Note); err != nil {
 		return err
 	}
+	s.bk.Invalidate()
 	return s.record(r, "institution.qualification", "institution", code, code, string(in.Status)+" "+in.Note)
 }
 
@@ -291,6 +293,12 @@ type serviceIn struct {
 	PriceFen   *int64                `json:"price_fen"`
 	Days       directory.Weekdays    `json:"days"`
 	Active     *bool                 `json:"active"`
+	// Booking window and release (S-2); defaults when absent.
+	MinDays       *int      `json:"book_min_days"`
+	MaxDays       *int      `json:"book_max_days"`
+	ReleaseTime   string    `json:"release_time"`
+	OpensAt       time.Time `json:"opens_at"`
+	CancelCutoffM *int      `json:"cancel_cutoff_minutes"`
 }
 
 func (in serviceIn) service(inst, code string) (*directory.Service, error) {
@@ -299,6 +307,20 @@ func (in serviceIn) service(inst, code string) (*directory.Service, error) {
 	if in.Active != nil {
 		sv.Active = *in.Active
 	}
+	sv.Release = directory.DefaultRelease
+	if in.MinDays != nil {
+		sv.MinDays = *in.MinDays
+	}
+	if in.MaxDays != nil {
+		sv.MaxDays = *in.MaxDays
+	}
+	if in.ReleaseTime != "" {
+		sv.ReleaseTime = in.ReleaseTime
+	}
+	if in.CancelCutoffM != nil {
+		sv.CancelCutoffM = *in.CancelCutoffM
+	}
+	sv.OpensAt = in.OpensAt
 	switch {
 	case in.PriceFen != nil:
 		sv.PriceFen = *in.PriceFen
@@ -371,6 +393,7 @@ func (s *Server) saveService(r *http.Request, inst *directory.Institution, sv *d
 	if err := s.dir.SaveService(r.Context(), sv); err != nil {
 		return err
 	}
+	s.bk.Invalidate()
 	return s.record(r, "service.save", "service", sv.Code, sv.Institution, sv.Name)
 }
 
@@ -599,6 +622,14 @@ func (s *Server) suspend(r *http.Request, p *directory.Practitioner, in suspendI
 	if err := s.dir.AddSuspension(r.Context(), sus); err != nil {
 		return nil, err
 	}
+	// D-2: the doctor loses the bookings that depend on the suspended work.
+	cancelled, err := s.bk.DoctorSuspended(r.Context(), p, in.Scope, in.Reason)
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range cancelled {
+		s.record(r, "appointment.cancel", "appointment", strconv.FormatInt(a.ID, 10), a.Institution, "doctor suspended")
+	}
 	return sus, s.record(r, "practitioner.suspend", "practitioner", strconv.FormatInt(p.ID, 10), p.Institution, string(in.Scope)+": "+in.Reason)
 }
 
@@ -625,6 +656,7 @@ func (s *Server) liftSuspension(r *http.Request, p *directory.Practitioner, sid 
 	if err := s.dir.LiftSuspension(r.Context(), p.ID, sid, s.cfg.Now()); err != nil {
 		return err
 	}
+	s.bk.Invalidate()
 	return s.record(r, "practitioner.lift", "practitioner", strconv.FormatInt(p.ID, 10), p.Institution, strconv.FormatInt(sid, 10))
 }
 

@@ -188,6 +188,8 @@ var DefaultLimits = map[string][2]float64{
 	"login-ip":    {30, 10},
 	"login-user":  {10, 5},
 	"register-ip": {10, 5},
+	// A person books a few times a minute at most; a burst absorbs retries.
+	"booking-account": {30, 20},
 }
 
 // allow takes a token from the bucket of kind and key.

@@ -58,8 +58,12 @@ func newEnv(t *testing.T, db *sqlstore.DB, limits map[string][2]float64) *env {
 	if _, _, err := demo.Load(context.Background(), db, testNow); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := s.Booking().GenerateAll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	ts := httptest.NewServer(s)
 	t.Cleanup(ts.Close)
+	t.Cleanup(s.Close)
 	return &env{t: t, db: db, s: s, ts: ts, clock: c}
 }
 

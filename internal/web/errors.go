@@ -16,8 +16,12 @@ import (
 // domain errors meet HTTP.
 func statusOf(code string) int {
 	switch code {
-	case errs.Invalid, "bad_json":
+	case errs.Invalid, "bad_json", "bad_file":
 		return http.StatusBadRequest
+	case "ineligible":
+		return http.StatusUnprocessableEntity
+	case "slot_full", "already_booked", "not_open", "booking_closed", "cancel_cutoff", "slot_closed":
+		return http.StatusConflict
 	case errs.Unauthorized, errs.BadCredentials:
 		return http.StatusUnauthorized
 	case errs.Forbidden, errs.CSRF, errs.NotQualified:

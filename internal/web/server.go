@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/yunyi-health/yunyi/internal/audit"
+	"github.com/yunyi-health/yunyi/internal/booking"
 	"github.com/yunyi-health/yunyi/internal/directory"
 	"github.com/yunyi-health/yunyi/internal/errs"
 	"github.com/yunyi-health/yunyi/internal/identity"
@@ -36,6 +37,7 @@ type Server struct {
 	ids      *identity.Service
 	dir      directory.Store
 	audit    *audit.Logger
+	bk       *booking.Service
 	log      *slog.Logger
 	pages    *pages
 	limits   *limiters
@@ -59,10 +61,16 @@ func New(cfg Config, db *sqlstore.DB, al *audit.Logger, log *slog.Logger) (*Serv
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, db: db, ids: ids, dir: db, audit: al, log: log, pages: p, limits: newLimiters(cfg.Limits)}
+	s := &Server{cfg: cfg, db: db, ids: ids, dir: db, audit: al, log: log, pages: p, limits: newLimiters(cfg.Limits), bk: booking.New(db, cfg.Now)}
 	s.handler = s.routes()
 	return s, nil
 }
+
+// Close stops the booking writer after the queued bookings.
+func (s *Server) Close() { s.bk.Close() }
+
+// Booking exposes the booking service (for the CLI and the benchmark).
+func (s *Server) Booking() *booking.Service { return s.bk }
 
 // SetDemoAccounts lists the demo accounts for the login page.
 func (s *Server) SetDemoAccounts(a []DemoAccount) { s.demoInfo = a }
@@ -204,3 +212,7 @@ func (s *Server) recoverer(next http.Handler) http.Handler {
 		next.ServeHTTP(w, r)
 	})
 }
+
+// detach keeps ctx's values but not its cancellation, for work that goes
+// on after the answer.
+func detach(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }

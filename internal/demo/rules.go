@@ -1,0 +1,141 @@
+package demo
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/yunyi-health/yunyi/internal/dates"
+	"github.com/yunyi-health/yunyi/internal/directory"
+	"github.com/yunyi-health/yunyi/internal/history"
+	"github.com/yunyi-health/yunyi/internal/policy"
+	"github.com/yunyi-health/yunyi/internal/schedule"
+)
+
+// PilotOpens is when first-visit booking opened (S-5): 2026-01-31, 14:00.
+var PilotOpens = time.Date(2026, 1, 31, 14, 0, 0, 0, dates.Beijing)
+
+// releaseOf is each institution's booking window (S-2): H-BCH books 1 to 7
+// days ahead; the others today to 7 days ahead.
+func releaseOf(code string) directory.Release {
+	r := directory.DefaultRelease
+	if code == "bch" {
+		r.MinDays = 1
+	}
+	return r
+}
+
+func rule(inst, dept, code, source, zh, en, expr string) policy.Rule {
+	return policy.Rule{Institution: inst, Department: dept, Code: code, Source: source, MessageZH: zh, MessageEN: en, Expr: expr, Active: true}
+}
+
+// Rules are the seeds' rules as data: the platform's (national rules and
+// the regulator's pilot) and each institution's.
+func Rules() []policy.Rule {
+	rs := []policy.Rule{
+		rule("", "", "qualified", "S-1", "该机构尚未获得互联网诊疗资质批准，暂不能预约", "This institution is not yet approved for internet diagnosis", "institution_approved"),
+		rule("", "", "follow-up-history", "S-3, N-2", "线上复诊须在本院同一科室有明确诊断的线下就诊记录", "An online follow-up needs an earlier offline visit with a definite diagnosis in the same department", `kind != "follow_up" || has_history`),
+		rule("", "", "follow-up-not-first", "N-1", "线上复诊仅适用于已确诊疾病的复诊；第一次就诊请到线下门诊", "Online follow-ups are for diseases already diagnosed; a first visit is offline", `kind != "follow_up" || !first_visit`),
+		rule("", "", "pilot-institution", "S-5, G-2", "仅首诊试点医疗机构可提供互联网首诊", "Only designated pilot institutions offer online first visits", `kind != "first_visit" || institution_pilot`),
+		rule("", "", "pilot-specialty", "S-5", "互联网首诊仅限儿科生长发育、营养、皮肤疾病三个试点专业", "Online first visits are limited to the pilot paediatric specialties: growth, nutrition, skin disease", `kind != "first_visit" || specialty_pilot`),
+		rule("", "", "pilot-children", "S-5", "互联网首诊试点仅面向未满 18 周岁的儿童", "The first-visit pilot is for children under 18", `kind != "first_visit" || age < 18`),
+		rule("", "", "first-visit-doctor", "D-1, D-2", "该号源医师目前不符合互联网首诊出诊条件", "The doctor of this slot does not currently meet the first-visit requirements", `kind != "first_visit" || doctor_first_visit_ok`),
+		rule("", "", "doctor-online", "D-2", "该医师已暂停互联网诊疗", "This doctor is suspended from internet diagnosis", "doctor_online"),
+		// H-SJT (seed 1): 12 months, same department; no under 18, pregnant or maternal, first visits, critical or difficult cases.
+		rule("shijitan", "", "sjt-window", "S-3", "须在 12 个月内于本院同一科室线下就诊并有明确诊断", "Needs an offline visit with a definite diagnosis in the same department within 12 months", `kind != "follow_up" || (has_history && days_since_last_visit <= 365)`),
+		rule("shijitan", "", "sjt-age", "S-4", "世纪坛医院互联网诊疗不接诊未满 18 周岁的患者", "Shijitan's internet clinic does not see patients under 18", "age >= 18"),
+		rule("shijitan", "", "sjt-pregnant", "S-4", "互联网诊疗不接诊孕产妇患者", "Pregnant and maternal patients are not seen online", "!pregnant"),
+		rule("shijitan", "", "sjt-first", "S-4", "互联网诊疗不接诊首诊患者", "First visits are not seen online", "!first_visit"),
+		rule("shijitan", "", "critical", "S-4", "急危重症患者请立即到线下急诊就医", "Emergency or critical patients must go to an emergency department now", "!critical"),
+		rule("shijitan", "", "difficult", "S-4", "疑难病患者请到线下门诊就诊", "Difficult or complex conditions are seen offline", "!difficult"),
+		// H-BCH: a visit in the department within its window, mostly 1 to 3 months.
+		rule("bch", "", "bch-window", "S-3", "须在本院该科室规定时间（3 个月）内有就诊记录", "Needs a visit in this department within its window (3 months)", `kind != "follow_up" || (has_history && days_since_last_visit <= 90)`),
+		rule("bch", "allergy", "bch-window", "S-3", "须在本院过敏反应科 1 个月内有就诊记录", "Needs a visit in Allergy within 1 month", `kind != "follow_up" || (has_history && days_since_last_visit <= 30)`),
+		rule("bch", "ent", "bch-window", "S-3", "须在本院耳鼻咽喉头颈外科 1 个月内有就诊记录", "Needs a visit in ENT within 1 month", `kind != "follow_up" || (has_history && days_since_last_visit <= 30)`),
+		rule("bch", "dermatology", "bch-window", "S-3", "须在本院皮肤科 2 个月内有就诊记录", "Needs a visit in Dermatology within 2 months", `kind != "follow_up" || (has_history && days_since_last_visit <= 60)`),
+		rule("bch", "", "critical", "S-4", "急危重症患者请立即到线下急诊就医", "Emergency or critical patients must go to an emergency department now", "!critical"),
+		rule("bch", "", "difficult", "S-4", "疑难病患者暂无法使用互联网医疗服务", "Difficult or complex conditions cannot use the online service", "!difficult"),
+		// H-CCMC: patients already seen in the department they book.
+		rule("ccmc", "", "ccmc-seen", "S-3", "须曾在所挂科室就诊过", "Must have been seen before in the department booked", `kind != "follow_up" || has_history`),
+		rule("ccmc", "", "critical", "S-4", "急危重症患者请立即到线下急诊就医", "Emergency or critical patients must go to an emergency department now", "!critical"),
+		rule("xuanwu", "", "critical", "S-4", "急危重症患者请立即到线下急诊就医", "Emergency or critical patients must go to an emergency department now", "!critical"),
+		rule("pumch", "", "critical", "S-4", "急危重症患者请立即到线下急诊就医", "Emergency or critical patients must go to an emergency department now", "!critical"),
+	}
+	for i := range rs {
+		rs[i].Position = i
+	}
+	return rs
+}
+
+func (l *loader) rules(ctx context.Context) error {
+	e := policy.NewEngine()
+	for _, r := range Rules() {
+		if err := e.Validate(&r); err != nil {
+			return fmt.Errorf("demo rule %s: %w", r.Code, err)
+		}
+		if err := l.s.SaveRule(ctx, &r); err != nil {
+			return fmt.Errorf("demo rule %s: %w", r.Code, err)
+		}
+	}
+	return nil
+}
+
+// schedules gives every demo doctor weekly sessions on the days its
+// services open: 10 places a session (H-CCMC: one session of 10 a day).
+func (l *loader) schedules(ctx context.Context) error {
+	for _, in := range institutions() {
+		inst, err := l.s.Institution(ctx, in.Code)
+		if err != nil {
+			return err
+		}
+		for _, d := range inst.Departments {
+			docs := l.doctors[in.Code+"/"+d.Code]
+			for _, sv := range d.Services {
+				for k, doc := range docs {
+					if in.Code == "ccmc" && k > 0 && sv.Kind == directory.FollowUp {
+						break
+					}
+					start := []string{"09:00", "14:00"}[k%2]
+					for _, day := range sv.Days {
+						s := &schedule.Schedule{Service: sv.Code, PractitionerID: doc, Weekday: day, StartTime: start, Capacity: 10, Active: true}
+						if err := l.s.SaveSchedule(ctx, s); err != nil {
+							return fmt.Errorf("demo schedule: %w", err)
+						}
+					}
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// history gives the demo patients offline visits that exercise S-3.
+func (l *loader) history(ctx context.Context) error {
+	ago := func(days int) string { return l.now.AddDate(0, 0, -days).In(dates.Beijing).Format(dates.Layout) }
+	type v struct {
+		who, inst, dept string
+		days            int
+		code, name      string
+		definite        bool
+	}
+	visits := []v{
+		{"张伟", "xuanwu", "neurology", 40, "G43.9", "偏头痛", true},
+		{"张伟", "shijitan", "cardiology", 200, "I10", "原发性高血压", true},
+		{"张伟", "pumch", "endocrinology", 400, "E11.9", "2型糖尿病", true},
+		{"李小雨", "bch", "allergy", 20, "J45.9", "哮喘", true},
+		{"李小雨", "bch", "dermatology", 100, "L20.9", "特应性皮炎", true},
+		{"李小雨", "ccmc", "allergy", 150, "J30.4", "变应性鼻炎", true},
+		{"李小天", "bch", "endocrine", 50, "E34.3", "矮小症", true},
+		{"李小天", "ccmc", "respiratory", 10, "J06.9", "急性上呼吸道感染", false},
+		{"王晓", "shijitan", "endocrinology", 100, "E05.9", "甲状腺功能亢进症", true},
+		{"陈静", "shijitan", "gastroenterology", 30, "K29.7", "胃炎", true},
+	}
+	var out []history.Visit
+	for i, x := range visits {
+		p := l.patients[x.who]
+		out = append(out, history.Visit{Institution: x.inst, Department: x.dept, ResidentID: p.ResidentID, Date: ago(x.days),
+			DiagnosisCode: x.code, DiagnosisName: x.name, Definite: x.definite, Source: "demo", ExternalID: fmt.Sprintf("demo:%d", i)})
+	}
+	_, err := l.s.InsertVisits(ctx, out)
+	return err
+}

@@ -1,0 +1,706 @@
+package web
+
+import (
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/yunyi-health/yunyi/internal/authz"
+	"github.com/yunyi-health/yunyi/internal/booking"
+	"github.com/yunyi-health/yunyi/internal/dates"
+	"github.com/yunyi-health/yunyi/internal/directory"
+	"github.com/yunyi-health/yunyi/internal/errs"
+	"github.com/yunyi-health/yunyi/internal/fhir"
+	"github.com/yunyi-health/yunyi/internal/history"
+	"github.com/yunyi-health/yunyi/internal/i18n"
+	"github.com/yunyi-health/yunyi/internal/identity"
+	"github.com/yunyi-health/yunyi/internal/policy"
+	"github.com/yunyi-health/yunyi/internal/schedule"
+)
+
+type verdictJSON struct {
+	Code    string `json:"code"`
+	Source  string `json:"source,omitempty"`
+	Passed  bool   `json:"passed"`
+	Message string `json:"message"`
+}
+
+func verdictsOut(vs []policy.Verdict, lang i18n.Lang) []verdictJSON {
+	out := make([]verdictJSON, 0, len(vs))
+	for _, v := range vs {
+		m := v.MessageZH
+		if lang == i18n.EN {
+			m = v.MessageEN
+		}
+		out = append(out, verdictJSON{Code: v.Code, Source: v.Source, Passed: v.Passed, Message: m})
+	}
+	return out
+}
+
+type questionJSON struct {
+	Key  string `json:"key"`
+	Text string `json:"text"`
+}
+
+func questions(lang i18n.Lang) []questionJSON {
+	out := make([]questionJSON, 0, len(policy.AnswerKeys))
+	for _, k := range policy.AnswerKeys {
+		out = append(out, questionJSON{Key: k, Text: i18n.T(lang, "q."+k)})
+	}
+	return out
+}
+
+func (s *Server) apiService(w http.ResponseWriter, r *http.Request) {
+	svc, err := s.dir.Service(r.Context(), r.PathValue("svc"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"service": svc, "questions": questions(apiLang(r))})
+}
+
+// ownPatient loads a patient of the actor's account, or not_found.
+func (s *Server) ownPatient(r *http.Request, id int64) (*identity.Patient, error) {
+	return s.loadPatient(r, strconv.FormatInt(id, 10))
+}
+
+type checkIn struct {
+	PatientID int64           `json:"patient_id"`
+	Service   string          `json:"service"`
+	SlotID    int64           `json:"slot_id"`
+	Date      string          `json:"date"`
+	Answers   map[string]bool `json:"answers"`
+}
+
+// check runs the eligibility check of a request.
+func (s *Server) check(r *http.Request, in checkIn) (*booking.Result, error) {
+	var f errs.Fields
+	if in.PatientID == 0 {
+		f.Add("patient_id", "required")
+	}
+	if in.Service == "" && in.SlotID == 0 {
+		f.Add("service", "required")
+	}
+	answers, err := booking.ParseAnswers(in.Answers)
+	if err != nil {
+		mergeFields(&f, err)
+	}
+	var day time.Time
+	if in.Date != "" {
+		if day, err = schedule.ParseDay(in.Date); err != nil {
+			f.Add("date", "date_format")
+		}
+	}
+	if err := f.Err(); err != nil {
+		return nil, err
+	}
+	p, err := s.ownPatient(r, in.PatientID)
+	if err != nil {
+		return nil, err
+	}
+	var slot *schedule.Slot
+	if in.SlotID != 0 {
+		if slot, err = s.db.Slot(r.Context(), in.SlotID); err != nil {
+			return nil, err
+		}
+		in.Service, day = slot.Service, slot.Start
+	}
+	svc, err := s.bk.Service(r.Context(), in.Service)
+	if err != nil {
+		if errs.Is(err, errs.NotFound) {
+			f.Add("service", "not_found")
+			return nil, f.Err()
+		}
+		return nil, err
+	}
+	return s.bk.Check(r.Context(), p, svc, slot, day, answers)
+}
+
+func (s *Server) apiEligibility(w http.ResponseWriter, r *http.Request) {
+	var in checkIn
+	if err := decode(w, r, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	res, err := s.check(r, in)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"eligible": res.Eligible, "rules": verdictsOut(res.Rules, apiLang(r))})
+}
+
+func (s *Server) apiSlots(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	f := schedule.SlotFilter{Institution: q.Get("institution"), Department: q.Get("department"), Service: q.Get("service"), From: q.Get("from"), To: q.Get("to"), OnlyOpen: true}
+	var fe errs.Fields
+	for _, k := range []string{"from", "to"} {
+		if v := q.Get(k); v != "" && !dates.Valid(v) {
+			fe.Add(k, "date_format")
+		}
+	}
+	if err := fe.Err(); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if f.From == "" {
+		f.From = s.today().In(dates.Beijing).Format(dates.Layout)
+	}
+	slots, err := s.db.ListSlots(r.Context(), f)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": slots, "questions": questions(apiLang(r))})
+}
+
+type bookIn struct {
+	SlotID    int64           `json:"slot_id"`
+	PatientID int64           `json:"patient_id"`
+	Answers   map[string]bool `json:"answers"`
+}
+
+// book books for the actor, shared by the API and the booking page.
+func (s *Server) book(r *http.Request, in bookIn, idemKey string) (*booking.Booked, error) {
+	a := info(r).account
+	if a.Role != identity.RolePatient {
+		return nil, errs.E(errs.Forbidden)
+	}
+	if !s.limits.allow("booking-account", strconv.FormatInt(a.ID, 10)) {
+		return nil, errs.E(errs.RateLimited)
+	}
+	var f errs.Fields
+	if in.SlotID == 0 {
+		f.Add("slot_id", "required")
+	}
+	if in.PatientID == 0 {
+		f.Add("patient_id", "required")
+	}
+	answers, err := booking.ParseAnswers(in.Answers)
+	if err != nil {
+		mergeFields(&f, err)
+	}
+	if len(idemKey) > 128 {
+		f.Add("Idempotency-Key", "too_long")
+	}
+	if err := f.Err(); err != nil {
+		return nil, err
+	}
+	p, err := s.ownPatient(r, in.PatientID)
+	if err != nil {
+		return nil, err
+	}
+	b, err := s.bk.Book(r.Context(), booking.Request{Account: a, PatientID: p.ID, SlotID: in.SlotID, Answers: answers, IdemKey: idemKey}, p)
+	if err != nil {
+		return nil, err
+	}
+	if !b.Replayed {
+		if err := s.record(r, "appointment.create", "appointment", strconv.FormatInt(b.Appointment.ID, 10), b.Appointment.Institution, ""); err != nil {
+			return nil, err
+		}
+	}
+	return b, nil
+}
+
+func (s *Server) apiBook(w http.ResponseWriter, r *http.Request) {
+	var in bookIn
+	if err := decode(w, r, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	b, err := s.book(r, in, r.Header.Get("Idempotency-Key"))
+	if err != nil {
+		s.failBooking(w, r, err)
+		return
+	}
+	status := http.StatusCreated
+	if b.Replayed {
+		w.Header().Set("Idempotent-Replayed", "true")
+	}
+	writeJSON(w, status, b.Appointment)
+}
+
+// failBooking answers a refused booking: an ineligible one lists every
+// rule's verdict.
+func (s *Server) failBooking(w http.ResponseWriter, r *http.Request, err error) {
+	var ie *booking.IneligibleError
+	if errors.As(err, &ie) {
+		lang := apiLang(r)
+		rules := verdictsOut(ie.Result.Rules, lang)
+		var reasons []string
+		for _, v := range rules {
+			if !v.Passed {
+				reasons = append(reasons, v.Message)
+			}
+		}
+		writeJSON(w, http.StatusUnprocessableEntity, map[string]any{
+			"error":    map[string]any{"code": schedule.CodeIneligible, "message": i18n.T(lang, schedule.CodeIneligible, strings.Join(reasons, i18n.T(lang, "reason.sep"))), "rules": rules},
+			"eligible": false, "rules": rules,
+		})
+		return
+	}
+	s.fail(w, r, err)
+}
+
+// visibleAppointment loads an appointment the actor may see: the
+// patient's account (or guardian), or staff of its institution.
+func (s *Server) visibleAppointment(r *http.Request) (*schedule.Appointment, error) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil {
+		return nil, errs.E(errs.NotFound)
+	}
+	a, err := s.db.Appointment(r.Context(), id)
+	if err != nil {
+		return nil, err
+	}
+	act := actor(r)
+	ok := false
+	if act.Role == identity.RolePatient {
+		linked, err := s.ids.Store.LinkedAccounts(r.Context(), a.PatientID)
+		if err != nil {
+			return nil, err
+		}
+		ok = authz.SeePatient(act, linked)
+	} else {
+		ok = authz.SeeInstitutionAppointments(act, a.Institution)
+	}
+	if !ok {
+		s.record(r, "appointment.read.denied", "appointment", r.PathValue("id"), a.Institution, "")
+		return nil, errs.E(errs.NotFound)
+	}
+	return a, s.record(r, "appointment.read", "appointment", r.PathValue("id"), a.Institution, "")
+}
+
+func (s *Server) apiAppointment(w http.ResponseWriter, r *http.Request) {
+	a, err := s.visibleAppointment(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, a)
+}
+
+// myAppointments lists the appointments of the account's patients.
+func (s *Server) myAppointments(r *http.Request) ([]schedule.Appointment, error) {
+	ps, err := s.ids.Store.PatientsOf(r.Context(), actor(r).ID)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]int64, len(ps))
+	for i, p := range ps {
+		ids[i] = p.ID
+	}
+	if len(ids) == 0 {
+		return []schedule.Appointment{}, nil
+	}
+	list, err := s.db.Appointments(r.Context(), schedule.AppointmentFilter{PatientIDs: ids})
+	if err != nil {
+		return nil, err
+	}
+	return list, s.record(r, "appointment.list", "appointment", "", "", "")
+}
+
+func (s *Server) apiAppointments(w http.ResponseWriter, r *http.Request) {
+	act := actor(r)
+	var list []schedule.Appointment
+	var err error
+	if act.Role == identity.RolePatient {
+		list, err = s.myAppointments(r)
+	} else if act.Institution != "" && authz.SeeInstitutionAppointments(act, act.Institution) {
+		list, err = s.db.Appointments(r.Context(), schedule.AppointmentFilter{Institution: act.Institution, Day: r.URL.Query().Get("day")})
+		if err == nil {
+			err = s.record(r, "appointment.list", "appointment", "", act.Institution, r.URL.Query().Get("day"))
+		}
+	} else {
+		err = errs.E(errs.Forbidden)
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": list})
+}
+
+func (s *Server) cancelAppointment(r *http.Request, reason string) (*schedule.Appointment, error) {
+	a, err := s.visibleAppointment(r)
+	if err != nil {
+		return nil, err
+	}
+	if actor(r).Role != identity.RolePatient && !authz.ManageInstitution(actor(r), a.Institution) {
+		return nil, errs.E(errs.Forbidden)
+	}
+	if reason == "" {
+		reason = "patient"
+	}
+	if err := s.bk.Cancel(r.Context(), a, reason); err != nil {
+		return nil, err
+	}
+	return a, s.record(r, "appointment.cancel", "appointment", r.PathValue("id"), a.Institution, reason)
+}
+
+func (s *Server) apiCancel(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Reason string `json:"reason"`
+	}
+	if r.ContentLength != 0 {
+		if err := decode(w, r, &in); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
+	a, err := s.cancelAppointment(r, in.Reason)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, a)
+}
+
+// --- institution admin: rules, schedules, slots, history ---
+
+func (s *Server) apiRules(w http.ResponseWriter, r *http.Request) {
+	code := r.PathValue("code")
+	if !authz.SeeInstitutionStaff(actor(r), code) {
+		s.fail(w, r, errs.E(errs.Forbidden))
+		return
+	}
+	rules, err := s.db.Rules(r.Context(), code)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": rules, "variables": policy.Variables})
+}
+
+// saveRule validates (compiling the expression) and stores a rule of the
+// institution in the path, or a platform rule for the regulator.
+func (s *Server) saveRule(r *http.Request, rule *policy.Rule) error {
+	if rule.Institution == "" {
+		if !authz.Qualify(actor(r)) {
+			return errs.E(errs.Forbidden)
+		}
+	} else if !authz.ManageInstitution(actor(r), rule.Institution) {
+		return errs.E(errs.Forbidden)
+	}
+	if err := s.bk.Engine.Validate(rule); err != nil {
+		return err
+	}
+	if err := s.db.SaveRule(r.Context(), rule); err != nil {
+		return err
+	}
+	s.bk.Invalidate()
+	return s.record(r, "rule.save", "rule", strconv.FormatInt(rule.ID, 10), rule.Institution, rule.Code+": "+rule.Expr)
+}
+
+func (s *Server) apiSaveRule(w http.ResponseWriter, r *http.Request) {
+	var rule policy.Rule
+	rule.Active = true
+	if err := decode(w, r, &rule); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	rule.Institution = r.PathValue("code")
+	if id := r.PathValue("id"); id != "" {
+		rule.ID, _ = strconv.ParseInt(id, 10, 64)
+	} else {
+		rule.ID = 0
+	}
+	if err := s.saveRule(r, &rule); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, rule)
+}
+
+func (s *Server) apiDeleteRule(w http.ResponseWriter, r *http.Request) {
+	code := r.PathValue("code")
+	if !authz.ManageInstitution(actor(r), code) {
+		s.fail(w, r, errs.E(errs.Forbidden))
+		return
+	}
+	id, _ := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err := s.db.DeleteRule(r.Context(), id, code); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.bk.Invalidate()
+	s.record(r, "rule.delete", "rule", r.PathValue("id"), code, "")
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// managedService loads the service in the path for its institution's admin.
+func (s *Server) managedService(r *http.Request) (*directory.Service, error) {
+	svc, err := s.dir.Service(r.Context(), r.PathValue("svc"))
+	if err != nil {
+		return nil, err
+	}
+	if !authz.ManageInstitution(actor(r), svc.Institution) {
+		return nil, errs.E(errs.Forbidden)
+	}
+	return svc, nil
+}
+
+func (s *Server) apiSchedules(w http.ResponseWriter, r *http.Request) {
+	svc, err := s.managedService(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	list, err := s.db.Schedules(r.Context(), svc.Code)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": list})
+}
+
+// saveSchedule checks the doctor belongs to the service's institution and
+// generates the slots of the booking window.
+func (s *Server) saveSchedule(r *http.Request, svc *directory.Service, sc *schedule.Schedule) error {
+	sc.Service = svc.Code
+	if err := sc.Validate(); err != nil {
+		return err
+	}
+	doc, err := s.dir.Practitioner(r.Context(), sc.PractitionerID)
+	if err != nil || doc.Institution != svc.Institution || doc.Profession != directory.Doctor {
+		var f errs.Fields
+		f.Add("practitioner_id", "not_found")
+		return f.Err()
+	}
+	if err := s.db.SaveSchedule(r.Context(), sc); err != nil {
+		return err
+	}
+	if _, err := s.bk.Generate(r.Context(), svc.Code, s.cfg.Now(), s.cfg.Now().AddDate(0, 0, svc.MaxDays)); err != nil {
+		return err
+	}
+	return s.record(r, "schedule.save", "schedule", strconv.FormatInt(sc.ID, 10), svc.Institution, svc.Code)
+}
+
+func (s *Server) apiSaveSchedule(w http.ResponseWriter, r *http.Request) {
+	svc, err := s.managedService(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	sc := schedule.Schedule{Active: true}
+	if err := decode(w, r, &sc); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	sc.ID = 0
+	if err := s.saveSchedule(r, svc, &sc); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, sc)
+}
+
+func (s *Server) apiDeleteSchedule(w http.ResponseWriter, r *http.Request) {
+	svc, err := s.managedService(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	id, _ := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err := s.db.DeleteSchedule(r.Context(), id, svc.Code); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.record(r, "schedule.delete", "schedule", r.PathValue("id"), svc.Institution, svc.Code)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) apiGenerate(w http.ResponseWriter, r *http.Request) {
+	svc, err := s.managedService(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var in struct {
+		From string `json:"from"`
+		To   string `json:"to"`
+	}
+	if err := decode(w, r, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var f errs.Fields
+	from, err1 := schedule.ParseDay(in.From)
+	to, err2 := schedule.ParseDay(in.To)
+	if err1 != nil {
+		f.Add("from", "date_format")
+	}
+	if err2 != nil {
+		f.Add("to", "date_format")
+	}
+	if err1 == nil && err2 == nil && (to.Before(from) || to.Sub(from) > 92*24*time.Hour) {
+		f.Add("to", "period_invalid")
+	}
+	if err := f.Err(); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	n, err := s.bk.Generate(r.Context(), svc.Code, from, to)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.record(r, "slots.generate", "service", svc.Code, svc.Institution, in.From+".."+in.To)
+	writeJSON(w, http.StatusOK, map[string]int{"created": n})
+}
+
+func (s *Server) apiUsage(w http.ResponseWriter, r *http.Request) {
+	code := r.PathValue("code")
+	if !authz.SeeInstitutionStaff(actor(r), code) {
+		s.fail(w, r, errs.E(errs.Forbidden))
+		return
+	}
+	q := r.URL.Query()
+	from, to := q.Get("from"), q.Get("to")
+	if from == "" {
+		from = s.today().In(dates.Beijing).Format(dates.Layout)
+	}
+	if to == "" {
+		to = s.today().AddDate(0, 0, 14).In(dates.Beijing).Format(dates.Layout)
+	}
+	u, err := s.db.SlotUsage(r.Context(), code, from, to)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": u})
+}
+
+// maxImport bounds an uploaded history file.
+const maxImport = 64 << 20
+
+// importHistory reads a CSV or FHIR upload and imports it. With async the
+// import runs on after the answer, and its progress is polled.
+func (s *Server) importHistory(r *http.Request, inst *directory.Institution, body io.Reader, contentType, department string, async bool) (*history.Report, error) {
+	mt, _, _ := mime.ParseMediaType(contentType)
+	known := map[string]bool{}
+	for _, d := range inst.Departments {
+		known[d.Code] = true
+	}
+	var f errs.Fields
+	if department != "" && !known[department] {
+		f.Add("department", "not_found")
+	}
+	if err := f.Err(); err != nil {
+		return nil, err
+	}
+	rep := &history.Report{Status: "running", Problems: []history.Problem{}}
+	var visits []history.Visit
+	var index []int
+	switch mt {
+	case "text/csv":
+		rep.Format = "csv"
+		v, problems, err := history.ParseCSV(body, inst.Code)
+		if err != nil {
+			return nil, &errs.Error{Code: "bad_file", Args: []any{err.Error()}}
+		}
+		if department != "" {
+			for i := range v {
+				if v[i].Department == "" {
+					v[i].Department = department
+				}
+			}
+		}
+		visits, rep.Problems = v, append(rep.Problems, problems...)
+	case "application/fhir+json", "application/json":
+		rep.Format = "fhir"
+		res, err := fhir.ReadBundle(body, inst.Code, department, known)
+		if err != nil {
+			return nil, &errs.Error{Code: "bad_file", Args: []any{err.Error()}}
+		}
+		visits, index, rep.Problems = res.Visits, res.Index, append(rep.Problems, res.Problems...)
+		for t, n := range res.Ignored {
+			rep.Ignored = append(rep.Ignored, history.Ignored{ResourceType: t, Count: n})
+		}
+	default:
+		return nil, errs.E(errs.Unsupported)
+	}
+	id, err := s.db.CreateImport(r.Context(), inst.Code, rep.Format, actor(r).ID, s.cfg.Now())
+	if err != nil {
+		return nil, err
+	}
+	rep.ID = id
+	run := func() error {
+		ctx := r.Context()
+		if async {
+			ctx = detach(ctx)
+		}
+		err := history.Import(ctx, s.db, rep, visits, index, known, s.cfg.Now(), func(p *history.Report) {
+			s.db.UpdateImport(ctx, inst.Code, p, time.Time{})
+		})
+		rep.Status = "done"
+		if err != nil {
+			rep.Status = "failed"
+			s.log.Error("history import", "institution", inst.Code, "err", err)
+		}
+		s.bk.Invalidate()
+		if uerr := s.db.UpdateImport(ctx, inst.Code, rep, s.cfg.Now()); uerr != nil && err == nil {
+			err = uerr
+		}
+		return err
+	}
+	if err := s.record(r, "history.import", "history_import", strconv.FormatInt(id, 10), inst.Code, rep.Format); err != nil {
+		return nil, err
+	}
+	if async {
+		go run()
+		return &history.Report{ID: id, Status: "running", Format: rep.Format, Total: len(visits) + len(rep.Problems), Problems: []history.Problem{}}, nil
+	}
+	return rep, run()
+}
+
+func (s *Server) apiImportHistory(w http.ResponseWriter, r *http.Request) {
+	inst, err := s.manage(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	async := r.URL.Query().Get("async") == "1"
+	rep, err := s.importHistory(r, inst, http.MaxBytesReader(w, r.Body, maxImport), r.Header.Get("Content-Type"), r.URL.Query().Get("department"), async)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			err = errs.E(errs.PayloadTooBig)
+		}
+		s.fail(w, r, err)
+		return
+	}
+	status := http.StatusCreated
+	if async {
+		status = http.StatusAccepted
+	}
+	writeJSON(w, status, rep)
+}
+
+func (s *Server) apiImport(w http.ResponseWriter, r *http.Request) {
+	code := r.PathValue("code")
+	if !authz.ManageInstitution(actor(r), code) {
+		s.fail(w, r, errs.E(errs.Forbidden))
+		return
+	}
+	id, _ := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	rep, err := s.db.Import(r.Context(), code, id)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, rep)
+}
+
+func (s *Server) apiNotifications(w http.ResponseWriter, r *http.Request) {
+	list, err := s.db.Inbox(r.Context(), actor(r).ID, 100)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": list})
+}
