@@ -203,6 +203,7 @@ type Store interface {
 type SlotFilter struct {
 	Institution, Department, Service string
 	From, To                         string // days, inclusive
+	After                            time.Time // only slots starting after
 	OnlyOpen                         bool
 	Limit                            int
 }

@@ -95,6 +95,14 @@ func (s *Server) check(r *http.Request, in checkIn) (*booking.Result, error) {
 			f.Add("date", "date_format")
 		}
 	}
+	var svc *directory.Service
+	if in.Service != "" {
+		if svc, err = s.bk.Service(r.Context(), in.Service); errs.Is(err, errs.NotFound) {
+			f.Add("service", "not_found")
+		} else if err != nil {
+			return nil, err
+		}
+	}
 	if err := f.Err(); err != nil {
 		return nil, err
 	}
@@ -107,15 +115,10 @@ func (s *Server) check(r *http.Request, in checkIn) (*booking.Result, error) {
 		if slot, err = s.db.Slot(r.Context(), in.SlotID); err != nil {
 			return nil, err
 		}
-		in.Service, day = slot.Service, slot.Start
-	}
-	svc, err := s.bk.Service(r.Context(), in.Service)
-	if err != nil {
-		if errs.Is(err, errs.NotFound) {
-			f.Add("service", "not_found")
-			return nil, f.Err()
+		day = slot.Start
+		if svc, err = s.bk.Service(r.Context(), slot.Service); err != nil {
+			return nil, err
 		}
-		return nil, err
 	}
 	return s.bk.Check(r.Context(), p, svc, slot, day, answers)
 }
@@ -136,7 +139,8 @@ func (s *Server) apiEligibility(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) apiSlots(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	f := schedule.SlotFilter{Institution: q.Get("institution"), Department: q.Get("department"), Service: q.Get("service"), From: q.Get("from"), To: q.Get("to"), OnlyOpen: true}
+	f := schedule.SlotFilter{Institution: q.Get("institution"), Department: q.Get("department"), Service: q.Get("service"), From: q.Get("from"), To: q.Get("to"),
+		OnlyOpen: true, After: s.cfg.Now()}
 	var fe errs.Fields
 	for _, k := range []string{"from", "to"} {
 		if v := q.Get(k); v != "" && !dates.Valid(v) {
