@@ -153,6 +153,28 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		srv.SetDemoAccounts(shown)
 	}
 
+	defer srv.Close()
+	// Slots of every service's booking window, now and every hour after.
+	if n, err := srv.Booking().GenerateAll(ctx); err != nil {
+		return fmt.Errorf("generate slots: %w", err)
+	} else if n > 0 {
+		log.Info("slots generated", "count", n)
+	}
+	go func() {
+		t := time.NewTicker(time.Hour)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if _, err := srv.Booking().GenerateAll(ctx); err != nil {
+					log.Error("generate slots", "err", err)
+				}
+			}
+		}
+	}()
+
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return err

@@ -202,7 +202,7 @@ type Store interface {
 // SlotFilter selects slots.
 type SlotFilter struct {
 	Institution, Department, Service string
-	From, To                         string // days, inclusive
+	From, To                         string    // days, inclusive
 	After                            time.Time // only slots starting after
 	OnlyOpen                         bool
 	Limit                            int
