@@ -130,6 +130,8 @@ func (s *server) stop() error {
 	}
 }
 
+type ctxT = context.Context
+
 func ctxTimeout(t *testing.T, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)

@@ -38,6 +38,8 @@ func (s *Server) htmlRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /admin/practitioners/{id}/lift/{sid}", s.requireLogin(s.postLift))
 	mux.HandleFunc("GET /regulator", s.requireLogin(s.pageRegulator))
 	mux.HandleFunc("POST /regulator/{code}/qualification", s.requireLogin(s.postQualification))
+	s.bookingRoutes(mux)
+	s.adminBookingRoutes(mux)
 	mux.HandleFunc("GET /", func(w http.ResponseWriter, r *http.Request) { s.fail(w, r, errs.E(errs.NotFound)) })
 }
 

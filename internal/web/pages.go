@@ -10,8 +10,10 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/yunyi-health/yunyi/internal/authz"
+	"github.com/yunyi-health/yunyi/internal/dates"
 	"github.com/yunyi-health/yunyi/internal/directory"
 	"github.com/yunyi-health/yunyi/internal/errs"
 	"github.com/yunyi-health/yunyi/internal/i18n"
@@ -36,6 +38,16 @@ var funcs = template.FuncMap{
 		return strings.Join(names, i18n.T(l, "list.sep"))
 	},
 	"pform": newPractitionerForm,
+	"localtime": func(t time.Time) string {
+		if t.IsZero() {
+			return ""
+		}
+		lt := t.In(dates.Beijing)
+		if lt.Hour() == 0 && lt.Minute() == 0 && lt.Second() == 0 {
+			return lt.Format("2006-01-02")
+		}
+		return lt.Format("15:04")
+	},
 }
 
 // practitionerForm is the data of the shared practitioner form: values come

@@ -1,0 +1,510 @@
+package web
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/yunyi-health/yunyi/internal/authz"
+	"github.com/yunyi-health/yunyi/internal/booking"
+	"github.com/yunyi-health/yunyi/internal/dates"
+	"github.com/yunyi-health/yunyi/internal/directory"
+	"github.com/yunyi-health/yunyi/internal/errs"
+	"github.com/yunyi-health/yunyi/internal/identity"
+	"github.com/yunyi-health/yunyi/internal/policy"
+	"github.com/yunyi-health/yunyi/internal/schedule"
+)
+
+func (s *Server) bookingRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /book/services/{svc}", s.pageServiceSlots)
+	mux.HandleFunc("GET /book/slots/{id}", s.requireLogin(s.pageSlot))
+	mux.HandleFunc("POST /book/slots/{id}/check", s.requireLogin(s.postSlotCheck))
+	mux.HandleFunc("POST /book/slots/{id}", s.requireLogin(s.postSlotBook))
+	mux.HandleFunc("GET /appointments", s.requireLogin(s.pageAppointments))
+	mux.HandleFunc("POST /appointments/{id}/cancel", s.requireLogin(s.postCancel))
+	mux.HandleFunc("GET /inbox", s.requireLogin(s.pageInbox))
+}
+
+type dayGroup struct {
+	Day   string
+	Slots []schedule.Slot
+}
+
+type servicePage struct {
+	Inst    *directory.Institution
+	Service *directory.Service
+	Days    []dayGroup
+	Opens   string // when the next closed slot opens, if any
+}
+
+func (s *Server) pageServiceSlots(w http.ResponseWriter, r *http.Request) {
+	p := s.newPage(w, r, "title.slots")
+	svc, err := s.bk.Service(r.Context(), r.PathValue("svc"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	inst, err := s.dir.Institution(r.Context(), svc.Institution)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	now := s.cfg.Now()
+	slots, err := s.db.ListSlots(r.Context(), schedule.SlotFilter{Service: svc.Code, OnlyOpen: true, After: now,
+		From: now.In(dates.Beijing).Format(dates.Layout), To: now.AddDate(0, 0, svc.MaxDays).In(dates.Beijing).Format(dates.Layout)})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	d := servicePage{Inst: inst, Service: svc}
+	for _, sl := range slots {
+		if err := svc.Release.Bookable(sl.Start, now); err != nil {
+			if errs.Code(err) == directory.CodeNotOpen && d.Opens == "" {
+				d.Opens = svc.Release.OpensFor(sl.Start).In(dates.Beijing).Format("2006-01-02 15:04")
+			}
+			continue
+		}
+		if n := len(d.Days); n == 0 || d.Days[n-1].Day != sl.Day {
+			d.Days = append(d.Days, dayGroup{Day: sl.Day})
+		}
+		d.Days[len(d.Days)-1].Slots = append(d.Days[len(d.Days)-1].Slots, sl)
+	}
+	p.Title = svc.Name
+	if p.Lang == "en" && svc.NameEN != "" {
+		p.Title = svc.NameEN
+	}
+	p.Data = d
+	s.render(w, r, http.StatusOK, "slots", p)
+}
+
+type slotPage struct {
+	Slot      *schedule.Slot
+	Service   *directory.Service
+	Inst      *directory.Institution
+	Patients  []identity.Patient
+	Questions []questionJSON
+	Answers   map[string]bool
+	PatientID int64
+	Checked   bool
+	Result    []verdictJSON
+	Eligible  bool
+	IdemKey   string
+}
+
+func (s *Server) slotPage(w http.ResponseWriter, r *http.Request) (*page, *slotPage, error) {
+	a := info(r).account
+	if a.Role != identity.RolePatient {
+		return nil, nil, errs.E(errs.Forbidden)
+	}
+	id, _ := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	slot, err := s.db.Slot(r.Context(), id)
+	if err != nil {
+		return nil, nil, err
+	}
+	svc, err := s.bk.Service(r.Context(), slot.Service)
+	if err != nil {
+		return nil, nil, err
+	}
+	inst, err := s.dir.Institution(r.Context(), slot.Institution)
+	if err != nil {
+		return nil, nil, err
+	}
+	ps, err := s.ids.Store.PatientsOf(r.Context(), a.ID)
+	if err != nil {
+		return nil, nil, err
+	}
+	p := s.newPage(w, r, "title.book")
+	d := &slotPage{Slot: slot, Service: svc, Inst: inst, Patients: ps, Questions: questions(p.Lang), Answers: map[string]bool{}}
+	p.Data = d
+	return p, d, nil
+}
+
+func (s *Server) pageSlot(w http.ResponseWriter, r *http.Request) {
+	p, _, err := s.slotPage(w, r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.render(w, r, http.StatusOK, "book", p)
+}
+
+// formAnswers reads the yes/no answers of the booking form.
+func formAnswers(r *http.Request) map[string]bool {
+	out := map[string]bool{}
+	for _, k := range policy.AnswerKeys {
+		out[k] = r.PostFormValue("q_"+k) == "yes"
+	}
+	return out
+}
+
+func newIdemKey() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// postSlotCheck shows every rule's verdict before the patient confirms.
+func (s *Server) postSlotCheck(w http.ResponseWriter, r *http.Request) {
+	p, d, err := s.slotPage(w, r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	d.Answers = formAnswers(r)
+	d.PatientID, _ = strconv.ParseInt(r.PostFormValue("patient_id"), 10, 64)
+	res, err := s.check(r, checkIn{PatientID: d.PatientID, SlotID: d.Slot.ID, Answers: d.Answers})
+	if err != nil {
+		s.formErr(w, r, "book", p, err)
+		return
+	}
+	d.Checked, d.Eligible, d.Result, d.IdemKey = true, res.Eligible, verdictsOut(res.Rules, p.Lang), newIdemKey()
+	status := http.StatusOK
+	if !res.Eligible {
+		status = http.StatusUnprocessableEntity
+	}
+	s.render(w, r, status, "book", p)
+}
+
+func (s *Server) postSlotBook(w http.ResponseWriter, r *http.Request) {
+	p, d, err := s.slotPage(w, r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	d.Answers = formAnswers(r)
+	d.PatientID, _ = strconv.ParseInt(r.PostFormValue("patient_id"), 10, 64)
+	_, err = s.book(r, bookIn{SlotID: d.Slot.ID, PatientID: d.PatientID, Answers: d.Answers}, r.PostFormValue("idem"))
+	if ie, ok := err.(*booking.IneligibleError); ok {
+		d.Checked, d.Result = true, verdictsOut(ie.Result.Rules, p.Lang)
+		s.render(w, r, http.StatusUnprocessableEntity, "book", p)
+		return
+	}
+	if err != nil {
+		code := errs.Code(err)
+		if statusOf(code) == http.StatusConflict || code == errs.Invalid || code == errs.RateLimited {
+			p.setErr(err)
+			s.render(w, r, statusOf(code), "book", p)
+			return
+		}
+		s.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/appointments?ok=booked", http.StatusSeeOther)
+}
+
+type apptView struct {
+	schedule.Appointment
+	CanCancel bool
+}
+
+func (s *Server) pageAppointments(w http.ResponseWriter, r *http.Request) {
+	p := s.newPage(w, r, "title.appointments")
+	if actor(r).Role != identity.RolePatient {
+		s.fail(w, r, errs.E(errs.Forbidden))
+		return
+	}
+	list, err := s.myAppointments(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var out []apptView
+	for _, a := range list {
+		v := apptView{Appointment: a}
+		if svc, err := s.bk.Service(r.Context(), a.Service); err == nil {
+			v.CanCancel = a.CanCancel(s.cfg.Now(), svc.CancelCutoffM) == nil
+		}
+		out = append(out, v)
+	}
+	p.Data = out
+	s.render(w, r, http.StatusOK, "appointments", p)
+}
+
+func (s *Server) postCancel(w http.ResponseWriter, r *http.Request) {
+	if _, err := s.cancelAppointment(r, strings.TrimSpace(r.PostFormValue("reason"))); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/appointments?ok=cancelled", http.StatusSeeOther)
+}
+
+func (s *Server) pageInbox(w http.ResponseWriter, r *http.Request) {
+	p := s.newPage(w, r, "title.inbox")
+	list, err := s.db.Inbox(r.Context(), actor(r).ID, 100)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	p.Data = list
+	s.render(w, r, http.StatusOK, "inbox", p)
+}
+
+// --- institution admin: rules, schedules, history import, usage ---
+
+func (s *Server) adminBookingRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /admin/institutions/{code}/rules", s.requireLogin(s.pageRules))
+	mux.HandleFunc("POST /admin/institutions/{code}/rules", s.requireLogin(s.postRule))
+	mux.HandleFunc("GET /admin/institutions/{code}/schedules", s.requireLogin(s.pageSchedules))
+	mux.HandleFunc("POST /admin/institutions/{code}/schedules", s.requireLogin(s.postSchedule))
+	mux.HandleFunc("POST /admin/institutions/{code}/schedules/{id}/delete", s.requireLogin(s.postDeleteSchedule))
+	mux.HandleFunc("GET /admin/institutions/{code}/history", s.requireLogin(s.pageHistory))
+	mux.HandleFunc("POST /admin/institutions/{code}/history", s.requireLogin(s.postHistory))
+	mux.HandleFunc("GET /admin/institutions/{code}/history/{id}", s.requireLogin(s.pageImport))
+	mux.HandleFunc("GET /admin/institutions/{code}/usage", s.requireLogin(s.pageUsage))
+}
+
+type rulesPage struct {
+	Inst      *directory.Institution
+	Platform  []policy.Rule
+	Own       []policy.Rule
+	Variables any
+}
+
+func (s *Server) rulesPage(w http.ResponseWriter, r *http.Request) (*page, error) {
+	inst, err := s.manage(r)
+	if err != nil {
+		return nil, err
+	}
+	rules, err := s.db.Rules(r.Context(), inst.Code)
+	if err != nil {
+		return nil, err
+	}
+	d := &rulesPage{Inst: inst, Variables: policy.Variables}
+	for _, ru := range rules {
+		if ru.Institution == "" {
+			d.Platform = append(d.Platform, ru)
+		} else {
+			d.Own = append(d.Own, ru)
+		}
+	}
+	p := s.newPage(w, r, "title.rules")
+	p.Data = d
+	return p, nil
+}
+
+func (s *Server) pageRules(w http.ResponseWriter, r *http.Request) {
+	p, err := s.rulesPage(w, r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.render(w, r, http.StatusOK, "rules", p)
+}
+
+func (s *Server) postRule(w http.ResponseWriter, r *http.Request) {
+	code := r.PathValue("code")
+	id, _ := strconv.ParseInt(r.PostFormValue("id"), 10, 64)
+	pos, _ := strconv.Atoi(r.PostFormValue("position"))
+	rule := &policy.Rule{ID: id, Institution: code, Department: r.PostFormValue("department"), Service: strings.TrimSpace(r.PostFormValue("service")),
+		Code: r.PostFormValue("code"), Source: strings.TrimSpace(r.PostFormValue("source")), MessageZH: strings.TrimSpace(r.PostFormValue("message_zh")),
+		MessageEN: strings.TrimSpace(r.PostFormValue("message_en")), Expr: strings.TrimSpace(r.PostFormValue("expr")), Position: pos, Active: checked(r, "active")}
+	if err := s.saveRule(r, rule); err != nil {
+		p, perr := s.rulesPage(w, r)
+		if perr != nil {
+			s.fail(w, r, perr)
+			return
+		}
+		s.formErr(w, r, "rules", p, err)
+		return
+	}
+	http.Redirect(w, r, "/admin/institutions/"+code+"/rules?ok=saved", http.StatusSeeOther)
+}
+
+type schedulesPage struct {
+	Inst      *directory.Institution
+	Services  []directory.Service
+	Schedules map[string][]schedule.Schedule
+	Doctors   []directory.Practitioner
+	DoctorOf  map[int64]string
+}
+
+func (s *Server) schedulesPage(w http.ResponseWriter, r *http.Request) (*page, error) {
+	inst, err := s.manage(r)
+	if err != nil {
+		return nil, err
+	}
+	d := &schedulesPage{Inst: inst, Schedules: map[string][]schedule.Schedule{}, DoctorOf: map[int64]string{}}
+	prs, err := s.dir.Practitioners(r.Context(), inst.Code)
+	if err != nil {
+		return nil, err
+	}
+	for _, pr := range prs {
+		if pr.Profession == directory.Doctor {
+			d.Doctors = append(d.Doctors, pr)
+			d.DoctorOf[pr.ID] = pr.Name
+		}
+	}
+	for _, dep := range inst.Departments {
+		for _, sv := range dep.Services {
+			d.Services = append(d.Services, sv)
+			list, err := s.db.Schedules(r.Context(), sv.Code)
+			if err != nil {
+				return nil, err
+			}
+			d.Schedules[sv.Code] = list
+		}
+	}
+	p := s.newPage(w, r, "title.schedules")
+	p.Data = d
+	return p, nil
+}
+
+func (s *Server) pageSchedules(w http.ResponseWriter, r *http.Request) {
+	p, err := s.schedulesPage(w, r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.render(w, r, http.StatusOK, "schedules", p)
+}
+
+func (s *Server) postSchedule(w http.ResponseWriter, r *http.Request) {
+	code := r.PathValue("code")
+	err := func() error {
+		inst, err := s.manage(r)
+		if err != nil {
+			return err
+		}
+		svc, err := s.dir.Service(r.Context(), r.PostFormValue("service"))
+		if err != nil || svc.Institution != inst.Code {
+			var f errs.Fields
+			f.Add("service", "not_found")
+			return f.Err()
+		}
+		doc, _ := strconv.ParseInt(r.PostFormValue("practitioner_id"), 10, 64)
+		wd, _ := strconv.Atoi(r.PostFormValue("weekday"))
+		capacity, _ := strconv.Atoi(r.PostFormValue("capacity"))
+		return s.saveSchedule(r, svc, &schedule.Schedule{PractitionerID: doc, Weekday: wd, StartTime: r.PostFormValue("start_time"), Capacity: capacity, Active: true})
+	}()
+	if err != nil {
+		p, perr := s.schedulesPage(w, r)
+		if perr != nil {
+			s.fail(w, r, perr)
+			return
+		}
+		s.formErr(w, r, "schedules", p, err)
+		return
+	}
+	http.Redirect(w, r, "/admin/institutions/"+code+"/schedules?ok=saved", http.StatusSeeOther)
+}
+
+func (s *Server) postDeleteSchedule(w http.ResponseWriter, r *http.Request) {
+	code := r.PathValue("code")
+	if _, err := s.manage(r); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	id, _ := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	svc, err := s.dir.Service(r.Context(), r.PostFormValue("service"))
+	if err != nil || svc.Institution != code {
+		s.fail(w, r, errs.E(errs.NotFound))
+		return
+	}
+	if err := s.db.DeleteSchedule(r.Context(), id, svc.Code); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.record(r, "schedule.delete", "schedule", r.PathValue("id"), code, svc.Code)
+	http.Redirect(w, r, "/admin/institutions/"+code+"/schedules?ok=saved", http.StatusSeeOther)
+}
+
+func (s *Server) pageHistory(w http.ResponseWriter, r *http.Request) {
+	inst, err := s.manage(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	p := s.newPage(w, r, "title.history")
+	p.Data = map[string]any{"Inst": inst}
+	s.render(w, r, http.StatusOK, "history", p)
+}
+
+// postHistory takes an uploaded file and starts its import; the progress
+// page follows it.
+func (s *Server) postHistory(w http.ResponseWriter, r *http.Request) {
+	inst, err := s.manage(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxImport)
+	file, hdr, err := r.FormFile("file")
+	if err != nil {
+		p := s.newPage(w, r, "title.history")
+		p.Data = map[string]any{"Inst": inst}
+		var f errs.Fields
+		f.Add("file", "required")
+		s.formErr(w, r, "history", p, f.Err())
+		return
+	}
+	defer file.Close()
+	ct := "text/csv"
+	if strings.HasSuffix(strings.ToLower(hdr.Filename), ".json") {
+		ct = "application/fhir+json"
+	}
+	rep, err := s.importHistory(r, inst, file, ct, r.PostFormValue("department"), true)
+	if err != nil {
+		p := s.newPage(w, r, "title.history")
+		p.Data = map[string]any{"Inst": inst}
+		s.formErr(w, r, "history", p, err)
+		return
+	}
+	http.Redirect(w, r, "/admin/institutions/"+inst.Code+"/history/"+strconv.FormatInt(rep.ID, 10), http.StatusSeeOther)
+}
+
+func (s *Server) pageImport(w http.ResponseWriter, r *http.Request) {
+	inst, err := s.manage(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	id, _ := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	rep, err := s.db.Import(r.Context(), inst.Code, id)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	p := s.newPage(w, r, "title.import")
+	pct := 100
+	if rep.Total > 0 {
+		pct = rep.Processed * 100 / rep.Total
+	}
+	p.Data = map[string]any{"Inst": inst, "Report": rep, "Percent": pct}
+	if rep.Status == "running" {
+		w.Header().Set("Refresh", "1") // the page follows the import
+	}
+	s.render(w, r, http.StatusOK, "import", p)
+}
+
+type usageRow struct {
+	Day      string
+	Services []schedule.DayUsage
+}
+
+func (s *Server) pageUsage(w http.ResponseWriter, r *http.Request) {
+	code := r.PathValue("code")
+	if !authz.SeeInstitutionStaff(actor(r), code) {
+		s.fail(w, r, errs.E(errs.Forbidden))
+		return
+	}
+	now := s.cfg.Now()
+	u, err := s.db.SlotUsage(r.Context(), code, now.In(dates.Beijing).Format(dates.Layout), now.AddDate(0, 0, 14).In(dates.Beijing).Format(dates.Layout))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var rows []usageRow
+	for _, x := range u {
+		if n := len(rows); n == 0 || rows[n-1].Day != x.Day {
+			rows = append(rows, usageRow{Day: x.Day})
+		}
+		rows[len(rows)-1].Services = append(rows[len(rows)-1].Services, x)
+	}
+	sort.Slice(rows, func(i, j int) bool { return rows[i].Day < rows[j].Day })
+	p := s.newPage(w, r, "title.usage")
+	p.Data = map[string]any{"Code": code, "Rows": rows}
+	s.render(w, r, http.StatusOK, "usage", p)
+}
