@@ -46,8 +46,8 @@ func noRawKeys(t *testing.T, page, body string) {
 func TestPagesForEveryRole(t *testing.T) {
 	eachEnv(t, func(t *testing.T, e *env) {
 		pages := map[string][]string{
-			"":          {"/", "/institutions", "/institutions/bch", "/institutions/changgung", "/login", "/register"},
-			"liming":    {"/me", "/institutions/ccmc", "/appointments", "/inbox", "/book/services/bch-allergy-fu", "/book/services/ccmc-growth-fv"},
+			"":       {"/", "/institutions", "/institutions/bch", "/institutions/changgung", "/login", "/register"},
+			"liming": {"/me", "/institutions/ccmc", "/appointments", "/inbox", "/book/services/bch-allergy-fu", "/book/services/ccmc-growth-fv"},
 			"bch-admin": {"/admin/institutions/bch", "/institutions/bch", "/admin/institutions/bch/rules", "/admin/institutions/bch/schedules",
 				"/admin/institutions/bch/history", "/admin/institutions/bch/usage"},
 			"regulator": {"/regulator", "/institutions/xuanwu"},
