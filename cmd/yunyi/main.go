@@ -48,6 +48,7 @@ Commands:
   migrate       apply database migrations (--db)
   user create   create an account (--username --password --role [--institution])
   audit verify  check the audit log's hash chain (--db)
+  bench booking measure booking over HTTP and on the store (--engine, --out)
   version       print the version
 
 The database is a SQLite file (default yunyi.db in the working folder) or a
@@ -74,6 +75,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return errors.New("usage: yunyi audit verify [--db ...]")
 		}
 		return auditVerify(ctx, args[2:], stdout)
+	case "bench":
+		if len(args) < 2 || args[1] != "booking" {
+			return errors.New("usage: yunyi bench booking [--engine sqlite,postgres] [--out FILE]")
+		}
+		return benchBooking(ctx, args[2:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "yunyi", Version)
 		return nil

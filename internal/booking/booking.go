@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/yunyi-health/yunyi/internal/audit"
 	"github.com/yunyi-health/yunyi/internal/dates"
 	"github.com/yunyi-health/yunyi/internal/directory"
 	"github.com/yunyi-health/yunyi/internal/errs"
@@ -20,6 +21,7 @@ import (
 	"github.com/yunyi-health/yunyi/internal/notify"
 	"github.com/yunyi-health/yunyi/internal/policy"
 	"github.com/yunyi-health/yunyi/internal/schedule"
+	"github.com/yunyi-health/yunyi/internal/ttl"
 )
 
 // Store is everything booking reads and writes.
@@ -37,8 +39,10 @@ type Service struct {
 	st     Store
 	Engine *policy.Engine
 	Now    func() time.Time
-	cache  *cache
+	cache  *ttl.Cache
 	batch  *batcher
+	fullMu sync.Mutex
+	fullAt map[int64]time.Time // slots seen full, by when
 }
 
 // New starts a booking service; Close stops its writer.
@@ -46,14 +50,14 @@ func New(st Store, now func() time.Time) *Service {
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{st: st, Engine: policy.NewEngine(), Now: now, cache: newCache(2 * time.Second), batch: newBatcher(st)}
+	return &Service{st: st, Engine: policy.NewEngine(), Now: now, cache: ttl.New(2*time.Second, 200_000), batch: newBatcher(st), fullAt: map[int64]time.Time{}}
 }
 
 // Close stops the group-commit writer after the queued bookings.
 func (s *Service) Close() { s.batch.close() }
 
 // Invalidate drops cached directory data and rules (after an edit).
-func (s *Service) Invalidate() { s.cache.clear() }
+func (s *Service) Invalidate() { s.cache.Clear() }
 
 // Answers are the patient's answers to the pre-booking questions.
 type Answers map[string]bool
@@ -74,7 +78,7 @@ func ParseAnswers(m map[string]bool) (Answers, error) {
 }
 
 func (s *Service) institution(ctx context.Context, code string) (*directory.Institution, error) {
-	v, err := s.cache.get("inst:"+code, func() (any, error) { return s.st.Institution(ctx, code) })
+	v, err := s.cache.Get("inst:"+code, func() (any, error) { return s.st.Institution(ctx, code) })
 	if err != nil {
 		return nil, err
 	}
@@ -83,7 +87,7 @@ func (s *Service) institution(ctx context.Context, code string) (*directory.Inst
 
 // Service returns a service of the catalogue (cached).
 func (s *Service) Service(ctx context.Context, code string) (*directory.Service, error) {
-	v, err := s.cache.get("svc:"+code, func() (any, error) { return s.st.Service(ctx, code) })
+	v, err := s.cache.Get("svc:"+code, func() (any, error) { return s.st.Service(ctx, code) })
 	if err != nil {
 		return nil, err
 	}
@@ -91,7 +95,7 @@ func (s *Service) Service(ctx context.Context, code string) (*directory.Service,
 }
 
 func (s *Service) rules(ctx context.Context, institution string) ([]policy.Rule, error) {
-	v, err := s.cache.get("rules:"+institution, func() (any, error) { return s.st.Rules(ctx, institution) })
+	v, err := s.cache.Get("rules:"+institution, func() (any, error) { return s.st.Rules(ctx, institution) })
 	if err != nil {
 		return nil, err
 	}
@@ -99,7 +103,7 @@ func (s *Service) rules(ctx context.Context, institution string) ([]policy.Rule,
 }
 
 func (s *Service) practitioner(ctx context.Context, id int64) (*directory.Practitioner, error) {
-	v, err := s.cache.get(fmt.Sprintf("pr:%d", id), func() (any, error) { return s.st.Practitioner(ctx, id) })
+	v, err := s.cache.Get(fmt.Sprintf("pr:%d", id), func() (any, error) { return s.st.Practitioner(ctx, id) })
 	if err != nil {
 		return nil, err
 	}
@@ -137,10 +141,13 @@ func (s *Service) Check(ctx context.Context, p *identity.Patient, svc *directory
 		}
 	}
 	dayStr := day.In(dates.Beijing).Format(dates.Layout)
-	last, err := s.st.LastDefiniteVisit(ctx, p.ResidentID, svc.Institution, svc.Department, dayStr)
+	lv, err := s.cache.Get("visit:"+p.ResidentID+"|"+svc.Institution+"|"+svc.Department+"|"+dayStr, func() (any, error) {
+		return s.st.LastDefiniteVisit(ctx, p.ResidentID, svc.Institution, svc.Department, dayStr)
+	})
 	if err != nil {
 		return nil, err
 	}
+	last := lv.(history.Last)
 	if last.Found {
 		f.HasHistory, f.LastDiagnosis = true, last.DiagnosisCode
 		if t, err := time.ParseInLocation(dates.Layout, last.Date, dates.Beijing); err == nil {
@@ -175,6 +182,7 @@ type Request struct {
 	SlotID    int64
 	Answers   Answers
 	IdemKey   string
+	Audit     *audit.Entry // written with the booking
 }
 
 // Booked is the outcome of a booking.
@@ -183,25 +191,30 @@ type Booked struct {
 	Replayed    bool
 }
 
-// Book books a slot for one of the account's patients. The checks read;
-// the write is one conditional update, batched with concurrent bookings.
+// Book books a slot for one of the account's patients. The checks read
+// (mostly from short-lived caches); the write is one conditional update,
+// batched with concurrent bookings. A refusal first looks whether the
+// idempotency key had booked already, so a retry answers the same.
 func (s *Service) Book(ctx context.Context, r Request, patient *identity.Patient) (*Booked, error) {
-	now := s.Now()
-	if r.IdemKey != "" {
-		if prev, err := s.st.AppointmentByKey(ctx, r.Account.ID, r.IdemKey); err == nil {
+	b, err := s.book(ctx, r, patient)
+	if err != nil && r.IdemKey != "" {
+		if prev, perr := s.st.AppointmentByKey(ctx, r.Account.ID, r.IdemKey); perr == nil {
 			return &Booked{Appointment: prev, Replayed: true}, nil
-		} else if !errs.Is(err, errs.NotFound) {
-			return nil, err
 		}
 	}
-	slot, err := s.st.Slot(ctx, r.SlotID)
+	return b, err
+}
+
+func (s *Service) book(ctx context.Context, r Request, patient *identity.Patient) (*Booked, error) {
+	now := s.Now()
+	slot, err := s.slot(ctx, r.SlotID)
 	if err != nil {
 		return nil, err
 	}
 	if slot.Status != schedule.SlotOpen {
 		return nil, errs.E(schedule.CodeSlotClosed)
 	}
-	if slot.Remaining <= 0 {
+	if s.full(slot.ID) {
 		return nil, errs.E(schedule.CodeSlotFull) // fast refusal; the write re-checks atomically
 	}
 	if now.After(slot.Start) {
@@ -226,20 +239,61 @@ func (s *Service) Book(ctx context.Context, r Request, patient *identity.Patient
 	if key == "" {
 		key = fmt.Sprintf("auto-%d-%d-%d", r.PatientID, r.SlotID, now.UnixNano())
 	}
-	out, err := s.batch.book(ctx, schedule.BookRequest{SlotID: r.SlotID, PatientID: r.PatientID, AccountID: r.Account.ID, IdemKey: key, Answers: string(answers), At: now})
+	notice := &notify.Notification{AccountID: r.Account.ID, Kind: "booked", CreatedAt: now,
+		Title: "预约成功", Body: fmt.Sprintf("%s 的 %s（%s，%s 医师）已预约成功。", patient.Name, svc.Name, fmtStart(slot.Start), slot.DoctorName),
+		TitleEN: "Booked", BodyEN: fmt.Sprintf("%s: %s at %s with Dr %s is booked.", patient.Name, svc.NameEN, fmtStart(slot.Start), slot.DoctorName)}
+	out, err := s.batch.book(ctx, schedule.BookRequest{SlotID: r.SlotID, PatientID: r.PatientID, AccountID: r.Account.ID, IdemKey: key,
+		Answers: string(answers), At: now, Notice: notice, Audit: r.Audit})
 	if err != nil {
 		return nil, err
 	}
 	if out.Code != "" {
+		if out.Code == schedule.CodeSlotFull {
+			s.markFull(slot.ID)
+		}
 		return nil, errs.E(out.Code)
 	}
 	a := out.Appointment
 	a.DoctorName, a.ServiceName, a.PatientName = slot.DoctorName, svc.Name, patient.Name
-	if !out.Replayed {
-		s.notify(ctx, r.Account.ID, "booked", a, "预约成功", fmt.Sprintf("%s %s %s 已预约成功。", a.PatientName, svc.Name, fmtStart(a.Start)),
-			"Booked", fmt.Sprintf("%s: %s at %s is booked.", a.PatientName, svc.NameEN, fmtStart(a.Start)))
-	}
 	return &Booked{Appointment: a, Replayed: out.Replayed}, nil
+}
+
+// slot returns a slot's fixed facts (service, doctor, time) from a cache;
+// its remaining places are only a hint, the write decides.
+func (s *Service) slot(ctx context.Context, id int64) (*schedule.Slot, error) {
+	v, err := s.cache.Get(fmt.Sprintf("slot:%d", id), func() (any, error) { return s.st.Slot(ctx, id) })
+	if err != nil {
+		return nil, err
+	}
+	sl := v.(*schedule.Slot)
+	if sl.Remaining <= 0 && sl.Status == schedule.SlotOpen {
+		s.markFull(id)
+	}
+	return sl, nil
+}
+
+// full reports whether the slot was seen full in the last second.
+func (s *Service) full(id int64) bool {
+	s.fullMu.Lock()
+	defer s.fullMu.Unlock()
+	at, ok := s.fullAt[id]
+	return ok && time.Since(at) < time.Second
+}
+
+func (s *Service) markFull(id int64) {
+	s.fullMu.Lock()
+	defer s.fullMu.Unlock()
+	if len(s.fullAt) > 100_000 {
+		s.fullAt = map[int64]time.Time{}
+	}
+	s.fullAt[id] = time.Now()
+}
+
+func (s *Service) placeFreed(id int64) {
+	s.fullMu.Lock()
+	delete(s.fullAt, id)
+	s.fullMu.Unlock()
+	s.cache.Drop(fmt.Sprintf("slot:%d", id))
 }
 
 func fmtStart(t time.Time) string { return t.In(dates.Beijing).Format("2006-01-02 15:04") }
@@ -262,6 +316,7 @@ func (s *Service) Cancel(ctx context.Context, a *schedule.Appointment, reason st
 	if err := s.st.Cancel(ctx, a.ID, reason, s.Now()); err != nil {
 		return err
 	}
+	s.placeFreed(a.SlotID)
 	a.Status = schedule.Cancelled
 	return nil
 }
@@ -349,43 +404,4 @@ func Days(slots []schedule.Slot) []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-// cache keeps directory data and rules for a short time: bookings read
-// them on every request; edits call Invalidate, other servers see them
-// after the TTL.
-type cache struct {
-	ttl time.Duration
-	mu  sync.Mutex
-	m   map[string]cached
-}
-
-type cached struct {
-	v  any
-	at time.Time
-}
-
-func newCache(ttl time.Duration) *cache { return &cache{ttl: ttl, m: map[string]cached{}} }
-
-func (c *cache) get(key string, load func() (any, error)) (any, error) {
-	c.mu.Lock()
-	e, ok := c.m[key]
-	c.mu.Unlock()
-	if ok && time.Since(e.at) < c.ttl {
-		return e.v, nil
-	}
-	v, err := load()
-	if err != nil {
-		return nil, err
-	}
-	c.mu.Lock()
-	c.m[key] = cached{v: v, at: time.Now()}
-	c.mu.Unlock()
-	return v, nil
-}
-
-func (c *cache) clear() {
-	c.mu.Lock()
-	c.m = map[string]cached{}
-	c.mu.Unlock()
 }

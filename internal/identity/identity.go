@@ -269,11 +269,16 @@ type Store interface {
 	AddPatient(ctx context.Context, accountID int64, p *Patient, rel Relation) error
 	PatientsOf(ctx context.Context, accountID int64) ([]Patient, error)
 	PatientByID(ctx context.Context, id int64) (*Patient, error)
+	// AccountPatient returns a patient linked to the account, with the
+	// relation, or errs.NotFound.
+	AccountPatient(ctx context.Context, accountID, patientID int64) (*Patient, error)
 	// Guardians returns the account ids linked to a patient.
 	LinkedAccounts(ctx context.Context, patientID int64) ([]int64, error)
 
 	CreateSession(ctx context.Context, s *Session) error
 	SessionByTokenHash(ctx context.Context, hash []byte) (*Session, error)
+	// SessionAccount reads a session and its account in one query.
+	SessionAccount(ctx context.Context, hash []byte) (*Session, *Account, error)
 	TouchSession(ctx context.Context, hash []byte, now, idleExpiry time.Time) error
 	RevokeSession(ctx context.Context, hash []byte) error
 	RevokeAccountSessions(ctx context.Context, accountID int64) error

@@ -2,6 +2,7 @@ package identity
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/yunyi-health/yunyi/internal/errs"
@@ -31,11 +32,63 @@ type Service struct {
 	Store  Store
 	Policy Policy
 	Now    func() time.Time
+
+	// Sessions looked up in the last CacheTTL are served from memory: a
+	// rush of requests does not read the store twice per request. Logout
+	// and revocation through this Service take effect at once; those made
+	// by another server within CacheTTL.
+	CacheTTL time.Duration
+	mu       sync.Mutex
+	cache    map[string]cachedSession
+}
+
+type cachedSession struct {
+	sess *Session
+	acct *Account
+	at   time.Time
 }
 
 // NewService returns a Service with the default policy and the real clock.
 func NewService(s Store) *Service {
-	return &Service{Store: s, Policy: DefaultPolicy, Now: time.Now}
+	return &Service{Store: s, Policy: DefaultPolicy, Now: time.Now, CacheTTL: 30 * time.Second, cache: map[string]cachedSession{}}
+}
+
+func (s *Service) cached(key string) (cachedSession, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.cache[key]
+	if ok && time.Since(c.at) > s.CacheTTL {
+		delete(s.cache, key)
+		ok = false
+	}
+	return c, ok
+}
+
+func (s *Service) remember(key string, c cachedSession) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.cache) > 100_000 {
+		s.cache = map[string]cachedSession{} // bounded: start over
+	}
+	s.cache[key] = c
+}
+
+func (s *Service) forget(key string) {
+	s.mu.Lock()
+	delete(s.cache, key)
+	s.mu.Unlock()
+}
+
+// ForgetAccount drops the cached sessions of an account (after it was
+// disabled or its sessions revoked).
+func (s *Service) ForgetAccount(id int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k, c := range s.cache {
+		if c.acct.ID == id {
+			delete(s.cache, k)
+		}
+	}
 }
 
 // Register opens a patient account with a real name: the account and the
@@ -137,6 +190,7 @@ func (s *Service) Login(ctx context.Context, username, password string, kind Ses
 	if err := s.Store.CreateSession(ctx, sess); err != nil {
 		return "", nil, nil, err
 	}
+	s.remember(string(hash), cachedSession{sess: sess, acct: a, at: time.Now()})
 	return token, sess, a, nil
 }
 
@@ -149,21 +203,24 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*Session, *Ac
 	}
 	now := s.Now()
 	hash := HashToken(token)
-	sess, err := s.Store.SessionByTokenHash(ctx, hash)
-	if errs.Is(err, errs.NotFound) {
-		return nil, nil, errs.E(errs.Unauthorized)
+	key := string(hash)
+	var sess *Session
+	var a *Account
+	if c, ok := s.cached(key); ok {
+		sess, a = c.sess, c.acct
+	} else {
+		var err error
+		sess, a, err = s.Store.SessionAccount(ctx, hash)
+		if errs.Is(err, errs.NotFound) {
+			return nil, nil, errs.E(errs.Unauthorized)
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		s.remember(key, cachedSession{sess: sess, acct: a, at: time.Now()})
 	}
-	if err != nil {
-		return nil, nil, err
-	}
-	if !sess.Valid(now) {
-		return nil, nil, errs.E(errs.Unauthorized)
-	}
-	a, err := s.Store.AccountByID(ctx, sess.AccountID)
-	if err != nil {
-		return nil, nil, err
-	}
-	if a.Disabled {
+	if !sess.Valid(now) || a.Disabled {
+		s.forget(key)
 		return nil, nil, errs.E(errs.Unauthorized)
 	}
 	// Move the idle expiry at most once a TouchEvery, to keep reads cheap.
@@ -172,14 +229,19 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*Session, *Ac
 		if err := s.Store.TouchSession(ctx, hash, now, idle); err != nil {
 			return nil, nil, err
 		}
-		sess.IdleExpiry = idle
+		touched := *sess // cached values are shared: never mutate them
+		touched.IdleExpiry = idle
+		sess = &touched
+		s.remember(key, cachedSession{sess: sess, acct: a, at: time.Now()})
 	}
 	return sess, a, nil
 }
 
 // Logout revokes the session of token.
 func (s *Service) Logout(ctx context.Context, token string) error {
-	return s.Store.RevokeSession(ctx, HashToken(token))
+	h := HashToken(token)
+	s.forget(string(h))
+	return s.Store.RevokeSession(ctx, h)
 }
 
 // AddChild adds a child's profile to a guardian's account. Only patient

@@ -10,9 +10,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/yunyi-health/yunyi/internal/audit"
 	"github.com/yunyi-health/yunyi/internal/dates"
 	"github.com/yunyi-health/yunyi/internal/directory"
 	"github.com/yunyi-health/yunyi/internal/errs"
+	"github.com/yunyi-health/yunyi/internal/notify"
 )
 
 // Schedule is a doctor's weekly session of a service.
@@ -166,6 +168,12 @@ type BookRequest struct {
 	IdemKey   string
 	Answers   string // JSON
 	At        time.Time
+	// Notice, when set, is put in the account's inbox in the same
+	// transaction as the booking (its Ref is filled in).
+	Notice *notify.Notification
+	// Audit, when set, is appended to the audit chain in the same
+	// transaction, once the booking succeeded (its ObjectID is filled in).
+	Audit *audit.Entry
 }
 
 // BookResult is the outcome of one BookRequest: the appointment, or one of

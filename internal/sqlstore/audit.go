@@ -10,7 +10,16 @@ import (
 var _ audit.Store = (*DB)(nil)
 
 func (db *DB) AppendAudit(ctx context.Context, entries []*audit.Entry) error {
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.tx(ctx, func(tx *sql.Tx) error { return db.appendAuditTx(ctx, tx, entries) })
+}
+
+// appendAuditTx chains entries inside tx: a write and its audit entries
+// commit together.
+func (db *DB) appendAuditTx(ctx context.Context, tx *sql.Tx, entries []*audit.Entry) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	{
 		lock := ""
 		if db.Engine == Postgres {
 			lock = " FOR UPDATE" // SQLite transactions are already exclusive (BEGIN IMMEDIATE)
@@ -25,25 +34,21 @@ func (db *DB) AppendAudit(ctx context.Context, entries []*audit.Entry) error {
 		} else if err != nil {
 			return err
 		}
-		stmt, err := tx.PrepareContext(ctx, `INSERT INTO audit_log (seq, at, actor_id, actor_role, action, object_type, object_id,
-			institution, ip, detail, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`)
-		if err != nil {
-			return err
-		}
-		defer stmt.Close()
+		rows := make([][]any, 0, len(entries))
 		for _, e := range entries {
 			e.Seq = head.Seq + 1
 			e.PrevHash = head.Hash
 			e.Hash = audit.ComputeHash(head.Hash, e)
-			if _, err := stmt.ExecContext(ctx, e.Seq, micros(e.At), e.ActorID, e.ActorRole, e.Action, e.ObjectType, e.ObjectID,
-				e.Institution, e.IP, e.Detail, e.PrevHash, e.Hash); err != nil {
-				return err
-			}
+			rows = append(rows, []any{e.Seq, micros(e.At), e.ActorID, e.ActorRole, e.Action, e.ObjectType, e.ObjectID,
+				e.Institution, e.IP, e.Detail, e.PrevHash, e.Hash})
 			head = audit.Head{Seq: e.Seq, Hash: e.Hash}
+		}
+		if err := insertMany(ctx, tx, "audit_log", auditCols, rows); err != nil {
+			return err
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1`, head.Seq, head.Hash)
 		return err
-	})
+	}
 }
 
 const auditCols = `seq, at, actor_id, actor_role, action, object_type, object_id, institution, ip, detail, prev_hash, hash`
@@ -62,7 +67,7 @@ func (db *DB) ScanAudit(ctx context.Context, fn func(*audit.Entry) error) error 
 	// Page through the log so a long chain never holds one huge result.
 	var after int64
 	for {
-		rows, err := db.r.QueryContext(ctx, `SELECT `+auditCols+` FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT 5000`, after)
+		rows, err := db.query(ctx, `SELECT `+auditCols+` FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT 5000`, after)
 		if err != nil {
 			return err
 		}
@@ -92,7 +97,7 @@ func (db *DB) ScanAudit(ctx context.Context, fn func(*audit.Entry) error) error 
 
 func (db *DB) AuditHead(ctx context.Context) (audit.Head, error) {
 	var h audit.Head
-	err := db.r.QueryRowContext(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`).Scan(&h.Seq, &h.Hash)
+	err := db.QueryRowContext(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`).Scan(&h.Seq, &h.Hash)
 	if err == sql.ErrNoRows {
 		return audit.Head{Hash: audit.Genesis}, nil
 	}
@@ -103,7 +108,7 @@ func (db *DB) QueryAudit(ctx context.Context, f audit.Filter) ([]audit.Entry, er
 	if f.Limit <= 0 || f.Limit > 1000 {
 		f.Limit = 200
 	}
-	rows, err := db.r.QueryContext(ctx, `SELECT `+auditCols+` FROM audit_log
+	rows, err := db.query(ctx, `SELECT `+auditCols+` FROM audit_log
 		WHERE ($1 = '' OR institution = $1) AND ($2 = '' OR object_type = $2) AND ($3 = '' OR object_id = $3) AND ($4 = 0 OR actor_id = $4)
 		ORDER BY seq DESC LIMIT $5`, f.Institution, f.ObjectType, f.ObjectID, f.ActorID, f.Limit)
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -42,6 +43,53 @@ type DB struct {
 	w      *sql.DB // writes
 	r      *sql.DB // reads
 	DSN    string
+
+	stmtMu sync.RWMutex
+	stmts  map[string]*sql.Stmt // prepared reads, by query text
+}
+
+// readStmt returns the prepared statement of a read query. SQLite (modernc)
+// parses a query on every unprepared use; PostgreSQL (pgx) caches
+// statements itself, so there the plain pool is used.
+func (db *DB) readStmt(ctx context.Context, q string) *sql.Stmt {
+	if db.Engine != SQLite {
+		return nil
+	}
+	db.stmtMu.RLock()
+	st := db.stmts[q]
+	db.stmtMu.RUnlock()
+	if st != nil {
+		return st
+	}
+	st, err := db.r.PrepareContext(ctx, q)
+	if err != nil {
+		return nil // the plain query reports the error
+	}
+	db.stmtMu.Lock()
+	if prev := db.stmts[q]; prev != nil {
+		st.Close()
+		st = prev
+	} else {
+		db.stmts[q] = st
+	}
+	db.stmtMu.Unlock()
+	return st
+}
+
+// QueryRowContext runs a read query that returns one row.
+func (db *DB) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
+	if st := db.readStmt(ctx, q); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return db.r.QueryRowContext(ctx, q, args...)
+}
+
+// query runs a read query.
+func (db *DB) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	if st := db.readStmt(ctx, q); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return db.r.QueryContext(ctx, q, args...)
 }
 
 // IsPostgresDSN reports whether dsn names a PostgreSQL database.
@@ -64,7 +112,7 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 			db.Close()
 			return nil, fmt.Errorf("connect to postgres: %w", err)
 		}
-		return &DB{Engine: Postgres, w: db, r: db, DSN: dsn}, nil
+		return &DB{Engine: Postgres, w: db, r: db, DSN: dsn, stmts: map[string]*sql.Stmt{}}, nil
 	}
 	path := strings.TrimPrefix(dsn, "sqlite://")
 	if path == "" {
@@ -100,11 +148,17 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 	r.SetMaxOpenConns(8)
 	r.SetMaxIdleConns(8)
 	r.SetConnMaxIdleTime(0)
-	return &DB{Engine: SQLite, w: w, r: r, DSN: dsn}, nil
+	return &DB{Engine: SQLite, w: w, r: r, DSN: dsn, stmts: map[string]*sql.Stmt{}}, nil
 }
 
 // Close closes the pools.
 func (db *DB) Close() error {
+	db.stmtMu.Lock()
+	for _, st := range db.stmts {
+		st.Close()
+	}
+	db.stmts = map[string]*sql.Stmt{}
+	db.stmtMu.Unlock()
 	err := db.w.Close()
 	if db.r != db.w {
 		if e := db.r.Close(); err == nil {
@@ -117,7 +171,7 @@ func (db *DB) Close() error {
 // Ping checks that the store answers (for /readyz).
 func (db *DB) Ping(ctx context.Context) error {
 	var one int
-	return db.r.QueryRowContext(ctx, "SELECT 1").Scan(&one)
+	return db.QueryRowContext(ctx, "SELECT 1").Scan(&one)
 }
 
 // Writer exposes the write pool (for tests that tamper with rows).
@@ -275,4 +329,49 @@ func fromMicros(v int64) time.Time {
 		return time.Time{}
 	}
 	return time.UnixMicro(v).UTC()
+}
+
+type execer interface {
+	ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error)
+}
+
+// insertMany writes rows with multi-row INSERTs: one round trip for many
+// rows. Statements stay under ~900 parameters (SQLite finds $N names by a
+// linear search, so huge statements are slow).
+func insertMany(ctx context.Context, q execer, table, cols string, rows [][]any) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	width := len(rows[0])
+	per := max(1, 900/width)
+	for start := 0; start < len(rows); start += per {
+		end := min(start+per, len(rows))
+		var sb strings.Builder
+		args := make([]any, 0, (end-start)*width)
+		sb.WriteString("INSERT INTO " + table + " (" + cols + ") VALUES ")
+		for i, r := range rows[start:end] {
+			if i > 0 {
+				sb.WriteByte(',')
+			}
+			sb.WriteByte('(')
+			for j := range r {
+				if j > 0 {
+					sb.WriteByte(',')
+				}
+				sb.WriteString("$" + strconv.Itoa(len(args)+j+1))
+			}
+			sb.WriteByte(')')
+			args = append(args, r...)
+		}
+		if _, err := q.ExecContext(ctx, sb.String(), args...); err != nil {
+			return fmt.Errorf("insert %s: %w", table, err)
+		}
+	}
+	return nil
+}
+
+// InsertRows writes rows into table in one transaction (bulk loads: the
+// benchmark's fixtures).
+func (db *DB) InsertRows(ctx context.Context, table, cols string, rows [][]any) error {
+	return db.tx(ctx, func(tx *sql.Tx) error { return insertMany(ctx, tx, table, cols, rows) })
 }

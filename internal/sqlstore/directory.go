@@ -26,7 +26,7 @@ func scanInstitution(row interface{ Scan(...any) error }) (*directory.Institutio
 }
 
 func (db *DB) Institutions(ctx context.Context) ([]directory.Institution, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT `+instCols+` FROM institutions ORDER BY created_at, code`)
+	rows, err := db.query(ctx, `SELECT `+instCols+` FROM institutions ORDER BY created_at, code`)
 	if err != nil {
 		return nil, err
 	}
@@ -43,11 +43,11 @@ func (db *DB) Institutions(ctx context.Context) ([]directory.Institution, error)
 }
 
 func (db *DB) Institution(ctx context.Context, code string) (*directory.Institution, error) {
-	i, err := scanInstitution(db.r.QueryRowContext(ctx, `SELECT `+instCols+` FROM institutions WHERE code = $1`, code))
+	i, err := scanInstitution(db.QueryRowContext(ctx, `SELECT `+instCols+` FROM institutions WHERE code = $1`, code))
 	if err != nil {
 		return nil, err
 	}
-	rows, err := db.r.QueryContext(ctx, `SELECT code, name, name_en, online FROM departments WHERE institution = $1 ORDER BY position, code`, code)
+	rows, err := db.query(ctx, `SELECT code, name, name_en, online FROM departments WHERE institution = $1 ORDER BY position, code`, code)
 	if err != nil {
 		return nil, err
 	}
@@ -65,7 +65,7 @@ func (db *DB) Institution(ctx context.Context, code string) (*directory.Institut
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	rows, err = db.r.QueryContext(ctx, `SELECT department, code, name, name_en, pilot FROM specialties WHERE institution = $1 ORDER BY code`, code)
+	rows, err = db.query(ctx, `SELECT department, code, name, name_en, pilot FROM specialties WHERE institution = $1 ORDER BY code`, code)
 	if err != nil {
 		return nil, err
 	}
@@ -83,7 +83,7 @@ func (db *DB) Institution(ctx context.Context, code string) (*directory.Institut
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	rows, err = db.r.QueryContext(ctx, `SELECT `+serviceCols+` FROM services WHERE institution = $1 ORDER BY position, code`, code)
+	rows, err = db.query(ctx, `SELECT `+serviceCols+` FROM services WHERE institution = $1 ORDER BY position, code`, code)
 	if err != nil {
 		return nil, err
 	}
@@ -180,7 +180,7 @@ func scanService(row interface{ Scan(...any) error }) (*directory.Service, error
 
 func (db *DB) SaveService(ctx context.Context, s *directory.Service) error {
 	var owner string
-	err := db.r.QueryRowContext(ctx, `SELECT institution FROM services WHERE code = $1`, s.Code).Scan(&owner)
+	err := db.QueryRowContext(ctx, `SELECT institution FROM services WHERE code = $1`, s.Code).Scan(&owner)
 	if err == nil && owner != s.Institution {
 		var f errs.Fields
 		f.Add("code", "duplicate")
@@ -198,7 +198,7 @@ func (db *DB) SaveService(ctx context.Context, s *directory.Service) error {
 }
 
 func (db *DB) Service(ctx context.Context, code string) (*directory.Service, error) {
-	return scanService(db.r.QueryRowContext(ctx, `SELECT `+serviceCols+` FROM services WHERE code = $1`, code))
+	return scanService(db.QueryRowContext(ctx, `SELECT `+serviceCols+` FROM services WHERE code = $1`, code))
 }
 
 const practitionerCols = `id, institution, department, COALESCE(account_id, 0), name, profession, title, licence_no, practice_since, internet_since, training_passed_on, bio`
@@ -216,7 +216,7 @@ func scanPractitioner(row interface{ Scan(...any) error }) (*directory.Practitio
 }
 
 func (db *DB) Practitioners(ctx context.Context, institution string) ([]directory.Practitioner, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT `+practitionerCols+` FROM practitioners WHERE institution = $1 ORDER BY department, id`, institution)
+	rows, err := db.query(ctx, `SELECT `+practitionerCols+` FROM practitioners WHERE institution = $1 ORDER BY department, id`, institution)
 	if err != nil {
 		return nil, err
 	}
@@ -249,7 +249,7 @@ func (db *DB) Practitioners(ctx context.Context, institution string) ([]director
 }
 
 func (db *DB) suspensions(ctx context.Context, q string, arg any) ([]directory.Suspension, error) {
-	rows, err := db.r.QueryContext(ctx, q, arg)
+	rows, err := db.query(ctx, q, arg)
 	if err != nil {
 		return nil, err
 	}
@@ -270,7 +270,7 @@ func (db *DB) suspensions(ctx context.Context, q string, arg any) ([]directory.S
 }
 
 func (db *DB) Practitioner(ctx context.Context, id int64) (*directory.Practitioner, error) {
-	p, err := scanPractitioner(db.r.QueryRowContext(ctx, `SELECT `+practitionerCols+` FROM practitioners WHERE id = $1`, id))
+	p, err := scanPractitioner(db.QueryRowContext(ctx, `SELECT `+practitionerCols+` FROM practitioners WHERE id = $1`, id))
 	if err != nil {
 		return nil, err
 	}

@@ -44,7 +44,7 @@ func (db *DB) InsertVisits(ctx context.Context, visits []history.Visit) (int, er
 
 func (db *DB) LastDefiniteVisit(ctx context.Context, residentID, institution, department, onOrBefore string) (history.Last, error) {
 	var l history.Last
-	err := db.r.QueryRowContext(ctx, `SELECT visit_date, diagnosis_code FROM visit_history
+	err := db.QueryRowContext(ctx, `SELECT visit_date, diagnosis_code FROM visit_history
 		WHERE resident_id = $1 AND institution = $2 AND department = $3 AND definite AND visit_date <= $4
 		ORDER BY visit_date DESC LIMIT 1`, residentID, institution, department, onOrBefore).Scan(&l.Date, &l.DiagnosisCode)
 	if err == sql.ErrNoRows {
@@ -55,7 +55,7 @@ func (db *DB) LastDefiniteVisit(ctx context.Context, residentID, institution, de
 }
 
 func (db *DB) Visits(ctx context.Context, residentID string) ([]history.Visit, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT institution, department, resident_id, visit_date, diagnosis_code, diagnosis_name, definite, source, external_id
+	rows, err := db.query(ctx, `SELECT institution, department, resident_id, visit_date, diagnosis_code, diagnosis_name, definite, source, external_id
 		FROM visit_history WHERE resident_id = $1 ORDER BY visit_date DESC`, residentID)
 	if err != nil {
 		return nil, err
@@ -90,7 +90,7 @@ func (db *DB) UpdateImport(ctx context.Context, institution string, r *history.R
 func (db *DB) Import(ctx context.Context, institution string, id int64) (*history.Report, error) {
 	r := &history.Report{ID: id}
 	var problems string
-	err := db.r.QueryRowContext(ctx, `SELECT status, format, total, processed, imported, duplicates, failed, errors FROM history_imports WHERE id = $1 AND institution = $2`,
+	err := db.QueryRowContext(ctx, `SELECT status, format, total, processed, imported, duplicates, failed, errors FROM history_imports WHERE id = $1 AND institution = $2`,
 		id, institution).Scan(&r.Status, &r.Format, &r.Total, &r.Processed, &r.Imported, &r.Duplicates, &r.Failed, &problems)
 	if err != nil {
 		return nil, notFound(err)

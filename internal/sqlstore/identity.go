@@ -97,16 +97,16 @@ func scanAccount(row interface{ Scan(...any) error }) (*identity.Account, error)
 }
 
 func (db *DB) AccountByUsername(ctx context.Context, username string) (*identity.Account, error) {
-	return scanAccount(db.r.QueryRowContext(ctx, `SELECT `+accountCols+` FROM accounts WHERE username = $1`, username))
+	return scanAccount(db.QueryRowContext(ctx, `SELECT `+accountCols+` FROM accounts WHERE username = $1`, username))
 }
 
 func (db *DB) AccountByID(ctx context.Context, id int64) (*identity.Account, error) {
-	return scanAccount(db.r.QueryRowContext(ctx, `SELECT `+accountCols+` FROM accounts WHERE id = $1`, id))
+	return scanAccount(db.QueryRowContext(ctx, `SELECT `+accountCols+` FROM accounts WHERE id = $1`, id))
 }
 
 // Accounts lists accounts, optionally of one institution.
 func (db *DB) Accounts(ctx context.Context, institution string) ([]identity.Account, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT `+accountCols+` FROM accounts WHERE ($1 = '' OR institution = $1) ORDER BY id`, institution)
+	rows, err := db.query(ctx, `SELECT `+accountCols+` FROM accounts WHERE ($1 = '' OR institution = $1) ORDER BY id`, institution)
 	if err != nil {
 		return nil, err
 	}
@@ -178,7 +178,7 @@ func scanPatient(row interface{ Scan(...any) error }, extra ...any) (*identity.P
 }
 
 func (db *DB) PatientsOf(ctx context.Context, accountID int64) ([]identity.Patient, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT `+patientCols+`, ap.relation FROM patients p
+	rows, err := db.query(ctx, `SELECT `+patientCols+`, ap.relation FROM patients p
 		JOIN account_patients ap ON ap.patient_id = p.id WHERE ap.account_id = $1
 		ORDER BY CASE ap.relation WHEN 'self' THEN 0 ELSE 1 END, p.id`, accountID)
 	if err != nil {
@@ -199,11 +199,22 @@ func (db *DB) PatientsOf(ctx context.Context, accountID int64) ([]identity.Patie
 }
 
 func (db *DB) PatientByID(ctx context.Context, id int64) (*identity.Patient, error) {
-	return scanPatient(db.r.QueryRowContext(ctx, `SELECT `+patientCols+` FROM patients p WHERE p.id = $1`, id))
+	return scanPatient(db.QueryRowContext(ctx, `SELECT `+patientCols+` FROM patients p WHERE p.id = $1`, id))
+}
+
+func (db *DB) AccountPatient(ctx context.Context, accountID, patientID int64) (*identity.Patient, error) {
+	var rel string
+	p, err := scanPatient(db.QueryRowContext(ctx, `SELECT `+patientCols+`, ap.relation FROM patients p
+		JOIN account_patients ap ON ap.patient_id = p.id WHERE ap.account_id = $1 AND p.id = $2`, accountID, patientID), &rel)
+	if err != nil {
+		return nil, err
+	}
+	p.Relation = identity.Relation(rel)
+	return p, nil
 }
 
 func (db *DB) LinkedAccounts(ctx context.Context, patientID int64) ([]int64, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT account_id FROM account_patients WHERE patient_id = $1 ORDER BY account_id`, patientID)
+	rows, err := db.query(ctx, `SELECT account_id FROM account_patients WHERE patient_id = $1 ORDER BY account_id`, patientID)
 	if err != nil {
 		return nil, err
 	}
@@ -230,7 +241,7 @@ func (db *DB) SessionByTokenHash(ctx context.Context, hash []byte) (*identity.Se
 	var s identity.Session
 	var kind string
 	var created, expires, idle int64
-	err := db.r.QueryRowContext(ctx, `SELECT token_hash, account_id, kind, csrf, created_at, expires_at, idle_expiry, revoked, ip
+	err := db.QueryRowContext(ctx, `SELECT token_hash, account_id, kind, csrf, created_at, expires_at, idle_expiry, revoked, ip
 		FROM sessions WHERE token_hash = $1`, hash).
 		Scan(&s.TokenHash, &s.AccountID, &kind, &s.CSRF, &created, &expires, &idle, &s.Revoked, &s.IP)
 	if err != nil {
@@ -239,6 +250,26 @@ func (db *DB) SessionByTokenHash(ctx context.Context, hash []byte) (*identity.Se
 	s.Kind = identity.SessionKind(kind)
 	s.CreatedAt, s.ExpiresAt, s.IdleExpiry = fromMicros(created), fromMicros(expires), fromMicros(idle)
 	return &s, nil
+}
+
+func (db *DB) SessionAccount(ctx context.Context, hash []byte) (*identity.Session, *identity.Account, error) {
+	var s identity.Session
+	var kind, role string
+	var created, expires, idle, locked, acreated int64
+	var a identity.Account
+	err := db.QueryRowContext(ctx, `SELECT s.token_hash, s.account_id, s.kind, s.csrf, s.created_at, s.expires_at, s.idle_expiry, s.revoked, s.ip,
+		a.id, a.username, a.password_hash, a.role, COALESCE(a.institution, ''), a.phone, a.disabled, a.failed_logins, a.locked_until, a.created_at
+		FROM sessions s JOIN accounts a ON a.id = s.account_id WHERE s.token_hash = $1`, hash).
+		Scan(&s.TokenHash, &s.AccountID, &kind, &s.CSRF, &created, &expires, &idle, &s.Revoked, &s.IP,
+			&a.ID, &a.Username, &a.PasswordHash, &role, &a.Institution, &a.Phone, &a.Disabled, &a.FailedLogins, &locked, &acreated)
+	if err != nil {
+		return nil, nil, notFound(err)
+	}
+	s.Kind = identity.SessionKind(kind)
+	s.CreatedAt, s.ExpiresAt, s.IdleExpiry = fromMicros(created), fromMicros(expires), fromMicros(idle)
+	a.Role = identity.Role(role)
+	a.LockedUntil, a.CreatedAt = fromMicros(locked), fromMicros(acreated)
+	return &s, &a, nil
 }
 
 func (db *DB) TouchSession(ctx context.Context, hash []byte, now, idleExpiry time.Time) error {

@@ -10,7 +10,13 @@ import (
 var _ notify.Store = (*DB)(nil)
 
 func (db *DB) Notify(ctx context.Context, n *notify.Notification) error {
-	return db.w.QueryRowContext(ctx, `INSERT INTO notifications (account_id, kind, title, body, title_en, body_en, ref, created_at)
+	return insertNotice(ctx, db.w, n)
+}
+
+const noticeCols = `account_id, kind, title, body, title_en, body_en, ref, created_at`
+
+func insertNotice(ctx context.Context, q querier, n *notify.Notification) error {
+	return q.QueryRowContext(ctx, `INSERT INTO notifications (account_id, kind, title, body, title_en, body_en, ref, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`, n.AccountID, n.Kind, n.Title, n.Body, n.TitleEN, n.BodyEN, n.Ref, micros(n.CreatedAt)).Scan(&n.ID)
 }
 
@@ -18,7 +24,7 @@ func (db *DB) Inbox(ctx context.Context, accountID int64, limit int) ([]notify.N
 	if limit <= 0 || limit > 500 {
 		limit = 100
 	}
-	rows, err := db.r.QueryContext(ctx, `SELECT id, account_id, kind, title, body, title_en, body_en, ref, created_at, read_at
+	rows, err := db.query(ctx, `SELECT id, account_id, kind, title, body, title_en, body_en, ref, created_at, read_at
 		FROM notifications WHERE account_id = $1 ORDER BY id DESC LIMIT $2`, accountID, limit)
 	if err != nil {
 		return nil, err

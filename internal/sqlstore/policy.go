@@ -13,7 +13,7 @@ var _ policy.Store = (*DB)(nil)
 const ruleCols = `id, institution, department, service, code, source, message_zh, message_en, expr, position, active`
 
 func (db *DB) Rules(ctx context.Context, institution string) ([]policy.Rule, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT `+ruleCols+` FROM policy_rules
+	rows, err := db.query(ctx, `SELECT `+ruleCols+` FROM policy_rules
 		WHERE institution = '' OR $1 = '' OR institution = $1 ORDER BY institution, department, service, position, code`, institution)
 	if err != nil {
 		return nil, err

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/yunyi-health/yunyi/internal/audit"
 	"github.com/yunyi-health/yunyi/internal/directory"
 	"github.com/yunyi-health/yunyi/internal/errs"
 	"github.com/yunyi-health/yunyi/internal/schedule"
@@ -44,7 +45,7 @@ func (db *DB) DeleteSchedule(ctx context.Context, id int64, service string) erro
 }
 
 func (db *DB) Schedules(ctx context.Context, service string) ([]schedule.Schedule, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT id, service, practitioner_id, weekday, start_time, capacity, active FROM schedules
+	rows, err := db.query(ctx, `SELECT id, service, practitioner_id, weekday, start_time, capacity, active FROM schedules
 		WHERE service = $1 ORDER BY weekday, start_time, id`, service)
 	if err != nil {
 		return nil, err
@@ -102,14 +103,14 @@ func scanSlot(row interface{ Scan(...any) error }) (*schedule.Slot, error) {
 }
 
 func (db *DB) Slot(ctx context.Context, id int64) (*schedule.Slot, error) {
-	return scanSlot(db.r.QueryRowContext(ctx, `SELECT `+slotCols+` FROM slots s LEFT JOIN practitioners p ON p.id = s.practitioner_id WHERE s.id = $1`, id))
+	return scanSlot(db.QueryRowContext(ctx, `SELECT `+slotCols+` FROM slots s LEFT JOIN practitioners p ON p.id = s.practitioner_id WHERE s.id = $1`, id))
 }
 
 func (db *DB) ListSlots(ctx context.Context, f schedule.SlotFilter) ([]schedule.Slot, error) {
 	if f.Limit <= 0 || f.Limit > 2000 {
 		f.Limit = 500
 	}
-	rows, err := db.r.QueryContext(ctx, `SELECT `+slotCols+` FROM slots s LEFT JOIN practitioners p ON p.id = s.practitioner_id
+	rows, err := db.query(ctx, `SELECT `+slotCols+` FROM slots s LEFT JOIN practitioners p ON p.id = s.practitioner_id
 		WHERE ($1 = '' OR s.institution = $1) AND ($2 = '' OR s.department = $2) AND ($3 = '' OR s.service = $3)
 		AND ($4 = '' OR s.day >= $4) AND ($5 = '' OR s.day <= $5) AND ($6 = 0 OR s.status = 'open') AND s.starts_at > $8
 		ORDER BY s.starts_at, s.id LIMIT $7`, f.Institution, f.Department, f.Service, f.From, f.To, boolInt(f.OnlyOpen), f.Limit, micros(f.After))
@@ -143,6 +144,8 @@ func boolInt(b bool) int {
 func (db *DB) Book(ctx context.Context, reqs []schedule.BookRequest) ([]schedule.BookResult, error) {
 	results := make([]schedule.BookResult, len(reqs))
 	err := db.tx(ctx, func(tx *sql.Tx) error {
+		var audits []*audit.Entry
+		var notices [][]any
 		take, err := tx.PrepareContext(ctx, `UPDATE slots SET booked = booked + 1 WHERE id = $1 AND booked < capacity AND status = 'open'
 			RETURNING service, institution, department, day, kind, starts_at`)
 		if err != nil {
@@ -194,8 +197,19 @@ func (db *DB) Book(ctx context.Context, reqs []schedule.BookRequest) ([]schedule
 			}
 			json.Unmarshal([]byte(r.Answers), &a.Answers)
 			results[i].Appointment = a
+			if n := r.Notice; n != nil {
+				n.Ref = "appointment/" + strconv.FormatInt(a.ID, 10)
+				notices = append(notices, []any{n.AccountID, n.Kind, n.Title, n.Body, n.TitleEN, n.BodyEN, n.Ref, micros(n.CreatedAt)})
+			}
+			if e := r.Audit; e != nil {
+				e.ObjectID, e.Institution = strconv.FormatInt(a.ID, 10), a.Institution
+				audits = append(audits, e)
+			}
 		}
-		return nil
+		if err := insertMany(ctx, tx, "notifications", noticeCols, notices); err != nil {
+			return err
+		}
+		return db.appendAuditTx(ctx, tx, audits)
 	})
 	if err != nil {
 		return nil, err
@@ -247,11 +261,11 @@ func appointmentByKey(ctx context.Context, q querier, accountID int64, key strin
 }
 
 func (db *DB) AppointmentByKey(ctx context.Context, accountID int64, key string) (*schedule.Appointment, error) {
-	return appointmentByKey(ctx, db.r, accountID, key)
+	return appointmentByKey(ctx, db, accountID, key)
 }
 
 func (db *DB) Appointment(ctx context.Context, id int64) (*schedule.Appointment, error) {
-	return scanAppointment(db.r.QueryRowContext(ctx, `SELECT `+apptCols+apptFrom+` WHERE a.id = $1`, id))
+	return scanAppointment(db.QueryRowContext(ctx, `SELECT `+apptCols+apptFrom+` WHERE a.id = $1`, id))
 }
 
 func (db *DB) Appointments(ctx context.Context, f schedule.AppointmentFilter) ([]schedule.Appointment, error) {
@@ -283,7 +297,7 @@ func (db *DB) Appointments(ctx context.Context, f schedule.AppointmentFilter) ([
 	if f.Status != "" {
 		where = append(where, "a.status = "+arg(f.Status))
 	}
-	rows, err := db.r.QueryContext(ctx, `SELECT `+apptCols+apptFrom+` WHERE `+strings.Join(where, " AND ")+` ORDER BY s.starts_at DESC, a.id DESC LIMIT `+arg(f.Limit), args...)
+	rows, err := db.query(ctx, `SELECT `+apptCols+apptFrom+` WHERE `+strings.Join(where, " AND ")+` ORDER BY s.starts_at DESC, a.id DESC LIMIT `+arg(f.Limit), args...)
 	if err != nil {
 		return nil, err
 	}
@@ -358,7 +372,7 @@ func (db *DB) CancelFirstVisitsOf(ctx context.Context, practitionerID int64, all
 }
 
 func (db *DB) SlotUsage(ctx context.Context, institution, from, to string) ([]schedule.DayUsage, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT day, service, SUM(capacity), SUM(booked) FROM slots
+	rows, err := db.query(ctx, `SELECT day, service, SUM(capacity), SUM(booked) FROM slots
 		WHERE institution = $1 AND day >= $2 AND day <= $3 AND status = 'open' GROUP BY day, service ORDER BY day, service`, institution, from, to)
 	if err != nil {
 		return nil, err

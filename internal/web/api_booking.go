@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/yunyi-health/yunyi/internal/audit"
 	"github.com/yunyi-health/yunyi/internal/authz"
 	"github.com/yunyi-health/yunyi/internal/booking"
 	"github.com/yunyi-health/yunyi/internal/dates"
@@ -194,18 +195,16 @@ func (s *Server) book(r *http.Request, in bookIn, idemKey string) (*booking.Book
 	if err := f.Err(); err != nil {
 		return nil, err
 	}
-	p, err := s.ownPatient(r, in.PatientID)
+	p, err := s.patientOf(r, strconv.FormatInt(in.PatientID, 10))
 	if err != nil {
 		return nil, err
 	}
-	b, err := s.bk.Book(r.Context(), booking.Request{Account: a, PatientID: p.ID, SlotID: in.SlotID, Answers: answers, IdemKey: idemKey}, p)
+	// The audit entry commits with the booking itself.
+	entry := &audit.Entry{At: s.cfg.Now().UTC().Truncate(time.Microsecond), ActorID: a.ID, ActorRole: string(a.Role), Action: "appointment.create",
+		ObjectType: "appointment", IP: clientIP(r), Detail: "patient " + strconv.FormatInt(p.ID, 10)}
+	b, err := s.bk.Book(r.Context(), booking.Request{Account: a, PatientID: p.ID, SlotID: in.SlotID, Answers: answers, IdemKey: idemKey, Audit: entry}, p)
 	if err != nil {
 		return nil, err
-	}
-	if !b.Replayed {
-		if err := s.record(r, "appointment.create", "appointment", strconv.FormatInt(b.Appointment.ID, 10), b.Appointment.Institution, ""); err != nil {
-			return nil, err
-		}
 	}
 	return b, nil
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/yunyi-health/yunyi/internal/errs"
 	"github.com/yunyi-health/yunyi/internal/identity"
 	"github.com/yunyi-health/yunyi/internal/sqlstore"
+	"github.com/yunyi-health/yunyi/internal/ttl"
 )
 
 //go:embed templates static openapi.json
@@ -38,6 +39,7 @@ type Server struct {
 	dir      directory.Store
 	audit    *audit.Logger
 	bk       *booking.Service
+	links    *ttl.Cache // account:patient → *identity.Patient
 	log      *slog.Logger
 	pages    *pages
 	limits   *limiters
@@ -61,7 +63,8 @@ func New(cfg Config, db *sqlstore.DB, al *audit.Logger, log *slog.Logger) (*Serv
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, db: db, ids: ids, dir: db, audit: al, log: log, pages: p, limits: newLimiters(cfg.Limits), bk: booking.New(db, cfg.Now)}
+	s := &Server{cfg: cfg, db: db, ids: ids, dir: db, audit: al, log: log, pages: p, limits: newLimiters(cfg.Limits), bk: booking.New(db, cfg.Now),
+		links: ttl.New(time.Minute, 200_000)}
 	s.handler = s.routes()
 	return s, nil
 }

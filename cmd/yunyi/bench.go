@@ -1,0 +1,111 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/yunyi-health/yunyi/internal/bench"
+)
+
+// benchBooking runs `yunyi bench booking`: fresh stores (a temporary SQLite
+// file; a temporary schema in PostgreSQL), the real server on loopback.
+func benchBooking(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bench booking", flag.ContinueOnError)
+	engines := fs.String("engine", "sqlite,postgres", "engines to measure")
+	pg := fs.String("pg", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", "PostgreSQL server (a temporary schema is used and dropped)")
+	out := fs.String("out", "", "also write the Markdown table to this file")
+	o := bench.Defaults
+	fs.IntVar(&o.BurstClients, "burst", o.BurstClients, "burst clients on one slot")
+	fs.IntVar(&o.BurstCapacity, "burst-capacity", o.BurstCapacity, "places of the burst slot")
+	fs.IntVar(&o.PooledConns, "pooled-conns", o.PooledConns, "connections of the pooled burst")
+	fs.IntVar(&o.SustainedClients, "clients", o.SustainedClients, "sustained clients")
+	fs.IntVar(&o.Services, "services", o.Services, "sustained services")
+	fs.IntVar(&o.SlotsPerService, "slots", o.SlotsPerService, "slots per service")
+	fs.IntVar(&o.Capacity, "capacity", o.Capacity, "places per slot")
+	fs.IntVar(&o.CeilingBookings, "ceiling", o.CeilingBookings, "bookings of the store ceiling run")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		o.Profile = f
+	}
+	log := newLogger(stderr)
+	var reports []*bench.Report
+	for _, e := range strings.Split(*engines, ",") {
+		dsn, cleanup, err := benchStore(ctx, strings.TrimSpace(e), *pg)
+		if err != nil {
+			return err
+		}
+		db, err := openDB(ctx, dsn)
+		if err != nil {
+			cleanup()
+			return err
+		}
+		rep, err := bench.Run(ctx, db, o, log)
+		db.Close()
+		cleanup()
+		if err != nil {
+			return fmt.Errorf("%s: %w", e, err)
+		}
+		reports = append(reports, rep)
+		for _, x := range []bench.Result{rep.Burst, rep.Pooled, rep.Sustained} {
+			fmt.Fprintf(stderr, "%s %s: outcomes %v\n", rep.Engine, x.Name, x.Codes)
+		}
+	}
+	table := bench.Table(reports)
+	head := fmt.Sprintf("Measured %s on %s/%s, %d CPUs, %s.\n\n", time.Now().UTC().Format("2006-01-02 15:04 MST"), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version())
+	fmt.Fprint(stdout, head+table)
+	if *out != "" {
+		return os.WriteFile(*out, []byte(head+table), 0o644)
+	}
+	return nil
+}
+
+func benchStore(ctx context.Context, engine, pg string) (string, func(), error) {
+	switch engine {
+	case "sqlite":
+		dir, err := os.MkdirTemp("", "yunyi-bench")
+		if err != nil {
+			return "", nil, err
+		}
+		return filepath.Join(dir, "bench.db"), func() { os.RemoveAll(dir) }, nil
+	case "postgres":
+		admin, err := sql.Open("pgx", pg)
+		if err != nil {
+			return "", nil, err
+		}
+		b := make([]byte, 6)
+		rand.Read(b)
+		schema := "bench_" + hex.EncodeToString(b)
+		if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
+			admin.Close()
+			return "", nil, fmt.Errorf("postgres at %s: %w", pg, err)
+		}
+		u, _ := url.Parse(pg)
+		q := u.Query()
+		q.Set("search_path", schema)
+		u.RawQuery = q.Encode()
+		return u.String(), func() {
+			admin.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
+			admin.Close()
+		}, nil
+	}
+	return "", nil, fmt.Errorf("unknown engine %q", engine)
+}

@@ -1,0 +1,35 @@
+package bench
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"testing"
+
+	"github.com/yunyi-health/yunyi/internal/sqlstore"
+	"github.com/yunyi-health/yunyi/internal/sqlstore/sqltest"
+)
+
+// A small run of the benchmark on both stores: it books exactly the
+// places there are, oversells nothing and answers no 5xx.
+func TestBenchmarkRunsSmall(t *testing.T) {
+	sqltest.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		o := Options{BurstClients: 200, BurstCapacity: 10, PooledConns: 16, SustainedClients: 16, Services: 3, SlotsPerService: 2, Capacity: 5, CeilingBookings: 40}
+		rep, err := Run(context.Background(), db, o, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range []Result{rep.Burst, rep.Pooled} {
+			if r.OK != 10 || r.Rejected != 190 || r.Codes["slot_full"] != 190 || r.ServerErr != 0 || r.Oversold != 0 {
+				t.Fatalf("%s: %+v", r.Name, r)
+			}
+		}
+		if s := rep.Sustained; s.OK != 30 || s.ServerErr != 0 || s.Oversold != 0 {
+			t.Fatalf("sustained: %+v", s)
+		}
+		if len(rep.Ceilings) != 2 || rep.Ceilings[1].PerSec <= 0 {
+			t.Fatalf("ceilings %+v", rep.Ceilings)
+		}
+		t.Log("\n" + Table([]*Report{rep}))
+	})
+}

@@ -1,0 +1,337 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime/pprof"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/yunyi-health/yunyi/internal/audit"
+	"github.com/yunyi-health/yunyi/internal/notify"
+	"github.com/yunyi-health/yunyi/internal/schedule"
+	"github.com/yunyi-health/yunyi/internal/sqlstore"
+	"github.com/yunyi-health/yunyi/internal/web"
+)
+
+// Result of one load.
+type Result struct {
+	Name      string
+	Clients   int
+	Requests  int
+	OK        int
+	Rejected  int // slot_full and other 4xx refusals
+	ServerErr int // 5xx and transport errors
+	Duration  time.Duration
+	P50, P99  time.Duration
+	Oversold  int
+	OKPerSec  float64
+	RejPerSec float64
+	Codes     map[string]int
+}
+
+// Ceiling is the store's own rate for the booking transaction.
+type Ceiling struct {
+	Batch    int
+	Bookings int
+	Duration time.Duration
+	PerSec   float64
+}
+
+// Report of a whole run on one engine.
+type Report struct {
+	Engine    string
+	Burst     Result // one connection per client
+	Pooled    Result // the same burst over 64 keep-alive connections, as behind a proxy
+	Sustained Result
+	Ceilings  []Ceiling
+}
+
+// Options of a run.
+type Options struct {
+	BurstClients     int // 5000
+	BurstCapacity    int // 10
+	PooledConns      int // connections of the pooled burst (64)
+	SustainedClients int // 256
+	Services         int // 50
+	SlotsPerService  int // 50 slots of 10 = 500 places
+	Capacity         int
+	CeilingBookings  int
+	// Profile, when set, receives a CPU profile of the loads (not of the
+	// fixture building).
+	Profile io.Writer
+}
+
+// Defaults are the issue's targets: a 5,000-client burst on one 10-place
+// service; 256 clients over 50 services of 500 places.
+var Defaults = Options{PooledConns: 64, BurstClients: 5000, BurstCapacity: 10, SustainedClients: 256, Services: 50, SlotsPerService: 50, Capacity: 10, CeilingBookings: 10000}
+
+// Run builds the fixtures in db, starts the real server on loopback and
+// runs the burst, the sustained load and the store ceiling.
+func Run(ctx context.Context, db *sqlstore.DB, o Options, log *slog.Logger) (*Report, error) {
+	now := time.Now()
+	rep := &Report{Engine: string(db.Engine)}
+	sustainedPlaces := o.Services * o.SlotsPerService * o.Capacity
+	log.Info("building fixtures", "engine", db.Engine, "patients", o.BurstClients+sustainedPlaces+o.CeilingBookings)
+	burst, err := Build(ctx, db, Spec{Prefix: "bb", Services: 1, SlotsPer: 1, Capacity: o.BurstCapacity, Patients: o.BurstClients}, now)
+	if err != nil {
+		return nil, err
+	}
+	pooled, err := Build(ctx, db, Spec{Prefix: "bp", Services: 1, SlotsPer: 1, Capacity: o.BurstCapacity, Patients: o.BurstClients, PatientOffset: 900_000}, now)
+	if err != nil {
+		return nil, err
+	}
+	sus, err := Build(ctx, db, Spec{Prefix: "bs", Services: o.Services, SlotsPer: o.SlotsPerService, Capacity: o.Capacity, Patients: sustainedPlaces, PatientOffset: o.BurstClients}, now)
+	if err != nil {
+		return nil, err
+	}
+	ceilSlots := (o.CeilingBookings + o.Capacity - 1) / o.Capacity
+	ceil, err := Build(ctx, db, Spec{Prefix: "bc", Services: o.Services, SlotsPer: (ceilSlots + o.Services - 1) / o.Services, Capacity: o.Capacity,
+		Patients: o.CeilingBookings, PatientOffset: o.BurstClients + sustainedPlaces}, now)
+	if err != nil {
+		return nil, err
+	}
+
+	al := audit.NewLogger(db)
+	defer al.Close()
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	srv, err := web.New(web.Config{Limits: map[string][2]float64{"booking-account": {600, 100}}}, db, al, quiet)
+	if err != nil {
+		return nil, err
+	}
+	defer srv.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	hs := &http.Server{Handler: srv}
+	go hs.Serve(ln)
+	defer hs.Close()
+	base := "http://" + ln.Addr().String()
+
+	if o.Profile != nil {
+		pprof.StartCPUProfile(o.Profile)
+		defer pprof.StopCPUProfile()
+	}
+	// Burst: every client at once on one 10-place slot.
+	jobs := make([]job, o.BurstClients)
+	for i := range jobs {
+		jobs[i] = job{user: burst.Patients[i], slot: burst.Slots[0][0]}
+	}
+	// Every client has the booking page open before the release: its
+	// session and patients were loaded (GET /api/v1/patients), as a real
+	// patient's are.
+	warm(base, burst.Patients, 64)
+	log.Info("burst", "clients", o.BurstClients)
+	rep.Burst = load(base, "burst", o.BurstClients, jobs)
+	rep.Burst.Oversold, err = oversold(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	// The same burst through a pool of keep-alive connections.
+	for i := range jobs {
+		jobs[i] = job{user: pooled.Patients[i], slot: pooled.Slots[0][0]}
+	}
+	warm(base, pooled.Patients, 64)
+	log.Info("burst over pooled connections", "clients", o.BurstClients, "connections", o.PooledConns)
+	rep.Pooled = load(base, "burst-pooled", o.PooledConns, jobs)
+	if rep.Pooled.Oversold, err = oversold(ctx, db); err != nil {
+		return nil, err
+	}
+	// Sustained: 256 clients, each booking in turn over the 50 services.
+	jobs = make([]job, 0, sustainedPlaces)
+	for i, u := range sus.Patients {
+		svc := i % o.Services
+		k := (i / o.Services) / o.Capacity
+		jobs = append(jobs, job{user: u, slot: sus.Slots[svc][k%len(sus.Slots[svc])]})
+	}
+	warm(base, sus.Patients, 64)
+	log.Info("sustained", "clients", o.SustainedClients, "bookings", len(jobs))
+	rep.Sustained = load(base, "sustained", o.SustainedClients, jobs)
+	if rep.Sustained.Oversold, err = oversold(ctx, db); err != nil {
+		return nil, err
+	}
+	// Ceiling: the same booking transaction straight on the store, one
+	// booking a transaction and 64 (the server's group commit).
+	var reqs []schedule.BookRequest
+	for i, u := range ceil.Patients {
+		svc := i % o.Services
+		k := (i / o.Services) / o.Capacity
+		// The same transaction as the server's: the appointment, its inbox
+		// notice and its audit entry.
+		reqs = append(reqs, schedule.BookRequest{SlotID: ceil.Slots[svc][k%len(ceil.Slots[svc])], PatientID: u.PatientID, AccountID: u.AccountID,
+			IdemKey: fmt.Sprintf("ceil-%d", i), Answers: "{}", At: now,
+			Notice: &notify.Notification{AccountID: u.AccountID, Kind: "booked", Title: "预约成功", Body: "压测预约", CreatedAt: now},
+			Audit:  &audit.Entry{At: now.UTC().Truncate(time.Microsecond), ActorID: u.AccountID, ActorRole: "patient", Action: "appointment.create", ObjectType: "appointment"}})
+	}
+	half := len(reqs) / 4
+	for _, c := range []struct {
+		batch int
+		reqs  []schedule.BookRequest
+	}{{1, reqs[:half]}, {64, reqs[half:]}} {
+		start := time.Now()
+		for i := 0; i < len(c.reqs); i += c.batch {
+			if _, err := db.Book(ctx, c.reqs[i:min(i+c.batch, len(c.reqs))]); err != nil {
+				return nil, err
+			}
+		}
+		d := time.Since(start)
+		rep.Ceilings = append(rep.Ceilings, Ceiling{Batch: c.batch, Bookings: len(c.reqs), Duration: d, PerSec: float64(len(c.reqs)) / d.Seconds()})
+	}
+	return rep, nil
+}
+
+// warm has each user load its patients, as the booking page does.
+func warm(base string, users []BenchUser, clients int) {
+	tr := &http.Transport{MaxIdleConnsPerHost: clients}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for c := 0; c < clients; c++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(users) {
+					return
+				}
+				req, _ := http.NewRequest("GET", base+"/api/v1/patients", nil)
+				req.Header.Set("Authorization", "Bearer "+users[i].Token)
+				if res, err := client.Do(req); err == nil {
+					io.Copy(io.Discard, res.Body)
+					res.Body.Close()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+type job struct {
+	user BenchUser
+	slot int64
+}
+
+// load runs jobs with the given number of concurrent clients over HTTP.
+func load(base, name string, clients int, jobs []job) Result {
+	tr := &http.Transport{MaxIdleConns: clients, MaxIdleConnsPerHost: clients, MaxConnsPerHost: clients, IdleConnTimeout: time.Minute}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: 60 * time.Second}
+	var next atomic.Int64
+	lat := make([]time.Duration, len(jobs))
+	codes := make([]string, len(jobs))
+	var wg sync.WaitGroup
+	start := time.Now()
+	gate := make(chan struct{})
+	for c := 0; c < clients; c++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-gate
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(jobs) {
+					return
+				}
+				j := jobs[i]
+				body, _ := json.Marshal(map[string]any{"slot_id": j.slot, "patient_id": j.user.PatientID, "answers": map[string]bool{}})
+				req, _ := http.NewRequest("POST", base+"/api/v1/appointments", bytes.NewReader(body))
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("Authorization", "Bearer "+j.user.Token)
+				req.Header.Set("Idempotency-Key", fmt.Sprintf("%s-%d", name, i))
+				t0 := time.Now()
+				res, err := client.Do(req)
+				if err != nil {
+					codes[i] = "transport"
+					lat[i] = time.Since(t0)
+					continue
+				}
+				var out struct {
+					Error struct{ Code string } `json:"error"`
+				}
+				b, _ := io.ReadAll(res.Body)
+				res.Body.Close()
+				lat[i] = time.Since(t0)
+				switch {
+				case res.StatusCode == 201:
+					codes[i] = "ok"
+				case res.StatusCode >= 500:
+					codes[i] = fmt.Sprintf("5xx:%d", res.StatusCode)
+				default:
+					json.Unmarshal(b, &out)
+					codes[i] = out.Error.Code
+				}
+			}
+		}()
+	}
+	close(gate)
+	wg.Wait()
+	d := time.Since(start)
+	r := Result{Name: name, Clients: clients, Requests: len(jobs), Duration: d, Codes: map[string]int{}}
+	for _, c := range codes {
+		r.Codes[c]++
+		switch {
+		case c == "ok":
+			r.OK++
+		case c == "transport" || strings.HasPrefix(c, "5xx"):
+			r.ServerErr++
+		default:
+			r.Rejected++
+		}
+	}
+	sort.Slice(lat, func(a, b int) bool { return lat[a] < lat[b] })
+	if len(lat) > 0 {
+		r.P50, r.P99 = lat[len(lat)/2], lat[len(lat)*99/100]
+	}
+	r.OKPerSec = float64(r.OK) / d.Seconds()
+	r.RejPerSec = float64(r.Rejected) / d.Seconds()
+	return r
+}
+
+// oversold counts slots with more bookings than places, or whose count
+// disagrees with their bookings.
+func oversold(ctx context.Context, db *sqlstore.DB) (int, error) {
+	var n int
+	err := db.Writer().QueryRowContext(ctx, `SELECT COUNT(*) FROM slots s LEFT JOIN
+		(SELECT slot_id, COUNT(*) AS c FROM appointments WHERE status = 'booked' GROUP BY slot_id) a ON a.slot_id = s.id
+		WHERE COALESCE(a.c, 0) > s.capacity OR COALESCE(a.c, 0) <> s.booked`).Scan(&n)
+	return n, err
+}
+
+// Table renders reports as a Markdown table.
+func Table(reps []*Report) string {
+	var sb strings.Builder
+	sb.WriteString("| engine | load | connections | requests | booked | booked/s | rejected | rejected/s | p50 | p99 | oversold | 5xx | ceiling (64/tx) | ratio |\n")
+	sb.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, r := range reps {
+		var c64, c1 float64
+		for _, c := range r.Ceilings {
+			if c.Batch == 64 {
+				c64 = c.PerSec
+			} else {
+				c1 = c.PerSec
+			}
+		}
+		for _, x := range []Result{r.Burst, r.Pooled, r.Sustained} {
+			ratio := "—"
+			if x.Name == "sustained" && c64 > 0 {
+				ratio = fmt.Sprintf("%.2f", x.OKPerSec/c64)
+			}
+			fmt.Fprintf(&sb, "| %s | %s | %d | %d | %d | %.0f | %d | %.0f | %s | %s | %d | %d | %.0f/s (1/tx: %.0f/s) | %s |\n",
+				r.Engine, x.Name, x.Clients, x.Requests, x.OK, x.OKPerSec, x.Rejected, x.RejPerSec, x.P50.Round(10*time.Microsecond),
+				x.P99.Round(10*time.Microsecond), x.Oversold, x.ServerErr, c64, c1, ratio)
+		}
+	}
+	return sb.String()
+}
