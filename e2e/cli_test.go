@@ -92,7 +92,7 @@ func TestDefaultDatabaseIsAFileInTheWorkingFolder(t *testing.T) {
 func TestUserCreateAndAuditVerify(t *testing.T) {
 	eachEngine(t, func(t *testing.T, dsn string) {
 		dir := t.TempDir()
-		if out, err := yunyi(t, dir, "migrate", "--db", dsn); err != nil || !strings.Contains(out, "1 migration(s) applied") {
+		if out, err := yunyi(t, dir, "migrate", "--db", dsn); err != nil || !strings.Contains(out, "migration(s) applied") || strings.HasPrefix(out, "0 ") {
 			t.Fatalf("migrate: %v %s", err, out)
 		}
 		if out, err := yunyi(t, dir, "migrate", "--db", dsn); err != nil || !strings.Contains(out, "0 migration(s) applied") {

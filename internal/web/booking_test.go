@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/yunyi-health/yunyi/internal/fhir"
 )
@@ -404,7 +405,9 @@ func TestHistoryImportTenThousand(t *testing.T) {
 			fmt.Fprintf(&sb, "%s,endocrinology,2026-%02d-%02d,E11.9,2型糖尿病,true\n", newRID(20+i%60), 1+i%10, 1+i%28)
 		}
 		admin := e.login("pumch-admin")
+		start := time.Now()
 		r := e.req("POST", "/api/v1/institutions/pumch/history", admin, sb.String(), "Content-Type", "text/csv")
+		t.Logf("10,000 encounters imported in %s", time.Since(start))
 		if r.status != 201 || r.body["imported"].(float64)+r.body["duplicates"].(float64) != 10000 {
 			t.Fatalf("%d %.300s", r.status, r.raw)
 		}
