@@ -5,7 +5,6 @@ package bench
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"time"
 
@@ -43,7 +42,6 @@ type Spec struct {
 
 // Build writes a fixture with multi-row inserts (fast on both engines).
 func Build(ctx context.Context, db *sqlstore.DB, sp Spec, now time.Time) (*Fixture, error) {
-	w := db.Writer()
 	inst := sp.Prefix
 	d := &directory.Institution{Code: inst, Name: "压测医院 " + inst, Status: directory.QualApproved, ApprovedOn: "2020-01-01"}
 	if err := db.SaveInstitution(ctx, d); err != nil {
@@ -90,7 +88,7 @@ func Build(ctx context.Context, db *sqlstore.DB, sp Spec, now time.Time) (*Fixtu
 		if err := db.InsertRows(ctx, "slots", "service, institution, department, practitioner_id, kind, day, starts_at, capacity", rows); err != nil {
 			return nil, err
 		}
-		ids, err := queryIDs(ctx, w, `SELECT id FROM slots WHERE service = $1 ORDER BY starts_at`, code)
+		ids, err := db.IDs(ctx, `SELECT id FROM slots WHERE service = $1 ORDER BY starts_at`, code)
 		if err != nil {
 			return nil, err
 		}
@@ -126,11 +124,11 @@ func Build(ctx context.Context, db *sqlstore.DB, sp Spec, now time.Time) (*Fixtu
 	if err := db.InsertRows(ctx, "visit_history", "institution, department, resident_id, visit_date, diagnosis_code, diagnosis_name, definite, source, external_id, imported_at", visits); err != nil {
 		return nil, err
 	}
-	aids, err := queryIDs(ctx, w, `SELECT id FROM accounts WHERE username LIKE $1 ORDER BY username`, inst+"-u%")
+	aids, err := db.IDs(ctx, `SELECT id FROM accounts WHERE username LIKE $1 ORDER BY username`, inst+"-u%")
 	if err != nil {
 		return nil, err
 	}
-	pids, err := queryIDs(ctx, w, `SELECT id FROM patients WHERE id > (SELECT COALESCE(MAX(id), 0) FROM patients) - $1 ORDER BY id`, sp.Patients)
+	pids, err := db.IDs(ctx, `SELECT id FROM patients WHERE id > (SELECT COALESCE(MAX(id), 0) FROM patients) - $1 ORDER BY id`, sp.Patients)
 	if err != nil {
 		return nil, err
 	}
@@ -150,21 +148,4 @@ func Build(ctx context.Context, db *sqlstore.DB, sp Spec, now time.Time) (*Fixtu
 		return nil, err
 	}
 	return f, nil
-}
-
-func queryIDs(ctx context.Context, db *sql.DB, q string, args ...any) ([]int64, error) {
-	rows, err := db.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		out = append(out, id)
-	}
-	return out, rows.Err()
 }

@@ -50,7 +50,8 @@ type spec struct {
 
 type inst struct {
 	directory.Institution
-	depts []dept
+	depts   []dept
+	release directory.Release // the booking window of its services (S-2); zero: the default
 }
 
 var pilotSpecs = map[string]spec{
@@ -73,7 +74,9 @@ func institutions() []inst {
 				{"ent", "耳鼻咽喉头颈外科", "Otolaryngology – Head and Neck Surgery", nil, all, 5000},
 				{"dermatology", "皮肤科", "Dermatology", []spec{pilotSpecs["skin"]}, all, 5000},
 				{"child-health", "儿童保健科", "Child Health Care", []spec{pilotSpecs["growth"], pilotSpecs["nutrition"]}, all, 5000},
-			}},
+			},
+			// Seed 1: slots 1 to 7 days ahead.
+			directory.Release{MinDays: 1, MaxDays: 7, ReleaseTime: "00:00", CancelCutoffM: 120}},
 		{directory.Institution{Code: "ccmc", Name: "首都儿童医学中心", NameEN: "Capital Children's Medical Center",
 			Alias: "首都儿科研究所附属儿童医院（首儿所）", Status: directory.QualApproved, ApprovedOn: "2020-06-02", OnlineSince: "2020-06-02",
 			Channel: "微信公众号“首都儿童医学中心”", Pilot: true, Delivery: "医院快递配送：药品和发票当天寄出，手机查看物流",
@@ -84,7 +87,7 @@ func institutions() []inst {
 				{"child-health", "儿童保健科", "Child Health Care", []spec{pilotSpecs["growth"], pilotSpecs["nutrition"]}, "1,3,5,7", 3000},
 				{"respiratory", "呼吸科", "Respiratory Medicine", nil, "2,4,6", 3000},
 				{"dermatology", "皮肤科", "Dermatology", []spec{pilotSpecs["skin"]}, "2,4,6", 3000},
-			}},
+			}, directory.Release{}},
 		{directory.Institution{Code: "xuanwu", Name: "宣武医院", NameEN: "Xuanwu Hospital", Alias: "首都医科大学宣武医院",
 			Status: directory.QualApproved, ApprovedOn: "2020-03-01", Channel: "App“掌上宣武医院”", Insurance: true,
 			Delivery: "医院配送到家，收到药品时持医保卡实时结算", DeliveryArea: "北京市内"},
@@ -92,27 +95,27 @@ func institutions() []inst {
 				{"neurology", "神经内科", "Neurology", nil, all, 4000},
 				{"cardiology", "心内科", "Cardiology", nil, all, 4000},
 				{"endocrinology", "内分泌科", "Endocrinology", nil, all, 4000},
-			}},
+			}, directory.Release{}},
 		{directory.Institution{Code: "shijitan", Name: "世纪坛医院", NameEN: "Beijing Shijitan Hospital", Status: directory.QualApproved,
 			ApprovedOn: "2020-04-29", OnlineSince: "2020-04-29", Channel: "App“世纪云服务”（创建账号并绑定社保卡）", Delivery: "医院配送"},
 			[]dept{
 				{"cardiology", "心内科", "Cardiology", nil, all, 4000},
 				{"endocrinology", "内分泌科", "Endocrinology", nil, all, 4000},
 				{"gastroenterology", "消化内科", "Gastroenterology", nil, all, 4000},
-			}},
+			}, directory.Release{}},
 		{directory.Institution{Code: "changgung", Name: "北京清华长庚医院", NameEN: "Beijing Tsinghua Changgung Hospital", Status: directory.QualPending,
 			StatusNote: "2020 年 4 月通过北京市卫生健康委信息中心查核验收（互联网诊疗资质评审），待正式批复后开展业务"},
 			[]dept{
 				{"general", "普通内科", "General Internal Medicine", nil, all, 4000},
 				{"cardiology", "心内科", "Cardiology", nil, all, 4000},
-			}},
+			}, directory.Release{}},
 		{directory.Institution{Code: "pumch", Name: "北京协和医院", NameEN: "Peking Union Medical College Hospital", Status: directory.QualApproved,
 			ApprovedOn: "2020-05-20", Channel: "App“北京协和医院”", Delivery: "医院配送"},
 			[]dept{
 				{"endocrinology", "内分泌科", "Endocrinology", nil, all, 6000},
 				{"rheumatology", "风湿免疫科", "Rheumatology", nil, all, 6000},
 				{"dermatology", "皮肤科", "Dermatology", nil, all, 6000},
-			}},
+			}, directory.Release{}},
 	}
 }
 
@@ -214,7 +217,7 @@ func (l *loader) institution(ctx context.Context, in inst) error {
 			return err
 		}
 		for _, d := range in.depts {
-			if err := l.department(ctx, i.Code, d); err != nil {
+			if err := l.department(ctx, i.Code, d, in.releaseOrDefault()); err != nil {
 				return err
 			}
 		}
@@ -225,13 +228,20 @@ func (l *loader) institution(ctx context.Context, in inst) error {
 	return l.staff(ctx, in)
 }
 
-func (l *loader) department(ctx context.Context, code string, d dept) error {
+func (in inst) releaseOrDefault() directory.Release {
+	if in.release.ReleaseTime == "" {
+		return directory.DefaultRelease
+	}
+	return in.release
+}
+
+func (l *loader) department(ctx context.Context, code string, d dept, release directory.Release) error {
 	if err := l.s.SaveDepartment(ctx, &directory.Department{Institution: code, Code: d.code, Name: d.name, NameEN: d.en, Online: true}); err != nil {
 		return err
 	}
 	days, _ := directory.ParseWeekdays(d.days)
 	fu := &directory.Service{Institution: code, Department: d.code, Code: code + "-" + d.code + "-fu", Name: d.name + "复诊",
-		NameEN: d.en + " follow-up", Kind: directory.FollowUp, PriceFen: d.fuPrice, Days: days, Active: true, Release: releaseOf(code)}
+		NameEN: d.en + " follow-up", Kind: directory.FollowUp, PriceFen: d.fuPrice, Days: days, Active: true, Release: release}
 	if err := l.s.SaveService(ctx, fu); err != nil {
 		return err
 	}
@@ -242,7 +252,7 @@ func (l *loader) department(ctx context.Context, code string, d dept) error {
 		if sp.firstVisit {
 			fv := &directory.Service{Institution: code, Department: d.code, Code: code + "-" + sp.code + "-fv", Name: sp.name + "首诊",
 				NameEN: sp.en + " first visit", Kind: directory.FirstVisit, Specialty: sp.code, PriceFen: d.fuPrice + 3000, Days: days, Active: true,
-				Release: releaseOf(code)}
+				Release: release}
 			// S-5: first-visit booking opened on 2026-01-31 in the afternoon.
 			fv.OpensAt = PilotOpens
 			if err := l.s.SaveService(ctx, fv); err != nil {

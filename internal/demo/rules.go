@@ -15,16 +15,6 @@ import (
 // PilotOpens is when first-visit booking opened (S-5): 2026-01-31, 14:00.
 var PilotOpens = time.Date(2026, 1, 31, 14, 0, 0, 0, dates.Beijing)
 
-// releaseOf is each institution's booking window (S-2): H-BCH books 1 to 7
-// days ahead; the others today to 7 days ahead.
-func releaseOf(code string) directory.Release {
-	r := directory.DefaultRelease
-	if code == "bch" {
-		r.MinDays = 1
-	}
-	return r
-}
-
 func rule(inst, dept, code, source, zh, en, expr string) policy.Rule {
 	return policy.Rule{Institution: inst, Department: dept, Code: code, Source: source, MessageZH: zh, MessageEN: en, Expr: expr, Active: true}
 }

@@ -214,7 +214,12 @@ func (db *DB) AccountPatient(ctx context.Context, accountID, patientID int64) (*
 }
 
 func (db *DB) LinkedAccounts(ctx context.Context, patientID int64) ([]int64, error) {
-	rows, err := db.query(ctx, `SELECT account_id FROM account_patients WHERE patient_id = $1 ORDER BY account_id`, patientID)
+	return db.IDs(ctx, `SELECT account_id FROM account_patients WHERE patient_id = $1 ORDER BY account_id`, patientID)
+}
+
+// IDs runs a read query whose rows are one integer each.
+func (db *DB) IDs(ctx context.Context, q string, args ...any) ([]int64, error) {
+	rows, err := db.query(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}

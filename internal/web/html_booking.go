@@ -245,10 +245,15 @@ func (s *Server) pageInbox(w http.ResponseWriter, r *http.Request) {
 // --- institution admin: rules, schedules, history import, usage ---
 
 func (s *Server) adminBookingRoutes(mux *http.ServeMux) {
-	mux.HandleFunc("GET /admin/institutions/{code}/rules", s.requireLogin(s.pageRules))
-	mux.HandleFunc("POST /admin/institutions/{code}/rules", s.requireLogin(s.postRule))
-	mux.HandleFunc("GET /admin/institutions/{code}/schedules", s.requireLogin(s.pageSchedules))
-	mux.HandleFunc("POST /admin/institutions/{code}/schedules", s.requireLogin(s.postSchedule))
+	back := func(sub string) func(r *http.Request) string {
+		return func(r *http.Request) string {
+			return "/admin/institutions/" + r.PathValue("code") + "/" + sub + "?ok=saved"
+		}
+	}
+	mux.HandleFunc("GET /admin/institutions/{code}/rules", s.requireLogin(s.show("rules", s.rulesPage)))
+	mux.HandleFunc("POST /admin/institutions/{code}/rules", s.requireLogin(s.submit("rules", s.rulesPage, s.postRule, back("rules"))))
+	mux.HandleFunc("GET /admin/institutions/{code}/schedules", s.requireLogin(s.show("schedules", s.schedulesPage)))
+	mux.HandleFunc("POST /admin/institutions/{code}/schedules", s.requireLogin(s.submit("schedules", s.schedulesPage, s.postSchedule, back("schedules"))))
 	mux.HandleFunc("POST /admin/institutions/{code}/schedules/{id}/delete", s.requireLogin(s.postDeleteSchedule))
 	mux.HandleFunc("GET /admin/institutions/{code}/history", s.requireLogin(s.pageHistory))
 	mux.HandleFunc("POST /admin/institutions/{code}/history", s.requireLogin(s.postHistory))
@@ -285,32 +290,14 @@ func (s *Server) rulesPage(w http.ResponseWriter, r *http.Request) (*page, error
 	return p, nil
 }
 
-func (s *Server) pageRules(w http.ResponseWriter, r *http.Request) {
-	p, err := s.rulesPage(w, r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	s.render(w, r, http.StatusOK, "rules", p)
-}
-
-func (s *Server) postRule(w http.ResponseWriter, r *http.Request) {
+func (s *Server) postRule(r *http.Request) error {
 	code := r.PathValue("code")
 	id, _ := strconv.ParseInt(r.PostFormValue("id"), 10, 64)
 	pos, _ := strconv.Atoi(r.PostFormValue("position"))
 	rule := &policy.Rule{ID: id, Institution: code, Department: r.PostFormValue("department"), Service: strings.TrimSpace(r.PostFormValue("service")),
 		Code: r.PostFormValue("code"), Source: strings.TrimSpace(r.PostFormValue("source")), MessageZH: strings.TrimSpace(r.PostFormValue("message_zh")),
 		MessageEN: strings.TrimSpace(r.PostFormValue("message_en")), Expr: strings.TrimSpace(r.PostFormValue("expr")), Position: pos, Active: checked(r, "active")}
-	if err := s.saveRule(r, rule); err != nil {
-		p, perr := s.rulesPage(w, r)
-		if perr != nil {
-			s.fail(w, r, perr)
-			return
-		}
-		s.formErr(w, r, "rules", p, err)
-		return
-	}
-	http.Redirect(w, r, "/admin/institutions/"+code+"/rules?ok=saved", http.StatusSeeOther)
+	return s.saveRule(r, rule)
 }
 
 type schedulesPage struct {
@@ -352,43 +339,21 @@ func (s *Server) schedulesPage(w http.ResponseWriter, r *http.Request) (*page, e
 	return p, nil
 }
 
-func (s *Server) pageSchedules(w http.ResponseWriter, r *http.Request) {
-	p, err := s.schedulesPage(w, r)
+func (s *Server) postSchedule(r *http.Request) error {
+	inst, err := s.manage(r)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
-	s.render(w, r, http.StatusOK, "schedules", p)
-}
-
-func (s *Server) postSchedule(w http.ResponseWriter, r *http.Request) {
-	code := r.PathValue("code")
-	err := func() error {
-		inst, err := s.manage(r)
-		if err != nil {
-			return err
-		}
-		svc, err := s.dir.Service(r.Context(), r.PostFormValue("service"))
-		if err != nil || svc.Institution != inst.Code {
-			var f errs.Fields
-			f.Add("service", "not_found")
-			return f.Err()
-		}
-		doc, _ := strconv.ParseInt(r.PostFormValue("practitioner_id"), 10, 64)
-		wd, _ := strconv.Atoi(r.PostFormValue("weekday"))
-		capacity, _ := strconv.Atoi(r.PostFormValue("capacity"))
-		return s.saveSchedule(r, svc, &schedule.Schedule{PractitionerID: doc, Weekday: wd, StartTime: r.PostFormValue("start_time"), Capacity: capacity, Active: true})
-	}()
-	if err != nil {
-		p, perr := s.schedulesPage(w, r)
-		if perr != nil {
-			s.fail(w, r, perr)
-			return
-		}
-		s.formErr(w, r, "schedules", p, err)
-		return
+	svc, err := s.dir.Service(r.Context(), r.PostFormValue("service"))
+	if err != nil || svc.Institution != inst.Code {
+		var f errs.Fields
+		f.Add("service", "not_found")
+		return f.Err()
 	}
-	http.Redirect(w, r, "/admin/institutions/"+code+"/schedules?ok=saved", http.StatusSeeOther)
+	doc, _ := strconv.ParseInt(r.PostFormValue("practitioner_id"), 10, 64)
+	wd, _ := strconv.Atoi(r.PostFormValue("weekday"))
+	capacity, _ := strconv.Atoi(r.PostFormValue("capacity"))
+	return s.saveSchedule(r, svc, &schedule.Schedule{PractitionerID: doc, Weekday: wd, StartTime: r.PostFormValue("start_time"), Capacity: capacity, Active: true})
 }
 
 func (s *Server) postDeleteSchedule(w http.ResponseWriter, r *http.Request) {

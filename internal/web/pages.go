@@ -248,3 +248,35 @@ func safeNext(next string) string {
 	}
 	return next
 }
+
+// pageBuilder makes the page of a form: its data, ready to render.
+type pageBuilder func(w http.ResponseWriter, r *http.Request) (*page, error)
+
+// show renders the page a builder makes.
+func (s *Server) show(name string, build pageBuilder) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		p, err := build(w, r)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		s.render(w, r, http.StatusOK, name, p)
+	}
+}
+
+// submit runs a form action: on success it redirects to next(r); on a
+// refusal it shows the form's page again with every error and the input.
+func (s *Server) submit(name string, build pageBuilder, do func(r *http.Request) error, next func(r *http.Request) string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := do(r); err != nil {
+			p, perr := build(w, r)
+			if perr != nil {
+				s.fail(w, r, perr)
+				return
+			}
+			s.formErr(w, r, name, p, err)
+			return
+		}
+		http.Redirect(w, r, next(r), http.StatusSeeOther)
+	}
+}
