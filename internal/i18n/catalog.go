@@ -114,3 +114,17 @@ func init() {
 		"field.expr_invalid":   {"规则表达式无法编译：%s", "The rule expression does not compile: %s"},
 	})
 }
+
+// Monitoring report texts.
+func init() {
+	add(map[string][2]string{
+		"report_published":       {"该期月报已发布，不能再修改", "This issue is published and can no longer change"},
+		"report_empty":           {"月报中没有任何条目，不能发布", "The report has no entries to publish"},
+		"field.url_scheme":       {"网址须以 http:// 或 https:// 开头", "The URL must start with http:// or https://"},
+		"field.source_kind":      {"来源类型须为 rss 或 html", "The kind is rss or html"},
+		"field.selector_invalid": {"CSS 选择器无法解析：%s", "The CSS selector does not parse: %s"},
+		"field.interval_range":   {"采集间隔须在 5 分钟到 7 天之间", "The interval must be 5 minutes to 7 days"},
+		"field.term_invalid":     {"关键词须有主题、词语和大于 0 的权重", "A term needs a topic, a word and a weight above 0"},
+		"field.format_unknown":   {"格式须为 txt、html 或 json", "The format is txt, html or json"},
+	})
+}

@@ -67,6 +67,20 @@ func (s *Server) apiTable() []route {
 		{"POST /api/v1/institutions/{code}/history", s.requireLogin(s.apiImportHistory)},
 		{"GET /api/v1/institutions/{code}/history/imports/{id}", s.requireLogin(s.apiImport)},
 		{"GET /api/v1/notifications", s.requireLogin(s.apiNotifications)},
+		{"GET /api/v1/monitor/sources", s.requireLogin(s.apiSources)},
+		{"POST /api/v1/monitor/sources", s.requireLogin(s.apiSaveSource)},
+		{"PUT /api/v1/monitor/sources/{id}", s.requireLogin(s.apiSaveSource)},
+		{"POST /api/v1/monitor/crawl", s.requireLogin(s.apiCrawl)},
+		{"GET /api/v1/monitor/crawl/{id}", s.requireLogin(s.apiCrawlStatus)},
+		{"GET /api/v1/monitor/items", s.requireLogin(s.apiItems)},
+		{"PUT /api/v1/monitor/items/{id}/override", s.requireLogin(s.apiOverride)},
+		{"GET /api/v1/monitor/taxonomy", s.requireLogin(s.apiTaxonomy)},
+		{"PUT /api/v1/monitor/taxonomy", s.requireLogin(s.apiSaveTaxonomy)},
+		{"POST /api/v1/monitor/reports", s.requireLogin(s.apiDraftReport)},
+		{"GET /api/v1/monitor/reports", s.requireLogin(s.apiReports)},
+		{"GET /api/v1/monitor/reports/{id}", s.requireLogin(s.apiReport)},
+		{"PUT /api/v1/monitor/reports/{id}", s.requireLogin(s.apiEditReport)},
+		{"POST /api/v1/monitor/reports/{id}/publish", s.requireLogin(s.apiPublishReport)},
 	}
 }
 

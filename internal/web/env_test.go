@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/yunyi-health/yunyi/internal/audit"
+	"github.com/yunyi-health/yunyi/internal/crawl"
 	"github.com/yunyi-health/yunyi/internal/demo"
 	"github.com/yunyi-health/yunyi/internal/identity"
 	"github.com/yunyi-health/yunyi/internal/sqlstore"
@@ -51,7 +52,9 @@ func newEnv(t *testing.T, db *sqlstore.DB, limits map[string][2]float64) *env {
 	al := audit.NewLogger(db)
 	t.Cleanup(al.Close)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	s, err := New(Config{Demo: true, Now: c.Now, Limits: limits}, db, al, log)
+	fast := crawl.DefaultOptions
+	fast.PerHost, fast.Backoff = 1000, 10*time.Millisecond // fixture sites on loopback
+	s, err := New(Config{Demo: true, Now: c.Now, Limits: limits, Crawl: &fast}, db, al, log)
 	if err != nil {
 		t.Fatal(err)
 	}

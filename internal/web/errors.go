@@ -16,7 +16,7 @@ import (
 // domain errors meet HTTP.
 func statusOf(code string) int {
 	switch code {
-	case errs.Invalid, "bad_json", "bad_file":
+	case errs.Invalid, "bad_json", "bad_file", "report_empty":
 		return http.StatusBadRequest
 	case "ineligible":
 		return http.StatusUnprocessableEntity
@@ -28,7 +28,7 @@ func statusOf(code string) int {
 		return http.StatusForbidden
 	case errs.NotFound:
 		return http.StatusNotFound
-	case errs.Conflict, errs.Duplicate:
+	case errs.Conflict, errs.Duplicate, "report_published":
 		return http.StatusConflict
 	case errs.AccountLocked:
 		return http.StatusLocked

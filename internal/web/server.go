@@ -13,6 +13,7 @@ import (
 
 	"github.com/yunyi-health/yunyi/internal/audit"
 	"github.com/yunyi-health/yunyi/internal/booking"
+	"github.com/yunyi-health/yunyi/internal/crawl"
 	"github.com/yunyi-health/yunyi/internal/directory"
 	"github.com/yunyi-health/yunyi/internal/errs"
 	"github.com/yunyi-health/yunyi/internal/identity"
@@ -29,6 +30,7 @@ type Config struct {
 	SecureCookies bool // mark cookies Secure (browsers accept them on loopback and HTTPS)
 	Now           func() time.Time
 	Limits        map[string][2]float64 // overrides of DefaultLimits
+	Crawl         *crawl.Options        // fetch settings of the monitor (default crawl.DefaultOptions)
 }
 
 // Server holds the dependencies of the handlers.
@@ -40,6 +42,7 @@ type Server struct {
 	audit    *audit.Logger
 	bk       *booking.Service
 	links    *ttl.Cache // account:patient → *identity.Patient
+	crawls   crawls
 	log      *slog.Logger
 	pages    *pages
 	limits   *limiters
@@ -64,7 +67,7 @@ func New(cfg Config, db *sqlstore.DB, al *audit.Logger, log *slog.Logger) (*Serv
 		return nil, err
 	}
 	s := &Server{cfg: cfg, db: db, ids: ids, dir: db, audit: al, log: log, pages: p, limits: newLimiters(cfg.Limits), bk: booking.New(db, cfg.Now),
-		links: ttl.New(time.Minute, 200_000)}
+		links: ttl.New(time.Minute, 200_000), crawls: crawls{runs: map[int64]*crawlRun{}}}
 	s.handler = s.routes()
 	return s, nil
 }

@@ -1,0 +1,208 @@
+package monitor
+
+import (
+	"hash/fnv"
+	"math"
+	"math/bits"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/go-ego/gse"
+	"github.com/longbridgeapp/opencc"
+	"golang.org/x/text/width"
+)
+
+// Text processing of the monitoring pipeline: normalisation (traditional
+// characters to simplified, full-width forms folded), segmentation (gse),
+// near-duplicate fingerprints (SimHash) and extractive summaries
+// (TextRank over sentences).
+
+var (
+	initOnce sync.Once
+	t2s      *opencc.OpenCC
+	seg      gse.Segmenter
+	initErr  error
+)
+
+func setup() error {
+	initOnce.Do(func() {
+		t2s, initErr = opencc.New("t2s")
+		if initErr != nil {
+			return
+		}
+		seg, initErr = gse.NewEmbed("zh_s")
+	})
+	return initErr
+}
+
+var spaces = regexp.MustCompile(`[ \t\x{3000}\x{00a0}]+`)
+
+// Normalize converts traditional characters to simplified, folds
+// full-width letters, digits and punctuation to their normal width, and
+// collapses runs of spaces.
+func Normalize(s string) string {
+	if err := setup(); err == nil {
+		if c, err := t2s.Convert(s); err == nil {
+			s = c
+		}
+	}
+	s = width.Fold.String(s)
+	return strings.TrimSpace(spaces.ReplaceAllString(s, " "))
+}
+
+// Tokens segments normalised text into words, dropping punctuation and
+// spaces.
+func Tokens(s string) []string {
+	if err := setup(); err != nil {
+		return strings.Fields(s)
+	}
+	var out []string
+	for _, w := range seg.Cut(s, true) {
+		w = strings.TrimSpace(w)
+		if w == "" {
+			continue
+		}
+		r, _ := utf8.DecodeRuneInString(w)
+		if unicode.IsPunct(r) || unicode.IsSymbol(r) {
+			continue
+		}
+		out = append(out, strings.ToLower(w))
+	}
+	return out
+}
+
+// SimHash is a 64-bit fingerprint of a token multiset: near-identical
+// texts have fingerprints a few bits apart.
+func SimHash(tokens []string) uint64 {
+	var v [64]int
+	for _, t := range tokens {
+		if utf8.RuneCountInString(t) < 2 {
+			continue // single characters carry little of the text
+		}
+		h := fnv.New64a()
+		h.Write([]byte(t))
+		x := h.Sum64()
+		for i := 0; i < 64; i++ {
+			if x&(1<<uint(i)) != 0 {
+				v[i]++
+			} else {
+				v[i]--
+			}
+		}
+	}
+	var out uint64
+	for i := 0; i < 64; i++ {
+		if v[i] > 0 {
+			out |= 1 << uint(i)
+		}
+	}
+	return out
+}
+
+// NearDuplicate reports whether two fingerprints are within the distance
+// of reposts of one article.
+func NearDuplicate(a, b uint64) bool { return bits.OnesCount64(a^b) <= 6 }
+
+var sentenceEnd = regexp.MustCompile(`[^。！？!?\n]+[。！？!?]*`)
+
+// Sentences splits text into sentences.
+func Sentences(text string) []string {
+	var out []string
+	for _, s := range sentenceEnd.FindAllString(text, -1) {
+		s = strings.TrimSpace(s)
+		if utf8.RuneCountInString(s) >= 8 {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Summarize picks the most central sentences of text (TextRank with
+// word-overlap similarity) up to maxRunes, in their original order.
+func Summarize(text string, maxRunes int) string {
+	sents := Sentences(text)
+	if len(sents) == 0 {
+		return ""
+	}
+	sets := make([]map[string]bool, len(sents))
+	for i, s := range sents {
+		sets[i] = map[string]bool{}
+		for _, t := range Tokens(s) {
+			if utf8.RuneCountInString(t) >= 2 {
+				sets[i][t] = true
+			}
+		}
+	}
+	n := len(sents)
+	w := make([][]float64, n)
+	for i := range w {
+		w[i] = make([]float64, n)
+	}
+	for i := 0; i < n; i++ {
+		for j := i + 1; j < n; j++ {
+			common := 0
+			for t := range sets[i] {
+				if sets[j][t] {
+					common++
+				}
+			}
+			if common == 0 || len(sets[i]) < 2 || len(sets[j]) < 2 {
+				continue
+			}
+			sim := float64(common) / (logf(len(sets[i])) + logf(len(sets[j])))
+			w[i][j], w[j][i] = sim, sim
+		}
+	}
+	score := make([]float64, n)
+	for i := range score {
+		score[i] = 1
+	}
+	out := make([]float64, n)
+	for iter := 0; iter < 30; iter++ {
+		for i := 0; i < n; i++ {
+			sum := 0.0
+			for j := 0; j < n; j++ {
+				if w[j][i] == 0 {
+					continue
+				}
+				tot := 0.0
+				for k := 0; k < n; k++ {
+					tot += w[j][k]
+				}
+				sum += w[j][i] / tot * score[j]
+			}
+			out[i] = 0.15 + 0.85*sum
+		}
+		copy(score, out)
+	}
+	order := make([]int, n)
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool { return score[order[a]] > score[order[b]] })
+	var chosen []int
+	total := 0
+	for _, i := range order {
+		l := utf8.RuneCountInString(sents[i])
+		if total > 0 && total+l > maxRunes {
+			continue
+		}
+		chosen = append(chosen, i)
+		total += l
+		if total >= maxRunes {
+			break
+		}
+	}
+	sort.Ints(chosen)
+	var b strings.Builder
+	for _, i := range chosen {
+		b.WriteString(sents[i])
+	}
+	return b.String()
+}
+
+func logf(n int) float64 { return math.Log(float64(n)) + 1e-9 }

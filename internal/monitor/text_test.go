@@ -1,0 +1,57 @@
+package monitor
+
+import (
+	"os"
+	"strings"
+	"testing"
+)
+
+func TestNormalizeTraditionalAndFullWidth(t *testing.T) {
+	got := Normalize("北京市試點互聯網診療首診服務　ＡＢＣ１２３")
+	if got != "北京市试点互联网诊疗首诊服务 ABC123" {
+		t.Fatalf("%q", got)
+	}
+}
+
+func TestTokensAndSimHash(t *testing.T) {
+	a := Tokens(Normalize("北京多所医院开通互联网诊疗，开放部分科室复诊服务。互联网医院更为便捷。"))
+	joined := strings.Join(a, "|")
+	if !strings.Contains(joined, "互联网") || !strings.Contains(joined, "医院") {
+		t.Fatalf("%v", a)
+	}
+	b := Tokens(Normalize("北京多所医院开通互联网诊疗，开放部分科室复诊服务！互联网医院更为便捷。"))
+	c := Tokens(Normalize("今日天气晴朗，适合户外运动，公园里游人如织，孩子们在草地上放风筝。"))
+	if !NearDuplicate(SimHash(a), SimHash(b)) {
+		t.Fatal("a repost must be a near duplicate")
+	}
+	if NearDuplicate(SimHash(a), SimHash(c)) {
+		t.Fatal("different texts are not duplicates")
+	}
+}
+
+func TestSummarizeUsesOwnSentences(t *testing.T) {
+	raw, err := os.ReadFile("../../../shared/seeds/000_084e12d233652512.txt")
+	if err != nil {
+		t.Skip(err)
+	}
+	text := Normalize(string(raw))
+	s := Summarize(text, 200)
+	if s == "" || len([]rune(s)) > 260 {
+		t.Fatalf("summary %q", s)
+	}
+	rest := s
+	for _, sent := range Sentences(text) {
+		rest = strings.Replace(rest, sent, "", 1)
+	}
+	if strings.TrimSpace(rest) != "" {
+		t.Fatalf("not made of the article's own sentences: %q", rest)
+	}
+}
+
+func TestChineseNumber(t *testing.T) {
+	for n, want := range map[int]string{1: "一", 10: "十", 11: "十一", 20: "二十", 27: "二十七", 99: "九十九", 100: "一百", 105: "一百零五", 110: "一百一十", 1001: "一千零一"} {
+		if got := ChineseNumber(n); got != want {
+			t.Errorf("%d: %s, want %s", n, got, want)
+		}
+	}
+}

@@ -1,0 +1,383 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/yunyi-health/yunyi/internal/errs"
+	"github.com/yunyi-health/yunyi/internal/monitor"
+)
+
+var _ monitor.Store = (*DB)(nil)
+
+const sourceCols = `id, name, media, kind, url, link_selector, title_selector, date_selector, body_selector, active, interval_min, last_crawl, last_error, last_count`
+
+func scanSource(row interface{ Scan(...any) error }) (*monitor.Source, error) {
+	var s monitor.Source
+	var kind string
+	var last int64
+	if err := row.Scan(&s.ID, &s.Name, &s.Media, &kind, &s.URL, &s.LinkSelector, &s.TitleSelector, &s.DateSelector, &s.BodySelector,
+		&s.Active, &s.IntervalMin, &last, &s.LastError, &s.LastCount); err != nil {
+		return nil, notFound(err)
+	}
+	s.Kind, s.LastCrawl = monitor.SourceKind(kind), fromMicros(last)
+	return &s, nil
+}
+
+func (db *DB) SaveSource(ctx context.Context, s *monitor.Source) error {
+	if s.ID == 0 {
+		return db.w.QueryRowContext(ctx, `INSERT INTO monitor_sources (name, media, kind, url, link_selector, title_selector, date_selector, body_selector, active, interval_min)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id`, s.Name, s.Media, string(s.Kind), s.URL, s.LinkSelector, s.TitleSelector,
+			s.DateSelector, s.BodySelector, s.Active, s.IntervalMin).Scan(&s.ID)
+	}
+	res, err := db.w.ExecContext(ctx, `UPDATE monitor_sources SET name = $2, media = $3, kind = $4, url = $5, link_selector = $6, title_selector = $7,
+		date_selector = $8, body_selector = $9, active = $10, interval_min = $11 WHERE id = $1`, s.ID, s.Name, s.Media, string(s.Kind), s.URL,
+		s.LinkSelector, s.TitleSelector, s.DateSelector, s.BodySelector, s.Active, s.IntervalMin)
+	if err != nil {
+		return err
+	}
+	return mustAffect(res)
+}
+
+func (db *DB) Sources(ctx context.Context) ([]monitor.Source, error) {
+	rows, err := db.query(ctx, `SELECT `+sourceCols+` FROM monitor_sources ORDER BY id`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []monitor.Source{}
+	for rows.Next() {
+		s, err := scanSource(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *s)
+	}
+	return out, rows.Err()
+}
+
+func (db *DB) Source(ctx context.Context, id int64) (*monitor.Source, error) {
+	return scanSource(db.QueryRowContext(ctx, `SELECT `+sourceCols+` FROM monitor_sources WHERE id = $1`, id))
+}
+
+func (db *DB) RecordCrawl(ctx context.Context, sourceID int64, at time.Time, count int, errText string) error {
+	_, err := db.w.ExecContext(ctx, `UPDATE monitor_sources SET last_crawl = $2, last_count = $3, last_error = $4 WHERE id = $1`, sourceID, micros(at), count, errText)
+	return err
+}
+
+func (db *DB) FetchState(ctx context.Context, url string) (string, string, error) {
+	var etag, lm string
+	err := db.QueryRowContext(ctx, `SELECT etag, last_modified FROM monitor_fetch_state WHERE url = $1`, url).Scan(&etag, &lm)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", "", nil
+	}
+	return etag, lm, err
+}
+
+func (db *DB) SaveFetchState(ctx context.Context, url, etag, lastModified string) error {
+	_, err := db.w.ExecContext(ctx, `INSERT INTO monitor_fetch_state (url, etag, last_modified) VALUES ($1, $2, $3)
+		ON CONFLICT (url) DO UPDATE SET etag = excluded.etag, last_modified = excluded.last_modified`, url, etag, lastModified)
+	return err
+}
+
+// UpsertItem stores an item by URL, merging it with a near-duplicate of
+// the same period (the earliest publication stays the item; the others are
+// its reposts).
+func (db *DB) UpsertItem(ctx context.Context, it *monitor.Item) (bool, error) {
+	changed := false
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		var id int64
+		var title, published, summary string
+		var fp int64
+		err := tx.QueryRowContext(ctx, `SELECT id, title, published, summary, fingerprint FROM monitor_items WHERE url = $1`, it.URL).Scan(&id, &title, &published, &summary, &fp)
+		if err == nil && title == it.Title && published == it.Published && fp == int64(it.Fingerprint) {
+			it.ID = id
+			return nil // nothing changed
+		}
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		changed = true
+		terms := strings.Join(it.Terms, ",")
+		if id != 0 {
+			it.ID = id
+			_, err := tx.ExecContext(ctx, `UPDATE monitor_items SET title = $2, published = $3, body = $4, summary = $5, fetched_at = $6, score = $7,
+				terms = $8, threshold = $9, fingerprint = $10 WHERE id = $1`, id, it.Title, it.Published, it.Text, it.Summary, micros(it.FetchedAt),
+				it.Score, terms, it.Threshold, int64(it.Fingerprint))
+			return err
+		}
+		if err := tx.QueryRowContext(ctx, `INSERT INTO monitor_items (source_id, url, title, media, published, body, summary, fetched_at, score, terms, threshold, fingerprint)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id`, it.SourceID, it.URL, it.Title, it.Media, it.Published, it.Text,
+			it.Summary, micros(it.FetchedAt), it.Score, terms, it.Threshold, int64(it.Fingerprint)).Scan(&it.ID); err != nil {
+			return err
+		}
+		return mergeDuplicate(ctx, tx, it)
+	})
+	return changed, err
+}
+
+// mergeDuplicate links a new item with a near-duplicate published within
+// 60 days: the earliest publication is the item, the other its repost.
+func mergeDuplicate(ctx context.Context, tx *sql.Tx, it *monitor.Item) error {
+	t, err := time.Parse("2006-01-02", it.Published)
+	if err != nil {
+		return nil
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT id, published, fingerprint FROM monitor_items WHERE duplicate_of = 0 AND id <> $1 AND published >= $2 AND published <= $3`,
+		it.ID, t.AddDate(0, 0, -60).Format("2006-01-02"), t.AddDate(0, 0, 60).Format("2006-01-02"))
+	if err != nil {
+		return err
+	}
+	var primary int64
+	var primaryDate string
+	for rows.Next() {
+		var id, fp int64
+		var pub string
+		if err := rows.Scan(&id, &pub, &fp); err != nil {
+			rows.Close()
+			return err
+		}
+		if primary == 0 && monitor.NearDuplicate(uint64(fp), it.Fingerprint) {
+			primary, primaryDate = id, pub
+		}
+	}
+	rows.Close()
+	if primary == 0 {
+		return nil
+	}
+	if it.Published < primaryDate {
+		// The new one ran first: it becomes the item; the others follow it.
+		if _, err := tx.ExecContext(ctx, `UPDATE monitor_items SET duplicate_of = $1 WHERE id = $2 OR duplicate_of = $2`, it.ID, primary); err != nil {
+			return err
+		}
+		return nil
+	}
+	it.DuplicateOf = primary
+	_, err = tx.ExecContext(ctx, `UPDATE monitor_items SET duplicate_of = $1 WHERE id = $2`, primary, it.ID)
+	return err
+}
+
+const itemCols = `id, source_id, url, title, media, published, body, summary, fetched_at, score, terms, threshold, override, fingerprint, duplicate_of`
+
+func scanItem(row interface{ Scan(...any) error }) (*monitor.Item, error) {
+	var it monitor.Item
+	var fetched, fp int64
+	var terms string
+	var override int
+	if err := row.Scan(&it.ID, &it.SourceID, &it.URL, &it.Title, &it.Media, &it.Published, &it.Text, &it.Summary, &fetched, &it.Score, &terms,
+		&it.Threshold, &override, &fp, &it.DuplicateOf); err != nil {
+		return nil, notFound(err)
+	}
+	it.FetchedAt, it.Fingerprint = fromMicros(fetched), uint64(fp)
+	it.Terms = []string{}
+	if terms != "" {
+		it.Terms = strings.Split(terms, ",")
+	}
+	if override >= 0 {
+		v := override == 1
+		it.Override = &v
+	}
+	it.Relevant = it.Verdict()
+	it.Reposts = []monitor.Repost{}
+	return &it, nil
+}
+
+// Items lists the items of a period (merged reposts listed on their item).
+func (db *DB) Items(ctx context.Context, f monitor.ItemFilter) ([]monitor.Item, error) {
+	if f.Limit <= 0 || f.Limit > 5000 {
+		f.Limit = 1000
+	}
+	rows, err := db.query(ctx, `SELECT `+itemCols+` FROM monitor_items WHERE ($1 = '' OR published >= $1) AND ($2 = '' OR published <= $2)
+		ORDER BY published, id LIMIT $3`, f.From, f.To, f.Limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var all []monitor.Item
+	for rows.Next() {
+		it, err := scanItem(rows)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, *it)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	idx := map[int64]int{}
+	out := []monitor.Item{}
+	for _, it := range all {
+		if it.DuplicateOf == 0 {
+			idx[it.ID] = len(out)
+			out = append(out, it)
+		}
+	}
+	for _, it := range all {
+		if k, ok := idx[it.DuplicateOf]; ok && it.DuplicateOf != 0 {
+			out[k].Reposts = append(out[k].Reposts, monitor.Repost{Media: it.Media, Title: it.Title, URL: it.URL, Published: it.Published})
+		}
+	}
+	if f.Relevant != nil {
+		kept := out[:0]
+		for _, it := range out {
+			if it.Relevant == *f.Relevant {
+				kept = append(kept, it)
+			}
+		}
+		out = kept
+	}
+	return out, nil
+}
+
+func (db *DB) SetOverride(ctx context.Context, id int64, v *bool) error {
+	o := -1
+	if v != nil {
+		o = map[bool]int{false: 0, true: 1}[*v]
+	}
+	res, err := db.w.ExecContext(ctx, `UPDATE monitor_items SET override = $2 WHERE id = $1`, id, o)
+	if err != nil {
+		return err
+	}
+	return mustAffect(res)
+}
+
+func (db *DB) Taxonomy(ctx context.Context) (monitor.Taxonomy, error) {
+	rows, err := db.query(ctx, `SELECT topic, term, weight FROM monitor_terms ORDER BY topic, term`)
+	if err != nil {
+		return monitor.Taxonomy{}, err
+	}
+	defer rows.Close()
+	var t monitor.Taxonomy
+	for rows.Next() {
+		var x monitor.Term
+		if err := rows.Scan(&x.Topic, &x.Term, &x.Weight); err != nil {
+			return t, err
+		}
+		t.Terms = append(t.Terms, x)
+	}
+	if err := rows.Err(); err != nil {
+		return t, err
+	}
+	if len(t.Terms) == 0 {
+		return monitor.DefaultTaxonomy(), nil
+	}
+	var th string
+	if err := db.QueryRowContext(ctx, `SELECT value FROM monitor_settings WHERE key = 'threshold'`).Scan(&th); err == nil {
+		t.Threshold, _ = strconv.ParseFloat(th, 64)
+	} else {
+		t.Threshold = monitor.DefaultTaxonomy().Threshold
+	}
+	return t, nil
+}
+
+func (db *DB) SaveTaxonomy(ctx context.Context, t monitor.Taxonomy) error {
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM monitor_terms`); err != nil {
+			return err
+		}
+		var rows [][]any
+		for _, x := range t.Terms {
+			rows = append(rows, []any{x.Topic, x.Term, x.Weight})
+		}
+		if err := insertMany(ctx, tx, "monitor_terms", "topic, term, weight", rows); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO monitor_settings (key, value) VALUES ('threshold', $1) ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
+			strconv.FormatFloat(t.Threshold, 'f', -1, 64))
+		return err
+	})
+}
+
+func (db *DB) CreateReport(ctx context.Context, r *monitor.Report) error {
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		if err := tx.QueryRowContext(ctx, `INSERT INTO monitor_reports (number, from_day, to_day, issue_date, publisher, scope, status, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`, r.Number, r.From, r.To, r.Date, r.Publisher, r.Scope, r.Status, micros(time.Now())).Scan(&r.ID); err != nil {
+			return err
+		}
+		return writeReportItems(ctx, tx, r)
+	})
+	if ok, _ := isUnique(err); ok {
+		var f errs.Fields
+		f.Add("number", "duplicate")
+		return f.Err()
+	}
+	return err
+}
+
+func writeReportItems(ctx context.Context, tx *sql.Tx, r *monitor.Report) error {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM monitor_report_items WHERE report_id = $1`, r.ID); err != nil {
+		return err
+	}
+	var rows [][]any
+	for i, it := range r.Items {
+		rows = append(rows, []any{r.ID, i, it.ItemID, it.Title, it.Media, it.Published, it.URL, it.Summary, it.Included})
+	}
+	return insertMany(ctx, tx, "monitor_report_items", "report_id, position, item_id, title, media, published, url, summary, included", rows)
+}
+
+// SaveReport writes a draft's fields and items, or its publication; a
+// published report is never changed.
+func (db *DB) SaveReport(ctx context.Context, r *monitor.Report) error {
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE monitor_reports SET issue_date = $2, publisher = $3, scope = $4, status = $5, published_at = $6
+			WHERE id = $1 AND status = 'draft'`, r.ID, r.Date, r.Publisher, r.Scope, r.Status, micros(r.PublishedAt))
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return errs.E("report_published")
+		}
+		return writeReportItems(ctx, tx, r)
+	})
+}
+
+func (db *DB) Report(ctx context.Context, id int64) (*monitor.Report, error) {
+	r := &monitor.Report{ID: id}
+	var published int64
+	err := db.QueryRowContext(ctx, `SELECT number, from_day, to_day, issue_date, publisher, scope, status, published_at FROM monitor_reports WHERE id = $1`, id).
+		Scan(&r.Number, &r.From, &r.To, &r.Date, &r.Publisher, &r.Scope, &r.Status, &published)
+	if err != nil {
+		return nil, notFound(err)
+	}
+	r.PublishedAt = fromMicros(published)
+	rows, err := db.query(ctx, `SELECT item_id, title, media, published, url, summary, included FROM monitor_report_items WHERE report_id = $1 ORDER BY position`, id)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	r.Items = []monitor.ReportItem{}
+	for rows.Next() {
+		var it monitor.ReportItem
+		if err := rows.Scan(&it.ItemID, &it.Title, &it.Media, &it.Published, &it.URL, &it.Summary, &it.Included); err != nil {
+			return nil, err
+		}
+		r.Items = append(r.Items, it)
+	}
+	return r, rows.Err()
+}
+
+func (db *DB) Reports(ctx context.Context) ([]monitor.Report, error) {
+	ids, err := db.IDs(ctx, `SELECT id FROM monitor_reports ORDER BY number DESC`)
+	if err != nil {
+		return nil, err
+	}
+	out := []monitor.Report{}
+	for _, id := range ids {
+		r, err := db.Report(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *r)
+	}
+	return out, nil
+}
+
+func (db *DB) LastReportNumber(ctx context.Context) (int, error) {
+	var n int
+	err := db.QueryRowContext(ctx, `SELECT COALESCE(MAX(number), 0) FROM monitor_reports`).Scan(&n)
+	return n, err
+}

@@ -1,0 +1,387 @@
+package web
+
+import (
+	"context"
+	"net/http"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/yunyi-health/yunyi/internal/authz"
+	"github.com/yunyi-health/yunyi/internal/crawl"
+	"github.com/yunyi-health/yunyi/internal/errs"
+	"github.com/yunyi-health/yunyi/internal/monitor"
+)
+
+// crawlRun is one run of the collection, kept in memory for its status.
+type crawlRun struct {
+	ID       int64                `json:"id"`
+	Status   string               `json:"status"` // running | done | failed
+	Started  time.Time            `json:"started"`
+	Finished time.Time            `json:"finished,omitzero"`
+	Sources  []crawl.SourceResult `json:"sources"`
+	Error    string               `json:"error,omitempty"`
+}
+
+type crawls struct {
+	mu   sync.Mutex
+	next int64
+	runs map[int64]*crawlRun
+	busy sync.Mutex // one collection at a time
+}
+
+func (s *Server) crawler() *crawl.Crawler {
+	o := crawl.DefaultOptions
+	if s.cfg.Crawl != nil {
+		o = *s.cfg.Crawl
+	}
+	o.AllowPrivate = os.Getenv("YUNYI_MONITOR_ALLOW_PRIVATE") == "1"
+	return &crawl.Crawler{Fetch: crawl.NewFetcher(o), Store: s.db, Now: s.cfg.Now}
+}
+
+// Crawl runs the collection once (the scheduler and `yunyi monitor crawl`
+// call it too).
+func (s *Server) Crawl(r *crawlRun) {
+	s.crawls.busy.Lock()
+	defer s.crawls.busy.Unlock()
+	res, err := s.crawler().Run(context.Background(), func(p []crawl.SourceResult) {
+		s.crawls.mu.Lock()
+		r.Sources = append([]crawl.SourceResult{}, p...)
+		s.crawls.mu.Unlock()
+	})
+	s.crawls.mu.Lock()
+	defer s.crawls.mu.Unlock()
+	r.Finished, r.Status, r.Sources = s.cfg.Now(), "done", res
+	if err != nil {
+		r.Status, r.Error = "failed", err.Error()
+	}
+	if r.Sources == nil {
+		r.Sources = []crawl.SourceResult{}
+	}
+}
+
+func (s *Server) newCrawl() *crawlRun {
+	s.crawls.mu.Lock()
+	defer s.crawls.mu.Unlock()
+	s.crawls.next++
+	r := &crawlRun{ID: s.crawls.next, Status: "running", Started: s.cfg.Now(), Sources: []crawl.SourceResult{}}
+	s.crawls.runs[r.ID] = r
+	return r
+}
+
+func (s *Server) regulator(w http.ResponseWriter, r *http.Request) bool {
+	if !authz.Qualify(actor(r)) {
+		s.fail(w, r, errs.E(errs.Forbidden))
+		return false
+	}
+	return true
+}
+
+func (s *Server) apiSources(w http.ResponseWriter, r *http.Request) {
+	if !s.regulator(w, r) {
+		return
+	}
+	list, err := s.db.Sources(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": list})
+}
+
+func (s *Server) apiSaveSource(w http.ResponseWriter, r *http.Request) {
+	if !s.regulator(w, r) {
+		return
+	}
+	src := monitor.Source{Active: true}
+	if err := decode(w, r, &src); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	src.ID = 0
+	status := http.StatusCreated
+	if id := r.PathValue("id"); id != "" {
+		src.ID, _ = strconv.ParseInt(id, 10, 64)
+		status = http.StatusOK
+	}
+	if err := src.Validate(crawl.CheckSelector); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := s.db.SaveSource(r.Context(), &src); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.record(r, "monitor.source.save", "monitor_source", strconv.FormatInt(src.ID, 10), "", src.URL)
+	writeJSON(w, status, src)
+}
+
+func (s *Server) apiCrawl(w http.ResponseWriter, r *http.Request) {
+	if !s.regulator(w, r) {
+		return
+	}
+	run := s.newCrawl()
+	s.record(r, "monitor.crawl", "monitor_crawl", strconv.FormatInt(run.ID, 10), "", "")
+	if r.URL.Query().Get("async") == "1" {
+		go s.Crawl(run)
+		writeJSON(w, http.StatusAccepted, map[string]any{"id": run.ID, "status": "running"})
+		return
+	}
+	s.Crawl(run)
+	s.crawls.mu.Lock()
+	defer s.crawls.mu.Unlock()
+	writeJSON(w, http.StatusOK, run)
+}
+
+func (s *Server) apiCrawlStatus(w http.ResponseWriter, r *http.Request) {
+	if !s.regulator(w, r) {
+		return
+	}
+	id, _ := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	s.crawls.mu.Lock()
+	defer s.crawls.mu.Unlock()
+	run, ok := s.crawls.runs[id]
+	if !ok {
+		s.fail(w, r, errs.E(errs.NotFound))
+		return
+	}
+	writeJSON(w, http.StatusOK, run)
+}
+
+func (s *Server) apiItems(w http.ResponseWriter, r *http.Request) {
+	if !s.regulator(w, r) {
+		return
+	}
+	q := r.URL.Query()
+	f := monitor.ItemFilter{From: q.Get("from"), To: q.Get("to")}
+	switch q.Get("relevant") {
+	case "true":
+		v := true
+		f.Relevant = &v
+	case "false":
+		v := false
+		f.Relevant = &v
+	}
+	items, err := s.db.Items(r.Context(), f)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": items})
+}
+
+func (s *Server) apiOverride(w http.ResponseWriter, r *http.Request) {
+	if !s.regulator(w, r) {
+		return
+	}
+	var in struct {
+		Relevant *bool `json:"relevant"`
+	}
+	if err := decode(w, r, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	id, _ := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err := s.db.SetOverride(r.Context(), id, in.Relevant); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.record(r, "monitor.item.override", "monitor_item", r.PathValue("id"), "", "")
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) apiTaxonomy(w http.ResponseWriter, r *http.Request) {
+	if !s.regulator(w, r) {
+		return
+	}
+	t, err := s.db.Taxonomy(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, t)
+}
+
+func (s *Server) apiSaveTaxonomy(w http.ResponseWriter, r *http.Request) {
+	if !s.regulator(w, r) {
+		return
+	}
+	var t monitor.Taxonomy
+	if err := decode(w, r, &t); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var f errs.Fields
+	if len(t.Terms) == 0 {
+		f.Add("terms", "required")
+	}
+	for i, x := range t.Terms {
+		if x.Term == "" || x.Topic == "" || x.Weight <= 0 {
+			f.Add("terms."+strconv.Itoa(i), "term_invalid")
+		}
+	}
+	if t.Threshold <= 0 {
+		f.Add("threshold", "number")
+	}
+	if err := f.Err(); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := s.db.SaveTaxonomy(r.Context(), t); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.record(r, "monitor.taxonomy.save", "monitor_taxonomy", "", "", "")
+	writeJSON(w, http.StatusOK, t)
+}
+
+func (s *Server) apiDraftReport(w http.ResponseWriter, r *http.Request) {
+	if !s.regulator(w, r) {
+		return
+	}
+	var in struct {
+		From   string `json:"from"`
+		To     string `json:"to"`
+		Number int    `json:"number"`
+	}
+	if err := decode(w, r, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	rep, err := monitor.DraftReport(r.Context(), s.db, in.From, in.To, in.Number, s.cfg.Now())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.record(r, "monitor.report.draft", "monitor_report", strconv.FormatInt(rep.ID, 10), "", "")
+	writeJSON(w, http.StatusCreated, rep)
+}
+
+func (s *Server) report(w http.ResponseWriter, r *http.Request) (*monitor.Report, bool) {
+	if !s.regulator(w, r) {
+		return nil, false
+	}
+	id, _ := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	rep, err := s.db.Report(r.Context(), id)
+	if err != nil {
+		s.fail(w, r, err)
+		return nil, false
+	}
+	return rep, true
+}
+
+func (s *Server) apiReport(w http.ResponseWriter, r *http.Request) {
+	rep, ok := s.report(w, r)
+	if !ok {
+		return
+	}
+	format := r.URL.Query().Get("format")
+	if format == "" {
+		switch r.Header.Get("Accept") {
+		case "text/plain":
+			format = "txt"
+		case "text/html":
+			format = "html"
+		}
+	}
+	switch format {
+	case "txt":
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		rep.WriteText(w)
+	case "html":
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		rep.WriteHTML(w)
+	case "", "json":
+		writeJSON(w, http.StatusOK, rep)
+	default:
+		var f errs.Fields
+		f.Add("format", "format_unknown")
+		s.fail(w, r, f.Err())
+	}
+}
+
+func (s *Server) apiReports(w http.ResponseWriter, r *http.Request) {
+	if !s.regulator(w, r) {
+		return
+	}
+	list, err := s.db.Reports(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": list})
+}
+
+// apiEditReport lets the editor include, exclude, reorder and edit the
+// entries of a draft.
+func (s *Server) apiEditReport(w http.ResponseWriter, r *http.Request) {
+	rep, ok := s.report(w, r)
+	if !ok {
+		return
+	}
+	var in struct {
+		Date  string               `json:"date"`
+		Scope string               `json:"scope"`
+		Items []monitor.ReportItem `json:"items"`
+	}
+	if err := decode(w, r, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if rep.Status != monitor.Draft {
+		s.fail(w, r, errs.E("report_published"))
+		return
+	}
+	if in.Date != "" {
+		rep.Date = in.Date
+	}
+	if in.Scope != "" {
+		rep.Scope = in.Scope
+	}
+	if in.Items != nil {
+		known := map[int64]monitor.ReportItem{}
+		for _, it := range rep.Items {
+			known[it.ItemID] = it
+		}
+		var f errs.Fields
+		for i, it := range in.Items {
+			old, ok := known[it.ItemID]
+			if !ok {
+				f.Add("items."+strconv.Itoa(i), "not_found")
+				continue
+			}
+			if it.Title == "" {
+				in.Items[i].Title = old.Title
+			}
+			if it.Summary == "" {
+				in.Items[i].Summary = old.Summary
+			}
+			in.Items[i].Media, in.Items[i].Published, in.Items[i].URL = old.Media, old.Published, old.URL
+		}
+		if err := f.Err(); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		rep.Items = in.Items
+	}
+	if err := s.db.SaveReport(r.Context(), rep); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.record(r, "monitor.report.edit", "monitor_report", r.PathValue("id"), "", "")
+	writeJSON(w, http.StatusOK, rep)
+}
+
+func (s *Server) apiPublishReport(w http.ResponseWriter, r *http.Request) {
+	rep, ok := s.report(w, r)
+	if !ok {
+		return
+	}
+	if err := monitor.PublishReport(r.Context(), s.db, rep, s.cfg.Now()); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.record(r, "monitor.report.publish", "monitor_report", r.PathValue("id"), "", strconv.Itoa(rep.Number))
+	writeJSON(w, http.StatusOK, rep)
+}
