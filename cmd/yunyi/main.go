@@ -9,6 +9,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -49,6 +50,7 @@ Commands:
   user create   create an account (--username --password --role [--institution])
   audit verify  check the audit log's hash chain (--db)
   bench booking measure booking over HTTP and on the store (--engine, --out)
+  monitor crawl collect the monitoring report's sources now (--db)
   version       print the version
 
 The database is a SQLite file (default yunyi.db in the working folder) or a
@@ -80,6 +82,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return errors.New("usage: yunyi bench booking [--engine sqlite,postgres] [--out FILE]")
 		}
 		return benchBooking(ctx, args[2:], stdout, stderr)
+	case "monitor":
+		if len(args) < 2 || args[1] != "crawl" {
+			return errors.New("usage: yunyi monitor crawl [--db ...]")
+		}
+		return monitorCrawl(ctx, args[2:], stdout)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "yunyi", Version)
 		return nil
@@ -167,15 +174,22 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		log.Info("slots generated", "count", n)
 	}
 	go func() {
-		t := time.NewTicker(time.Hour)
-		defer t.Stop()
+		hourly := time.NewTicker(time.Hour)
+		defer hourly.Stop()
+		minutely := time.NewTicker(time.Minute)
+		defer minutely.Stop()
 		for {
 			select {
 			case <-ctx.Done():
 				return
-			case <-t.C:
+			case <-hourly.C:
 				if _, err := srv.Booking().GenerateAll(ctx); err != nil {
 					log.Error("generate slots", "err", err)
+				}
+			case <-minutely.C:
+				// The monitoring report's sources, each on its own interval.
+				if err := srv.CrawlDue(ctx); err != nil {
+					log.Error("monitor crawl", "err", err)
 				}
 			}
 		}
@@ -296,4 +310,29 @@ func auditVerify(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "audit log intact: %d entries verified\n", n)
 	return nil
+}
+
+func monitorCrawl(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("monitor crawl", flag.ContinueOnError)
+	dsn := fs.String("db", defaultDB(), "SQLite file or postgres:// URL")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	db, err := openDB(ctx, *dsn)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	al := audit.NewLogger(db)
+	defer al.Close()
+	srv, err := web.New(web.Config{}, db, al, newLogger(io.Discard))
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	run := srv.CrawlNow()
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(run)
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/yunyi-health/yunyi/internal/errs"
 	"github.com/yunyi-health/yunyi/internal/history"
 	"github.com/yunyi-health/yunyi/internal/identity"
+	"github.com/yunyi-health/yunyi/internal/monitor"
 	"github.com/yunyi-health/yunyi/internal/policy"
 	"github.com/yunyi-health/yunyi/internal/schedule"
 )
@@ -33,6 +34,7 @@ type Store interface {
 	policy.Store
 	schedule.Store
 	history.Store
+	monitor.Store
 }
 
 type dept struct {
@@ -204,7 +206,10 @@ func (l *loader) run(ctx context.Context) error {
 	if err := l.schedules(ctx); err != nil {
 		return err
 	}
-	return l.history(ctx)
+	if err := l.history(ctx); err != nil {
+		return err
+	}
+	return LoadMonitor(ctx, l.s, l.now)
 }
 
 func (l *loader) institution(ctx context.Context, in inst) error {

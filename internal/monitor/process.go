@@ -12,6 +12,7 @@ type Raw struct {
 	Title     string
 	Published string
 	Text      string
+	Summary   string // when the source gives one (else extracted)
 	FetchedAt time.Time
 }
 
@@ -20,16 +21,19 @@ const SummaryRunes = 300
 
 // Process normalises, scores, fingerprints and summarises an article.
 func Process(r Raw, tax Taxonomy) *Item {
-	title := Normalize(r.Title)
-	text := Normalize(r.Text)
-	score, terms := tax.Score(title + "\n" + text)
+	title := Simplify(r.Title)
+	text := Simplify(r.Text)
+	score, terms := tax.Score(Normalize(title + "\n" + text))
 	it := &Item{SourceID: r.SourceID, Title: title, Media: r.Media, Published: r.Published, URL: r.URL, Text: text,
 		FetchedAt: r.FetchedAt, Score: score, Terms: terms, Threshold: tax.Threshold, Reposts: []Repost{}}
 	if it.Published == "" {
 		it.Published = r.FetchedAt.Format("2006-01-02")
 	}
-	it.Fingerprint = SimHash(Tokens(text))
-	it.Summary = Summarize(text, SummaryRunes)
+	it.Fingerprint = SimHash(Shingles(Normalize(text)))
+	it.Summary = Simplify(r.Summary)
+	if it.Summary == "" {
+		it.Summary = Summarize(text, SummaryRunes)
+	}
 	it.Relevant = it.Verdict()
 	return it
 }

@@ -21,47 +21,56 @@ import (
 // near-duplicate fingerprints (SimHash) and extractive summaries
 // (TextRank over sentences).
 
+// The converter and the segmenter load their dictionaries on first use
+// (the segmenter's takes a second or two and tens of megabytes).
 var (
-	initOnce sync.Once
-	t2s      *opencc.OpenCC
-	seg      gse.Segmenter
-	initErr  error
+	t2sOnce sync.Once
+	t2s     *opencc.OpenCC
+	t2sErr  error
+	segOnce sync.Once
+	seg     gse.Segmenter
+	segErr  error
 )
 
-func setup() error {
-	initOnce.Do(func() {
-		t2s, initErr = opencc.New("t2s")
-		if initErr != nil {
-			return
-		}
-		seg, initErr = gse.NewEmbed("zh_s")
-	})
-	return initErr
+func converter() (*opencc.OpenCC, error) {
+	t2sOnce.Do(func() { t2s, t2sErr = opencc.New("t2s") })
+	return t2s, t2sErr
+}
+
+func segmenter() (*gse.Segmenter, error) {
+	segOnce.Do(func() { seg, segErr = gse.NewEmbed("zh_s") })
+	return &seg, segErr
 }
 
 var spaces = regexp.MustCompile(`[ \t\x{3000}\x{00a0}]+`)
 
-// Normalize converts traditional characters to simplified, folds
-// full-width letters, digits and punctuation to their normal width, and
-// collapses runs of spaces.
-func Normalize(s string) string {
-	if err := setup(); err == nil {
-		if c, err := t2s.Convert(s); err == nil {
+// Simplify converts traditional characters to simplified and collapses
+// runs of spaces: the text as shown (Chinese punctuation kept).
+func Simplify(s string) string {
+	if cc, err := converter(); err == nil {
+		if c, err := cc.Convert(s); err == nil {
 			s = c
 		}
 	}
-	s = width.Fold.String(s)
 	return strings.TrimSpace(spaces.ReplaceAllString(s, " "))
+}
+
+// Normalize is Simplify with full-width letters, digits and punctuation
+// folded to their normal width: the text as analysed (matched, scored,
+// fingerprinted).
+func Normalize(s string) string {
+	return strings.TrimSpace(spaces.ReplaceAllString(width.Fold.String(Simplify(s)), " "))
 }
 
 // Tokens segments normalised text into words, dropping punctuation and
 // spaces.
 func Tokens(s string) []string {
-	if err := setup(); err != nil {
+	sg, err := segmenter()
+	if err != nil {
 		return strings.Fields(s)
 	}
 	var out []string
-	for _, w := range seg.Cut(s, true) {
+	for _, w := range sg.Cut(s, true) {
 		w = strings.TrimSpace(w)
 		if w == "" {
 			continue
@@ -71,6 +80,23 @@ func Tokens(s string) []string {
 			continue
 		}
 		out = append(out, strings.ToLower(w))
+	}
+	return out
+}
+
+// Shingles are the character bigrams of a text's letters and digits: the
+// features of its fingerprint (no dictionary needed, robust to reposts
+// that change a word or the punctuation).
+func Shingles(s string) []string {
+	var rs []rune
+	for _, r := range s {
+		if unicode.IsLetter(r) || unicode.IsDigit(r) {
+			rs = append(rs, unicode.ToLower(r))
+		}
+	}
+	out := make([]string, 0, len(rs))
+	for i := 0; i+1 < len(rs); i++ {
+		out = append(out, string(rs[i:i+2]))
 	}
 	return out
 }

@@ -14,8 +14,8 @@ import (
 	"github.com/yunyi-health/yunyi/internal/monitor"
 )
 
-// crawlRun is one run of the collection, kept in memory for its status.
-type crawlRun struct {
+// CrawlRun is one run of the collection, kept in memory for its status.
+type CrawlRun struct {
 	ID       int64                `json:"id"`
 	Status   string               `json:"status"` // running | done | failed
 	Started  time.Time            `json:"started"`
@@ -27,7 +27,7 @@ type crawlRun struct {
 type crawls struct {
 	mu   sync.Mutex
 	next int64
-	runs map[int64]*crawlRun
+	runs map[int64]*CrawlRun
 	busy sync.Mutex // one collection at a time
 }
 
@@ -42,7 +42,7 @@ func (s *Server) crawler() *crawl.Crawler {
 
 // Crawl runs the collection once (the scheduler and `yunyi monitor crawl`
 // call it too).
-func (s *Server) Crawl(r *crawlRun) {
+func (s *Server) Crawl(r *CrawlRun) {
 	s.crawls.busy.Lock()
 	defer s.crawls.busy.Unlock()
 	res, err := s.crawler().Run(context.Background(), func(p []crawl.SourceResult) {
@@ -61,11 +61,11 @@ func (s *Server) Crawl(r *crawlRun) {
 	}
 }
 
-func (s *Server) newCrawl() *crawlRun {
+func (s *Server) newCrawl() *CrawlRun {
 	s.crawls.mu.Lock()
 	defer s.crawls.mu.Unlock()
 	s.crawls.next++
-	r := &crawlRun{ID: s.crawls.next, Status: "running", Started: s.cfg.Now(), Sources: []crawl.SourceResult{}}
+	r := &CrawlRun{ID: s.crawls.next, Status: "running", Started: s.cfg.Now(), Sources: []crawl.SourceResult{}}
 	s.crawls.runs[r.ID] = r
 	return r
 }
@@ -384,4 +384,29 @@ func (s *Server) apiPublishReport(w http.ResponseWriter, r *http.Request) {
 	}
 	s.record(r, "monitor.report.publish", "monitor_report", r.PathValue("id"), "", strconv.Itoa(rep.Number))
 	writeJSON(w, http.StatusOK, rep)
+}
+
+// CrawlDue collects when a source's interval has passed (the scheduler
+// inside serve calls it every minute).
+func (s *Server) CrawlDue(ctx context.Context) error {
+	sources, err := s.db.Sources(ctx)
+	if err != nil {
+		return err
+	}
+	now := s.cfg.Now()
+	for _, src := range sources {
+		if src.Active && now.Sub(src.LastCrawl) >= time.Duration(src.IntervalMin)*time.Minute {
+			run := s.newCrawl()
+			s.Crawl(run)
+			return nil
+		}
+	}
+	return nil
+}
+
+// CrawlNow runs a collection and returns its results (`yunyi monitor crawl`).
+func (s *Server) CrawlNow() *CrawlRun {
+	run := s.newCrawl()
+	s.Crawl(run)
+	return run
 }

@@ -111,6 +111,7 @@ func fixtureSites(t *testing.T) (*httptest.Server, func() map[string]int) {
 func TestMonitorCollectsSelectsAndReports(t *testing.T) {
 	t.Setenv("YUNYI_MONITOR_ALLOW_PRIVATE", "1")
 	eachEnv(t, func(t *testing.T, e *env) {
+		e.emptyMonitor()
 		site, hits := fixtureSites(t)
 		reg := e.login("regulator")
 		add := func(body map[string]any) {
@@ -250,6 +251,53 @@ func TestMonitorBadInput(t *testing.T) {
 		r := e.req("POST", "/api/v1/monitor/reports", reg, map[string]any{"from": "2020-06-30", "to": "2020-06-01"})
 		if r.status != 400 || r.fieldCodes()["to"] != "period_invalid" {
 			t.Fatalf("%d %s", r.status, r.raw)
+		}
+	})
+}
+
+func (e *env) emptyMonitor() {
+	for _, table := range []string{"monitor_report_items", "monitor_reports", "monitor_items"} {
+		if _, err := e.db.Writer().Exec("DELETE FROM " + table); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+}
+
+// --demo: seed 000's articles are items of June 2020 and its report is
+// published issue 27, laid out as the seed.
+func TestDemoHasSeedReport27(t *testing.T) {
+	raw, err := os.ReadFile("../../../shared/seeds/000_084e12d233652512.txt")
+	if err != nil {
+		t.Skip(err)
+	}
+	eachEnv(t, func(t *testing.T, e *env) {
+		reg := e.login("regulator")
+		list := e.req("GET", "/api/v1/monitor/reports", reg, nil).items()
+		if len(list) != 1 {
+			t.Fatalf("reports: %d", len(list))
+		}
+		rep := list[0].(map[string]any)
+		if rep["number"] != float64(27) || rep["status"] != "published" {
+			t.Fatalf("%v", rep)
+		}
+		txt := string(e.req("GET", fmt.Sprintf("/api/v1/monitor/reports/%.0f?format=txt", rep["id"].(float64)), reg, nil).raw)
+		// Every non-empty line of the seed up to the second article's link is in the rendering, in order.
+		seed := strings.ReplaceAll(string(raw), "\r", "")
+		pos := 0
+		for _, line := range strings.Split(seed, "\n") {
+			line = strings.TrimSpace(strings.Trim(line, "<>"))
+			if line == "" || strings.HasPrefix(line, "![]") || strings.HasPrefix(line, "前不久") || len([]rune(line)) > 80 {
+				continue
+			}
+			i := strings.Index(txt[pos:], line)
+			if i < 0 {
+				t.Fatalf("the seed's line %q is not in the rendering (after offset %d):\n%s", line, pos, txt)
+			}
+			pos += i + len(line)
+		}
+		items := e.req("GET", "/api/v1/monitor/items?from=2020-06-01&to=2020-06-30&relevant=true", reg, nil).items()
+		if len(items) != 2 {
+			t.Fatalf("June 2020 items: %d", len(items))
 		}
 	})
 }

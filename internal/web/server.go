@@ -67,7 +67,7 @@ func New(cfg Config, db *sqlstore.DB, al *audit.Logger, log *slog.Logger) (*Serv
 		return nil, err
 	}
 	s := &Server{cfg: cfg, db: db, ids: ids, dir: db, audit: al, log: log, pages: p, limits: newLimiters(cfg.Limits), bk: booking.New(db, cfg.Now),
-		links: ttl.New(time.Minute, 200_000), crawls: crawls{runs: map[int64]*crawlRun{}}}
+		links: ttl.New(time.Minute, 200_000), crawls: crawls{runs: map[int64]*CrawlRun{}}}
 	s.handler = s.routes()
 	return s, nil
 }
