@@ -41,6 +41,8 @@ type Crawler struct {
 	Fetch *Fetcher
 	Store monitor.Store
 	Now   func() time.Time
+	// OnNew, when set, is told of every new or changed item (alerts).
+	OnNew func(ctx context.Context, it *monitor.Item)
 }
 
 // article is one article found on a source.
@@ -59,12 +61,16 @@ func (c *Crawler) Run(ctx context.Context, progress func([]SourceResult)) ([]Sou
 	if err != nil {
 		return nil, err
 	}
+	lex, err := c.Store.Lexicon(ctx)
+	if err != nil {
+		return nil, err
+	}
 	var out []SourceResult
 	for _, s := range sources {
 		if !s.Active {
 			continue
 		}
-		r := c.source(ctx, s, tax)
+		r := c.source(ctx, s, tax, lex)
 		out = append(out, r)
 		c.Store.RecordCrawl(ctx, s.ID, c.Now(), r.New, r.Error)
 		if progress != nil {
@@ -74,7 +80,7 @@ func (c *Crawler) Run(ctx context.Context, progress func([]SourceResult)) ([]Sou
 	return out, nil
 }
 
-func (c *Crawler) source(ctx context.Context, s monitor.Source, tax monitor.Taxonomy) SourceResult {
+func (c *Crawler) source(ctx context.Context, s monitor.Source, tax monitor.Taxonomy, lex monitor.Lexicon) SourceResult {
 	r := SourceResult{SourceID: s.ID, Name: s.Name}
 	arts, err := c.list(ctx, s)
 	if err != nil {
@@ -99,7 +105,7 @@ func (c *Crawler) source(ctx context.Context, s monitor.Source, tax monitor.Taxo
 			}
 			a = full
 		}
-		it := monitor.Process(monitor.Raw{SourceID: s.ID, Media: s.Media, URL: a.url, Title: a.title, Published: a.date, Text: a.text, FetchedAt: c.Now()}, tax)
+		it := monitor.Process(monitor.Raw{SourceID: s.ID, Media: s.Media, URL: a.url, Title: a.title, Published: a.date, Text: a.text, FetchedAt: c.Now()}, tax, lex)
 		changed, err := c.Store.UpsertItem(ctx, it)
 		if err != nil {
 			r.Error = joinErr(r.Error, err.Error())
@@ -107,6 +113,9 @@ func (c *Crawler) source(ctx context.Context, s monitor.Source, tax monitor.Taxo
 		}
 		if changed {
 			r.New++
+			if c.OnNew != nil {
+				c.OnNew(ctx, it)
+			}
 		} else {
 			r.Unchanged++
 		}

@@ -27,13 +27,17 @@ func LoadMonitor(ctx context.Context, st monitor.Store, now time.Time) error {
 	if err != nil {
 		return err
 	}
+	lex, err := st.Lexicon(ctx)
+	if err != nil {
+		return err
+	}
 	arts := []monitor.Raw{
 		{Media: "中国数字医学", URL: "https://mp.weixin.qq.com/s/RVcuIeRoE_i2t_8PMbpUQQ", Title: "推动“云医疗”有序发展", Published: "2020-06-25", Text: seedArticle1, Summary: seedArticle1, FetchedAt: now},
 		{Media: "中国数字医学", URL: "https://mp.weixin.qq.com/s/gzLbJxR91cSdDCVSp1brpA", Title: "北京多所医院开通互联网诊疗 开放部分科室复诊服务", Published: "2020-06-09", Text: seedArticle2, Summary: seedArticle2, FetchedAt: now},
 	}
 	var items []*monitor.Item
 	for _, a := range arts {
-		it := monitor.Process(a, tax)
+		it := monitor.Process(a, tax, lex)
 		if _, err := st.UpsertItem(ctx, it); err != nil {
 			return err
 		}

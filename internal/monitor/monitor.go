@@ -152,6 +152,8 @@ type Item struct {
 	Terms       []string  `json:"terms"`
 	Threshold   float64   `json:"threshold"`
 	Relevant    bool      `json:"relevant"`
+	Sentiment   Sentiment `json:"sentiment"`
+	Feeling     []string  `json:"sentiment_words"`    // the words that decided the sentiment
 	Override    *bool     `json:"override,omitempty"` // the editor's verdict, when given
 	Fingerprint uint64    `json:"-"`
 	DuplicateOf int64     `json:"duplicate_of,omitempty"`
@@ -221,6 +223,8 @@ type Store interface {
 	Items(ctx context.Context, f ItemFilter) ([]Item, error)
 	SetOverride(ctx context.Context, id int64, v *bool) error
 	Taxonomy(ctx context.Context) (Taxonomy, error)
+	Lexicon(ctx context.Context) (Lexicon, error)
+	SaveLexicon(ctx context.Context, l Lexicon) error
 	SaveTaxonomy(ctx context.Context, t Taxonomy) error
 	CreateReport(ctx context.Context, r *Report) error
 	SaveReport(ctx context.Context, r *Report) error

@@ -19,8 +19,9 @@ type Raw struct {
 // SummaryRunes is the default length of a summary (主要内容).
 const SummaryRunes = 300
 
-// Process normalises, scores, fingerprints and summarises an article.
-func Process(r Raw, tax Taxonomy) *Item {
+// Process normalises, scores, fingerprints, summarises and classifies an
+// article.
+func Process(r Raw, tax Taxonomy, lex Lexicon) *Item {
 	title := Simplify(r.Title)
 	text := Simplify(r.Text)
 	score, terms := tax.Score(Normalize(title + "\n" + text))
@@ -35,5 +36,6 @@ func Process(r Raw, tax Taxonomy) *Item {
 		it.Summary = Summarize(text, SummaryRunes)
 	}
 	it.Relevant = it.Verdict()
+	it.Sentiment, it.Feeling = lex.Classify(Normalize(title + "\n" + text))
 	return it
 }

@@ -59,3 +59,16 @@ func TestChineseNumber(t *testing.T) {
 		}
 	}
 }
+
+func TestSentiment(t *testing.T) {
+	l := DefaultLexicon()
+	if s, w := l.Classify("互联网医院更为便捷、高效，惠及更多患者"); s != Positive || len(w) != 3 {
+		t.Fatalf("%s %v", s, w)
+	}
+	if s, w := l.Classify("某医院互联网诊疗平台发生患者信息泄露，被责令整改"); s != Negative || len(w) != 2 {
+		t.Fatalf("%s %v", s, w)
+	}
+	if s, _ := l.Classify("北京市卫生健康委发布通知"); s != Neutral {
+		t.Fatalf("%s", s)
+	}
+}

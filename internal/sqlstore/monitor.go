@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"strconv"
 	"strings"
@@ -106,13 +107,14 @@ func (db *DB) UpsertItem(ctx context.Context, it *monitor.Item) (bool, error) {
 		if id != 0 {
 			it.ID = id
 			_, err := tx.ExecContext(ctx, `UPDATE monitor_items SET title = $2, published = $3, body = $4, summary = $5, fetched_at = $6, score = $7,
-				terms = $8, threshold = $9, fingerprint = $10 WHERE id = $1`, id, it.Title, it.Published, it.Text, it.Summary, micros(it.FetchedAt),
-				it.Score, terms, it.Threshold, int64(it.Fingerprint))
+				terms = $8, threshold = $9, fingerprint = $10, sentiment = $11, sentiment_words = $12 WHERE id = $1`, id, it.Title, it.Published, it.Text,
+				it.Summary, micros(it.FetchedAt), it.Score, terms, it.Threshold, int64(it.Fingerprint), string(it.Sentiment), strings.Join(it.Feeling, ","))
 			return err
 		}
-		if err := tx.QueryRowContext(ctx, `INSERT INTO monitor_items (source_id, url, title, media, published, body, summary, fetched_at, score, terms, threshold, fingerprint)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id`, it.SourceID, it.URL, it.Title, it.Media, it.Published, it.Text,
-			it.Summary, micros(it.FetchedAt), it.Score, terms, it.Threshold, int64(it.Fingerprint)).Scan(&it.ID); err != nil {
+		if err := tx.QueryRowContext(ctx, `INSERT INTO monitor_items (source_id, url, title, media, published, body, summary, fetched_at, score, terms, threshold,
+			fingerprint, sentiment, sentiment_words) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id`, it.SourceID, it.URL,
+			it.Title, it.Media, it.Published, it.Text, it.Summary, micros(it.FetchedAt), it.Score, terms, it.Threshold, int64(it.Fingerprint),
+			string(it.Sentiment), strings.Join(it.Feeling, ",")).Scan(&it.ID); err != nil {
 			return err
 		}
 		return mergeDuplicate(ctx, tx, it)
@@ -161,22 +163,21 @@ func mergeDuplicate(ctx context.Context, tx *sql.Tx, it *monitor.Item) error {
 	return err
 }
 
-const itemCols = `id, source_id, url, title, media, published, body, summary, fetched_at, score, terms, threshold, override, fingerprint, duplicate_of`
+const itemCols = `id, source_id, url, title, media, published, body, summary, fetched_at, score, terms, threshold, override, fingerprint, duplicate_of,
+	sentiment, sentiment_words`
 
 func scanItem(row interface{ Scan(...any) error }) (*monitor.Item, error) {
 	var it monitor.Item
 	var fetched, fp int64
-	var terms string
+	var terms, sentiment, feeling string
 	var override int
 	if err := row.Scan(&it.ID, &it.SourceID, &it.URL, &it.Title, &it.Media, &it.Published, &it.Text, &it.Summary, &fetched, &it.Score, &terms,
-		&it.Threshold, &override, &fp, &it.DuplicateOf); err != nil {
+		&it.Threshold, &override, &fp, &it.DuplicateOf, &sentiment, &feeling); err != nil {
 		return nil, notFound(err)
 	}
+	it.Sentiment, it.Feeling = monitor.Sentiment(sentiment), splitList(feeling)
 	it.FetchedAt, it.Fingerprint = fromMicros(fetched), uint64(fp)
-	it.Terms = []string{}
-	if terms != "" {
-		it.Terms = strings.Split(terms, ",")
-	}
+	it.Terms = splitList(terms)
 	if override >= 0 {
 		v := override == 1
 		it.Override = &v
@@ -272,6 +273,35 @@ func (db *DB) Taxonomy(ctx context.Context) (monitor.Taxonomy, error) {
 		t.Threshold = monitor.DefaultTaxonomy().Threshold
 	}
 	return t, nil
+}
+
+func splitList(s string) []string {
+	if s == "" {
+		return []string{}
+	}
+	return strings.Split(s, ",")
+}
+
+func (db *DB) Lexicon(ctx context.Context) (monitor.Lexicon, error) {
+	var raw string
+	err := db.QueryRowContext(ctx, `SELECT value FROM monitor_settings WHERE key = 'lexicon'`).Scan(&raw)
+	if errors.Is(err, sql.ErrNoRows) {
+		return monitor.DefaultLexicon(), nil
+	}
+	if err != nil {
+		return monitor.Lexicon{}, err
+	}
+	var l monitor.Lexicon
+	if err := json.Unmarshal([]byte(raw), &l); err != nil {
+		return monitor.Lexicon{}, err
+	}
+	return l, nil
+}
+
+func (db *DB) SaveLexicon(ctx context.Context, l monitor.Lexicon) error {
+	raw, _ := json.Marshal(l)
+	_, err := db.w.ExecContext(ctx, `INSERT INTO monitor_settings (key, value) VALUES ('lexicon', $1) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, string(raw))
+	return err
 }
 
 func (db *DB) SaveTaxonomy(ctx context.Context, t monitor.Taxonomy) error {

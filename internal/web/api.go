@@ -76,6 +76,8 @@ func (s *Server) apiTable() []route {
 		{"PUT /api/v1/monitor/items/{id}/override", s.requireLogin(s.apiOverride)},
 		{"GET /api/v1/monitor/taxonomy", s.requireLogin(s.apiTaxonomy)},
 		{"PUT /api/v1/monitor/taxonomy", s.requireLogin(s.apiSaveTaxonomy)},
+		{"GET /api/v1/monitor/lexicon", s.requireLogin(s.apiLexicon)},
+		{"PUT /api/v1/monitor/lexicon", s.requireLogin(s.apiSaveLexicon)},
 		{"POST /api/v1/monitor/reports", s.requireLogin(s.apiDraftReport)},
 		{"GET /api/v1/monitor/reports", s.requireLogin(s.apiReports)},
 		{"GET /api/v1/monitor/reports/{id}", s.requireLogin(s.apiReport)},

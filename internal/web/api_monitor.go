@@ -2,16 +2,20 @@ package web
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/yunyi-health/yunyi/internal/authz"
 	"github.com/yunyi-health/yunyi/internal/crawl"
 	"github.com/yunyi-health/yunyi/internal/errs"
+	"github.com/yunyi-health/yunyi/internal/identity"
 	"github.com/yunyi-health/yunyi/internal/monitor"
+	"github.com/yunyi-health/yunyi/internal/notify"
 )
 
 // CrawlRun is one run of the collection, kept in memory for its status.
@@ -37,7 +41,87 @@ func (s *Server) crawler() *crawl.Crawler {
 		o = *s.cfg.Crawl
 	}
 	o.AllowPrivate = os.Getenv("YUNYI_MONITOR_ALLOW_PRIVATE") == "1"
-	return &crawl.Crawler{Fetch: crawl.NewFetcher(o), Store: s.db, Now: s.cfg.Now}
+	return &crawl.Crawler{Fetch: crawl.NewFetcher(o), Store: s.db, Now: s.cfg.Now, OnNew: s.alertNegative}
+}
+
+// alertNegative tells the regulators of a negative item about a Beijing
+// institution of the directory (G-3, G-5).
+func (s *Server) alertNegative(ctx context.Context, it *monitor.Item) {
+	if it.Sentiment != monitor.Negative {
+		return
+	}
+	insts, err := s.dir.Institutions(ctx)
+	if err != nil {
+		return
+	}
+	var names []string
+	for _, i := range insts {
+		names = append(names, i.Name)
+		for _, a := range strings.FieldsFunc(i.Alias, func(r rune) bool { return r == '（' || r == '）' || r == '、' }) {
+			names = append(names, a)
+		}
+	}
+	hit := monitor.MentionedInstitutions(it.Title+"\n"+it.Text, names)
+	if len(hit) == 0 {
+		return
+	}
+	accts, err := s.db.Accounts(ctx, "")
+	if err != nil {
+		return
+	}
+	for _, a := range accts {
+		if a.Role != identity.RoleRegulator {
+			continue
+		}
+		s.db.Notify(ctx, &notify.Notification{AccountID: a.ID, Kind: "monitor_alert", CreatedAt: s.cfg.Now(), Ref: "monitor_item/" + strconv.FormatInt(it.ID, 10),
+			Title:   "负面舆情提醒：" + strings.Join(hit, "、"),
+			Body:    fmt.Sprintf("%s（%s，%s）涉及%s，判定为负面（%s）。%s", it.Title, it.Media, it.Published, strings.Join(hit, "、"), strings.Join(it.Feeling, "、"), it.URL),
+			TitleEN: "Negative coverage: " + strings.Join(hit, ", "),
+			BodyEN:  fmt.Sprintf("%s (%s, %s) about %s is negative (%s). %s", it.Title, it.Media, it.Published, strings.Join(hit, ", "), strings.Join(it.Feeling, ", "), it.URL)})
+	}
+}
+
+func (s *Server) apiLexicon(w http.ResponseWriter, r *http.Request) {
+	if !s.regulator(w, r) {
+		return
+	}
+	l, err := s.db.Lexicon(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, l)
+}
+
+func (s *Server) apiSaveLexicon(w http.ResponseWriter, r *http.Request) {
+	if !s.regulator(w, r) {
+		return
+	}
+	var l monitor.Lexicon
+	if err := decode(w, r, &l); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var f errs.Fields
+	if len(l.Positive) == 0 {
+		f.Add("positive", "required")
+	}
+	if len(l.Negative) == 0 {
+		f.Add("negative", "required")
+	}
+	if l.Margin < 1 {
+		f.Add("margin", "number")
+	}
+	if err := f.Err(); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := s.db.SaveLexicon(r.Context(), l); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.record(r, "monitor.lexicon.save", "monitor_lexicon", "", "", "")
+	writeJSON(w, http.StatusOK, l)
 }
 
 // Crawl runs the collection once (the scheduler and `yunyi monitor crawl`

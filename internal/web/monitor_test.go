@@ -59,6 +59,8 @@ func fixtureSites(t *testing.T) (*httptest.Server, func() map[string]int) {
 		"/b/carpark":   articlePage("某医院停车场临时封闭的通知", "2020-06-15", strings.Repeat("因停车场地面施工，医院东侧停车场自6月16日起临时封闭，请就诊患者及家属改停西侧停车场，给您带来不便敬请谅解。\n", 4)),
 		"/b/bulletin":  articlePage("北京市新冠肺炎疫情通报", "2020-06-20", strings.Repeat("6月19日0时至24时，北京新增本地确诊病例22例，无新增疑似病例，治愈出院病例1例。目前正在开展流行病学调查和密切接触者排查工作。\n", 4)),
 		"/b/private/1": articlePage("内部资料", "2020-06-10", a1),
+		"/b/negative": articlePage("北京儿童医院互联网诊疗平台故障 多名患者投诉", "2020-07-05", strings.Repeat(
+			"7月4日，北京儿童医院互联网诊疗平台出现故障，线上复诊挂号延误，多名患者投诉。医院表示已排查隐患，互联网医院信息系统正在整改。\n", 3)),
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
@@ -76,7 +78,7 @@ func fixtureSites(t *testing.T) (*httptest.Server, func() map[string]int) {
 		case "/b/list.html":
 			w.Header().Set("Content-Type", "text/html; charset=utf-8")
 			fmt.Fprint(w, `<html><body><ul class="news"><li><a href="/b/seed002">首诊</a></li><li><a href="/b/repost">转载</a></li>
-<li><a href="/b/carpark">停车</a></li><li><a href="/b/bulletin">通报</a></li><li><a href="/b/private/1">内部</a></li></ul></body></html>`)
+<li><a href="/b/carpark">停车</a></li><li><a href="/b/negative">故障</a></li><li><a href="/b/bulletin">通报</a></li><li><a href="/b/private/1">内部</a></li></ul></body></html>`)
 		case "/broken/feed.xml":
 			http.Error(w, "boom", http.StatusInternalServerError)
 		case "/bad/feed.xml":
@@ -177,6 +179,14 @@ func TestMonitorCollectsSelectsAndReports(t *testing.T) {
 		if len(r.items()) != 1 || !strings.Contains(r.items()[0].(map[string]any)["title"].(string), "北京市试点互联网诊疗首诊服务") {
 			t.Fatalf("seed 002: %s", r.raw)
 		}
+		// A negative item about a Beijing institution alerts the regulator.
+		r = e.req("GET", "/api/v1/monitor/items?from=2020-07-01&to=2020-07-31", reg, nil)
+		if len(r.items()) != 1 || r.items()[0].(map[string]any)["sentiment"] != "负面" || len(r.items()[0].(map[string]any)["sentiment_words"].([]any)) == 0 {
+			t.Fatalf("negative item: %s", r.raw)
+		}
+		if inbox := string(e.req("GET", "/api/v1/notifications", reg, nil).raw); !strings.Contains(inbox, "负面舆情提醒：北京儿童医院") {
+			t.Fatalf("no alert: %s", inbox)
+		}
 		// Crawling again changes nothing.
 		before := len(e.req("GET", "/api/v1/monitor/items", reg, nil).items())
 		c = e.req("POST", "/api/v1/monitor/crawl", reg, nil)
@@ -216,7 +226,7 @@ func TestMonitorCollectsSelectsAndReports(t *testing.T) {
 		if r := e.req("PUT", fmt.Sprintf("/api/v1/monitor/reports/%.0f", id), reg, map[string]any{"scope": "x"}); r.status != 409 || r.errCode() != "report_published" {
 			t.Fatalf("edit after publication %d %s", r.status, r.raw)
 		}
-		next := e.req("POST", "/api/v1/monitor/reports", reg, map[string]any{"from": "2020-07-01", "to": "2020-07-31"})
+		next := e.req("POST", "/api/v1/monitor/reports", reg, map[string]any{"from": "2020-08-01", "to": "2020-08-31"})
 		if next.body["number"] != float64(28) {
 			t.Fatalf("the series counts on: %s", next.raw)
 		}
