@@ -125,6 +125,12 @@ func init() {
 		"field.selector_invalid": {"CSS 选择器无法解析：%s", "The CSS selector does not parse: %s"},
 		"field.interval_range":   {"采集间隔须在 5 分钟到 7 天之间", "The interval must be 5 minutes to 7 days"},
 		"field.term_invalid":     {"关键词须有主题、词语和大于 0 的权重", "A term needs a topic, a word and a weight above 0"},
-		"field.format_unknown":   {"格式须为 txt、html 或 json", "The format is txt, html or json"},
+		"field.format_unknown":   {"格式须为 txt、html、pdf 或 json", "The format is txt, html, pdf or json"},
+	})
+}
+
+func init() {
+	add(map[string][2]string{
+		"pdf_font_missing": {"服务器未安装中文字体，暂不能生成 PDF（请安装 fonts-droid-fallback）", "No Chinese font on the server: PDF is unavailable (install fonts-droid-fallback)"},
 	})
 }

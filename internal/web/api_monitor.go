@@ -1,7 +1,9 @@
 package web
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -367,6 +369,8 @@ func (s *Server) apiReport(w http.ResponseWriter, r *http.Request) {
 			format = "txt"
 		case "text/html":
 			format = "html"
+		case "application/pdf":
+			format = "pdf"
 		}
 	}
 	switch format {
@@ -376,6 +380,19 @@ func (s *Server) apiReport(w http.ResponseWriter, r *http.Request) {
 	case "html":
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		rep.WriteHTML(w)
+	case "pdf":
+		var buf bytes.Buffer
+		if err := rep.WritePDF(&buf); err != nil {
+			if errors.Is(err, monitor.ErrNoFont) {
+				s.fail(w, r, errs.Wrap("pdf_font_missing", err))
+				return
+			}
+			s.fail(w, r, err)
+			return
+		}
+		w.Header().Set("Content-Type", "application/pdf")
+		w.Header().Set("Content-Disposition", fmt.Sprintf(`inline; filename="yunyi-monitor-%d.pdf"`, rep.Number))
+		w.Write(buf.Bytes())
 	case "", "json":
 		writeJSON(w, http.StatusOK, rep)
 	default:

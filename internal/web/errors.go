@@ -40,7 +40,7 @@ func statusOf(code string) int {
 		return http.StatusUnsupportedMediaType
 	case "method_not_allowed":
 		return http.StatusMethodNotAllowed
-	case errs.Unavailable:
+	case errs.Unavailable, "pdf_font_missing":
 		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -218,6 +219,26 @@ func TestMonitorCollectsSelectsAndReports(t *testing.T) {
 		}
 		if r := e.req("GET", fmt.Sprintf("/api/v1/monitor/reports/%.0f?format=html", id), reg, nil); r.status != 200 || !strings.Contains(string(r.raw), "（第二十七期）") {
 			t.Fatalf("html %d", r.status)
+		}
+		// PDF with the CJK font embedded: its text extracts as Chinese.
+		if pdftotext, err := exec.LookPath("pdftotext"); err == nil {
+			pdf := e.req("GET", fmt.Sprintf("/api/v1/monitor/reports/%.0f?format=pdf", id), reg, nil)
+			if pdf.status != 200 || !strings.HasPrefix(string(pdf.raw), "%PDF") {
+				t.Fatalf("pdf %d %.200s", pdf.status, pdf.raw)
+			}
+			f := t.TempDir() + "/r.pdf"
+			os.WriteFile(f, pdf.raw, 0o644)
+			out, err := exec.Command(pdftotext, f, "-").Output()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, want := range []string{"北京卫生信息化舆情监测月报", "（第二十七期）", "2020年06月30日", "一、信息目录", "主要内容："} {
+				if !strings.Contains(string(out), want) {
+					t.Fatalf("pdftotext lacks %q:\n%s", want, out)
+				}
+			}
+		} else if os.Getenv("CI") != "" {
+			t.Fatal("pdftotext (poppler-utils) is needed to check the PDF")
 		}
 		// Published: immutable; the next report counts on.
 		if r := e.req("POST", fmt.Sprintf("/api/v1/monitor/reports/%.0f/publish", id), reg, nil); r.status != 200 || r.body["status"] != "published" {

@@ -1,0 +1,186 @@
+package monitor
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/signintech/gopdf"
+)
+
+// FontCandidates are TrueType fonts with CJK glyphs, looked for in order
+// (YUNYI_CJK_FONT first). Debian's fonts-droid-fallback provides the first.
+var FontCandidates = []string{
+	"/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf",
+	"/usr/share/fonts/truetype/arphic-gbsn00lp/gbsn00lp.ttf",
+}
+
+// LatinCandidates are TrueType fonts for Latin letters and digits, which
+// CJK fallback fonts lack (Debian's fonts-dejavu-core).
+var LatinCandidates = []string{
+	"/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+	"/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
+}
+
+// ErrNoFont is returned when no CJK TrueType font is installed.
+var ErrNoFont = errors.New("no CJK TrueType font found: install fonts-droid-fallback and fonts-dejavu-core, or set YUNYI_CJK_FONT")
+
+func firstFont(env string, paths []string) string {
+	if p := os.Getenv(env); p != "" {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	for _, p := range paths {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return ""
+}
+
+// Fonts returns the CJK and Latin fonts PDFs embed.
+func Fonts() (cjk, latin string, err error) {
+	cjk, latin = firstFont("YUNYI_CJK_FONT", FontCandidates), firstFont("YUNYI_LATIN_FONT", LatinCandidates)
+	if cjk == "" || latin == "" {
+		return "", "", ErrNoFont
+	}
+	return cjk, latin, nil
+}
+
+// pdfWriter lays out lines of mixed Chinese and Latin text, each rune in
+// the font that has it.
+type pdfWriter struct {
+	pdf                 *gopdf.GoPdf
+	left, width, bottom float64
+	y                   float64
+}
+
+func latinRune(r rune) bool { return r < 0x2070 && r != '·' } // Latin, and general punctuation such as “”
+
+// runs splits text into pieces of one font.
+func runs(text string) []struct {
+	latin bool
+	s     string
+} {
+	var out []struct {
+		latin bool
+		s     string
+	}
+	for _, r := range text {
+		l := latinRune(r)
+		if n := len(out); n > 0 && out[n-1].latin == l {
+			out[n-1].s += string(r)
+			continue
+		}
+		out = append(out, struct {
+			latin bool
+			s     string
+		}{l, string(r)})
+	}
+	return out
+}
+
+func (w *pdfWriter) measure(text string, size float64) float64 {
+	total := 0.0
+	for _, r := range runs(text) {
+		w.font(r.latin, size)
+		if tw, err := w.pdf.MeasureTextWidth(r.s); err == nil {
+			total += tw
+		}
+	}
+	return total
+}
+
+func (w *pdfWriter) font(latin bool, size float64) {
+	if latin {
+		w.pdf.SetFont("latin", "", size)
+	} else {
+		w.pdf.SetFont("cjk", "", size)
+	}
+}
+
+// wrap breaks text into lines that fit the width.
+func (w *pdfWriter) wrap(text string, size float64) []string {
+	var lines []string
+	var cur []rune
+	for _, r := range text {
+		next := append(cur, r)
+		if len(cur) > 0 && w.measure(string(next), size) > w.width {
+			lines = append(lines, string(cur))
+			cur = []rune{r}
+			continue
+		}
+		cur = next
+	}
+	if len(cur) > 0 {
+		lines = append(lines, string(cur))
+	}
+	return lines
+}
+
+func (w *pdfWriter) line(text string, size float64, center bool) error {
+	for _, l := range w.wrap(text, size) {
+		if w.y+size > w.bottom {
+			w.pdf.AddPage()
+			w.y = 60
+		}
+		x := w.left
+		if center {
+			x = w.left + (w.width-w.measure(l, size))/2
+		}
+		for _, r := range runs(l) {
+			w.font(r.latin, size)
+			w.pdf.SetXY(x, w.y)
+			if err := w.pdf.Cell(nil, r.s); err != nil {
+				return err
+			}
+			tw, _ := w.pdf.MeasureTextWidth(r.s)
+			x += tw
+		}
+		w.y += size * 1.6
+	}
+	return nil
+}
+
+// WritePDF writes the report as an A4 PDF in the seed's layout, with its
+// fonts embedded, so its text extracts as Chinese.
+func (r *Report) WritePDF(out io.Writer) error {
+	cjk, latin, err := Fonts()
+	if err != nil {
+		return err
+	}
+	pdf := &gopdf.GoPdf{}
+	pdf.Start(gopdf.Config{PageSize: *gopdf.PageSizeA4})
+	if err := pdf.AddTTFFont("cjk", cjk); err != nil {
+		return fmt.Errorf("font %s: %w", cjk, err)
+	}
+	if err := pdf.AddTTFFont("latin", latin); err != nil {
+		return fmt.Errorf("font %s: %w", latin, err)
+	}
+	pdf.AddPage()
+	w := &pdfWriter{pdf: pdf, left: 60, width: 475, bottom: 780, y: 60}
+	var b strings.Builder
+	if err := r.WriteText(&b); err != nil {
+		return err
+	}
+	for i, l := range strings.Split(strings.TrimRight(b.String(), "\n"), "\n") {
+		switch {
+		case l == "":
+			w.y += 4
+		case i == 0:
+			err = w.line(l, 20, true)
+		case i <= 6: // issue, publisher, date
+			err = w.line(l, 13, true)
+		default:
+			err = w.line(l, 11, false)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	_, err = pdf.WriteTo(out)
+	return err
+}
