@@ -109,3 +109,37 @@ func benchStore(ctx context.Context, engine, pg string) (string, func(), error) 
 	}
 	return "", nil, fmt.Errorf("unknown engine %q", engine)
 }
+
+// benchMonitor runs `yunyi bench monitor`.
+func benchMonitor(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("bench monitor", flag.ContinueOnError)
+	engines := fs.String("engine", "sqlite,postgres", "engines to measure")
+	pg := fs.String("pg", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", "PostgreSQL server (a temporary schema is used and dropped)")
+	n := fs.Int("articles", 10000, "articles")
+	runes := fs.Int("runes", 3000, "characters per article")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "| engine | articles | characters each | seconds (processing) | articles/s | relevant | merged as reposts |")
+	fmt.Fprintln(stdout, "|---|---|---|---|---|---|---|")
+	for _, e := range strings.Split(*engines, ",") {
+		dsn, cleanup, err := benchStore(ctx, strings.TrimSpace(e), *pg)
+		if err != nil {
+			return err
+		}
+		db, err := openDB(ctx, dsn)
+		if err != nil {
+			cleanup()
+			return err
+		}
+		res, err := bench.Pipeline(ctx, db, *n, *runes)
+		db.Close()
+		cleanup()
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "| %s | %d | %d | %.1f (%.1f) | %.0f | %d | %d |\n", res.Engine, res.Articles, res.Runes, res.Duration.Seconds(),
+			res.Processing.Seconds(), res.PerSec, res.Relevant, res.Merged)
+	}
+	return nil
+}

@@ -50,6 +50,7 @@ Commands:
   user create   create an account (--username --password --role [--institution])
   audit verify  check the audit log's hash chain (--db)
   bench booking measure booking over HTTP and on the store (--engine, --out)
+  bench monitor measure the monitoring pipeline without the network (--engine, --articles)
   monitor crawl collect the monitoring report's sources now (--db)
   version       print the version
 
@@ -78,8 +79,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		return auditVerify(ctx, args[2:], stdout)
 	case "bench":
+		if len(args) >= 2 && args[1] == "monitor" {
+			return benchMonitor(ctx, args[2:], stdout)
+		}
 		if len(args) < 2 || args[1] != "booking" {
-			return errors.New("usage: yunyi bench booking [--engine sqlite,postgres] [--out FILE]")
+			return errors.New("usage: yunyi bench booking|monitor [--engine sqlite,postgres] [--out FILE]")
 		}
 		return benchBooking(ctx, args[2:], stdout, stderr)
 	case "monitor":

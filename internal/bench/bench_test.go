@@ -33,3 +33,16 @@ func TestBenchmarkRunsSmall(t *testing.T) {
 		t.Log("\n" + Table([]*Report{rep}))
 	})
 }
+
+func TestPipelineSmall(t *testing.T) {
+	sqltest.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		res, err := Pipeline(context.Background(), db, 40, 3000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Relevant == 0 || res.Merged > 2 {
+			t.Fatalf("distinct articles, some about health IT: %+v", res)
+		}
+		t.Logf("%+v", res)
+	})
+}

@@ -58,3 +58,6 @@ func LoadMonitor(ctx context.Context, st monitor.Store, now time.Time) error {
 	}
 	return monitor.PublishReport(ctx, st, r, time.Date(2020, 6, 30, 17, 0, 0, 0, time.UTC))
 }
+
+// SeedArticleText is the text of seed 000's two articles (for benchmarks).
+func SeedArticleText() string { return seedArticle1 + "\n" + seedArticle2 }

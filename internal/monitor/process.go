@@ -24,18 +24,19 @@ const SummaryRunes = 300
 func Process(r Raw, tax Taxonomy, lex Lexicon) *Item {
 	title := Simplify(r.Title)
 	text := Simplify(r.Text)
-	score, terms := tax.Score(Normalize(title + "\n" + text))
+	norm := fold(title + "\n" + text) // analysed once: scored, classified, fingerprinted
+	score, terms := tax.Score(norm)
 	it := &Item{SourceID: r.SourceID, Title: title, Media: r.Media, Published: r.Published, URL: r.URL, Text: text,
 		FetchedAt: r.FetchedAt, Score: score, Terms: terms, Threshold: tax.Threshold, Reposts: []Repost{}}
 	if it.Published == "" {
 		it.Published = r.FetchedAt.Format("2006-01-02")
 	}
-	it.Fingerprint = SimHash(Shingles(Normalize(text)))
+	it.Fingerprint = SimHash(Shingles(norm))
 	it.Summary = Simplify(r.Summary)
 	if it.Summary == "" {
 		it.Summary = Summarize(text, SummaryRunes)
 	}
 	it.Relevant = it.Verdict()
-	it.Sentiment, it.Feeling = lex.Classify(Normalize(title + "\n" + text))
+	it.Sentiment, it.Feeling = lex.Classify(norm)
 	return it
 }

@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/bits"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -33,8 +34,44 @@ var (
 )
 
 func converter() (*opencc.OpenCC, error) {
-	t2sOnce.Do(func() { t2s, t2sErr = opencc.New("t2s") })
+	t2sOnce.Do(func() {
+		t2s, t2sErr = opencc.New("t2s")
+		if t2sErr != nil {
+			return
+		}
+		// The characters t2s changes, found once by converting the CJK
+		// block: a text with none of them is converted by returning it.
+		var block []rune
+		for r := rune(0x4E00); r <= 0x9FFF; r++ {
+			block = append(block, r)
+		}
+		out, err := t2s.Convert(string(block))
+		if conv := []rune(out); err == nil && len(conv) == len(block) {
+			traditional = map[rune]bool{}
+			for i, r := range block {
+				if conv[i] != r {
+					traditional[r] = true
+				}
+			}
+		}
+	})
 	return t2s, t2sErr
+}
+
+// traditional holds the CJK characters that t2s converts (nil: unknown,
+// convert everything).
+var traditional map[rune]bool
+
+func hasTraditional(s string) bool {
+	if traditional == nil {
+		return true
+	}
+	for _, r := range s {
+		if traditional[r] {
+			return true
+		}
+	}
+	return false
 }
 
 func segmenter() (*gse.Segmenter, error) {
@@ -47,7 +84,7 @@ var spaces = regexp.MustCompile(`[ \t\x{3000}\x{00a0}]+`)
 // Simplify converts traditional characters to simplified and collapses
 // runs of spaces: the text as shown (Chinese punctuation kept).
 func Simplify(s string) string {
-	if cc, err := converter(); err == nil {
+	if cc, err := converter(); err == nil && hasTraditional(s) {
 		if c, err := cc.Convert(s); err == nil {
 			s = c
 		}
@@ -58,8 +95,11 @@ func Simplify(s string) string {
 // Normalize is Simplify with full-width letters, digits and punctuation
 // folded to their normal width: the text as analysed (matched, scored,
 // fingerprinted).
-func Normalize(s string) string {
-	return strings.TrimSpace(spaces.ReplaceAllString(width.Fold.String(Simplify(s)), " "))
+func Normalize(s string) string { return fold(Simplify(s)) }
+
+// fold is Normalize for text already simplified.
+func fold(s string) string {
+	return strings.TrimSpace(spaces.ReplaceAllString(width.Fold.String(s), " "))
 }
 
 // Tokens segments normalised text into words, dropping punctuation and
@@ -70,7 +110,7 @@ func Tokens(s string) []string {
 		return strings.Fields(s)
 	}
 	var out []string
-	for _, w := range sg.Cut(s, true) {
+	for _, w := range gse.ToSlice(sg.Segment([]byte(s)), false) {
 		w = strings.TrimSpace(w)
 		if w == "" {
 			continue
@@ -131,7 +171,7 @@ func SimHash(tokens []string) uint64 {
 
 // NearDuplicate reports whether two fingerprints are within the distance
 // of reposts of one article.
-func NearDuplicate(a, b uint64) bool { return bits.OnesCount64(a^b) <= 6 }
+func NearDuplicate(a, b uint64) bool { return bits.OnesCount64(a^b) <= 3 }
 
 var sentenceEnd = regexp.MustCompile(`[^。！？!?\n]+[。！？!?]*`)
 
@@ -147,21 +187,33 @@ func Sentences(text string) []string {
 	return out
 }
 
+// SummarySentences bounds the sentences TextRank ranks (an article's lead
+// and body up to there).
+const SummarySentences = 40
+
 // Summarize picks the most central sentences of text (TextRank with
 // word-overlap similarity) up to maxRunes, in their original order.
 func Summarize(text string, maxRunes int) string {
 	sents := Sentences(text)
+	if len(sents) > SummarySentences {
+		sents = sents[:SummarySentences]
+	}
 	if len(sents) == 0 {
 		return ""
 	}
-	sets := make([]map[string]bool, len(sents))
+	// Each sentence's words, as sorted distinct hashes: overlaps are merges.
+	sets := make([][]uint64, len(sents))
 	for i, s := range sents {
-		sets[i] = map[string]bool{}
+		var hs []uint64
 		for _, t := range Tokens(s) {
 			if utf8.RuneCountInString(t) >= 2 {
-				sets[i][t] = true
+				h := fnv.New64a()
+				h.Write([]byte(t))
+				hs = append(hs, h.Sum64())
 			}
 		}
+		sort.Slice(hs, func(a, b int) bool { return hs[a] < hs[b] })
+		sets[i] = slices.Compact(hs)
 	}
 	n := len(sents)
 	w := make([][]float64, n)
@@ -170,17 +222,35 @@ func Summarize(text string, maxRunes int) string {
 	}
 	for i := 0; i < n; i++ {
 		for j := i + 1; j < n; j++ {
-			common := 0
-			for t := range sets[i] {
-				if sets[j][t] {
-					common++
-				}
-			}
-			if common == 0 || len(sets[i]) < 2 || len(sets[j]) < 2 {
+			a, b := sets[i], sets[j]
+			if len(a) < 2 || len(b) < 2 {
 				continue
 			}
-			sim := float64(common) / (logf(len(sets[i])) + logf(len(sets[j])))
+			common := 0
+			for x, y := 0, 0; x < len(a) && y < len(b); {
+				switch {
+				case a[x] == b[y]:
+					common++
+					x++
+					y++
+				case a[x] < b[y]:
+					x++
+				default:
+					y++
+				}
+			}
+			if common == 0 {
+				continue
+			}
+			sim := float64(common) / (logf(len(a)) + logf(len(b)))
 			w[i][j], w[j][i] = sim, sim
+		}
+	}
+	// PageRank over the weighted graph, with the row sums computed once.
+	sums := make([]float64, n)
+	for j := 0; j < n; j++ {
+		for k := 0; k < n; k++ {
+			sums[j] += w[j][k]
 		}
 	}
 	score := make([]float64, n)
@@ -192,14 +262,9 @@ func Summarize(text string, maxRunes int) string {
 		for i := 0; i < n; i++ {
 			sum := 0.0
 			for j := 0; j < n; j++ {
-				if w[j][i] == 0 {
-					continue
+				if w[j][i] != 0 {
+					sum += w[j][i] / sums[j] * score[j]
 				}
-				tot := 0.0
-				for k := 0; k < n; k++ {
-					tot += w[j][k]
-				}
-				sum += w[j][i] / tot * score[j]
 			}
 			out[i] = 0.15 + 0.85*sum
 		}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -89,74 +90,149 @@ func (db *DB) SaveFetchState(ctx context.Context, url, etag, lastModified string
 // the same period (the earliest publication stays the item; the others are
 // its reposts).
 func (db *DB) UpsertItem(ctx context.Context, it *monitor.Item) (bool, error) {
-	changed := false
+	var changed bool
 	err := db.tx(ctx, func(tx *sql.Tx) error {
-		var id int64
-		var title, published, summary string
-		var fp int64
-		err := tx.QueryRowContext(ctx, `SELECT id, title, published, summary, fingerprint FROM monitor_items WHERE url = $1`, it.URL).Scan(&id, &title, &published, &summary, &fp)
-		if err == nil && title == it.Title && published == it.Published && fp == int64(it.Fingerprint) {
-			it.ID = id
-			return nil // nothing changed
-		}
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return err
-		}
-		changed = true
-		terms := strings.Join(it.Terms, ",")
-		if id != 0 {
-			it.ID = id
-			_, err := tx.ExecContext(ctx, `UPDATE monitor_items SET title = $2, published = $3, body = $4, summary = $5, fetched_at = $6, score = $7,
-				terms = $8, threshold = $9, fingerprint = $10, sentiment = $11, sentiment_words = $12 WHERE id = $1`, id, it.Title, it.Published, it.Text,
-				it.Summary, micros(it.FetchedAt), it.Score, terms, it.Threshold, int64(it.Fingerprint), string(it.Sentiment), strings.Join(it.Feeling, ","))
-			return err
-		}
-		if err := tx.QueryRowContext(ctx, `INSERT INTO monitor_items (source_id, url, title, media, published, body, summary, fetched_at, score, terms, threshold,
-			fingerprint, sentiment, sentiment_words) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id`, it.SourceID, it.URL,
-			it.Title, it.Media, it.Published, it.Text, it.Summary, micros(it.FetchedAt), it.Score, terms, it.Threshold, int64(it.Fingerprint),
-			string(it.Sentiment), strings.Join(it.Feeling, ",")).Scan(&it.ID); err != nil {
-			return err
-		}
-		return mergeDuplicate(ctx, tx, it)
+		var err error
+		changed, err = upsertItemTx(ctx, tx, it)
+		return err
 	})
 	return changed, err
 }
 
+// UpsertItems stores many items in one transaction; it returns how many
+// were new or changed.
+func (db *DB) UpsertItems(ctx context.Context, items []*monitor.Item) (int, error) {
+	n := 0
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		n = 0
+		for _, it := range items {
+			changed, err := upsertItemTx(ctx, tx, it)
+			if err != nil {
+				return err
+			}
+			if changed {
+				n++
+			}
+		}
+		return nil
+	})
+	return n, err
+}
+
+func upsertItemTx(ctx context.Context, tx *sql.Tx, it *monitor.Item) (bool, error) {
+	var id int64
+	var title, published, summary string
+	var fp int64
+	err := tx.QueryRowContext(ctx, `SELECT id, title, published, summary, fingerprint FROM monitor_items WHERE url = $1`, it.URL).Scan(&id, &title, &published, &summary, &fp)
+	if err == nil && title == it.Title && published == it.Published && fp == int64(it.Fingerprint) {
+		it.ID = id
+		return false, nil // nothing changed
+	}
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return false, err
+	}
+	terms := strings.Join(it.Terms, ",")
+	if id != 0 {
+		it.ID = id
+		if _, err := tx.ExecContext(ctx, `UPDATE monitor_items SET title = $2, published = $3, body = $4, summary = $5, fetched_at = $6, score = $7,
+			terms = $8, threshold = $9, fingerprint = $10, sentiment = $11, sentiment_words = $12 WHERE id = $1`, id, it.Title, it.Published, it.Text,
+			it.Summary, micros(it.FetchedAt), it.Score, terms, it.Threshold, int64(it.Fingerprint), string(it.Sentiment), strings.Join(it.Feeling, ",")); err != nil {
+			return false, err
+		}
+		return true, mergeDuplicate(ctx, tx, it)
+	}
+	if err := tx.QueryRowContext(ctx, `INSERT INTO monitor_items (source_id, url, title, media, published, body, summary, fetched_at, score, terms, threshold,
+		fingerprint, sentiment, sentiment_words) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id`, it.SourceID, it.URL,
+		it.Title, it.Media, it.Published, it.Text, it.Summary, micros(it.FetchedAt), it.Score, terms, it.Threshold, int64(it.Fingerprint),
+		string(it.Sentiment), strings.Join(it.Feeling, ",")).Scan(&it.ID); err != nil {
+		return false, err
+	}
+	return true, mergeDuplicate(ctx, tx, it)
+}
+
 // mergeDuplicate links a new item with a near-duplicate published within
 // 60 days: the earliest publication is the item, the other its repost.
+// Candidates come from the fingerprint bands (an index), then the exact
+// distance decides.
 func mergeDuplicate(ctx context.Context, tx *sql.Tx, it *monitor.Item) error {
-	t, err := time.Parse("2006-01-02", it.Published)
-	if err != nil {
-		return nil
+	bands := make([][]any, 8)
+	var parts []string
+	var args []any
+	for b := 0; b < 8; b++ {
+		v := int((it.Fingerprint >> (8 * b)) & 0xff)
+		bands[b] = []any{it.ID, b, v}
+		args = append(args, b, v)
+		parts = append(parts, "SELECT item_id FROM monitor_bands WHERE band = $"+strconv.Itoa(len(args)-1)+" AND value = $"+strconv.Itoa(len(args)))
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT id, published, fingerprint FROM monitor_items WHERE duplicate_of = 0 AND id <> $1 AND published >= $2 AND published <= $3`,
-		it.ID, t.AddDate(0, 0, -60).Format("2006-01-02"), t.AddDate(0, 0, 60).Format("2006-01-02"))
+	if _, err := tx.ExecContext(ctx, `DELETE FROM monitor_bands WHERE item_id = $1`, it.ID); err != nil {
+		return err
+	}
+	// Candidates: items sharing at least five of the eight bytes (each band
+	// lookup is an index range).
+	ids, err := func() ([]int64, error) {
+		rows, err := tx.QueryContext(ctx, `SELECT item_id FROM (`+strings.Join(parts, " UNION ALL ")+`) c GROUP BY item_id HAVING COUNT(*) >= 5 LIMIT 50`, args...)
+		if err != nil {
+			return nil, err
+		}
+		defer rows.Close()
+		var out []int64
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				return nil, err
+			}
+			out = append(out, id)
+		}
+		return out, rows.Err()
+	}()
 	if err != nil {
 		return err
 	}
-	var primary int64
-	var primaryDate string
-	for rows.Next() {
-		var id, fp int64
-		var pub string
-		if err := rows.Scan(&id, &pub, &fp); err != nil {
-			rows.Close()
+	if err := insertMany(ctx, tx, "monitor_bands", "item_id, band, value", bands); err != nil {
+		return err
+	}
+	t, err := time.Parse("2006-01-02", it.Published)
+	if err != nil || len(ids) == 0 {
+		return nil
+	}
+	from, to := t.AddDate(0, 0, -60).Format("2006-01-02"), t.AddDate(0, 0, 60).Format("2006-01-02")
+	var cands []struct {
+		id        int64
+		published string
+		fp        int64
+	}
+	for _, id := range ids {
+		var c struct {
+			id        int64
+			published string
+			fp        int64
+		}
+		err := tx.QueryRowContext(ctx, `SELECT id, published, fingerprint FROM monitor_items WHERE id = $1 AND duplicate_of = 0 AND published >= $2 AND published <= $3`,
+			id, from, to).Scan(&c.id, &c.published, &c.fp)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
 			return err
 		}
-		if primary == 0 && monitor.NearDuplicate(uint64(fp), it.Fingerprint) {
-			primary, primaryDate = id, pub
+		cands = append(cands, c)
+	}
+	sort.Slice(cands, func(a, b int) bool { return cands[a].published < cands[b].published })
+	var primary int64
+	var primaryDate string
+	for _, c := range cands {
+		if monitor.NearDuplicate(uint64(c.fp), it.Fingerprint) {
+			primary, primaryDate = c.id, c.published
+			break
 		}
 	}
-	rows.Close()
 	if primary == 0 {
 		return nil
 	}
 	if it.Published < primaryDate {
 		// The new one ran first: it becomes the item; the others follow it.
-		if _, err := tx.ExecContext(ctx, `UPDATE monitor_items SET duplicate_of = $1 WHERE id = $2 OR duplicate_of = $2`, it.ID, primary); err != nil {
-			return err
-		}
-		return nil
+		_, err := tx.ExecContext(ctx, `UPDATE monitor_items SET duplicate_of = $1 WHERE id = $2 OR duplicate_of = $2`, it.ID, primary)
+		return err
 	}
 	it.DuplicateOf = primary
 	_, err = tx.ExecContext(ctx, `UPDATE monitor_items SET duplicate_of = $1 WHERE id = $2`, primary, it.ID)

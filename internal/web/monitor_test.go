@@ -287,7 +287,7 @@ func TestMonitorBadInput(t *testing.T) {
 }
 
 func (e *env) emptyMonitor() {
-	for _, table := range []string{"monitor_report_items", "monitor_reports", "monitor_items"} {
+	for _, table := range []string{"monitor_report_items", "monitor_reports", "monitor_bands", "monitor_items"} {
 		if _, err := e.db.Writer().Exec("DELETE FROM " + table); err != nil {
 			e.t.Fatal(err)
 		}
