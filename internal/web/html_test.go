@@ -50,7 +50,7 @@ func TestPagesForEveryRole(t *testing.T) {
 			"liming": {"/me", "/institutions/ccmc", "/appointments", "/inbox", "/book/services/bch-allergy-fu", "/book/services/ccmc-growth-fv"},
 			"bch-admin": {"/admin/institutions/bch", "/institutions/bch", "/admin/institutions/bch/rules", "/admin/institutions/bch/schedules",
 				"/admin/institutions/bch/history", "/admin/institutions/bch/usage"},
-			"regulator": {"/regulator", "/institutions/xuanwu"},
+			"regulator": {"/regulator", "/institutions/xuanwu", "/monitor", "/monitor?month=2020-06&relevant=true", "/monitor/reports/1"},
 			"admin":     {"/regulator", "/admin/institutions/pumch"},
 		}
 		for user, paths := range pages {

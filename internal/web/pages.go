@@ -17,6 +17,7 @@ import (
 	"github.com/yunyi-health/yunyi/internal/directory"
 	"github.com/yunyi-health/yunyi/internal/errs"
 	"github.com/yunyi-health/yunyi/internal/i18n"
+	"github.com/yunyi-health/yunyi/internal/monitor"
 )
 
 type pages struct{ byName map[string]*template.Template }
@@ -24,6 +25,28 @@ type pages struct{ byName map[string]*template.Template }
 var funcs = template.FuncMap{
 	"yuan": func(fen int64) string { return fmt.Sprintf("%.2f", float64(fen)/100) },
 	"list": func(v ...string) []string { return v },
+	"cn":   monitor.ChineseNumber,
+	"join": strings.Join,
+	"bars": func(pos, neu, neg, max int) template.HTML {
+		// A stacked bar as inline SVG (the CSP forbids inline styles).
+		if max == 0 {
+			return ""
+		}
+		var b strings.Builder
+		b.WriteString(`<svg class="bar" width="200" height="14" role="img">`)
+		x := 0
+		for _, seg := range []struct {
+			n     int
+			color string
+		}{{pos, "#0b6e4f"}, {neu, "#8a9aa9"}, {neg, "#b42318"}} {
+			w := seg.n * 200 / max
+			fmt.Fprintf(&b, `<rect x="%d" y="0" width="%d" height="14" fill="%s"></rect>`, x, w, seg.color)
+			x += w
+		}
+		b.WriteString(`</svg>`)
+		return template.HTML(b.String())
+	},
+	"inc": func(i int) int { return i + 1 },
 	"weekdays": func(l i18n.Lang, w directory.Weekdays) string {
 		if len(w) == 7 {
 			return i18n.T(l, "days.all")
