@@ -90,13 +90,55 @@ func (db *DB) SaveFetchState(ctx context.Context, url, etag, lastModified string
 // the same period (the earliest publication stays the item; the others are
 // its reposts).
 func (db *DB) UpsertItem(ctx context.Context, it *monitor.Item) (bool, error) {
-	var changed bool
-	err := db.tx(ctx, func(tx *sql.Tx) error {
-		var err error
-		changed, err = upsertItemTx(ctx, tx, it)
-		return err
-	})
-	return changed, err
+	n, err := db.UpsertItems(ctx, []*monitor.Item{it})
+	return n > 0, err
+}
+
+// itemTx holds the statements of storing items, prepared once for a
+// transaction (the pure-Go SQLite parses every unprepared statement).
+type itemTx struct {
+	tx                                   *sql.Tx
+	byURL, insert, dropBands, candidates *sql.Stmt
+	addBands                             *sql.Stmt
+}
+
+func prepareItemTx(ctx context.Context, tx *sql.Tx) (*itemTx, error) {
+	t := &itemTx{tx: tx}
+	var parts []string
+	for b := 0; b < 8; b++ {
+		parts = append(parts, "SELECT item_id FROM monitor_bands WHERE band = "+strconv.Itoa(b)+" AND value = $"+strconv.Itoa(b+1))
+	}
+	var vals []string
+	for b := 0; b < 8; b++ {
+		vals = append(vals, "($1, "+strconv.Itoa(b)+", $"+strconv.Itoa(b+2)+")")
+	}
+	for _, q := range []struct {
+		dst **sql.Stmt
+		sql string
+	}{
+		{&t.byURL, `SELECT id, title, published, summary, fingerprint FROM monitor_items WHERE url = $1`},
+		{&t.insert, `INSERT INTO monitor_items (source_id, url, title, media, published, body, summary, fetched_at, score, terms, threshold,
+			fingerprint, sentiment, sentiment_words) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id`},
+		{&t.dropBands, `DELETE FROM monitor_bands WHERE item_id = $1`},
+		{&t.candidates, `SELECT item_id FROM (` + strings.Join(parts, " UNION ALL ") + `) c GROUP BY item_id HAVING COUNT(*) >= 5 LIMIT 50`},
+		{&t.addBands, `INSERT INTO monitor_bands (item_id, band, value) VALUES ` + strings.Join(vals, ", ")},
+	} {
+		st, err := tx.PrepareContext(ctx, q.sql)
+		if err != nil {
+			t.close()
+			return nil, err
+		}
+		*q.dst = st
+	}
+	return t, nil
+}
+
+func (t *itemTx) close() {
+	for _, st := range []*sql.Stmt{t.byURL, t.insert, t.dropBands, t.candidates, t.addBands} {
+		if st != nil {
+			st.Close()
+		}
+	}
 }
 
 // UpsertItems stores many items in one transaction; it returns how many
@@ -105,8 +147,13 @@ func (db *DB) UpsertItems(ctx context.Context, items []*monitor.Item) (int, erro
 	n := 0
 	err := db.tx(ctx, func(tx *sql.Tx) error {
 		n = 0
+		t, err := prepareItemTx(ctx, tx)
+		if err != nil {
+			return err
+		}
+		defer t.close()
 		for _, it := range items {
-			changed, err := upsertItemTx(ctx, tx, it)
+			changed, err := upsertItemTx(ctx, t, it)
 			if err != nil {
 				return err
 			}
@@ -119,11 +166,12 @@ func (db *DB) UpsertItems(ctx context.Context, items []*monitor.Item) (int, erro
 	return n, err
 }
 
-func upsertItemTx(ctx context.Context, tx *sql.Tx, it *monitor.Item) (bool, error) {
+func upsertItemTx(ctx context.Context, t *itemTx, it *monitor.Item) (bool, error) {
+	tx := t.tx
 	var id int64
 	var title, published, summary string
 	var fp int64
-	err := tx.QueryRowContext(ctx, `SELECT id, title, published, summary, fingerprint FROM monitor_items WHERE url = $1`, it.URL).Scan(&id, &title, &published, &summary, &fp)
+	err := t.byURL.QueryRowContext(ctx, it.URL).Scan(&id, &title, &published, &summary, &fp)
 	if err == nil && title == it.Title && published == it.Published && fp == int64(it.Fingerprint) {
 		it.ID = id
 		return false, nil // nothing changed
@@ -139,38 +187,33 @@ func upsertItemTx(ctx context.Context, tx *sql.Tx, it *monitor.Item) (bool, erro
 			it.Summary, micros(it.FetchedAt), it.Score, terms, it.Threshold, int64(it.Fingerprint), string(it.Sentiment), strings.Join(it.Feeling, ",")); err != nil {
 			return false, err
 		}
-		return true, mergeDuplicate(ctx, tx, it)
+		return true, mergeDuplicate(ctx, t, it)
 	}
-	if err := tx.QueryRowContext(ctx, `INSERT INTO monitor_items (source_id, url, title, media, published, body, summary, fetched_at, score, terms, threshold,
-		fingerprint, sentiment, sentiment_words) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id`, it.SourceID, it.URL,
+	if err := t.insert.QueryRowContext(ctx, it.SourceID, it.URL,
 		it.Title, it.Media, it.Published, it.Text, it.Summary, micros(it.FetchedAt), it.Score, terms, it.Threshold, int64(it.Fingerprint),
 		string(it.Sentiment), strings.Join(it.Feeling, ",")).Scan(&it.ID); err != nil {
 		return false, err
 	}
-	return true, mergeDuplicate(ctx, tx, it)
+	return true, mergeDuplicate(ctx, t, it)
 }
 
 // mergeDuplicate links a new item with a near-duplicate published within
 // 60 days: the earliest publication is the item, the other its repost.
 // Candidates come from the fingerprint bands (an index), then the exact
 // distance decides.
-func mergeDuplicate(ctx context.Context, tx *sql.Tx, it *monitor.Item) error {
-	bands := make([][]any, 8)
-	var parts []string
-	var args []any
+func mergeDuplicate(ctx context.Context, t *itemTx, it *monitor.Item) error {
+	tx := t.tx
+	bandArgs := make([]any, 8)
 	for b := 0; b < 8; b++ {
-		v := int((it.Fingerprint >> (8 * b)) & 0xff)
-		bands[b] = []any{it.ID, b, v}
-		args = append(args, b, v)
-		parts = append(parts, "SELECT item_id FROM monitor_bands WHERE band = $"+strconv.Itoa(len(args)-1)+" AND value = $"+strconv.Itoa(len(args)))
+		bandArgs[b] = int((it.Fingerprint >> (8 * b)) & 0xff)
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM monitor_bands WHERE item_id = $1`, it.ID); err != nil {
+	if _, err := t.dropBands.ExecContext(ctx, it.ID); err != nil {
 		return err
 	}
 	// Candidates: items sharing at least five of the eight bytes (each band
 	// lookup is an index range).
 	ids, err := func() ([]int64, error) {
-		rows, err := tx.QueryContext(ctx, `SELECT item_id FROM (`+strings.Join(parts, " UNION ALL ")+`) c GROUP BY item_id HAVING COUNT(*) >= 5 LIMIT 50`, args...)
+		rows, err := t.candidates.QueryContext(ctx, bandArgs...)
 		if err != nil {
 			return nil, err
 		}
@@ -188,14 +231,14 @@ func mergeDuplicate(ctx context.Context, tx *sql.Tx, it *monitor.Item) error {
 	if err != nil {
 		return err
 	}
-	if err := insertMany(ctx, tx, "monitor_bands", "item_id, band, value", bands); err != nil {
+	if _, err := t.addBands.ExecContext(ctx, append([]any{it.ID}, bandArgs...)...); err != nil {
 		return err
 	}
-	t, err := time.Parse("2006-01-02", it.Published)
+	day, err := time.Parse("2006-01-02", it.Published)
 	if err != nil || len(ids) == 0 {
 		return nil
 	}
-	from, to := t.AddDate(0, 0, -60).Format("2006-01-02"), t.AddDate(0, 0, 60).Format("2006-01-02")
+	from, to := day.AddDate(0, 0, -60).Format("2006-01-02"), day.AddDate(0, 0, 60).Format("2006-01-02")
 	var cands []struct {
 		id        int64
 		published string
