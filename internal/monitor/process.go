@@ -31,7 +31,7 @@ func Process(r Raw, tax Taxonomy, lex Lexicon) *Item {
 	if it.Published == "" {
 		it.Published = r.FetchedAt.Format("2006-01-02")
 	}
-	it.Fingerprint = SimHash(Shingles(norm))
+	it.Fingerprint = Fingerprint(norm)
 	it.Summary = Simplify(r.Summary)
 	if it.Summary == "" {
 		it.Summary = Summarize(text, SummaryRunes)

@@ -141,6 +141,45 @@ func Shingles(s string) []string {
 	return out
 }
 
+// Fingerprint is SimHash(Shingles(s)) without building the shingles: the
+// character bigrams are hashed as they are read.
+func Fingerprint(s string) uint64 {
+	var v [64]int32
+	var prev rune = -1
+	for _, r := range s {
+		if !unicode.IsLetter(r) && !unicode.IsDigit(r) {
+			continue
+		}
+		r = unicode.ToLower(r)
+		if prev >= 0 {
+			// FNV-1a over the bigram's UTF-8 bytes, as SimHash hashes its string.
+			x := uint64(14695981039346656037)
+			var buf [8]byte
+			n := utf8.EncodeRune(buf[:], prev)
+			n += utf8.EncodeRune(buf[n:], r)
+			for _, c := range buf[:n] {
+				x ^= uint64(c)
+				x *= 1099511628211
+			}
+			for i := 0; i < 64; i++ {
+				if x&(1<<uint(i)) != 0 {
+					v[i]++
+				} else {
+					v[i]--
+				}
+			}
+		}
+		prev = r
+	}
+	var out uint64
+	for i := 0; i < 64; i++ {
+		if v[i] > 0 {
+			out |= 1 << uint(i)
+		}
+	}
+	return out
+}
+
 // SimHash is a 64-bit fingerprint of a token multiset: near-identical
 // texts have fingerprints a few bits apart.
 func SimHash(tokens []string) uint64 {

@@ -25,6 +25,9 @@ func TestTokensAndSimHash(t *testing.T) {
 	long := strings.Repeat("北京多所医院开通互联网诊疗，开放部分科室复诊服务。互联网医院更为便捷，患者足不出户即可复诊开药。", 5)
 	repost := strings.Replace(long, "更为便捷", "更加便捷", 1) + "（来源：健康北京）"
 	other := strings.Repeat("今日天气晴朗，适合户外运动，公园里游人如织，孩子们在草地上放风筝。", 5)
+	if Fingerprint(long) != SimHash(Shingles(long)) {
+		t.Fatal("Fingerprint must equal SimHash of the shingles")
+	}
 	if !NearDuplicate(SimHash(Shingles(long)), SimHash(Shingles(repost))) {
 		t.Fatal("a repost must be a near duplicate")
 	}
