@@ -14,19 +14,9 @@ func TestBrowserBookingAndRefusal(t *testing.T) {
 	eachEngine(t, func(t *testing.T, dsn string) {
 		s := startServer(t, t.TempDir(), "--demo", "--db", dsn)
 		ctx := newBrowser(t)
-		run := func(step string, actions ...chromedp.Action[chromedp.Void]) {
-			t.Helper()
-			if err := chromedp.Do(ctx, actions...); err != nil {
-				body, _ := chromedp.Run(ctx, chromedp.Text(css("body")))
-				t.Fatalf("%s: %v\npage: %s", step, err, body)
-			}
-		}
+		run := steps(t, ctx)
 		run("log in as the guardian",
-			chromedp.Navigate(s.URL+"/login"),
-			chromedp.WaitVisible(css("#login-form")),
-			fill(`#login-form input[name=username]`, "liming"),
-			fill(`#login-form input[name=password]`, "yunyi2026"),
-			chromedp.Click(css("#login-submit")),
+			login(s.URL, "liming", "yunyi2026"),
 			chromedp.WaitVisible(css("#patients")),
 		)
 		run("hospital and service",

@@ -82,13 +82,7 @@ func TestBrowserGuardianRegistersAddsChildAndBrowses(t *testing.T) {
 		childID := identity.MakeResidentID("110101", now.AddDate(-6, -1, 0), 8, identity.Male)
 		badID := guardianID[:17] + map[bool]string{true: "1", false: "0"}[guardianID[17] == '0']
 
-		run := func(step string, actions ...chromedp.Action[chromedp.Void]) {
-			t.Helper()
-			if err := chromedp.Do(ctx, actions...); err != nil {
-				body, _ := chromedp.Run(ctx, chromedp.Text(css("body")))
-				t.Fatalf("%s: %v\npage: %s", step, err, body)
-			}
-		}
+		run := steps(t, ctx)
 		run("open register page",
 			chromedp.Navigate(s.URL+"/register"),
 			chromedp.WaitVisible(css("#register-form")),
@@ -190,4 +184,27 @@ func TestBrowserGuardianRegistersAddsChildAndBrowses(t *testing.T) {
 			t.Fatalf("English title: %q", txt)
 		}
 	})
+}
+
+// steps returns a function that runs browser steps and fails the test with
+// the page's text when one fails.
+func steps(t *testing.T, ctx context.Context) func(step string, actions ...chromedp.Action[chromedp.Void]) {
+	return func(step string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(ctx, actions...); err != nil {
+			body, _ := chromedp.Run(ctx, chromedp.Text(css("body")))
+			t.Fatalf("%s: %v\npage: %s", step, err, body)
+		}
+	}
+}
+
+// login logs in through the login page.
+func login(base, username, password string) chromedp.Action[chromedp.Void] {
+	return chromedp.Steps(
+		chromedp.Navigate(base+"/login"),
+		chromedp.WaitVisible(css("#login-form")),
+		fill(`#login-form input[name=username]`, username),
+		fill(`#login-form input[name=password]`, password),
+		chromedp.Click(css("#login-submit")),
+	)
 }

@@ -13,19 +13,9 @@ import (
 func TestBrowserRegulatorSeesIssue27(t *testing.T) {
 	s := startServer(t, t.TempDir(), "--demo")
 	ctx := newBrowser(t)
-	run := func(step string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, actions...); err != nil {
-			body, _ := chromedp.Run(ctx, chromedp.Text(css("body")))
-			t.Fatalf("%s: %v\npage: %s", step, err, body)
-		}
-	}
+	run := steps(t, ctx)
 	run("log in as the regulator",
-		chromedp.Navigate(s.URL+"/login"),
-		chromedp.WaitVisible(css("#login-form")),
-		fill(`#login-form input[name=username]`, "regulator"),
-		fill(`#login-form input[name=password]`, "yunyi2026"),
-		chromedp.Click(css("#login-submit")),
+		login(s.URL, "regulator", "yunyi2026"),
 		chromedp.WaitVisible(css("#nav-monitor")),
 		chromedp.Click(css("#nav-monitor")),
 		chromedp.WaitVisible(css("#reports")),

@@ -219,7 +219,11 @@ func (db *DB) LinkedAccounts(ctx context.Context, patientID int64) ([]int64, err
 
 // IDs runs a read query whose rows are one integer each.
 func (db *DB) IDs(ctx context.Context, q string, args ...any) ([]int64, error) {
-	rows, err := db.query(ctx, q, args...)
+	return scanIDs(db.query(ctx, q, args...))
+}
+
+// scanIDs reads rows of one integer each.
+func scanIDs(rows *sql.Rows, err error) ([]int64, error) {
 	if err != nil {
 		return nil, err
 	}

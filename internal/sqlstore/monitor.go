@@ -212,22 +212,7 @@ func mergeDuplicate(ctx context.Context, t *itemTx, it *monitor.Item) error {
 	}
 	// Candidates: items sharing at least five of the eight bytes (each band
 	// lookup is an index range).
-	ids, err := func() ([]int64, error) {
-		rows, err := t.candidates.QueryContext(ctx, bandArgs...)
-		if err != nil {
-			return nil, err
-		}
-		defer rows.Close()
-		var out []int64
-		for rows.Next() {
-			var id int64
-			if err := rows.Scan(&id); err != nil {
-				return nil, err
-			}
-			out = append(out, id)
-		}
-		return out, rows.Err()
-	}()
+	ids, err := scanIDs(t.candidates.QueryContext(ctx, bandArgs...))
 	if err != nil {
 		return err
 	}
