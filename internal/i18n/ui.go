@@ -294,3 +294,16 @@ func init() {
 		"flash.published":      {"已发布。", "Published."},
 	})
 }
+
+func init() {
+	add(map[string][2]string{
+		"mon.rules":       {"关键词与倾向词表", "Taxonomy and lexicon"},
+		"mon.rules_hint":  {"关键词每行一个：主题,词语,权重。条目得分达到阈值即入选；倾向按正面词与负面词出现次数之差判定。", "One term a line: topic,term,weight. An item is kept when its score reaches the threshold; sentiment compares positive and negative words."},
+		"mon.taxonomy":    {"关键词", "Terms"},
+		"mon.threshold":   {"入选阈值", "Threshold"},
+		"mon.positive":    {"正面词", "Positive words"},
+		"mon.negative":    {"负面词", "Negative words"},
+		"mon.margin":      {"判定差值", "Margin"},
+		"field.term_line": {"第 %d 行格式应为：主题,词语,权重（权重大于 0）", "Line %d must be topic,term,weight (weight above 0)"},
+	})
+}

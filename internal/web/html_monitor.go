@@ -16,6 +16,7 @@ func (s *Server) monitorRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /monitor", s.requireLogin(s.show("monitor", s.monitorPage)))
 	mux.HandleFunc("POST /monitor/sources", s.requireLogin(s.submit("monitor", s.monitorPage, s.postSource, func(*http.Request) string { return "/monitor?ok=saved" })))
 	mux.HandleFunc("POST /monitor/crawl", s.requireLogin(s.postCrawl))
+	mux.HandleFunc("POST /monitor/taxonomy", s.requireLogin(s.submit("monitor", s.monitorPage, s.postTaxonomy, func(*http.Request) string { return "/monitor?ok=saved#rules" })))
 	mux.HandleFunc("POST /monitor/items/{id}/override", s.requireLogin(s.postOverride))
 	mux.HandleFunc("POST /monitor/reports", s.requireLogin(s.submit("monitor", s.monitorPage, s.postDraft, func(r *http.Request) string { return "/monitor?ok=saved" })))
 	mux.HandleFunc("GET /monitor/reports/{id}", s.requireLogin(s.show("report", s.reportPage)))
@@ -32,15 +33,19 @@ type monthBar struct {
 }
 
 type monitorData struct {
-	Sources  []monitor.Source
-	Items    []monitor.Item
-	Reports  []monitor.Report
-	Month    string
-	Relevant string
-	Bars     []monthBar
-	Max      int
-	Topics   []string
-	Crawl    *CrawlRun
+	Sources            []monitor.Source
+	Items              []monitor.Item
+	Reports            []monitor.Report
+	Month              string
+	Relevant           string
+	Bars               []monthBar
+	Max                int
+	Topics             []string
+	Crawl              *CrawlRun
+	Taxonomy           string // one "topic,term,weight" a line, for editing
+	Threshold          float64
+	Positive, Negative string
+	Margin             int
 }
 
 func (s *Server) monitorPage(w http.ResponseWriter, r *http.Request) (*page, error) {
@@ -120,9 +125,81 @@ func (s *Server) monitorPage(w http.ResponseWriter, r *http.Request) (*page, err
 		}
 		s.crawls.mu.Unlock()
 	}
+	var lines []string
+	for _, t := range tax.Terms {
+		lines = append(lines, t.Topic+","+t.Term+","+strconv.FormatFloat(t.Weight, 'f', -1, 64))
+	}
+	d.Taxonomy, d.Threshold = strings.Join(lines, "\n"), tax.Threshold
+	lex, err := s.db.Lexicon(ctx)
+	if err != nil {
+		return nil, err
+	}
+	d.Positive, d.Negative, d.Margin = strings.Join(lex.Positive, "、"), strings.Join(lex.Negative, "、"), lex.Margin
+	if d.Crawl != nil && d.Crawl.Status == "running" {
+		w.Header().Set("Refresh", "2") // the page follows the collection
+	}
 	p := s.newPage(w, r, "title.monitor")
 	p.Data = d
 	return p, nil
+}
+
+// postTaxonomy saves the editor's taxonomy and lexicon (one term a line:
+// topic,term,weight; words separated by 、 or commas).
+func (s *Server) postTaxonomy(r *http.Request) error {
+	if !authz.Qualify(actor(r)) {
+		return errs.E(errs.Forbidden)
+	}
+	var f errs.Fields
+	var tax monitor.Taxonomy
+	for i, line := range strings.Split(r.PostFormValue("taxonomy"), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" {
+			continue
+		}
+		parts := strings.Split(strings.ReplaceAll(line, "，", ","), ",")
+		if len(parts) != 3 {
+			f.Add("taxonomy", "term_line", i+1)
+			continue
+		}
+		w, err := strconv.ParseFloat(strings.TrimSpace(parts[2]), 64)
+		if err != nil || w <= 0 || strings.TrimSpace(parts[0]) == "" || strings.TrimSpace(parts[1]) == "" {
+			f.Add("taxonomy", "term_line", i+1)
+			continue
+		}
+		tax.Terms = append(tax.Terms, monitor.Term{Topic: strings.TrimSpace(parts[0]), Term: strings.TrimSpace(parts[1]), Weight: w})
+	}
+	if len(tax.Terms) == 0 && !f.Has("taxonomy") {
+		f.Add("taxonomy", "required")
+	}
+	th, err := strconv.ParseFloat(strings.TrimSpace(r.PostFormValue("threshold")), 64)
+	if err != nil || th <= 0 {
+		f.Add("threshold", "number")
+	}
+	tax.Threshold = th
+	words := func(s string) []string {
+		return strings.FieldsFunc(s, func(r rune) bool { return r == '、' || r == ',' || r == '，' || r == ' ' || r == '\n' })
+	}
+	lex := monitor.Lexicon{Positive: words(r.PostFormValue("positive")), Negative: words(r.PostFormValue("negative"))}
+	lex.Margin, _ = strconv.Atoi(r.PostFormValue("margin"))
+	if len(lex.Positive) == 0 {
+		f.Add("positive", "required")
+	}
+	if len(lex.Negative) == 0 {
+		f.Add("negative", "required")
+	}
+	if lex.Margin < 1 {
+		f.Add("margin", "number")
+	}
+	if err := f.Err(); err != nil {
+		return err
+	}
+	if err := s.db.SaveTaxonomy(r.Context(), tax); err != nil {
+		return err
+	}
+	if err := s.db.SaveLexicon(r.Context(), lex); err != nil {
+		return err
+	}
+	return s.record(r, "monitor.taxonomy.save", "monitor_taxonomy", "", "", "")
 }
 
 func (s *Server) postSource(r *http.Request) error {

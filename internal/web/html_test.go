@@ -186,3 +186,27 @@ func jsonNum(v any) string {
 	f, _ := v.(float64)
 	return strings.TrimSuffix(strings.TrimRight(strings.TrimRight(fmtFloat(f), "0"), "."), ".")
 }
+
+// The editor changes the taxonomy and lexicon on the page; bad lines are
+// refused with their number and nothing is saved.
+func TestTaxonomyForm(t *testing.T) {
+	eachEnv(t, func(t *testing.T, e *env) {
+		b := newBrowser(t, e)
+		b.login("regulator")
+		csrf := b.sessionCSRF()
+		res := b.post("/monitor/taxonomy", map[string]string{"csrf": csrf, "taxonomy": "互联网医疗,互联网医院,3\n坏行\n", "threshold": "4",
+			"positive": "便捷", "negative": "泄露", "margin": "1"})
+		if res.StatusCode != 400 || !strings.Contains(b.last, "第 2 行格式应为") {
+			t.Fatalf("bad line: %d", res.StatusCode)
+		}
+		res = b.post("/monitor/taxonomy", map[string]string{"csrf": csrf, "taxonomy": "互联网医疗,互联网医院,3\n数据,电子病历,2\n", "threshold": "4",
+			"positive": "便捷、高效", "negative": "泄露、故障", "margin": "1"})
+		if res.StatusCode != http.StatusSeeOther {
+			t.Fatalf("save: %d %s", res.StatusCode, b.last)
+		}
+		tax := e.req("GET", "/api/v1/monitor/taxonomy", e.login("regulator"), nil)
+		if tax.body["threshold"] != float64(4) || len(tax.body["terms"].([]any)) != 2 {
+			t.Fatalf("%s", tax.raw)
+		}
+	})
+}
