@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"strings"
+	"sync"
 
 	"golang.org/x/crypto/argon2"
 )
@@ -55,5 +56,9 @@ func CheckPassword(hash, pw string) bool {
 }
 
 // dummyHash is checked against when a username does not exist, so that a
-// login takes as long for an unknown user as for a wrong password.
-var dummyHash, _ = HashPassword("yunyi-dummy-password-1")
+// login takes as long for an unknown user as for a wrong password. It is
+// made on first use (an argon2id hash takes ~0.1 s: not at every start).
+var dummyHash = sync.OnceValue(func() string {
+	h, _ := HashPassword("yunyi-dummy-password-1")
+	return h
+})

@@ -158,7 +158,7 @@ func (s *Service) Login(ctx context.Context, username, password string, kind Ses
 	now := s.Now()
 	a, err := s.Store.AccountByUsername(ctx, username)
 	if errs.Is(err, errs.NotFound) {
-		CheckPassword(dummyHash, password) // same work as for a real account
+		CheckPassword(dummyHash(), password) // same work as for a real account
 		return "", nil, nil, errs.E(errs.BadCredentials)
 	}
 	if err != nil {
