@@ -171,15 +171,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	defer srv.Close()
-	// Slots of every service's booking window, right after start (the server
-	// answers meanwhile) and every hour after.
-	go func() {
-		if n, err := srv.Booking().GenerateAll(ctx); err != nil {
-			log.Error("generate slots", "err", err)
-		} else if n > 0 {
-			log.Info("slots generated", "count", n)
-		}
-	}()
+	// Slots of every service's booking window, now and every hour after.
+	if n, err := srv.Booking().GenerateAll(ctx); err != nil {
+		return fmt.Errorf("generate slots: %w", err)
+	} else if n > 0 {
+		log.Info("slots generated", "count", n)
+	}
 	go func() {
 		hourly := time.NewTicker(time.Hour)
 		defer hourly.Stop()
