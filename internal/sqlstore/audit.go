@@ -43,7 +43,7 @@ func (db *DB) appendAuditTx(ctx context.Context, tx *sql.Tx, entries []*audit.En
 				e.Institution, e.IP, e.Detail, e.PrevHash, e.Hash})
 			head = audit.Head{Seq: e.Seq, Hash: e.Hash}
 		}
-		if err := insertMany(ctx, tx, "audit_log", auditCols, rows); err != nil {
+		if err := db.insertMany(ctx, tx, "audit_log", auditCols, rows); err != nil {
 			return err
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1`, head.Seq, head.Hash)

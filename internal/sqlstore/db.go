@@ -336,12 +336,13 @@ type execer interface {
 }
 
 // insertMany writes rows with multi-row INSERTs: one round trip for many
-// rows. Statements stay under ~900 parameters (SQLite finds $N names by a
-// linear search, so huge statements are slow).
-func insertMany(ctx context.Context, q execer, table, cols string, rows [][]any) error {
+// rows. On SQLite the parameters are positional (?): the driver looks up
+// every $N name linearly, which made large statements quadratic.
+func (db *DB) insertMany(ctx context.Context, q execer, table, cols string, rows [][]any) error {
 	if len(rows) == 0 {
 		return nil
 	}
+	positional := db.Engine == SQLite
 	width := len(rows[0])
 	per := max(1, 900/width)
 	for start := 0; start < len(rows); start += per {
@@ -358,7 +359,11 @@ func insertMany(ctx context.Context, q execer, table, cols string, rows [][]any)
 				if j > 0 {
 					sb.WriteByte(',')
 				}
-				sb.WriteString("$" + strconv.Itoa(len(args)+j+1))
+				if positional {
+					sb.WriteByte('?')
+				} else {
+					sb.WriteString("$" + strconv.Itoa(len(args)+j+1))
+				}
 			}
 			sb.WriteByte(')')
 			args = append(args, r...)
@@ -373,5 +378,5 @@ func insertMany(ctx context.Context, q execer, table, cols string, rows [][]any)
 // InsertRows writes rows into table in one transaction (bulk loads: the
 // benchmark's fixtures).
 func (db *DB) InsertRows(ctx context.Context, table, cols string, rows [][]any) error {
-	return db.tx(ctx, func(tx *sql.Tx) error { return insertMany(ctx, tx, table, cols, rows) })
+	return db.tx(ctx, func(tx *sql.Tx) error { return db.insertMany(ctx, tx, table, cols, rows) })
 }

@@ -417,7 +417,7 @@ func (db *DB) SaveTaxonomy(ctx context.Context, t monitor.Taxonomy) error {
 		for _, x := range t.Terms {
 			rows = append(rows, []any{x.Topic, x.Term, x.Weight})
 		}
-		if err := insertMany(ctx, tx, "monitor_terms", "topic, term, weight", rows); err != nil {
+		if err := db.insertMany(ctx, tx, "monitor_terms", "topic, term, weight", rows); err != nil {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO monitor_settings (key, value) VALUES ('threshold', $1) ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
@@ -432,7 +432,7 @@ func (db *DB) CreateReport(ctx context.Context, r *monitor.Report) error {
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`, r.Number, r.From, r.To, r.Date, r.Publisher, r.Scope, r.Status, micros(time.Now())).Scan(&r.ID); err != nil {
 			return err
 		}
-		return writeReportItems(ctx, tx, r)
+		return db.writeReportItems(ctx, tx, r)
 	})
 	if ok, _ := isUnique(err); ok {
 		var f errs.Fields
@@ -442,7 +442,7 @@ func (db *DB) CreateReport(ctx context.Context, r *monitor.Report) error {
 	return err
 }
 
-func writeReportItems(ctx context.Context, tx *sql.Tx, r *monitor.Report) error {
+func (db *DB) writeReportItems(ctx context.Context, tx *sql.Tx, r *monitor.Report) error {
 	if _, err := tx.ExecContext(ctx, `DELETE FROM monitor_report_items WHERE report_id = $1`, r.ID); err != nil {
 		return err
 	}
@@ -450,7 +450,7 @@ func writeReportItems(ctx context.Context, tx *sql.Tx, r *monitor.Report) error 
 	for i, it := range r.Items {
 		rows = append(rows, []any{r.ID, i, it.ItemID, it.Title, it.Media, it.Published, it.URL, it.Summary, it.Included})
 	}
-	return insertMany(ctx, tx, "monitor_report_items", "report_id, position, item_id, title, media, published, url, summary, included", rows)
+	return db.insertMany(ctx, tx, "monitor_report_items", "report_id, position, item_id, title, media, published, url, summary, included", rows)
 }
 
 // SaveReport writes a draft's fields and items, or its publication; a
@@ -465,7 +465,7 @@ func (db *DB) SaveReport(ctx context.Context, r *monitor.Report) error {
 		if n, _ := res.RowsAffected(); n == 0 {
 			return errs.E("report_published")
 		}
-		return writeReportItems(ctx, tx, r)
+		return db.writeReportItems(ctx, tx, r)
 	})
 }
 

@@ -206,7 +206,7 @@ func (db *DB) Book(ctx context.Context, reqs []schedule.BookRequest) ([]schedule
 				audits = append(audits, e)
 			}
 		}
-		if err := insertMany(ctx, tx, "notifications", noticeCols, notices); err != nil {
+		if err := db.insertMany(ctx, tx, "notifications", noticeCols, notices); err != nil {
 			return err
 		}
 		return db.appendAuditTx(ctx, tx, audits)
