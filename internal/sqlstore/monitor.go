@@ -94,6 +94,11 @@ func (db *DB) UpsertItem(ctx context.Context, it *monitor.Item) (bool, error) {
 	return n > 0, err
 }
 
+// fpBands splits the 64-bit fingerprint into four 16-bit bands: two
+// fingerprints at most 3 bits apart (monitor.NearDuplicate) differ in at
+// most three bands, so they share at least one.
+const fpBands = 4
+
 // itemTx holds the statements of storing items, prepared once for a
 // transaction (the pure-Go SQLite parses every unprepared statement).
 type itemTx struct {
@@ -105,11 +110,11 @@ type itemTx struct {
 func prepareItemTx(ctx context.Context, tx *sql.Tx) (*itemTx, error) {
 	t := &itemTx{tx: tx}
 	var parts []string
-	for b := 0; b < 8; b++ {
+	for b := 0; b < fpBands; b++ {
 		parts = append(parts, "SELECT item_id FROM monitor_bands WHERE band = "+strconv.Itoa(b)+" AND value = $"+strconv.Itoa(b+1))
 	}
 	var vals []string
-	for b := 0; b < 8; b++ {
+	for b := 0; b < fpBands; b++ {
 		vals = append(vals, "($1, "+strconv.Itoa(b)+", $"+strconv.Itoa(b+2)+")")
 	}
 	for _, q := range []struct {
@@ -120,7 +125,7 @@ func prepareItemTx(ctx context.Context, tx *sql.Tx) (*itemTx, error) {
 		{&t.insert, `INSERT INTO monitor_items (source_id, url, title, media, published, body, summary, fetched_at, score, terms, threshold,
 			fingerprint, sentiment, sentiment_words) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id`},
 		{&t.dropBands, `DELETE FROM monitor_bands WHERE item_id = $1`},
-		{&t.candidates, `SELECT item_id FROM (` + strings.Join(parts, " UNION ALL ") + `) c GROUP BY item_id HAVING COUNT(*) >= 5 LIMIT 50`},
+		{&t.candidates, `SELECT DISTINCT item_id FROM (` + strings.Join(parts, " UNION ALL ") + `) c LIMIT 50`},
 		{&t.addBands, `INSERT INTO monitor_bands (item_id, band, value) VALUES ` + strings.Join(vals, ", ")},
 	} {
 		st, err := tx.PrepareContext(ctx, q.sql)
@@ -203,15 +208,15 @@ func upsertItemTx(ctx context.Context, t *itemTx, it *monitor.Item) (bool, error
 // distance decides.
 func mergeDuplicate(ctx context.Context, t *itemTx, it *monitor.Item) error {
 	tx := t.tx
-	bandArgs := make([]any, 8)
-	for b := 0; b < 8; b++ {
-		bandArgs[b] = int((it.Fingerprint >> (8 * b)) & 0xff)
+	bandArgs := make([]any, fpBands)
+	for b := 0; b < fpBands; b++ {
+		bandArgs[b] = int((it.Fingerprint >> (16 * b)) & 0xffff)
 	}
 	if _, err := t.dropBands.ExecContext(ctx, it.ID); err != nil {
 		return err
 	}
-	// Candidates: items sharing at least five of the eight bytes (each band
-	// lookup is an index range).
+	// Candidates: items sharing one of the four 16-bit bands (each lookup is
+	// an index range holding a handful of items); the exact distance decides.
 	ids, err := scanIDs(t.candidates.QueryContext(ctx, bandArgs...))
 	if err != nil {
 		return err

@@ -1,6 +1,6 @@
--- Locality-sensitive index of item fingerprints: the eight bytes of the
--- 64-bit SimHash. Fingerprints at most 3 bits apart share at least five
--- of the eight bytes, so near-duplicate candidates are found by index.
+-- Locality-sensitive index of item fingerprints (see 0006 for the bands: the
+-- 64-bit SimHash is split so that fingerprints at most 3 bits apart share
+-- a band, and near-duplicate candidates are found by index).
 CREATE TABLE monitor_bands (
     item_id BIGINT NOT NULL,
     band    INTEGER NOT NULL,
