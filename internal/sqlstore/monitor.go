@@ -125,7 +125,8 @@ func prepareItemTx(ctx context.Context, tx *sql.Tx) (*itemTx, error) {
 		{&t.insert, `INSERT INTO monitor_items (source_id, url, title, media, published, body, summary, fetched_at, score, terms, threshold,
 			fingerprint, sentiment, sentiment_words) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id`},
 		{&t.dropBands, `DELETE FROM monitor_bands WHERE item_id = $1`},
-		{&t.candidates, `SELECT DISTINCT item_id FROM (` + strings.Join(parts, " UNION ALL ") + `) c LIMIT 50`},
+		{&t.candidates, `SELECT DISTINCT i.id, i.published, i.fingerprint FROM (` + strings.Join(parts, " UNION ALL ") + `) c
+			JOIN monitor_items i ON i.id = c.item_id WHERE i.duplicate_of = 0`},
 		{&t.addBands, `INSERT INTO monitor_bands (item_id, band, value) VALUES ` + strings.Join(vals, ", ")},
 	} {
 		st, err := tx.PrepareContext(ctx, q.sql)
@@ -217,44 +218,44 @@ func mergeDuplicate(ctx context.Context, t *itemTx, it *monitor.Item) error {
 	}
 	// Candidates: items sharing one of the four 16-bit bands (each lookup is
 	// an index range holding a handful of items); the exact distance decides.
-	ids, err := scanIDs(t.candidates.QueryContext(ctx, bandArgs...))
+	// The exact distance first (cheap, in memory), then the period.
+	type cand struct {
+		id        int64
+		published string
+	}
+	var cands []cand
+	rows, err := t.candidates.QueryContext(ctx, bandArgs...)
 	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var c cand
+		var fp int64
+		if err := rows.Scan(&c.id, &c.published, &fp); err != nil {
+			rows.Close()
+			return err
+		}
+		if c.id != it.ID && monitor.NearDuplicate(uint64(fp), it.Fingerprint) {
+			cands = append(cands, c)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
 		return err
 	}
 	if _, err := t.addBands.ExecContext(ctx, append([]any{it.ID}, bandArgs...)...); err != nil {
 		return err
 	}
 	day, err := time.Parse("2006-01-02", it.Published)
-	if err != nil || len(ids) == 0 {
+	if err != nil || len(cands) == 0 {
 		return nil
 	}
 	from, to := day.AddDate(0, 0, -60).Format("2006-01-02"), day.AddDate(0, 0, 60).Format("2006-01-02")
-	var cands []struct {
-		id        int64
-		published string
-		fp        int64
-	}
-	for _, id := range ids {
-		var c struct {
-			id        int64
-			published string
-			fp        int64
-		}
-		err := tx.QueryRowContext(ctx, `SELECT id, published, fingerprint FROM monitor_items WHERE id = $1 AND duplicate_of = 0 AND published >= $2 AND published <= $3`,
-			id, from, to).Scan(&c.id, &c.published, &c.fp)
-		if errors.Is(err, sql.ErrNoRows) {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		cands = append(cands, c)
-	}
 	sort.Slice(cands, func(a, b int) bool { return cands[a].published < cands[b].published })
 	var primary int64
 	var primaryDate string
 	for _, c := range cands {
-		if monitor.NearDuplicate(uint64(c.fp), it.Fingerprint) {
+		if c.published >= from && c.published <= to {
 			primary, primaryDate = c.id, c.published
 			break
 		}
