@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/yunyi-health/yunyi/internal/bench"
+	"github.com/yunyi-health/yunyi/internal/sqlstore"
 )
 
 // benchBooking runs `yunyi bench booking`: fresh stores (a temporary SQLite
@@ -48,26 +49,19 @@ func benchBooking(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	log := newLogger(stderr)
 	var reports []*bench.Report
-	for _, e := range strings.Split(*engines, ",") {
-		dsn, cleanup, err := benchStore(ctx, strings.TrimSpace(e), *pg)
-		if err != nil {
-			return err
-		}
-		db, err := openDB(ctx, dsn)
-		if err != nil {
-			cleanup()
-			return err
-		}
+	err := eachBenchStore(ctx, *engines, *pg, func(db *sqlstore.DB) error {
 		rep, err := bench.Run(ctx, db, o, log)
-		db.Close()
-		cleanup()
 		if err != nil {
-			return fmt.Errorf("%s: %w", e, err)
+			return err
 		}
 		reports = append(reports, rep)
 		for _, x := range []bench.Result{rep.Burst, rep.Pooled, rep.Sustained} {
 			fmt.Fprintf(stderr, "%s %s: outcomes %v\n", rep.Engine, x.Name, x.Codes)
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	table := bench.Table(reports)
 	head := fmt.Sprintf("Measured %s on %s/%s, %d CPUs, %s.\n\n", time.Now().UTC().Format("2006-01-02 15:04 MST"), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version())
@@ -122,8 +116,22 @@ func benchMonitor(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	fmt.Fprintln(stdout, "| engine | articles | characters each | seconds (processing) | articles/s | relevant | merged as reposts |")
 	fmt.Fprintln(stdout, "|---|---|---|---|---|---|---|")
-	for _, e := range strings.Split(*engines, ",") {
-		dsn, cleanup, err := benchStore(ctx, strings.TrimSpace(e), *pg)
+	return eachBenchStore(ctx, *engines, *pg, func(db *sqlstore.DB) error {
+		res, err := bench.Pipeline(ctx, db, *n, *runes)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "| %s | %d | %d | %.1f (%.1f) | %.0f | %d | %d |\n", res.Engine, res.Articles, res.Runes, res.Duration.Seconds(),
+			res.Processing.Seconds(), res.PerSec, res.Relevant, res.Merged)
+		return nil
+	})
+}
+
+// eachBenchStore runs fn on a fresh, migrated store of every engine named
+// (comma-separated), removing each store after.
+func eachBenchStore(ctx context.Context, engines, pg string, fn func(db *sqlstore.DB) error) error {
+	for _, e := range strings.Split(engines, ",") {
+		dsn, cleanup, err := benchStore(ctx, strings.TrimSpace(e), pg)
 		if err != nil {
 			return err
 		}
@@ -132,14 +140,12 @@ func benchMonitor(ctx context.Context, args []string, stdout io.Writer) error {
 			cleanup()
 			return err
 		}
-		res, err := bench.Pipeline(ctx, db, *n, *runes)
+		err = fn(db)
 		db.Close()
 		cleanup()
 		if err != nil {
-			return err
+			return fmt.Errorf("%s: %w", e, err)
 		}
-		fmt.Fprintf(stdout, "| %s | %d | %d | %.1f (%.1f) | %.0f | %d | %d |\n", res.Engine, res.Articles, res.Runes, res.Duration.Seconds(),
-			res.Processing.Seconds(), res.PerSec, res.Relevant, res.Merged)
 	}
 	return nil
 }

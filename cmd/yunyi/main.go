@@ -299,13 +299,18 @@ func roles() string {
 	return strings.Join(s, ", ")
 }
 
-func auditVerify(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("audit verify", flag.ContinueOnError)
+// dbCommand parses a command's only flag, --db, and opens the store.
+func dbCommand(ctx context.Context, name string, args []string) (*sqlstore.DB, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	dsn := fs.String("db", defaultDB(), "SQLite file or postgres:// URL")
 	if err := fs.Parse(args); err != nil {
-		return err
+		return nil, err
 	}
-	db, err := openDB(ctx, *dsn)
+	return openDB(ctx, *dsn)
+}
+
+func auditVerify(ctx context.Context, args []string, stdout io.Writer) error {
+	db, err := dbCommand(ctx, "audit verify", args)
 	if err != nil {
 		return err
 	}
@@ -323,12 +328,7 @@ func auditVerify(ctx context.Context, args []string, stdout io.Writer) error {
 }
 
 func monitorCrawl(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("monitor crawl", flag.ContinueOnError)
-	dsn := fs.String("db", defaultDB(), "SQLite file or postgres:// URL")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	db, err := openDB(ctx, *dsn)
+	db, err := dbCommand(ctx, "monitor crawl", args)
 	if err != nil {
 		return err
 	}
