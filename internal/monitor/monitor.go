@@ -10,6 +10,7 @@ import (
 	"context"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -99,6 +100,24 @@ type Term struct {
 type Taxonomy struct {
 	Terms     []Term  `json:"terms"`
 	Threshold float64 `json:"threshold"`
+}
+
+// Validate checks a taxonomy: terms with a topic, a word and a positive
+// weight, and a positive threshold.
+func (t Taxonomy) Validate() error {
+	var f errs.Fields
+	if len(t.Terms) == 0 {
+		f.Add("terms", "required")
+	}
+	for i, x := range t.Terms {
+		if x.Term == "" || x.Topic == "" || x.Weight <= 0 {
+			f.Add("terms."+strconv.Itoa(i), "term_invalid")
+		}
+	}
+	if t.Threshold <= 0 {
+		f.Add("threshold", "number")
+	}
+	return f.Err()
 }
 
 // DefaultTaxonomy is the starting taxonomy (data; the editor changes it).

@@ -3,6 +3,8 @@ package monitor
 import (
 	"sort"
 	"strings"
+
+	"github.com/yunyi-health/yunyi/internal/errs"
 )
 
 // Sentiment of an item.
@@ -20,6 +22,22 @@ type Lexicon struct {
 	Positive []string `json:"positive"`
 	Negative []string `json:"negative"`
 	Margin   int      `json:"margin"`
+}
+
+// Validate checks that both word lists have words and the margin is
+// positive.
+func (l Lexicon) Validate() error {
+	var f errs.Fields
+	if len(l.Positive) == 0 {
+		f.Add("positive", "required")
+	}
+	if len(l.Negative) == 0 {
+		f.Add("negative", "required")
+	}
+	if l.Margin < 1 {
+		f.Add("margin", "number")
+	}
+	return f.Err()
 }
 
 // DefaultLexicon is the starting lexicon.

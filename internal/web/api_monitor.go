@@ -104,17 +104,7 @@ func (s *Server) apiSaveLexicon(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	var f errs.Fields
-	if len(l.Positive) == 0 {
-		f.Add("positive", "required")
-	}
-	if len(l.Negative) == 0 {
-		f.Add("negative", "required")
-	}
-	if l.Margin < 1 {
-		f.Add("margin", "number")
-	}
-	if err := f.Err(); err != nil {
+	if err := l.Validate(); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -298,19 +288,7 @@ func (s *Server) apiSaveTaxonomy(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	var f errs.Fields
-	if len(t.Terms) == 0 {
-		f.Add("terms", "required")
-	}
-	for i, x := range t.Terms {
-		if x.Term == "" || x.Topic == "" || x.Weight <= 0 {
-			f.Add("terms."+strconv.Itoa(i), "term_invalid")
-		}
-	}
-	if t.Threshold <= 0 {
-		f.Add("threshold", "number")
-	}
-	if err := f.Err(); err != nil {
+	if err := t.Validate(); err != nil {
 		s.fail(w, r, err)
 		return
 	}

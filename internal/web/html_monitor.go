@@ -168,28 +168,26 @@ func (s *Server) postTaxonomy(r *http.Request) error {
 		}
 		tax.Terms = append(tax.Terms, monitor.Term{Topic: strings.TrimSpace(parts[0]), Term: strings.TrimSpace(parts[1]), Weight: w})
 	}
-	if len(tax.Terms) == 0 && !f.Has("taxonomy") {
-		f.Add("taxonomy", "required")
-	}
-	th, err := strconv.ParseFloat(strings.TrimSpace(r.PostFormValue("threshold")), 64)
-	if err != nil || th <= 0 {
-		f.Add("threshold", "number")
-	}
-	tax.Threshold = th
+	tax.Threshold, _ = strconv.ParseFloat(strings.TrimSpace(r.PostFormValue("threshold")), 64)
 	words := func(s string) []string {
 		return strings.FieldsFunc(s, func(r rune) bool { return r == '、' || r == ',' || r == '，' || r == ' ' || r == '\n' })
 	}
 	lex := monitor.Lexicon{Positive: words(r.PostFormValue("positive")), Negative: words(r.PostFormValue("negative"))}
 	lex.Margin, _ = strconv.Atoi(r.PostFormValue("margin"))
-	if len(lex.Positive) == 0 {
-		f.Add("positive", "required")
+	// The same checks as the API's, reported on the form's fields.
+	if err := tax.Validate(); err != nil {
+		lineErrors := f.Has("taxonomy")
+		for _, fe := range err.(*errs.Error).Fields {
+			if strings.HasPrefix(fe.Field, "terms") {
+				if lineErrors {
+					continue // the lines' own errors say it better
+				}
+				fe.Field = "taxonomy"
+			}
+			f.Add(fe.Field, fe.Code, fe.Args...)
+		}
 	}
-	if len(lex.Negative) == 0 {
-		f.Add("negative", "required")
-	}
-	if lex.Margin < 1 {
-		f.Add("margin", "number")
-	}
+	mergeFields(&f, lex.Validate())
 	if err := f.Err(); err != nil {
 		return err
 	}
