@@ -52,8 +52,11 @@ type spec struct {
 
 type inst struct {
 	directory.Institution
-	depts   []dept
-	release directory.Release // the booking window of its services (S-2); zero: the default
+	depts      []dept
+	release    directory.Release // the booking window of its services (S-2); zero: the default
+	courier    bool              // ships drugs itself (has a courier account)
+	oneSession bool              // one session of 10 places a day per follow-up service (H-CCMC)
+	suspend    string            // department whose second doctor is suspended from first visits (D-2)
 }
 
 var pilotSpecs = map[string]spec{
@@ -78,7 +81,7 @@ func institutions() []inst {
 				{"child-health", "儿童保健科", "Child Health Care", []spec{pilotSpecs["growth"], pilotSpecs["nutrition"]}, all, 5000},
 			},
 			// Seed 1: slots 1 to 7 days ahead.
-			directory.Release{MinDays: 1, MaxDays: 7, ReleaseTime: "00:00", CancelCutoffM: 120}},
+			directory.Release{MinDays: 1, MaxDays: 7, ReleaseTime: "00:00", CancelCutoffM: 120}, false, false, "dermatology"},
 		{directory.Institution{Code: "ccmc", Name: "首都儿童医学中心", NameEN: "Capital Children's Medical Center",
 			Alias: "首都儿科研究所附属儿童医院（首儿所）", Status: directory.QualApproved, ApprovedOn: "2020-06-02", OnlineSince: "2020-06-02",
 			Channel: "微信公众号“首都儿童医学中心”", Pilot: true, Delivery: "医院快递配送：药品和发票当天寄出，手机查看物流",
@@ -89,7 +92,7 @@ func institutions() []inst {
 				{"child-health", "儿童保健科", "Child Health Care", []spec{pilotSpecs["growth"], pilotSpecs["nutrition"]}, "1,3,5,7", 3000},
 				{"respiratory", "呼吸科", "Respiratory Medicine", nil, "2,4,6", 3000},
 				{"dermatology", "皮肤科", "Dermatology", []spec{pilotSpecs["skin"]}, "2,4,6", 3000},
-			}, directory.Release{}},
+			}, directory.Release{}, true, true, ""},
 		{directory.Institution{Code: "xuanwu", Name: "宣武医院", NameEN: "Xuanwu Hospital", Alias: "首都医科大学宣武医院",
 			Status: directory.QualApproved, ApprovedOn: "2020-03-01", Channel: "App“掌上宣武医院”", Insurance: true,
 			Delivery: "医院配送到家，收到药品时持医保卡实时结算", DeliveryArea: "北京市内"},
@@ -97,27 +100,27 @@ func institutions() []inst {
 				{"neurology", "神经内科", "Neurology", nil, all, 4000},
 				{"cardiology", "心内科", "Cardiology", nil, all, 4000},
 				{"endocrinology", "内分泌科", "Endocrinology", nil, all, 4000},
-			}, directory.Release{}},
+			}, directory.Release{}, true, false, ""},
 		{directory.Institution{Code: "shijitan", Name: "世纪坛医院", NameEN: "Beijing Shijitan Hospital", Status: directory.QualApproved,
 			ApprovedOn: "2020-04-29", OnlineSince: "2020-04-29", Channel: "App“世纪云服务”（创建账号并绑定社保卡）", Delivery: "医院配送"},
 			[]dept{
 				{"cardiology", "心内科", "Cardiology", nil, all, 4000},
 				{"endocrinology", "内分泌科", "Endocrinology", nil, all, 4000},
 				{"gastroenterology", "消化内科", "Gastroenterology", nil, all, 4000},
-			}, directory.Release{}},
+			}, directory.Release{}, true, false, ""},
 		{directory.Institution{Code: "changgung", Name: "北京清华长庚医院", NameEN: "Beijing Tsinghua Changgung Hospital", Status: directory.QualPending,
 			StatusNote: "2020 年 4 月通过北京市卫生健康委信息中心查核验收（互联网诊疗资质评审），待正式批复后开展业务"},
 			[]dept{
 				{"general", "普通内科", "General Internal Medicine", nil, all, 4000},
 				{"cardiology", "心内科", "Cardiology", nil, all, 4000},
-			}, directory.Release{}},
+			}, directory.Release{}, false, false, ""},
 		{directory.Institution{Code: "pumch", Name: "北京协和医院", NameEN: "Peking Union Medical College Hospital", Status: directory.QualApproved,
 			ApprovedOn: "2020-05-20", Channel: "App“北京协和医院”", Delivery: "医院配送"},
 			[]dept{
 				{"endocrinology", "内分泌科", "Endocrinology", nil, all, 6000},
 				{"rheumatology", "风湿免疫科", "Rheumatology", nil, all, 6000},
 				{"dermatology", "皮肤科", "Dermatology", nil, all, 6000},
-			}, directory.Release{}},
+			}, directory.Release{}, true, false, ""},
 	}
 }
 
@@ -327,8 +330,8 @@ func (l *loader) staff(ctx context.Context, in inst) error {
 				return fmt.Errorf("demo practitioner: %w", err)
 			}
 			l.doctors[in.Code+"/"+d.code] = append(l.doctors[in.Code+"/"+d.code], p.ID)
-			// D-2: one BCH dermatologist who meets D-1 is suspended from first visits.
-			if in.Code == "bch" && d.code == "dermatology" && k == 1 {
+			// D-2: in.suspend names the department whose second doctor (meeting D-1) is suspended from first visits.
+			if d.code == in.suspend && k == 1 {
 				if err := l.s.AddSuspension(ctx, &directory.Suspension{PractitionerID: p.ID, Scope: directory.SuspendFirstVisit,
 					Reason: "首诊质量评价未达标，暂停首诊资格，整改后恢复", Since: l.now.AddDate(0, 0, -3)}); err != nil {
 					return err
@@ -348,7 +351,7 @@ func (l *loader) staff(ctx context.Context, in inst) error {
 			return err
 		}
 	}
-	if in.Code == "ccmc" || in.Code == "xuanwu" || in.Code == "shijitan" || in.Code == "pumch" {
+	if in.courier {
 		if _, err := l.account(ctx, in.Code+"-courier", identity.RoleCourier, in.Code, "配送员"); err != nil {
 			return err
 		}

@@ -82,7 +82,7 @@ func (l *loader) schedules(ctx context.Context) error {
 			docs := l.doctors[in.Code+"/"+d.Code]
 			for _, sv := range d.Services {
 				for k, doc := range docs {
-					if in.Code == "ccmc" && k > 0 && sv.Kind == directory.FollowUp {
+					if in.oneSession && k > 0 && sv.Kind == directory.FollowUp {
 						break
 					}
 					start := []string{"09:00", "14:00"}[k%2]
