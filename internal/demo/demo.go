@@ -17,6 +17,7 @@ import (
 	"github.com/yunyi-health/yunyi/internal/monitor"
 	"github.com/yunyi-health/yunyi/internal/policy"
 	"github.com/yunyi-health/yunyi/internal/schedule"
+	"github.com/yunyi-health/yunyi/internal/visit"
 )
 
 // Password of every demo account (printed at start and on the login page).
@@ -35,6 +36,7 @@ type Store interface {
 	schedule.Store
 	history.Store
 	monitor.Store
+	SaveQuestionnaire(ctx context.Context, q *visit.Questionnaire) error
 }
 
 type dept struct {
@@ -192,6 +194,9 @@ func (l *loader) run(ctx context.Context) error {
 	if _, err := l.account(ctx, "regulator", identity.RoleRegulator, "", "北京市卫生健康委"); err != nil {
 		return err
 	}
+	if err := l.questionnaires(ctx); err != nil {
+		return err
+	}
 	for _, in := range institutions() {
 		if err := l.institution(ctx, in); err != nil {
 			return err
@@ -249,7 +254,8 @@ func (l *loader) department(ctx context.Context, code string, d dept, release di
 	}
 	days, _ := directory.ParseWeekdays(d.days)
 	fu := &directory.Service{Institution: code, Department: d.code, Code: code + "-" + d.code + "-fu", Name: d.name + "复诊",
-		NameEN: d.en + " follow-up", Kind: directory.FollowUp, PriceFen: d.fuPrice, Days: days, Active: true, Release: release}
+		NameEN: d.en + " follow-up", Kind: directory.FollowUp, PriceFen: d.fuPrice, Days: days, Active: true, Release: release,
+		Questionnaire: questionnaireOf("")}
 	if err := l.s.SaveService(ctx, fu); err != nil {
 		return err
 	}
@@ -260,7 +266,7 @@ func (l *loader) department(ctx context.Context, code string, d dept, release di
 		if sp.firstVisit {
 			fv := &directory.Service{Institution: code, Department: d.code, Code: code + "-" + sp.code + "-fv", Name: sp.name + "首诊",
 				NameEN: sp.en + " first visit", Kind: directory.FirstVisit, Specialty: sp.code, PriceFen: d.fuPrice + 3000, Days: days, Active: true,
-				Release: release}
+				Release: release, Questionnaire: questionnaireOf(sp.code)}
 			// S-5: first-visit booking opened on 2026-01-31 in the afternoon.
 			fv.OpensAt = PilotOpens
 			if err := l.s.SaveService(ctx, fv); err != nil {
@@ -316,8 +322,14 @@ func (l *loader) staff(ctx context.Context, in inst) error {
 			p := &directory.Practitioner{Institution: in.Code, Department: d.code, Name: l.name(len(in.Code)*7 + n),
 				Profession: directory.Doctor, Title: pr.title, LicenceNo: fmt.Sprintf("1101%s%04d", licencePrefix(in.Code), n),
 				PracticeSince: l.ago(pr.practiceY), InternetSince: l.ago(pr.internetY), TrainingPassedOn: l.ago(pr.trainY)}
-			if di == 0 && k == 0 {
-				id, err := l.account(ctx, in.Code+"-doctor", identity.RoleDoctor, in.Code, d.name+"医师")
+			// Accounts: the first doctor of the first department, and of every
+			// pilot department (who meets D-1 and can take first visits).
+			if k == 0 && (di == 0 || len(d.specialties) > 0) {
+				username := in.Code + "-doctor"
+				if di > 0 {
+					username = in.Code + "-" + d.code + "-doctor"
+				}
+				id, err := l.account(ctx, username, identity.RoleDoctor, in.Code, d.name+"医师")
 				if err != nil {
 					return err
 				}

@@ -93,6 +93,8 @@ type Service struct {
 	Price       float64     `json:"price"` // yuan, derived from PriceFen
 	Days        Weekdays    `json:"days"`
 	Active      bool        `json:"active"`
+	// Questionnaire is the code of the pre-consultation template (V-1).
+	Questionnaire string `json:"questionnaire,omitempty"`
 	Release
 }
 

@@ -54,10 +54,23 @@ func T(lang Lang, key string, args ...any) string {
 		s = m[1]
 	}
 	if len(args) > 0 {
+		copied := false
+		for i, a := range args {
+			if r, ok := a.(Ref); ok {
+				if !copied {
+					args, copied = append([]any(nil), args...), true
+				}
+				args[i] = T(lang, string(r))
+			}
+		}
 		return fmt.Sprintf(s, args...)
 	}
 	return s
 }
+
+// Ref is a message argument that is itself a catalog key, shown
+// translated (a state or an action named in an error).
+type Ref string
 
 // Has reports whether the catalog knows key.
 func Has(key string) bool { _, ok := catalog[key]; return ok }

@@ -380,3 +380,16 @@ func (db *DB) insertMany(ctx context.Context, q execer, table, cols string, rows
 func (db *DB) InsertRows(ctx context.Context, table, cols string, rows [][]any) error {
 	return db.tx(ctx, func(tx *sql.Tx) error { return db.insertMany(ctx, tx, table, cols, rows) })
 }
+
+// Path is the SQLite database file ("" for PostgreSQL or an in-memory
+// database).
+func (db *DB) Path() string {
+	if db.Engine != SQLite {
+		return ""
+	}
+	p := strings.TrimPrefix(db.DSN, "sqlite://")
+	if p == "" || strings.Contains(p, ":memory:") || strings.HasPrefix(p, "file:") {
+		return ""
+	}
+	return p
+}

@@ -161,14 +161,14 @@ func (db *DB) SaveSpecialty(ctx context.Context, s *directory.Specialty) error {
 }
 
 const serviceCols = `institution, department, code, name, name_en, kind, specialty, price_fen, days, active,
-	book_min_days, book_max_days, release_time, opens_at, cancel_cutoff_minutes`
+	book_min_days, book_max_days, release_time, opens_at, cancel_cutoff_minutes, questionnaire`
 
 func scanService(row interface{ Scan(...any) error }) (*directory.Service, error) {
 	var s directory.Service
 	var kind, days string
 	var opens int64
 	if err := row.Scan(&s.Institution, &s.Department, &s.Code, &s.Name, &s.NameEN, &kind, &s.Specialty, &s.PriceFen, &days, &s.Active,
-		&s.MinDays, &s.MaxDays, &s.ReleaseTime, &opens, &s.CancelCutoffM); err != nil {
+		&s.MinDays, &s.MaxDays, &s.ReleaseTime, &opens, &s.CancelCutoffM, &s.Questionnaire); err != nil {
 		return nil, notFound(err)
 	}
 	s.OpensAt = fromMicros(opens)
@@ -186,14 +186,26 @@ func (db *DB) SaveService(ctx context.Context, s *directory.Service) error {
 		f.Add("code", "duplicate")
 		return f.Err()
 	}
+	if s.Questionnaire != "" {
+		var n int
+		if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM questionnaires WHERE code = $1`, s.Questionnaire).Scan(&n); err != nil {
+			return err
+		}
+		if n == 0 {
+			var f errs.Fields
+			f.Add("questionnaire", "not_found")
+			return f.Err()
+		}
+	}
 	_, err = db.w.ExecContext(ctx, `INSERT INTO services (`+serviceCols+`, position)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, (SELECT COUNT(*) FROM services WHERE institution = $1))
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, (SELECT COUNT(*) FROM services WHERE institution = $1))
 		ON CONFLICT (code) DO UPDATE SET department = excluded.department, name = excluded.name, name_en = excluded.name_en,
 			kind = excluded.kind, specialty = excluded.specialty, price_fen = excluded.price_fen, days = excluded.days,
 			active = excluded.active, book_min_days = excluded.book_min_days, book_max_days = excluded.book_max_days,
-			release_time = excluded.release_time, opens_at = excluded.opens_at, cancel_cutoff_minutes = excluded.cancel_cutoff_minutes`,
+			release_time = excluded.release_time, opens_at = excluded.opens_at, cancel_cutoff_minutes = excluded.cancel_cutoff_minutes,
+			questionnaire = excluded.questionnaire`,
 		s.Institution, s.Department, s.Code, s.Name, s.NameEN, string(s.Kind), s.Specialty, s.PriceFen, s.Days.String(), s.Active,
-		s.MinDays, s.MaxDays, s.ReleaseTime, micros(s.OpensAt), s.CancelCutoffM)
+		s.MinDays, s.MaxDays, s.ReleaseTime, micros(s.OpensAt), s.CancelCutoffM, s.Questionnaire)
 	return fkInvalid(err, "department")
 }
 

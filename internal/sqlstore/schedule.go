@@ -317,11 +317,16 @@ func (db *DB) Cancel(ctx context.Context, id int64, reason string, at time.Time)
 	return db.tx(ctx, func(tx *sql.Tx) error {
 		var slotID int64
 		err := tx.QueryRowContext(ctx, `UPDATE appointments SET status = 'cancelled', cancelled_at = $2, cancel_reason = $3
-			WHERE id = $1 AND status = 'booked' RETURNING slot_id`, id, micros(at), reason).Scan(&slotID)
+			WHERE id = $1 AND status = 'booked'
+			AND NOT EXISTS (SELECT 1 FROM visits v WHERE v.appointment_id = $1 AND v.state NOT IN ('booked', 'checked_in', 'waiting'))
+			RETURNING slot_id`, id, micros(at), reason).Scan(&slotID)
 		if errors.Is(err, sql.ErrNoRows) {
 			return errs.E(errs.Conflict)
 		}
 		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE visits SET state = 'cancelled', ended_at = $2 WHERE appointment_id = $1`, id, micros(at)); err != nil {
 			return err
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE slots SET booked = booked - 1 WHERE id = $1 AND booked > 0`, slotID)

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
+	"mime"
 	"net"
 	"net/http"
 	"strings"
@@ -100,7 +101,13 @@ func unsafeMethod(m string) bool {
 func (s *Server) csrfOK(r *http.Request, ri *reqInfo) bool {
 	got := r.Header.Get("X-CSRF-Token")
 	if got == "" && !isAPI(r) {
-		got = r.PostFormValue("csrf")
+		if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct == "multipart/form-data" {
+			// An upload form names its token in its action: the body is a
+			// file, read as a stream by the handler, not parsed here.
+			got = r.URL.Query().Get("csrf")
+		} else {
+			got = r.PostFormValue("csrf")
+		}
 	}
 	return got != "" && subtle.ConstantTimeCompare([]byte(got), []byte(ri.session.CSRF)) == 1
 }

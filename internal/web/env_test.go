@@ -54,7 +54,7 @@ func newEnv(t *testing.T, db *sqlstore.DB, limits map[string][2]float64) *env {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	fast := crawl.DefaultOptions
 	fast.PerHost, fast.Backoff = 1000, 10*time.Millisecond // fixture sites on loopback
-	s, err := New(Config{Demo: true, Now: c.Now, Limits: limits, Crawl: &fast}, db, al, log)
+	s, err := New(Config{Demo: true, Now: c.Now, Limits: limits, Crawl: &fast, BlobDir: t.TempDir()}, db, al, log)
 	if err != nil {
 		t.Fatal(err)
 	}

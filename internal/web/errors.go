@@ -20,8 +20,15 @@ func statusOf(code string) int {
 		return http.StatusBadRequest
 	case "ineligible":
 		return http.StatusUnprocessableEntity
-	case "slot_full", "already_booked", "not_open", "booking_closed", "cancel_cutoff", "slot_closed":
+	case "slot_full", "already_booked", "not_open", "booking_closed", "cancel_cutoff", "slot_closed",
+		"visit_illegal_step", "visit_locked", "record_locked", "record_not_signed", "chat_closed", "too_early", "attachment_count":
 		return http.StatusConflict
+	case "doctor_not_eligible":
+		return http.StatusForbidden
+	case "attachment_type":
+		return http.StatusUnsupportedMediaType
+	case "attachment_too_large", "attachment_total":
+		return http.StatusRequestEntityTooLarge
 	case errs.Unauthorized, errs.BadCredentials:
 		return http.StatusUnauthorized
 	case errs.Forbidden, errs.CSRF, errs.NotQualified:
@@ -78,6 +85,9 @@ func describe(err error, lang i18n.Lang) (int, apiError) {
 }
 
 func fieldMessage(lang i18n.Lang, f errs.FieldError) string {
+	if !i18n.Has("field."+f.Code) && i18n.Has(f.Code) {
+		return i18n.T(lang, f.Code, f.Args...) // a rule's reason (D-1, D-2) given as a field
+	}
 	return i18n.T(lang, "field."+f.Code, f.Args...)
 }
 

@@ -9,16 +9,23 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/yunyi-health/yunyi/internal/audit"
+	"github.com/yunyi-health/yunyi/internal/blob"
 	"github.com/yunyi-health/yunyi/internal/booking"
+	"github.com/yunyi-health/yunyi/internal/chat"
 	"github.com/yunyi-health/yunyi/internal/crawl"
 	"github.com/yunyi-health/yunyi/internal/directory"
 	"github.com/yunyi-health/yunyi/internal/errs"
 	"github.com/yunyi-health/yunyi/internal/identity"
+	"github.com/yunyi-health/yunyi/internal/notify"
 	"github.com/yunyi-health/yunyi/internal/sqlstore"
 	"github.com/yunyi-health/yunyi/internal/ttl"
+	"github.com/yunyi-health/yunyi/internal/turn"
 )
 
 //go:embed templates static openapi.json
@@ -31,6 +38,9 @@ type Config struct {
 	Now           func() time.Time
 	Limits        map[string][2]float64 // overrides of DefaultLimits
 	Crawl         *crawl.Options        // fetch settings of the monitor (default crawl.DefaultOptions)
+	BlobDir       string                // folder of uploaded files (default: a folder beside the database, or a temporary one)
+	TURN          *turn.Server          // the embedded TURN server whose credentials browsers get; nil: none
+	SMS           notify.SMS            // SMS adapter (default: the sandbox, recording into the database)
 }
 
 // Server holds the dependencies of the handlers.
@@ -48,6 +58,10 @@ type Server struct {
 	limits   *limiters
 	handler  http.Handler
 	demoInfo []DemoAccount
+	hub      *chat.Hub
+	blobs    blob.Store
+	sms      notify.SMS
+	bg       sync.WaitGroup
 }
 
 // DemoAccount is shown on the login page in demo mode.
@@ -68,12 +82,41 @@ func New(cfg Config, db *sqlstore.DB, al *audit.Logger, log *slog.Logger) (*Serv
 	}
 	s := &Server{cfg: cfg, db: db, ids: ids, dir: db, audit: al, log: log, pages: p, limits: newLimiters(cfg.Limits), bk: booking.New(db, cfg.Now),
 		links: ttl.New(time.Minute, 200_000), crawls: crawls{runs: map[int64]*CrawlRun{}}}
+	s.hub = chat.New(db, log, cfg.Now)
+	if cfg.BlobDir == "" {
+		cfg.BlobDir = defaultBlobDir(db)
+	}
+	if s.blobs, err = blob.NewDir(cfg.BlobDir); err != nil {
+		return nil, err
+	}
+	s.sms = cfg.SMS
+	if s.sms == nil {
+		s.sms = &notify.SandboxSMS{Log: db, Delay: 200 * time.Millisecond, Now: cfg.Now}
+	}
+	s.cfg = cfg
 	s.handler = s.routes()
 	return s, nil
 }
 
-// Close stops the booking writer after the queued bookings.
-func (s *Server) Close() { s.bk.Close() }
+// defaultBlobDir keeps files beside a SQLite database file, else in a
+// temporary folder.
+func defaultBlobDir(db *sqlstore.DB) string {
+	if p := db.Path(); p != "" {
+		return p + ".files"
+	}
+	return filepath.Join(os.TempDir(), "yunyi-files")
+}
+
+// Close stops the booking and chat writers after what is queued, and
+// waits for background sends.
+func (s *Server) Close() {
+	s.bk.Close()
+	s.hub.Close()
+	s.bg.Wait()
+}
+
+// Hub exposes the chat hub (for the benchmark).
+func (s *Server) Hub() *chat.Hub { return s.hub }
 
 // Booking exposes the booking service (for the CLI and the benchmark).
 func (s *Server) Booking() *booking.Service { return s.bk }

@@ -1,0 +1,677 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/yunyi-health/yunyi/internal/directory"
+	"github.com/yunyi-health/yunyi/internal/errs"
+	"github.com/yunyi-health/yunyi/internal/notify"
+	"github.com/yunyi-health/yunyi/internal/visit"
+)
+
+var _ visit.Store = (*DB)(nil)
+
+// visitCols reads a visit from its appointment; a visit without a row is
+// booked (or cancelled with its appointment).
+const visitCols = `a.id, CASE WHEN a.status = 'cancelled' THEN 'cancelled' ELSE COALESCE(v.state, 'booked') END,
+	a.patient_id, COALESCE(pt.name, ''), a.account_id, a.institution, a.department, a.service, COALESCE(sv.name, ''), a.kind, s.starts_at,
+	s.practitioner_id, COALESCE(p.name, ''), COALESCE(p.account_id, 0),
+	COALESCE(NULLIF(v.questionnaire, ''), COALESCE(sv.questionnaire, '')), COALESCE(v.answers, '{}'),
+	COALESCE(v.checked_in_at, 0), COALESCE(v.waiting_since, 0), COALESCE(v.started_at, 0), COALESCE(v.ended_at, 0),
+	COALESCE(v.call_started_at, 0), COALESCE(v.call_ended_at, 0), COALESCE(v.call_seconds, 0), COALESCE(v.refund_due, FALSE)`
+
+const visitFrom = ` FROM appointments a JOIN slots s ON s.id = a.slot_id LEFT JOIN practitioners p ON p.id = s.practitioner_id
+	LEFT JOIN patients pt ON pt.id = a.patient_id LEFT JOIN services sv ON sv.code = a.service
+	LEFT JOIN visits v ON v.appointment_id = a.id`
+
+func scanVisit(row interface{ Scan(...any) error }) (*visit.Visit, error) {
+	var v visit.Visit
+	var state, kind, answers string
+	var start, ci, ws, st, en, cs, ce int64
+	if err := row.Scan(&v.ID, &state, &v.PatientID, &v.PatientName, &v.AccountID, &v.Institution, &v.Department, &v.Service, &v.ServiceName,
+		&kind, &start, &v.DoctorID, &v.DoctorName, &v.DoctorAccountID, &v.Questionnaire, &answers,
+		&ci, &ws, &st, &en, &cs, &ce, &v.CallSeconds, &v.RefundDue); err != nil {
+		return nil, notFound(err)
+	}
+	v.State, v.Kind = visit.State(state), directory.ServiceKind(kind)
+	v.Start = fromMicros(start)
+	v.CheckedInAt, v.WaitingSince, v.StartedAt, v.EndedAt = fromMicros(ci), fromMicros(ws), fromMicros(st), fromMicros(en)
+	v.CallStartedAt, v.CallEndedAt = fromMicros(cs), fromMicros(ce)
+	v.Answers = map[string]any{}
+	json.Unmarshal([]byte(answers), &v.Answers)
+	return &v, nil
+}
+
+func (db *DB) Visit(ctx context.Context, id int64) (*visit.Visit, error) {
+	return scanVisit(db.QueryRowContext(ctx, `SELECT `+visitCols+visitFrom+` WHERE a.id = $1`, id))
+}
+
+func visitIn(ctx context.Context, tx *sql.Tx, id int64) (*visit.Visit, error) {
+	return scanVisit(tx.QueryRowContext(ctx, `SELECT `+visitCols+visitFrom+` WHERE a.id = $1`, id))
+}
+
+// Queue is a doctor's visits of a day, by slot time.
+func (db *DB) Queue(ctx context.Context, doctorAccountID int64, day string) ([]visit.Visit, error) {
+	rows, err := db.query(ctx, `SELECT `+visitCols+visitFrom+` WHERE p.account_id = $1 AND a.day = $2 AND a.status = 'booked'
+		ORDER BY s.starts_at, a.id`, doctorAccountID, day)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []visit.Visit{}
+	for rows.Next() {
+		v, err := scanVisit(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *v)
+	}
+	return out, rows.Err()
+}
+
+// ensureVisit makes the row of a booked appointment's visit.
+func ensureVisit(ctx context.Context, tx *sql.Tx, id int64, at time.Time) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO visits (appointment_id, state, updated_at)
+		SELECT id, 'booked', $2 FROM appointments WHERE id = $1 AND status = 'booked'
+		ON CONFLICT (appointment_id) DO NOTHING`, id, micros(at))
+	return err
+}
+
+var stepColumn = map[visit.Action]string{
+	visit.ActCheckIn: "checked_in_at", visit.ActWait: "waiting_since", visit.ActStart: "started_at",
+	visit.ActComplete: "ended_at", visit.ActTerminate: "ended_at", visit.ActNoShow: "ended_at", visit.ActCancel: "ended_at",
+}
+
+func inStates(states []visit.State) string {
+	q := make([]string, len(states))
+	for i, s := range states {
+		q[i] = "'" + string(s) + "'"
+	}
+	return "(" + strings.Join(q, ", ") + ")"
+}
+
+// step applies a transition inside tx: a compare-and-set on the state.
+func step(ctx context.Context, tx *sql.Tx, t visit.Transition, extra string) error {
+	if err := ensureVisit(ctx, tx, t.VisitID, t.At); err != nil {
+		return err
+	}
+	from := visit.From(t.Action)
+	var prev string
+	err := tx.QueryRowContext(ctx, `SELECT v.state FROM visits v JOIN appointments a ON a.id = v.appointment_id
+		WHERE v.appointment_id = $1 AND a.status = 'booked'`, t.VisitID).Scan(&prev)
+	if errors.Is(err, sql.ErrNoRows) {
+		cur, lerr := visitIn(ctx, tx, t.VisitID)
+		if lerr != nil {
+			return lerr
+		}
+		return visit.Illegal(t.Action, cur.State)
+	}
+	if err != nil {
+		return err
+	}
+	res, err := tx.ExecContext(ctx, `UPDATE visits SET state = $2, `+stepColumn[t.Action]+` = $3, updated_at = $3`+extra+`
+		WHERE appointment_id = $1 AND state IN `+inStates(from), t.VisitID, string(t.To), micros(t.At))
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return visit.Illegal(t.Action, visit.State(prev))
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO visit_steps (visit_id, action, from_state, to_state, by_account, at) VALUES ($1, $2, $3, $4, $5, $6)`,
+		t.VisitID, string(t.Action), prev, string(t.To), t.By, micros(t.At))
+	return err
+}
+
+type visitTx struct {
+	ctx context.Context
+	tx  *sql.Tx
+	now time.Time
+}
+
+func (x visitTx) SignRecord(r *visit.Record) error {
+	body, _ := json.Marshal(recordBody(r))
+	r.Version, r.SignedAt = 1, x.now
+	_, err := x.tx.ExecContext(x.ctx, `INSERT INTO records (visit_id, version, body, author_id, signed_at, updated_at) VALUES ($1, 1, $2, $3, $4, $4)`,
+		r.VisitID, string(body), r.AuthorID, micros(x.now))
+	return err
+}
+
+func (x visitTx) SaveTermination(t *visit.Termination) error {
+	reasons, _ := json.Marshal(t.Reasons)
+	_, err := x.tx.ExecContext(x.ctx, `INSERT INTO terminations (visit_id, institution, department, kind, doctor_id, reasons, note,
+		ref_department, urgency, advice, by_account, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+		t.VisitID, t.Institution, t.Department, t.Kind, t.DoctorID, string(reasons), t.Note, t.Referral.Department, t.Referral.Urgency,
+		t.Referral.Advice, t.By, micros(t.At))
+	if err != nil {
+		return err
+	}
+	_, err = x.tx.ExecContext(x.ctx, `UPDATE visits SET refund_due = TRUE WHERE appointment_id = $1`, t.VisitID)
+	return err
+}
+
+func (x visitTx) Notify(n *notify.Notification) error { return insertNotice(x.ctx, x.tx, n) }
+
+func (db *DB) Step(ctx context.Context, t visit.Transition, also func(tx visit.Tx) error) error {
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		extra := ""
+		if t.Action == visit.ActComplete || t.Action == visit.ActTerminate {
+			// A call still open ends with the visit.
+			extra = `, call_seconds = call_seconds + CASE WHEN call_started_at > call_ended_at THEN ($3 - call_started_at) / 1000000 ELSE 0 END,
+				call_ended_at = CASE WHEN call_started_at > call_ended_at THEN $3 ELSE call_ended_at END`
+		}
+		if err := step(ctx, tx, t, extra); err != nil {
+			return err
+		}
+		if also != nil {
+			return also(visitTx{ctx: ctx, tx: tx, now: t.At})
+		}
+		return nil
+	})
+}
+
+// SaveAnswers stores the pre-consultation while it may change; checkIn,
+// when given, also moves a booked visit to checked_in.
+func (db *DB) SaveAnswers(ctx context.Context, id int64, questionnaire string, answers map[string]any, checkIn *visit.Transition) error {
+	body, err := json.Marshal(answers)
+	if err != nil {
+		return err
+	}
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		now := time.Now()
+		if checkIn != nil {
+			now = checkIn.At
+		}
+		if err := ensureVisit(ctx, tx, id, now); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE visits SET answers = $2, questionnaire = $3, updated_at = $4
+			WHERE appointment_id = $1 AND state IN ('booked', 'checked_in', 'waiting')
+			AND EXISTS (SELECT 1 FROM appointments a WHERE a.id = $1 AND a.status = 'booked')`, id, string(body), questionnaire, micros(now))
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return errs.E("visit_locked")
+		}
+		if checkIn != nil {
+			var state string
+			if err := tx.QueryRowContext(ctx, `SELECT state FROM visits WHERE appointment_id = $1`, id).Scan(&state); err != nil {
+				return err
+			}
+			if visit.State(state) == visit.Booked {
+				return step(ctx, tx, *checkIn, "")
+			}
+		}
+		return nil
+	})
+}
+
+// --- attachments ---
+
+const attachmentCols = `id, visit_id, purpose, name, content_type, size, sha256, blob_key, uploaded_by, created_at`
+
+func scanAttachment(row interface{ Scan(...any) error }) (*visit.Attachment, error) {
+	var a visit.Attachment
+	var created int64
+	if err := row.Scan(&a.ID, &a.VisitID, &a.Purpose, &a.Name, &a.ContentType, &a.Size, &a.SHA256, &a.BlobKey, &a.UploadedBy, &created); err != nil {
+		return nil, notFound(err)
+	}
+	a.CreatedAt = fromMicros(created)
+	return &a, nil
+}
+
+// AddAttachment stores an attachment's row if the visit stays within its
+// limits (checked in the same transaction): attachment_limit otherwise.
+func (db *DB) AddAttachment(ctx context.Context, a *visit.Attachment, maxFiles int, maxTotal int64) error {
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		var n int
+		var total int64
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(size), 0) FROM attachments WHERE visit_id = $1 AND purpose = $2`,
+			a.VisitID, a.Purpose).Scan(&n, &total); err != nil {
+			return err
+		}
+		if n+1 > maxFiles {
+			return errs.E("attachment_count", maxFiles)
+		}
+		if total+a.Size > maxTotal {
+			return errs.E("attachment_total", maxTotal/(1<<20))
+		}
+		return tx.QueryRowContext(ctx, `INSERT INTO attachments (visit_id, purpose, name, content_type, size, sha256, blob_key, uploaded_by, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`, a.VisitID, a.Purpose, a.Name, a.ContentType, a.Size, a.SHA256, a.BlobKey,
+			a.UploadedBy, micros(a.CreatedAt)).Scan(&a.ID)
+	})
+}
+
+func (db *DB) Attachments(ctx context.Context, visitID int64) ([]visit.Attachment, error) {
+	rows, err := db.query(ctx, `SELECT `+attachmentCols+` FROM attachments WHERE visit_id = $1 ORDER BY id`, visitID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []visit.Attachment{}
+	for rows.Next() {
+		a, err := scanAttachment(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *a)
+	}
+	return out, rows.Err()
+}
+
+func (db *DB) Attachment(ctx context.Context, visitID, id int64) (*visit.Attachment, error) {
+	return scanAttachment(db.QueryRowContext(ctx, `SELECT `+attachmentCols+` FROM attachments WHERE visit_id = $1 AND id = $2`, visitID, id))
+}
+
+// DeleteAttachment removes a pre-consultation file while the answers may
+// still change; it returns the row so the caller can delete the blob.
+func (db *DB) DeleteAttachment(ctx context.Context, visitID, id int64) (*visit.Attachment, error) {
+	var out *visit.Attachment
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		a, err := scanAttachment(tx.QueryRowContext(ctx, `SELECT `+attachmentCols+` FROM attachments WHERE visit_id = $1 AND id = $2`, visitID, id))
+		if err != nil {
+			return err
+		}
+		v, err := visitIn(ctx, tx, visitID)
+		if err != nil {
+			return err
+		}
+		if a.Purpose != "pre_consult" || v.State.AnswersLocked() {
+			return errs.E("visit_locked")
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM attachments WHERE id = $1`, id); err != nil {
+			return err
+		}
+		out = a
+		return nil
+	})
+	return out, err
+}
+
+// --- chat ---
+
+// AppendMessages writes a batch of messages in one transaction.
+func (db *DB) AppendMessages(ctx context.Context, ms []visit.Message) error {
+	rows := make([][]any, len(ms))
+	for i, m := range ms {
+		rows[i] = []any{m.VisitID, m.Seq, m.SenderID, string(m.SenderRole), m.Kind, m.Text, m.AttachmentID, m.ClientID, micros(m.CreatedAt)}
+	}
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		for len(rows) > 0 {
+			n := min(len(rows), 100)
+			if err := db.insertMany(ctx, tx, "messages", "visit_id, seq, sender_id, sender_role, kind, body, attachment_id, client_id, created_at", rows[:n]); err != nil {
+				return err
+			}
+			rows = rows[n:]
+		}
+		return nil
+	})
+}
+
+func (db *DB) Messages(ctx context.Context, visitID, after int64, limit int) ([]visit.Message, error) {
+	if limit <= 0 || limit > 1000 {
+		limit = 500
+	}
+	rows, err := db.query(ctx, `SELECT m.visit_id, m.seq, m.sender_id, m.sender_role, m.kind, m.body, m.attachment_id, m.client_id, m.created_at,
+		COALESCE(pr.name, '')
+		FROM messages m LEFT JOIN practitioners pr ON pr.account_id = m.sender_id AND m.sender_role = 'doctor'
+		WHERE m.visit_id = $1 AND m.seq > $2 ORDER BY m.seq LIMIT $3`, visitID, after, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []visit.Message{}
+	for rows.Next() {
+		var m visit.Message
+		var role string
+		var created int64
+		if err := rows.Scan(&m.VisitID, &m.Seq, &m.SenderID, &role, &m.Kind, &m.Text, &m.AttachmentID, &m.ClientID, &created, &m.SenderName); err != nil {
+			return nil, err
+		}
+		m.SenderRole, m.CreatedAt = visit.Party(role), fromMicros(created)
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+func (db *DB) LastSeq(ctx context.Context, visitID int64) (int64, error) {
+	var n int64
+	err := db.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM messages WHERE visit_id = $1`, visitID).Scan(&n)
+	return n, err
+}
+
+func (db *DB) MarkChatRead(ctx context.Context, visitID, accountID, seq int64) error {
+	_, err := db.w.ExecContext(ctx, `INSERT INTO chat_reads (visit_id, account_id, seq) VALUES ($1, $2, $3)
+		ON CONFLICT (visit_id, account_id) DO UPDATE SET seq = CASE WHEN excluded.seq > chat_reads.seq THEN excluded.seq ELSE chat_reads.seq END`,
+		visitID, accountID, seq)
+	return err
+}
+
+func (db *DB) ChatRead(ctx context.Context, visitID int64) (map[int64]int64, error) {
+	rows, err := db.query(ctx, `SELECT account_id, seq FROM chat_reads WHERE visit_id = $1`, visitID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[int64]int64{}
+	for rows.Next() {
+		var a, s int64
+		if err := rows.Scan(&a, &s); err != nil {
+			return nil, err
+		}
+		out[a] = s
+	}
+	return out, rows.Err()
+}
+
+// CallEvent records a call's start (the first connection) or end: the
+// call's seconds add up over reconnections.
+func (db *DB) CallEvent(ctx context.Context, visitID int64, started bool, at time.Time) error {
+	var q string
+	if started {
+		q = `UPDATE visits SET call_started_at = $2 WHERE appointment_id = $1 AND state = 'in_progress' AND call_started_at <= call_ended_at`
+	} else {
+		q = `UPDATE visits SET call_ended_at = $2, call_seconds = call_seconds + ($2 - call_started_at) / 1000000
+			WHERE appointment_id = $1 AND call_started_at > call_ended_at`
+	}
+	_, err := db.w.ExecContext(ctx, q, visitID, micros(at))
+	return err
+}
+
+// --- records ---
+
+type recordJSON struct {
+	ChiefComplaint string            `json:"chief_complaint"`
+	PresentIllness string            `json:"present_illness"`
+	History        string            `json:"history"`
+	Observations   string            `json:"observations"`
+	Diagnoses      []visit.Diagnosis `json:"diagnoses"`
+	Advice         string            `json:"advice"`
+}
+
+func recordBody(r *visit.Record) recordJSON {
+	return recordJSON{r.ChiefComplaint, r.PresentIllness, r.History, r.Observations, r.Diagnoses, r.Advice}
+}
+
+func scanRecord(row interface{ Scan(...any) error }) (*visit.Record, error) {
+	var r visit.Record
+	var body string
+	var signed, updated int64
+	if err := row.Scan(&r.VisitID, &r.Version, &body, &r.AuthorID, &r.AmendReason, &signed, &updated, &r.AuthorName); err != nil {
+		return nil, notFound(err)
+	}
+	var b recordJSON
+	json.Unmarshal([]byte(body), &b)
+	r.ChiefComplaint, r.PresentIllness, r.History, r.Observations, r.Diagnoses, r.Advice = b.ChiefComplaint, b.PresentIllness, b.History, b.Observations, b.Diagnoses, b.Advice
+	if r.Diagnoses == nil {
+		r.Diagnoses = []visit.Diagnosis{}
+	}
+	r.SignedAt, r.UpdatedAt = fromMicros(signed), fromMicros(updated)
+	return &r, nil
+}
+
+const recordSelect = `SELECT r.visit_id, r.version, r.body, r.author_id, r.amend_reason, r.signed_at, r.updated_at, COALESCE(p.name, '')
+	FROM records r LEFT JOIN practitioners p ON p.account_id = r.author_id `
+
+// SaveDraft stores the draft while the visit is in progress.
+func (db *DB) SaveDraft(ctx context.Context, r *visit.Record) error {
+	body, _ := json.Marshal(recordBody(r))
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		var state string
+		err := tx.QueryRowContext(ctx, `SELECT state FROM visits WHERE appointment_id = $1`, r.VisitID).Scan(&state)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		if visit.State(state) != visit.InProgress {
+			return errs.E("record_locked")
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO records (visit_id, version, body, author_id, updated_at) VALUES ($1, 0, $2, $3, $4)
+			ON CONFLICT (visit_id, version) DO UPDATE SET body = excluded.body, author_id = excluded.author_id, updated_at = excluded.updated_at`,
+			r.VisitID, string(body), r.AuthorID, micros(r.UpdatedAt))
+		return err
+	})
+}
+
+func (db *DB) Draft(ctx context.Context, visitID int64) (*visit.Record, error) {
+	return scanRecord(db.QueryRowContext(ctx, recordSelect+`WHERE r.visit_id = $1 AND r.version = 0`, visitID))
+}
+
+// Records are the signed versions, oldest first.
+func (db *DB) Records(ctx context.Context, visitID int64) ([]visit.Record, error) {
+	rows, err := db.query(ctx, recordSelect+`WHERE r.visit_id = $1 AND r.version > 0 ORDER BY r.version`, visitID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []visit.Record{}
+	for rows.Next() {
+		r, err := scanRecord(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *r)
+	}
+	return out, rows.Err()
+}
+
+// AddAmendment adds the next version of a signed record.
+func (db *DB) AddAmendment(ctx context.Context, r *visit.Record) error {
+	body, _ := json.Marshal(recordBody(r))
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		var last int
+		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM records WHERE visit_id = $1`, r.VisitID).Scan(&last); err != nil {
+			return err
+		}
+		if last == 0 {
+			return errs.E("record_not_signed")
+		}
+		r.Version = last + 1
+		_, err := tx.ExecContext(ctx, `INSERT INTO records (visit_id, version, body, author_id, amend_reason, signed_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $6)`, r.VisitID, r.Version, string(body), r.AuthorID, r.AmendReason, micros(r.SignedAt))
+		if ok, _ := isUnique(err); ok {
+			return errs.E(errs.Conflict)
+		}
+		return err
+	})
+}
+
+// --- questionnaires and reasons ---
+
+type questionnaireBody struct {
+	Fields   []visit.Field   `json:"fields"`
+	RedFlags []visit.RedFlag `json:"red_flags"`
+}
+
+func scanQuestionnaire(row interface{ Scan(...any) error }) (*visit.Questionnaire, error) {
+	var q visit.Questionnaire
+	var body string
+	var updated int64
+	if err := row.Scan(&q.Code, &q.Title, &q.TitleEN, &body, &updated); err != nil {
+		return nil, notFound(err)
+	}
+	var b questionnaireBody
+	if err := json.Unmarshal([]byte(body), &b); err != nil {
+		return nil, err
+	}
+	q.Fields, q.RedFlags, q.UpdatedAt = b.Fields, b.RedFlags, fromMicros(updated)
+	if q.RedFlags == nil {
+		q.RedFlags = []visit.RedFlag{}
+	}
+	return &q, nil
+}
+
+func (db *DB) Questionnaire(ctx context.Context, code string) (*visit.Questionnaire, error) {
+	return scanQuestionnaire(db.QueryRowContext(ctx, `SELECT code, title, title_en, body, updated_at FROM questionnaires WHERE code = $1`, code))
+}
+
+func (db *DB) Questionnaires(ctx context.Context) ([]visit.Questionnaire, error) {
+	rows, err := db.query(ctx, `SELECT code, title, title_en, body, updated_at FROM questionnaires ORDER BY code`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []visit.Questionnaire{}
+	for rows.Next() {
+		q, err := scanQuestionnaire(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *q)
+	}
+	return out, rows.Err()
+}
+
+func (db *DB) SaveQuestionnaire(ctx context.Context, q *visit.Questionnaire) error {
+	body, _ := json.Marshal(questionnaireBody{q.Fields, q.RedFlags})
+	_, err := db.w.ExecContext(ctx, `INSERT INTO questionnaires (code, title, title_en, body, updated_at) VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (code) DO UPDATE SET title = excluded.title, title_en = excluded.title_en, body = excluded.body, updated_at = excluded.updated_at`,
+		q.Code, q.Title, q.TitleEN, string(body), micros(q.UpdatedAt))
+	return err
+}
+
+func (db *DB) TerminationReasons(ctx context.Context) ([]visit.Reason, error) {
+	rows, err := db.query(ctx, `SELECT code, name, name_en, active, position FROM termination_reasons ORDER BY position, code`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []visit.Reason{}
+	for rows.Next() {
+		var r visit.Reason
+		if err := rows.Scan(&r.Code, &r.Name, &r.NameEN, &r.Active, &r.Position); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+func (db *DB) SaveTerminationReason(ctx context.Context, r *visit.Reason) error {
+	_, err := db.w.ExecContext(ctx, `INSERT INTO termination_reasons (code, name, name_en, active, position) VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (code) DO UPDATE SET name = excluded.name, name_en = excluded.name_en, active = excluded.active, position = excluded.position`,
+		r.Code, r.Name, r.NameEN, r.Active, r.Position)
+	return err
+}
+
+const terminationCols = `visit_id, institution, department, kind, doctor_id, reasons, note, ref_department, urgency, advice, by_account, at`
+
+func scanTermination(row interface{ Scan(...any) error }) (*visit.Termination, error) {
+	var t visit.Termination
+	var reasons string
+	var at int64
+	if err := row.Scan(&t.VisitID, &t.Institution, &t.Department, &t.Kind, &t.DoctorID, &reasons, &t.Note, &t.Referral.Department,
+		&t.Referral.Urgency, &t.Referral.Advice, &t.By, &at); err != nil {
+		return nil, notFound(err)
+	}
+	json.Unmarshal([]byte(reasons), &t.Reasons)
+	t.At = fromMicros(at)
+	return &t, nil
+}
+
+func (db *DB) Termination(ctx context.Context, visitID int64) (*visit.Termination, error) {
+	return scanTermination(db.QueryRowContext(ctx, `SELECT `+terminationCols+` FROM terminations WHERE visit_id = $1`, visitID))
+}
+
+func (db *DB) Terminations(ctx context.Context, f visit.TerminationFilter) ([]visit.Termination, error) {
+	if f.Limit <= 0 || f.Limit > 1000 {
+		f.Limit = 200
+	}
+	where, args := []string{"1 = 1"}, []any{}
+	arg := func(v any) string { args = append(args, v); return "$" + strconv.Itoa(len(args)) }
+	if f.Institution != "" {
+		where = append(where, "institution = "+arg(f.Institution))
+	}
+	if !f.From.IsZero() {
+		where = append(where, "at >= "+arg(micros(f.From)))
+	}
+	if !f.To.IsZero() {
+		where = append(where, "at < "+arg(micros(f.To)))
+	}
+	rows, err := db.query(ctx, `SELECT `+terminationCols+` FROM terminations WHERE `+strings.Join(where, " AND ")+` ORDER BY at DESC LIMIT `+arg(f.Limit), args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []visit.Termination{}
+	for rows.Next() {
+		t, err := scanTermination(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *t)
+	}
+	return out, rows.Err()
+}
+
+// --- SMS sandbox log ---
+
+var _ notify.SMSLog = (*DB)(nil)
+
+func (db *DB) RecordSMS(ctx context.Context, r *notify.SMSRecord) error {
+	return db.w.QueryRowContext(ctx, `INSERT INTO sms_log (to_phone, body, kind, status, error, provider_id, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`, r.To, r.Text, r.Kind, r.Status, r.Error, r.ProviderID, micros(r.CreatedAt)).Scan(&r.ID)
+}
+
+func (db *DB) SMSSent(ctx context.Context, to string, limit int) ([]notify.SMSRecord, error) {
+	if limit <= 0 || limit > 500 {
+		limit = 100
+	}
+	rows, err := db.query(ctx, `SELECT id, to_phone, body, kind, status, error, provider_id, created_at FROM sms_log
+		WHERE ($1 = '' OR to_phone = $1) ORDER BY id DESC LIMIT $2`, to, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []notify.SMSRecord{}
+	for rows.Next() {
+		var r notify.SMSRecord
+		var created int64
+		if err := rows.Scan(&r.ID, &r.To, &r.Text, &r.Kind, &r.Status, &r.Error, &r.ProviderID, &created); err != nil {
+			return nil, err
+		}
+		r.CreatedAt = fromMicros(created)
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// DueReminders marks and returns the booked visits starting between from
+// and to that have not been reminded yet.
+func (db *DB) DueReminders(ctx context.Context, from, to time.Time) ([]visit.Visit, error) {
+	var out []visit.Visit
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT `+visitCols+visitFrom+` WHERE a.status = 'booked' AND s.starts_at >= $1 AND s.starts_at < $2
+			AND COALESCE(v.reminded_at, 0) = 0 ORDER BY s.starts_at LIMIT 500`, micros(from), micros(to))
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			v, err := scanVisit(rows)
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			out = append(out, *v)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, v := range out {
+			if err := ensureVisit(ctx, tx, v.ID, from); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE visits SET reminded_at = $2 WHERE appointment_id = $1`, v.ID, micros(from)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return out, err
+}

@@ -1,0 +1,127 @@
+// Package turn runs the embedded STUN/TURN server (pion/turn) that relays
+// the video call's media for networks where the two browsers cannot reach
+// each other directly. Browsers get short-lived credentials (the TURN REST
+// scheme: "expiry:user" and an HMAC of it under a shared secret), so no
+// password is stored and a leaked credential expires on its own.
+package turn
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/pion/logging"
+	pturn "github.com/pion/turn/v4"
+)
+
+// Config of the TURN server.
+type Config struct {
+	Addr     string // UDP address to listen on, e.g. "0.0.0.0:3478"; port 0 picks one
+	PublicIP string // the relay address browsers reach; default: the listen IP, or 127.0.0.1
+	Realm    string
+	Secret   string        // shared secret of the credentials; random when empty
+	TTL      time.Duration // lifetime of a credential; default 2 hours
+	// AllowPrivatePeers lets the relay send to loopback and private
+	// addresses (a demo or test on one machine); off, the relay cannot be
+	// used to reach the server's own network.
+	AllowPrivatePeers bool
+}
+
+// Server is a running TURN server.
+type Server struct {
+	cfg  Config
+	srv  *pturn.Server
+	conn net.PacketConn
+	port int
+}
+
+// ICEServer is one entry of RTCPeerConnection's iceServers.
+type ICEServer struct {
+	URLs       []string `json:"urls"`
+	Username   string   `json:"username,omitempty"`
+	Credential string   `json:"credential,omitempty"`
+}
+
+// Start listens and serves.
+func Start(cfg Config) (*Server, error) {
+	if cfg.Realm == "" {
+		cfg.Realm = "yunyi"
+	}
+	if cfg.TTL == 0 {
+		cfg.TTL = 2 * time.Hour
+	}
+	if cfg.Secret == "" {
+		var b [24]byte
+		rand.Read(b[:])
+		cfg.Secret = hex.EncodeToString(b[:])
+	}
+	conn, err := net.ListenPacket("udp4", cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("turn: listen %s: %w", cfg.Addr, err)
+	}
+	laddr := conn.LocalAddr().(*net.UDPAddr)
+	if cfg.PublicIP == "" {
+		cfg.PublicIP = "127.0.0.1"
+		if !laddr.IP.IsUnspecified() {
+			cfg.PublicIP = laddr.IP.String()
+		}
+	}
+	relayIP := net.ParseIP(cfg.PublicIP)
+	if relayIP == nil {
+		conn.Close()
+		return nil, fmt.Errorf("turn: public IP %q is not an IP address", cfg.PublicIP)
+	}
+	listenIP := "0.0.0.0"
+	if !laddr.IP.IsUnspecified() {
+		listenIP = laddr.IP.String()
+	}
+	lf := logging.NewDefaultLoggerFactory()
+	lf.DefaultLogLevel = logging.LogLevelWarn
+	allowPrivate := cfg.AllowPrivatePeers
+	srv, err := pturn.NewServer(pturn.ServerConfig{
+		Realm:         cfg.Realm,
+		AuthHandler:   pturn.LongTermTURNRESTAuthHandler(cfg.Secret, lf.NewLogger("turn")),
+		LoggerFactory: lf,
+		PacketConnConfigs: []pturn.PacketConnConfig{{
+			PacketConn:            conn,
+			RelayAddressGenerator: &pturn.RelayAddressGeneratorStatic{RelayAddress: relayIP, Address: listenIP},
+			PermissionHandler: func(client net.Addr, peer net.IP) bool {
+				return allowPrivate || PublicPeer(peer)
+			},
+		}},
+	})
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("turn: %w", err)
+	}
+	return &Server{cfg: cfg, srv: srv, conn: conn, port: laddr.Port}, nil
+}
+
+// PublicPeer reports whether the relay may send to ip: not loopback,
+// private, link-local or unspecified.
+func PublicPeer(ip net.IP) bool {
+	return !(ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || ip.IsUnspecified() || ip.IsMulticast())
+}
+
+// Port is the UDP port the server listens on.
+func (s *Server) Port() int { return s.port }
+
+// Close stops the server.
+func (s *Server) Close() error { return s.srv.Close() }
+
+// ICEServers returns the STUN and TURN entries for a user, with a
+// credential valid for the configured lifetime.
+func (s *Server) ICEServers(user string) ([]ICEServer, error) {
+	name, pass, err := pturn.GenerateLongTermTURNRESTCredentials(s.cfg.Secret, user, s.cfg.TTL)
+	if err != nil {
+		return nil, err
+	}
+	hp := net.JoinHostPort(s.cfg.PublicIP, strconv.Itoa(s.port))
+	return []ICEServer{
+		{URLs: []string{"stun:" + hp}},
+		{URLs: []string{"turn:" + hp + "?transport=udp"}, Username: name, Credential: pass},
+	}, nil
+}

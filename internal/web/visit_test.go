@@ -1,0 +1,431 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"image"
+	"image/color"
+	"image/png"
+	"mime/multipart"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/coder/websocket/wsjson"
+
+	"github.com/yunyi-health/yunyi/internal/history"
+)
+
+// pngBytes is a small real PNG (a photo of a rash, as far as the server
+// can tell).
+func pngBytes(t testing.TB) []byte {
+	img := image.NewRGBA(image.Rect(0, 0, 16, 16))
+	for i := range 16 {
+		img.Set(i, i, color.RGBA{200, 40, 40, 255})
+	}
+	var b bytes.Buffer
+	if err := png.Encode(&b, img); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// upload posts a file as multipart form data.
+func (e *env) upload(token, path, name string, content []byte) resp {
+	e.t.Helper()
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	fw, _ := mw.CreateFormFile("file", name)
+	fw.Write(content)
+	mw.Close()
+	req, _ := http.NewRequest("POST", e.ts.URL+path, &body)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err := e.ts.Client().Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	out := resp{status: res.StatusCode, header: res.Header}
+	var b bytes.Buffer
+	b.ReadFrom(res.Body)
+	out.raw = b.Bytes()
+	json.Unmarshal(out.raw, &out.body)
+	return out
+}
+
+// doctorSlot finds an open slot of a service whose doctor has the account.
+func (e *env) doctorSlot(service, institution, doctorToken string, skip map[float64]bool) map[string]any {
+	e.t.Helper()
+	me := e.req("GET", "/api/v1/me", doctorToken, nil).body
+	var pid float64
+	for _, it := range e.req("GET", "/api/v1/institutions/"+institution+"/practitioners", e.login(institution+"-admin"), nil).items() {
+		m := it.(map[string]any)
+		if m["account_id"] == me["id"] {
+			pid = m["id"].(float64)
+		}
+	}
+	for _, it := range e.req("GET", "/api/v1/slots?service="+service, "", nil).items() {
+		m := it.(map[string]any)
+		if m["doctor_id"] == pid && m["remaining"].(float64) > 0 && !skip[m["id"].(float64)] {
+			return m
+		}
+	}
+	e.t.Fatalf("no slot of %s for the doctor's practitioner %v", service, pid)
+	return nil
+}
+
+func (e *env) bookVisit(token string, patient int64, slot map[string]any, key string) float64 {
+	e.t.Helper()
+	b := e.req("POST", "/api/v1/appointments", token, map[string]any{"slot_id": slot["id"], "patient_id": patient,
+		"answers": map[string]bool{"first_visit": strings.HasSuffix(slot["service"].(string), "-fv")}}, "Idempotency-Key", key)
+	if b.status != 201 {
+		e.t.Fatalf("book: %d %s", b.status, b.raw)
+	}
+	return b.body["id"].(float64)
+}
+
+func wsDial(t *testing.T, e *env, token string, visit float64, after int64) *websocket.Conn {
+	t.Helper()
+	url := strings.Replace(e.ts.URL, "http", "ws", 1) + fmt.Sprintf("/api/v1/visits/%.0f/ws?after=%d", visit, after)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {"Bearer " + token}}})
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	return c
+}
+
+// nextMessage reads frames until a chat message (or fails after 5 s).
+func nextMessage(t *testing.T, c *websocket.Conn) map[string]any {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for {
+		var f map[string]any
+		if err := wsjson.Read(ctx, c, &f); err != nil {
+			t.Fatalf("read: %v", err)
+		}
+		if f["type"] == "message" {
+			return f["message"].(map[string]any)
+		}
+		if f["type"] == "error" {
+			t.Fatalf("error frame %v", f)
+		}
+	}
+}
+
+// The online visit through the API (V-1..V-3, D-1): pre-consultation with a
+// photo, checked files, locked answers, the state machine, chat over
+// WebSocket with resume, the call's time, the signed record and its
+// amendments, and a second visit terminated and referred offline.
+func TestVisitFlow(t *testing.T) {
+	eachEnv(t, func(t *testing.T, e *env) {
+		lm := e.login("liming")
+		doc := e.login("bch-dermatology-doctor")
+		kids := e.patientIDs(lm)
+		slot := e.doctorSlot("bch-skin-fv", "bch", doc, nil)
+		id := e.bookVisit(lm, kids["李小雨"], slot, "v-1")
+		vpath := fmt.Sprintf("/api/v1/visits/%.0f", id)
+
+		v := e.req("GET", vpath, lm, nil)
+		if v.status != 200 || v.body["state"] != "booked" || v.body["questionnaire"] != "skin" || v.body["questionnaire_form"] == nil {
+			t.Fatalf("visit %d %s", v.status, v.raw)
+		}
+		// Only the patient's accounts and the visit's doctor see it.
+		for _, other := range []string{"zhangwei", "bch-doctor", "ccmc-child-health-doctor", "regulator", "bch-admin"} {
+			if r := e.req("GET", vpath, e.login(other), nil); r.status != 404 {
+				t.Fatalf("%s sees the visit: %d", other, r.status)
+			}
+		}
+		// V-1: the photo is required and every answer is checked.
+		r := e.req("PUT", vpath+"/pre-consult", lm, map[string]any{"answers": map[string]any{"site": []string{"knee"}}})
+		if f := r.fieldCodes(); r.status != 400 || f["site"] != "not_an_option" || f["duration_days"] != "required" || f["files"] != "files_required" {
+			t.Fatalf("pre-consult %d %s", r.status, r.raw)
+		}
+		// A text file named .jpg, and a file over 10 MB: refused, nothing kept.
+		blobDir := e.s.cfg.BlobDir
+		if r := e.upload(lm, vpath+"/attachments", "rash.jpg", []byte("this is not an image at all")); r.status != 415 || r.errCode() != "attachment_type" {
+			t.Fatalf("fake jpg %d %s", r.status, r.raw)
+		}
+		big := append(pngBytes(t), make([]byte, 10<<20)...)
+		if r := e.upload(lm, vpath+"/attachments", "big.png", big); r.status != 413 || r.errCode() != "attachment_too_large" {
+			t.Fatalf("big file %d %s", r.status, r.raw)
+		}
+		if n := e.count("attachments"); n != 0 {
+			t.Fatalf("%d attachment rows after refusals", n)
+		}
+		if files := filesIn(t, blobDir); len(files) != 0 {
+			t.Fatalf("refused uploads left files: %v", files)
+		}
+		if r := e.upload(doc, vpath+"/attachments", "x.png", pngBytes(t)); r.status != 403 {
+			t.Fatalf("the doctor uploads pre-consultation files: %d", r.status)
+		}
+		up := e.upload(lm, vpath+"/attachments", `C:\photos\皮疹.PNG`, pngBytes(t))
+		if up.status != 201 || up.body["content_type"] != "image/png" || up.body["name"] != "皮疹.png" {
+			t.Fatalf("upload %d %s", up.status, up.raw)
+		}
+		answers := map[string]any{"site": []string{"face", "trunk"}, "duration_days": 5, "itch": "severe", "fever": false, "blisters_mucosa": true,
+			"description": "面部和躯干红斑，瘙痒"}
+		r = e.req("PUT", vpath+"/pre-consult", lm, map[string]any{"answers": answers})
+		if r.status != 200 || r.body["state"] != "checked_in" {
+			t.Fatalf("pre-consult %d %s", r.status, r.raw)
+		}
+		// The doctor sees the answers, the file and the red flag before the visit.
+		dv := e.req("GET", vpath, doc, nil)
+		if !strings.Contains(string(dv.raw), `"code":"mucosa"`) || len(dv.body["attachments"].([]any)) != 1 {
+			t.Fatalf("doctor view %s", dv.raw)
+		}
+		if pv := e.req("GET", vpath, lm, nil); strings.Contains(string(pv.raw), `"code":"mucosa"`) || strings.Contains(string(pv.raw), "警惕重症药疹") {
+			t.Fatalf("red flags are for the doctor")
+		}
+		att := e.req("GET", fmt.Sprintf("%s/attachments/%.0f", vpath, up.body["id"].(float64)), doc, nil)
+		if att.status != 200 || att.header.Get("Content-Type") != "image/png" || !bytes.Equal(att.raw, pngBytes(t)) {
+			t.Fatalf("attachment %d %s", att.status, att.header)
+		}
+		// The state machine: wrong party 403, wrong state 409 (nothing changes).
+		if r := e.req("POST", vpath+"/start", lm, nil); r.status != 403 {
+			t.Fatalf("patient starts: %d", r.status)
+		}
+		if r := e.req("POST", vpath+"/complete", doc, nil); r.status != 409 || r.errCode() != "visit_illegal_step" || !strings.Contains(r.errMessage(), "已完成预问诊") {
+			t.Fatalf("complete before start: %d %s", r.status, r.raw)
+		}
+		if r := e.req("POST", vpath+"/wait", lm, nil); r.status != 200 || r.body["state"] != "waiting" {
+			t.Fatalf("wait %d %s", r.status, r.raw)
+		}
+		e.clock.Add(7 * time.Minute)
+		if r := e.req("POST", vpath+"/start", doc, nil); r.status != 200 || r.body["state"] != "in_progress" || r.body["wait_seconds"] != 420.0 {
+			t.Fatalf("start %d %s", r.status, r.raw)
+		}
+		if r := e.req("POST", vpath+"/start", doc, nil); r.status != 409 {
+			t.Fatalf("start twice %d", r.status)
+		}
+		if r := e.req("PUT", vpath+"/pre-consult", lm, map[string]any{"answers": answers}); r.status != 409 || r.errCode() != "visit_locked" {
+			t.Fatalf("answers after start %d %s", r.status, r.raw)
+		}
+		if !strings.Contains(string(e.req("GET", "/api/v1/notifications", lm, nil).raw), "医生正在呼叫您") {
+			t.Fatal("the patient was not told the doctor is calling")
+		}
+		if c := e.req("POST", fmt.Sprintf("/api/v1/appointments/%.0f/cancel", id), lm, nil); c.status != 409 {
+			t.Fatalf("cancel a visit in progress %d", c.status)
+		}
+
+		// V-2: chat over WebSocket. Only participants join.
+		ctx := context.Background()
+		url := strings.Replace(e.ts.URL, "http", "ws", 1) + vpath + "/ws"
+		if _, res, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {"Bearer " + e.login("zhangwei")}}}); err == nil || res == nil || res.StatusCode != 404 {
+			t.Fatalf("an outsider joined the chat: %v", err)
+		}
+		pc := wsDial(t, e, lm, id, 0)
+		dc := wsDial(t, e, doc, id, 0)
+		send := func(c *websocket.Conn, text, clientID string) {
+			if err := wsjson.Write(ctx, c, map[string]any{"type": "message", "text": text, "client_id": clientID}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		send(pc, "医生您好，孩子脸上起了红疹", "p-1")
+		if m := nextMessage(t, dc); m["seq"] != 1.0 || m["sender_role"] != "patient" || m["text"] != "医生您好，孩子脸上起了红疹" {
+			t.Fatalf("doctor got %v", m)
+		}
+		nextMessage(t, pc)               // the patient's own, numbered
+		send(pc, "医生您好，孩子脸上起了红疹", "p-1") // resent after a lost ack: not stored twice
+		pc.Close(websocket.StatusNormalClosure, "")
+		send(dc, "请问有没有发热？", "d-1")
+		send(dc, "有没有新用的药物或护肤品？", "d-2")
+		if m := nextMessage(t, dc); m["seq"] != 2.0 {
+			t.Fatalf("the resent message got a number: %v", m)
+		}
+		nextMessage(t, dc)
+		// The patient reconnects with the last number seen: gets 2 and 3, in order, once.
+		pc = wsDial(t, e, lm, id, 1)
+		if m := nextMessage(t, pc); m["seq"] != 2.0 || m["text"] != "请问有没有发热？" {
+			t.Fatalf("resume 1: %v", m)
+		}
+		if m := nextMessage(t, pc); m["seq"] != 3.0 {
+			t.Fatalf("resume 2: %v", m)
+		}
+		send(pc, "没有发热", "p-2")
+		if m := nextMessage(t, dc); m["seq"] != 4.0 {
+			t.Fatalf("live after resume: %v", m)
+		}
+		pc.Close(websocket.StatusNormalClosure, "")
+		dc.Close(websocket.StatusNormalClosure, "")
+		if ms := e.req("GET", vpath+"/messages?after=0", doc, nil); len(ms.body["messages"].([]any)) != 4 {
+			t.Fatalf("messages %s", ms.raw)
+		}
+		if r := e.req("POST", vpath+"/messages", lm, map[string]any{"text": strings.Repeat("长", 2001)}); r.status != 400 {
+			t.Fatalf("long message %d", r.status)
+		}
+		// An image in the chat.
+		img := e.upload(lm, vpath+"/attachments?purpose=chat", "close-up.png", pngBytes(t))
+		if img.status != 201 {
+			t.Fatalf("chat image %d %s", img.status, img.raw)
+		}
+		if r := e.req("POST", vpath+"/messages", lm, map[string]any{"kind": "image", "attachment_id": img.body["id"]}); r.status != 201 || r.body["seq"] != 5.0 {
+			t.Fatalf("image message %d %s", r.status, r.raw)
+		}
+		if r := e.req("POST", vpath+"/read", doc, map[string]any{"seq": 5}); r.status != 204 {
+			t.Fatalf("read %d", r.status)
+		}
+		// The video call's time (reported by the browsers).
+		e.req("POST", vpath+"/call", doc, map[string]string{"event": "started"})
+		e.clock.Add(20 * time.Minute)
+		if r := e.req("POST", vpath+"/call", doc, map[string]string{"event": "ended"}); r.body["call_seconds"] != 1200.0 {
+			t.Fatalf("call %s", r.raw)
+		}
+		if ice := e.req("GET", vpath+"/ice", lm, nil); ice.status != 200 {
+			t.Fatalf("ice %d", ice.status)
+		}
+
+		// The record: codes checked; completing signs version 1.
+		if r := e.req("PUT", vpath+"/record", doc, map[string]any{"diagnoses": []map[string]string{{"code": "X99.9"}}}); r.status != 400 || r.fieldCodes()["diagnoses[0].code"] != "icd_unknown" {
+			t.Fatalf("bad code %d %s", r.status, r.raw)
+		}
+		rec := map[string]any{"chief_complaint": "面部躯干红斑伴瘙痒 5 天", "present_illness": "5 天前面部出现红斑，渐及躯干，瘙痒明显，无发热。",
+			"observations": "照片示面部、躯干红斑，部分区域可疑水疱", "diagnoses": []map[string]string{{"code": "L20.9"}}, "advice": "建议线下皮肤科复诊评估"}
+		if r := e.req("PUT", vpath+"/record", doc, rec); r.status != 200 || r.body["draft"] == nil {
+			t.Fatalf("draft %d %s", r.status, r.raw)
+		}
+		if r := e.req("PUT", vpath+"/record", lm, rec); r.status != 403 {
+			t.Fatalf("patient writes the record %d", r.status)
+		}
+		e.clock.Add(time.Minute)
+		done := e.req("POST", vpath+"/complete", doc, nil)
+		if done.status != 200 || done.body["state"] != "completed" || done.body["record_versions"] != 1.0 || done.body["talk_seconds"] != 1260.0 {
+			t.Fatalf("complete %d %s", done.status, done.raw)
+		}
+		if r := e.req("PUT", vpath+"/record", doc, rec); r.status != 409 || r.errCode() != "record_locked" {
+			t.Fatalf("draft after signing %d %s", r.status, r.raw)
+		}
+		if r := e.req("POST", vpath+"/messages", lm, map[string]any{"text": "谢谢"}); r.status != 409 || r.errCode() != "chat_closed" {
+			t.Fatalf("chat after the end %d %s", r.status, r.raw)
+		}
+		if r := e.req("POST", vpath+"/amendments", doc, rec); r.status != 400 || r.fieldCodes()["amend_reason"] != "required" {
+			t.Fatalf("amend without reason %d %s", r.status, r.raw)
+		}
+		rec["diagnoses"] = []map[string]string{{"code": "L23.9"}}
+		rec["amend_reason"] = "追问得知发病前使用新护肤品，修正诊断"
+		if r := e.req("POST", vpath+"/amendments", doc, rec); r.status != 200 || r.body["record_versions"] != 2.0 {
+			t.Fatalf("amend %d %s", r.status, r.raw)
+		}
+		vs := e.req("GET", vpath+"/records", lm, nil).body["versions"].([]any)
+		if len(vs) != 2 || vs[0].(map[string]any)["diagnoses"].([]any)[0].(map[string]any)["code"] != "L20.9" ||
+			vs[1].(map[string]any)["diagnoses"].([]any)[0].(map[string]any)["name"] != "变应性接触性皮炎" {
+			t.Fatalf("versions %v", vs)
+		}
+
+		// A second visit (李小天), terminated and referred offline (V-3).
+		slot2 := e.doctorSlot("bch-skin-fv", "bch", doc, map[float64]bool{slot["id"].(float64): true})
+		id2 := e.bookVisit(lm, kids["李小天"], slot2, "v-2")
+		v2 := fmt.Sprintf("/api/v1/visits/%.0f", id2)
+		e.upload(lm, v2+"/attachments", "photo.png", pngBytes(t))
+		if r := e.req("PUT", v2+"/pre-consult", lm, map[string]any{"answers": map[string]any{"site": []string{"limbs"}, "duration_days": "30"}}); r.status != 200 {
+			t.Fatalf("%d %s", r.status, r.raw)
+		}
+		e.req("POST", v2+"/start", doc, nil)
+		if r := e.req("POST", v2+"/terminate", doc, map[string]any{"reasons": []string{"bored"}, "referral": map[string]string{"department": "nowhere"}}); r.status != 400 {
+			t.Fatalf("bad termination %d %s", r.status, r.raw)
+		}
+		term := e.req("POST", v2+"/terminate", doc, map[string]any{"reasons": []string{"needs_exam", "needs_tests"}, "note": "需皮肤镜及真菌镜检",
+			"referral": map[string]string{"department": "dermatology", "urgency": "soon", "advice": "三天内到皮肤科门诊，携带既往用药"}})
+		if term.status != 200 || term.body["state"] != "terminated" || term.body["refund_due"] != true {
+			t.Fatalf("terminate %d %s", term.status, term.raw)
+		}
+		tj := term.body["termination"].(map[string]any)
+		if tj["department_name"] != "皮肤科" || len(tj["reason_texts"].([]any)) != 2 {
+			t.Fatalf("termination %v", tj)
+		}
+		if !strings.Contains(string(e.req("GET", "/api/v1/notifications", lm, nil).raw), "问诊已终止") {
+			t.Fatal("the patient was not told of the termination")
+		}
+		sup := e.req("GET", "/api/v1/oversight/terminations", e.login("regulator"), nil)
+		if len(sup.body["terminations"].([]any)) != 1 || sup.body["by_reason"].(map[string]any)["needs_exam"] != 1.0 {
+			t.Fatalf("supervision %s", sup.raw)
+		}
+		if r := e.req("GET", "/api/v1/oversight/terminations", lm, nil); r.status != 403 {
+			t.Fatalf("a patient sees supervision %d", r.status)
+		}
+		// Every step is audited.
+		var steps int
+		e.db.Writer().QueryRow(`SELECT COUNT(*) FROM visit_steps`).Scan(&steps)
+		if steps != 7 { // check_in, wait, start, complete; check_in, start, terminate
+			t.Fatalf("%d steps recorded", steps)
+		}
+	})
+}
+
+// D-1 and D-2 at call-in: a doctor who no longer meets D-1 cannot start a
+// first visit, with every reason; the SMS sandbox recorded the call.
+func TestVisitStartNeedsD1(t *testing.T) {
+	eachEnv(t, func(t *testing.T, e *env) {
+		lm := e.login("liming")
+		doc := e.login("bch-dermatology-doctor")
+		slot := e.doctorSlot("bch-skin-fv", "bch", doc, nil)
+		id := e.bookVisit(lm, e.patientIDs(lm)["李小雨"], slot, "d1")
+		vpath := fmt.Sprintf("/api/v1/visits/%.0f", id)
+		e.upload(lm, vpath+"/attachments", "p.png", pngBytes(t))
+		e.req("PUT", vpath+"/pre-consult", lm, map[string]any{"answers": map[string]any{"site": []string{"face"}, "duration_days": 2}})
+		admin := e.login("bch-admin")
+		pp := fmt.Sprintf("/api/v1/practitioners/%.0f", slot["doctor_id"].(float64))
+		p := e.req("GET", pp, admin, nil).body
+		p["training_passed_on"] = ""
+		p["title"] = "resident"
+		upd := map[string]any{}
+		for _, k := range []string{"name", "profession", "title", "licence_no", "practice_since", "internet_since", "training_passed_on", "department", "account_id"} {
+			upd[k] = p[k]
+		}
+		if r := e.req("PUT", pp, admin, upd); r.status != 200 {
+			t.Fatalf("update %d %s", r.status, r.raw)
+		}
+		r := e.req("POST", vpath+"/start", doc, nil)
+		f := r.fieldCodes()
+		if r.status != 403 || r.errCode() != "doctor_not_eligible" || f["doctor"] == "" {
+			t.Fatalf("start %d %s", r.status, r.raw)
+		}
+		if !strings.Contains(string(r.raw), "职称低于主治医师") || !strings.Contains(string(r.raw), "培训") {
+			t.Fatalf("every D-1 reason must be given: %s", r.raw)
+		}
+		if v := e.req("GET", vpath, doc, nil); v.body["state"] != "checked_in" {
+			t.Fatalf("a refused start changed the state: %s", v.body["state"])
+		}
+		// A follow-up visit is not held to D-1 (李小天 was seen offline 10 days ago: S-3).
+		var rid string
+		if err := e.db.Writer().QueryRow(`SELECT resident_id FROM patients WHERE name = '李小天'`).Scan(&rid); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.db.InsertVisits(context.Background(), []history.Visit{{Institution: "bch", Department: "dermatology", ResidentID: rid,
+			Date: testNow.AddDate(0, 0, -10).Format("2006-01-02"), DiagnosisCode: "L20.9", DiagnosisName: "特应性皮炎", Definite: true, ExternalID: "t-1"}}); err != nil {
+			t.Fatal(err)
+		}
+		fu := e.doctorSlot("bch-dermatology-fu", "bch", doc, nil)
+		id2 := e.bookVisit(lm, e.patientIDs(lm)["李小天"], fu, "fu")
+		v2 := fmt.Sprintf("/api/v1/visits/%.0f", id2)
+		e.req("PUT", v2+"/pre-consult", lm, map[string]any{"answers": map[string]any{"diagnosis": "特应性皮炎", "current_state": "好转"}})
+		if r := e.req("POST", v2+"/start", doc, nil); r.status != 200 {
+			t.Fatalf("follow-up start %d %s", r.status, r.raw)
+		}
+		e.s.bg.Wait() // the SMS goes out in the background
+		sms := e.req("GET", "/api/v1/sandbox/sms", e.login("admin"), nil)
+		if !strings.Contains(string(sms.raw), "医师已开始") || sms.body["sandbox"] != true {
+			t.Fatalf("sms log %s", sms.raw)
+		}
+	})
+}
+
+func filesIn(t *testing.T, dir string) []string {
+	var out []string
+	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			out = append(out, p)
+		}
+		return nil
+	})
+	return out
+}

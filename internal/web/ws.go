@@ -1,0 +1,154 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/coder/websocket/wsjson"
+
+	"github.com/yunyi-health/yunyi/internal/chat"
+	"github.com/yunyi-health/yunyi/internal/errs"
+	"github.com/yunyi-health/yunyi/internal/visit"
+)
+
+var errChatClosed = errs.E("chat_closed")
+
+// wsIn is a frame from a client.
+type wsIn struct {
+	Type string `json:"type"` // message, signal, read, call
+	messageIn
+	Seq   int64           `json:"seq"`
+	Event string          `json:"event"`
+	Data  json.RawMessage `json:"data"`
+}
+
+// wsOut is a frame to a client: a hub event, or an error answering a
+// client's frame.
+type wsOut struct {
+	chat.Event
+	Error    *apiError `json:"error,omitempty"`
+	ClientID string    `json:"client_id,omitempty"`
+}
+
+// apiWS is a visit's live connection: first every stored message after
+// ?after= (in order), then live events; the client posts messages, read
+// marks, call events and WebRTC signalling on it. Only the visit's
+// patient (or guardian) and doctor may join; the join is audited.
+func (s *Server) apiWS(w http.ResponseWriter, r *http.Request) {
+	vc, err := s.loadVisit(r, true)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	after, _ := strconv.ParseInt(r.URL.Query().Get("after"), 10, 64)
+	c, err := websocket.Accept(w, r, nil) // same-origin only
+	if err != nil {
+		return
+	}
+	defer c.CloseNow()
+	c.SetReadLimit(64 << 10)
+	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
+	defer cancel()
+
+	accountID, lang := actor(r).ID, apiLang(r)
+	sub := s.hub.Join(vc.v.ID, accountID, vc.party)
+	defer sub.Leave()
+	var state atomic.Value
+	state.Store(vc.v.State)
+	replies := make(chan wsOut, 16)
+
+	// Writer: the backlog, then live events; numbers already sent are
+	// skipped, so nothing arrives twice.
+	go func() {
+		defer cancel()
+		last := after
+		for {
+			ms, err := s.hub.Since(ctx, vc.v.ID, last, 500)
+			if err != nil {
+				return
+			}
+			for i := range ms {
+				if write(ctx, c, wsOut{Event: chat.Event{Type: "message", Message: &ms[i]}}) != nil {
+					return
+				}
+				last = ms[i].Seq
+			}
+			if len(ms) < 500 {
+				break
+			}
+		}
+		write(ctx, c, wsOut{Event: chat.Event{Type: "state", State: state.Load().(visit.State)}})
+		for {
+			select {
+			case e, ok := <-sub.C:
+				if !ok {
+					c.Close(websocket.StatusTryAgainLater, "slow consumer: reconnect")
+					return
+				}
+				if e.Type == "message" {
+					if e.Message.Seq <= last {
+						continue
+					}
+					last = e.Message.Seq
+				}
+				if e.Type == "state" {
+					state.Store(e.State)
+				}
+				if write(ctx, c, wsOut{Event: e}) != nil {
+					return
+				}
+			case out := <-replies:
+				if write(ctx, c, out) != nil {
+					return
+				}
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+
+	for {
+		var in wsIn
+		if err := wsjson.Read(ctx, c, &in); err != nil {
+			return
+		}
+		cur := *vc
+		v := *vc.v
+		v.State = state.Load().(visit.State)
+		cur.v = &v
+		var err error
+		switch in.Type {
+		case "message":
+			_, err = s.post(ctx, &cur, accountID, in.messageIn)
+		case "signal":
+			if !v.State.Live() {
+				err = errChatClosed
+			} else {
+				sub.Relay(chat.Event{Type: "signal", Data: in.Data})
+			}
+		case "read":
+			err = s.markRead(ctx, &cur, accountID, in.Seq)
+		case "call":
+			err = s.callEvent(ctx, &cur, in.Event)
+		}
+		if err != nil {
+			_, body := describe(err, lang)
+			select {
+			case replies <- wsOut{Event: chat.Event{Type: "error"}, Error: &body, ClientID: in.ClientID}:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}
+}
+
+func write(ctx context.Context, c *websocket.Conn, v any) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	return wsjson.Write(ctx, c, v)
+}
