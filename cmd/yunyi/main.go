@@ -28,6 +28,7 @@ import (
 	"github.com/yunyi-health/yunyi/internal/demo"
 	"github.com/yunyi-health/yunyi/internal/identity"
 	"github.com/yunyi-health/yunyi/internal/sqlstore"
+	"github.com/yunyi-health/yunyi/internal/turn"
 	"github.com/yunyi-health/yunyi/internal/web"
 )
 
@@ -141,6 +142,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	dsn := fs.String("db", defaultDB(), "SQLite file or postgres:// URL")
 	withDemo := fs.Bool("demo", false, "load the demo data on an empty database and show demo accounts")
 	insecure := fs.Bool("insecure-cookies", false, "do not mark cookies Secure (only for plain HTTP off loopback; browsers treat loopback as secure)")
+	turnAddr := fs.String("turn-addr", "127.0.0.1:3478", "UDP address of the embedded STUN/TURN server for video calls (\"off\" to disable)")
+	turnIP := fs.String("turn-public-ip", "", "the IP address browsers reach the TURN server at (default: the listen IP)")
+	turnPrivate := fs.Bool("turn-allow-private", false, "let the TURN relay reach loopback and private addresses (on with --demo)")
+	files := fs.String("files", "", "folder of uploaded files (default: beside the SQLite file)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -155,7 +160,18 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	al := audit.NewLogger(db)
 	defer al.Close()
 
-	srv, err := web.New(web.Config{Demo: *withDemo, SecureCookies: !*insecure}, db, al, log)
+	var ts *turn.Server
+	if *turnAddr != "off" && *turnAddr != "" {
+		ts, err = turn.Start(turn.Config{Addr: *turnAddr, PublicIP: *turnIP, AllowPrivatePeers: *turnPrivate || *withDemo})
+		if err != nil {
+			// Video still works between browsers that reach each other.
+			log.Warn("TURN server not started; video calls need a direct path", "err", err)
+		} else {
+			defer ts.Close()
+			log.Info("TURN server", "port", ts.Port())
+		}
+	}
+	srv, err := web.New(web.Config{Demo: *withDemo, SecureCookies: !*insecure, TURN: ts, BlobDir: *files}, db, al, log)
 	if err != nil {
 		return err
 	}
@@ -200,6 +216,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 				// The monitoring report's sources, each on its own interval.
 				if err := srv.CrawlDue(ctx); err != nil {
 					log.Error("monitor crawl", "err", err)
+				}
+				// Reminders of the visits of the next half hour.
+				if err := srv.SendReminders(ctx); err != nil {
+					log.Error("visit reminders", "err", err)
 				}
 			}
 		}

@@ -1092,3 +1092,33 @@ func (s *Server) apiSMSLog(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"sandbox": true, "messages": list})
 }
+
+// ReminderLead is how long before a visit its patient is reminded.
+const ReminderLead = 30 * time.Minute
+
+// SendReminders tells the patients of the visits starting within
+// ReminderLead, once each, in the inbox and by SMS.
+func (s *Server) SendReminders(ctx context.Context) error {
+	now := s.cfg.Now()
+	due, err := s.db.DueReminders(ctx, now, now.Add(ReminderLead))
+	if err != nil {
+		return err
+	}
+	for _, v := range due {
+		accounts, err := s.patientAccounts(ctx, v.PatientID)
+		if err != nil {
+			return err
+		}
+		at := v.Start.In(dates.Beijing).Format("15:04")
+		for _, id := range accounts {
+			body := fmt.Sprintf("%s 的%s（%s 医师）将于今天 %s 开始，请先完成预问诊并按时进入候诊。", v.PatientName, v.ServiceName, v.DoctorName, at)
+			if err := s.db.Notify(ctx, &notify.Notification{AccountID: id, Kind: "reminder", Title: "问诊提醒", Body: body, TitleEN: "Visit reminder",
+				BodyEN: fmt.Sprintf("%s's visit (%s, Dr %s) starts today at %s; please do the pre-consultation and enter the waiting room on time.",
+					v.PatientName, v.ServiceName, v.DoctorName, at), Ref: "visit/" + strconv.FormatInt(v.ID, 10), CreatedAt: now}); err != nil {
+				return err
+			}
+			s.sendSMS(id, "reminder", "【云医】"+body)
+		}
+	}
+	return nil
+}

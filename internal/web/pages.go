@@ -27,6 +27,45 @@ var funcs = template.FuncMap{
 	"list": func(v ...string) []string { return v },
 	"cn":   monitor.ChineseNumber,
 	"join": strings.Join,
+	// The visit page's helpers.
+	"minutes":   func(sec int64) string { return fmt.Sprintf("%d:%02d", sec/60, sec%60) },
+	"kb":        func(n int64) int64 { return (n + 1023) / 1024 },
+	"hasPrefix": strings.HasPrefix,
+	"rows":      tableRows,
+	"answer": func(a map[string]any, key string) string {
+		switch v := a[key].(type) {
+		case nil:
+			return ""
+		case float64:
+			return strconv.FormatFloat(v, 'f', -1, 64)
+		default:
+			return fmt.Sprint(v)
+		}
+	},
+	"has": func(a map[string]any, key, val string) bool {
+		list, _ := a[key].([]any)
+		for _, x := range list {
+			if x == val {
+				return true
+			}
+		}
+		return false
+	},
+	"cell": func(a map[string]any, key string, i int, col string) string {
+		rows, _ := a[key].([]any)
+		if i >= len(rows) {
+			return ""
+		}
+		m, _ := rows[i].(map[string]any)
+		switch v := m[col].(type) {
+		case nil:
+			return ""
+		case float64:
+			return strconv.FormatFloat(v, 'f', -1, 64)
+		default:
+			return fmt.Sprint(v)
+		}
+	},
 	"bars": func(pos, neu, neg, max int) template.HTML {
 		// A stacked bar as inline SVG (the CSP forbids inline styles).
 		if max == 0 {

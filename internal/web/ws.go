@@ -46,6 +46,11 @@ func (s *Server) apiWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	after, _ := strconv.ParseInt(r.URL.Query().Get("after"), 10, 64)
+	// The server's read and write timeouts are for requests; a visit's
+	// connection lives as long as the visit (pings keep it honest).
+	rc := http.NewResponseController(w)
+	rc.SetReadDeadline(time.Time{})
+	rc.SetWriteDeadline(time.Time{})
 	c, err := websocket.Accept(w, r, nil) // same-origin only
 	if err != nil {
 		return
@@ -83,8 +88,17 @@ func (s *Server) apiWS(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		write(ctx, c, wsOut{Event: chat.Event{Type: "state", State: state.Load().(visit.State)}})
+		ping := time.NewTicker(30 * time.Second)
+		defer ping.Stop()
 		for {
 			select {
+			case <-ping.C:
+				pctx, pcancel := context.WithTimeout(ctx, 15*time.Second)
+				err := c.Ping(pctx)
+				pcancel()
+				if err != nil {
+					return
+				}
 			case e, ok := <-sub.C:
 				if !ok {
 					c.Close(websocket.StatusTryAgainLater, "slow consumer: reconnect")

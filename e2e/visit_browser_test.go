@@ -1,0 +1,269 @@
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"image"
+	"image/color"
+	"image/png"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// api calls the JSON API with a bearer token.
+func api(t *testing.T, method, url, token string, body any, out any) int {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, url, rd)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	if out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			t.Fatalf("%s %s: %v\n%s", method, url, err, b)
+		}
+	}
+	return res.StatusCode
+}
+
+func apiLogin(t *testing.T, base, username string) string {
+	var out struct{ Token string }
+	if api(t, "POST", base+"/api/v1/auth/login", "", map[string]string{"username": username, "password": "yunyi2026"}, &out) != 200 {
+		t.Fatalf("login %s", username)
+	}
+	return out.Token
+}
+
+// doctorSlots are the open slots of a service whose doctor has the account.
+func doctorSlots(t *testing.T, base, service, institution, doctor string) []float64 {
+	var me struct{ ID float64 }
+	api(t, "GET", base+"/api/v1/me", apiLogin(t, base, doctor), nil, &me)
+	var ps struct{ Items []map[string]any }
+	api(t, "GET", base+"/api/v1/institutions/"+institution+"/practitioners", apiLogin(t, base, institution+"-admin"), nil, &ps)
+	var pid any
+	for _, p := range ps.Items {
+		if p["account_id"] == me.ID {
+			pid = p["id"]
+		}
+	}
+	var slots struct{ Items []map[string]any }
+	api(t, "GET", base+"/api/v1/slots?service="+service, "", nil, &slots)
+	var out []float64
+	for _, s := range slots.Items {
+		if s["doctor_id"] == pid && s["remaining"].(float64) > 0 {
+			out = append(out, s["id"].(float64))
+		}
+	}
+	if len(out) < 2 {
+		t.Fatalf("need two slots of %s for %s, have %v", service, doctor, out)
+	}
+	return out
+}
+
+// mediaBrowser is a Chromium with a fake camera and microphone that grants
+// their use without asking.
+func mediaBrowser(t *testing.T) ctxT {
+	return newBrowser(t,
+		chromedp.Flag("use-fake-device-for-media-stream", true),
+		chromedp.Flag("use-fake-ui-for-media-stream", true),
+		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
+	)
+}
+
+// The whole online visit in two real browsers (V-1..V-3): the guardian books
+// a first visit, fills the pre-consultation with a photo and waits; the
+// doctor sees the red flag, calls in; they chat; the doctor starts a video
+// call that connects through the embedded TURN relay (fake camera and
+// microphone, loopback); the doctor signs the record and the guardian sees
+// it. A second visit is terminated and referred offline.
+func TestBrowserOnlineVisit(t *testing.T) {
+	s := startServer(t, t.TempDir(), "--demo", "--turn-addr", "127.0.0.1:0")
+	slots := doctorSlots(t, s.URL, "bch-skin-fv", "bch", "bch-dermatology-doctor")
+	day := dayOf(t, s.URL, slots[0])
+	photo := filepath.Join(t.TempDir(), "皮疹.png")
+	img := image.NewRGBA(image.Rect(0, 0, 64, 64))
+	for i := range 64 {
+		img.Set(i, 63-i, color.RGBA{220, 60, 60, 255})
+	}
+	var buf bytes.Buffer
+	png.Encode(&buf, img)
+	os.WriteFile(photo, buf.Bytes(), 0o644)
+
+	pat := mediaBrowser(t)
+	doc := mediaBrowser(t)
+	prun, drun := steps(t, pat), steps(t, doc)
+
+	prun("the guardian books a first visit for her child",
+		login(s.URL, "liming", "yunyi2026"),
+		chromedp.WaitVisible(css("#patients")),
+		chromedp.Navigate(fmt.Sprintf("%s/book/slots/%.0f", s.URL, slots[0])),
+		chromedp.WaitVisible(css("#book-form")),
+	)
+	prun("answer and confirm",
+		chromedp.SetValue(css("#patient"), patientOption(pat, t, "李小雨")),
+		chromedp.Click(css(`.question[data-key=first_visit] input[value=yes]`)),
+		chromedp.Click(css("#check")),
+		chromedp.WaitVisible(css("#eligible")),
+		chromedp.Click(css("#confirm")),
+		chromedp.WaitVisible(css(`#appointments a[data-visit]`)),
+		chromedp.Click(css(`#appointments a[data-visit]`)),
+		chromedp.WaitVisible(css("#pre-consult-form")),
+	)
+	prun("upload a photo of the rash",
+		chromedp.SetUploadFiles(css("#file"), []string{photo}),
+		chromedp.Click(css("#upload")),
+		chromedp.WaitVisible(css(`#files li[data-purpose=pre_consult] img.thumb`)),
+	)
+	prun("fill the pre-consultation",
+		chromedp.Click(css(`input[name=site][value=face]`)),
+		chromedp.Click(css(`input[name=site][value=trunk]`)),
+		fill("#q-duration_days", "5"),
+		chromedp.SetValue(css("#q-itch"), "severe"),
+		chromedp.SendKeys(css("#q-description"), "面部和躯干红斑，瘙痒明显"),
+		chromedp.Click(css(`.question[data-key=fever] input[value=no]`)),
+		chromedp.Click(css(`.question[data-key=blisters_mucosa] input[value=yes]`)),
+		chromedp.Click(css("#pre-consult-submit")),
+		chromedp.WaitVisible(css("#enter-waiting")),
+		chromedp.Click(css("#enter-waiting")),
+		chromedp.WaitVisible(css("#waiting-note")),
+	)
+	visitURL, _ := chromedp.Run(pat, chromedp.Evaluate[string](`location.pathname`))
+
+	drun("the doctor's queue",
+		login(s.URL, "bch-dermatology-doctor", "yunyi2026"),
+		chromedp.WaitVisible(css("#nav-doctor")),
+		chromedp.Navigate(s.URL+"/doctor?day="+day),
+		chromedp.WaitVisible(css(`#queue tr[data-state=waiting]`)),
+		chromedp.Click(css(`#queue tr[data-state=waiting] a`)),
+		chromedp.WaitVisible(css("#red-flags")),
+	)
+	if txt := text(doc, t, "#red-flags"); !strings.Contains(txt, "警惕重症药疹") {
+		t.Fatalf("red flag: %s", txt)
+	}
+	if txt := text(doc, t, "#answers"); !strings.Contains(txt, "面部、躯干") || !strings.Contains(txt, "5天") {
+		t.Fatalf("answers: %s", txt)
+	}
+	drun("call in", chromedp.Click(css("#call-in")), chromedp.WaitVisible(css("#chat-form")))
+	prun("the guardian's page follows", chromedp.WaitVisible(css("#chat-form")))
+
+	prun("the guardian writes", fill("#chat-text", "医生您好，孩子脸上起了红疹"), chromedp.Click(css("#chat-send")))
+	drun("the doctor reads it", chromedp.WaitVisible(css(`#chat-log li.from-patient[data-seq="1"]`)))
+	drun("and answers", fill("#chat-text", "请问最近有没有用新的护肤品？"), chromedp.Click(css("#chat-send")))
+	prun("the guardian reads it", chromedp.WaitVisible(css(`#chat-log li.from-doctor[data-seq="2"]`)))
+	if txt := text(pat, t, `#chat-log li[data-seq="2"] .text`); txt != "请问最近有没有用新的护肤品？" {
+		t.Fatalf("chat: %q", txt)
+	}
+	prun("the doctor's read mark", chromedp.WaitVisible(css(`#chat-log li.mine[data-seq="1"] .read`)))
+
+	// Video through the TURN relay only: proves the embedded relay works.
+	prun("guardian on the relay-only page", chromedp.Navigate(s.URL+visitURL+"?relay=1"), chromedp.WaitVisible(css("#video")))
+	drun("doctor on the relay-only page", chromedp.Navigate(s.URL+visitURL+"?relay=1"), chromedp.WaitVisible(css("#video-start")))
+	time.Sleep(300 * time.Millisecond) // both sockets joined
+	drun("start the video", chromedp.Click(css("#video-start")))
+	drun("connected (doctor)", chromedp.WaitVisible(css(`#video-status[data-state=connected]`)))
+	prun("connected (guardian)", chromedp.WaitVisible(css(`#video-status[data-state=connected]`)))
+	drun("the media goes through the relay", chromedp.WaitVisible(css(`#video-status[data-path=relay]`)))
+	streaming, err := chromedp.Run(doc, chromedp.Evaluate[bool](`document.getElementById('remote-video').srcObject !== null`))
+	if err != nil || !streaming {
+		t.Fatalf("no remote stream: %v", err)
+	}
+	time.Sleep(1200 * time.Millisecond)
+	drun("hang up", chromedp.Click(css("#video-hangup")), chromedp.WaitVisible(css(`#video-status[data-state=ended]`)))
+
+	drun("write and sign the record",
+		fill("#rec-cc", "面部躯干红斑伴瘙痒 5 天"),
+		chromedp.SendKeys(css("#rec-pi"), "5 天前面部出现红斑，渐及躯干，瘙痒明显，无发热"),
+		fill("#rec-dx", "L20.9"),
+		chromedp.SendKeys(css("#rec-advice"), "保湿，避免搔抓；一周后复诊"),
+		chromedp.Click(css("#rec-complete")),
+		chromedp.WaitVisible(css("#signed-record")),
+	)
+	if txt := text(doc, t, "#signed-dx"); !strings.Contains(txt, "L20.9 特应性皮炎") {
+		t.Fatalf("signed record: %s", txt)
+	}
+	prun("the guardian sees the record", chromedp.WaitVisible(css("#signed-record")))
+	if txt := text(pat, t, "#visit-state"); txt != "已完成" {
+		t.Fatalf("state %q", txt)
+	}
+	var v1 map[string]any
+	api(t, "GET", s.URL+"/api/v1"+visitURL, apiLogin(t, s.URL, "liming"), nil, &v1)
+	if v1["call_started_at"] == nil || v1["call_seconds"].(float64) < 1 || v1["state"] != "completed" {
+		t.Fatalf("the call's time was not recorded: %v", v1)
+	}
+
+	// A second visit (李小天), booked and pre-consulted over the API,
+	// terminated by the doctor and referred offline.
+	tok := apiLogin(t, s.URL, "liming")
+	var ps struct{ Items []map[string]any }
+	api(t, "GET", s.URL+"/api/v1/patients", tok, nil, &ps)
+	var xiaotian any
+	for _, p := range ps.Items {
+		if p["name"] == "李小天" {
+			xiaotian = p["id"]
+		}
+	}
+	var appt map[string]any
+	if st := api(t, "POST", s.URL+"/api/v1/appointments", tok, map[string]any{"slot_id": slots[1], "patient_id": xiaotian,
+		"answers": map[string]bool{"first_visit": true}}, &appt); st != 201 {
+		t.Fatalf("book %d %v", st, appt)
+	}
+	v2 := fmt.Sprintf("%s/visits/%.0f", s.URL, appt["id"].(float64))
+	prun("second visit: photo", chromedp.Navigate(v2), chromedp.WaitVisible(css("#upload-form")),
+		chromedp.SetUploadFiles(css("#file"), []string{photo}), chromedp.Click(css("#upload")),
+		chromedp.WaitVisible(css(`#files img.thumb`)),
+		chromedp.Click(css(`input[name=site][value=limbs]`)), fill("#q-duration_days", "60"),
+		chromedp.Click(css("#pre-consult-submit")), chromedp.WaitVisible(css("#enter-waiting")))
+	drun("the doctor terminates and refers",
+		chromedp.Navigate(v2),
+		chromedp.WaitVisible(css("#terminate")),
+		chromedp.Click(css("#terminate summary")),
+		chromedp.Click(css(`#terminate-form input[value=needs_exam]`)),
+		chromedp.Click(css(`#terminate-form input[value=needs_tests]`)),
+		chromedp.SetValue(css("#ref-urgency"), "soon"),
+		chromedp.SendKeys(css("#ref-advice"), "三天内到皮肤科门诊行皮肤镜及真菌镜检"),
+		chromedp.Click(css("#terminate-submit")),
+		chromedp.WaitVisible(css("#termination")),
+	)
+	prun("the guardian sees the referral", chromedp.Navigate(v2), chromedp.WaitVisible(css("#termination")))
+	if txt := text(pat, t, "#termination"); !strings.Contains(txt, "皮肤科") || !strings.Contains(txt, "三天内到院就诊") || !strings.Contains(txt, "需要线下体格检查") {
+		t.Fatalf("termination: %s", txt)
+	}
+	prun("and the inbox", chromedp.Navigate(s.URL+"/inbox"), chromedp.WaitVisible(css("main")))
+	if txt := text(pat, t, "main"); !strings.Contains(txt, "问诊已终止") || !strings.Contains(txt, "医生正在呼叫您") || !strings.Contains(txt, "问诊已结束") {
+		t.Fatalf("inbox: %s", txt)
+	}
+}
+
+// dayOf is the day of a slot.
+func dayOf(t *testing.T, base string, slot float64) string {
+	var slots struct{ Items []map[string]any }
+	api(t, "GET", base+"/api/v1/slots?service=bch-skin-fv", "", nil, &slots)
+	for _, s := range slots.Items {
+		if s["id"] == slot {
+			return s["day"].(string)
+		}
+	}
+	t.Fatalf("slot %v not listed", slot)
+	return ""
+}

@@ -1,0 +1,254 @@
+// The live part of the visit page: the chat over the visit's WebSocket
+// (resuming from the last number seen), read marks, state changes, and the
+// video call (WebRTC, signalled over the same socket, relayed by the
+// embedded TURN server when the browsers cannot reach each other).
+(function () {
+  'use strict';
+  var root = document.getElementById('visit');
+  if (!root) return;
+  var id = root.dataset.id, role = root.dataset.role, state = root.dataset.state;
+  var me = root.dataset.me;
+  var lastSeq = parseInt(root.dataset.lastSeq || '0', 10);
+  var log = document.getElementById('chat-log');
+  var form = document.getElementById('chat-form');
+  var presence = document.getElementById('presence');
+  var live = state === 'waiting' || state === 'in_progress';
+  var ws = null, backoff = 500, pending = [], otherRead = 0;
+  var t = function (k) { return root.dataset['t' + k.charAt(0).toUpperCase() + k.slice(1)] || k; };
+
+  function uuid() {
+    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
+    return String(Date.now()) + Math.random().toString(16).slice(2);
+  }
+
+  function render(m) {
+    if (!log || m.seq <= lastSeq && log.querySelector('[data-seq="' + m.seq + '"]')) return;
+    var li = document.createElement('li');
+    li.className = 'msg from-' + m.sender_role + (String(m.sender_id) === me ? ' mine' : '');
+    li.dataset.seq = m.seq;
+    var who = document.createElement('span');
+    who.className = 'who';
+    who.textContent = m.sender_role === 'doctor' ? t('doctor') : t('patient');
+    li.appendChild(who);
+    if (m.kind === 'image') {
+      var img = document.createElement('img');
+      img.className = 'thumb';
+      img.alt = m.text || '';
+      img.src = '/api/v1/visits/' + id + '/attachments/' + m.attachment_id;
+      li.appendChild(img);
+    } else {
+      var span = document.createElement('span');
+      span.className = 'text';
+      span.textContent = m.text;
+      li.appendChild(span);
+    }
+    log.appendChild(li);
+    li.scrollIntoView({block: 'nearest'});
+    lastSeq = Math.max(lastSeq, m.seq);
+    if (String(m.sender_id) !== me) markRead();
+    showRead();
+  }
+
+  function showRead() {
+    if (!log) return;
+    log.querySelectorAll('li.mine').forEach(function (li) {
+      if (parseInt(li.dataset.seq, 10) <= otherRead && !li.querySelector('.read')) {
+        var r = document.createElement('span');
+        r.className = 'read muted';
+        r.textContent = t('read');
+        li.appendChild(r);
+      }
+    });
+  }
+
+  var readTimer = null;
+  function markRead() {
+    if (readTimer) return;
+    readTimer = setTimeout(function () {
+      readTimer = null;
+      if (document.visibilityState === 'visible') send({type: 'read', seq: lastSeq});
+    }, 300);
+  }
+
+  function send(frame) {
+    if (ws && ws.readyState === 1) { ws.send(JSON.stringify(frame)); return true; }
+    return false;
+  }
+
+  function connect() {
+    if (!live) return;
+    var proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
+    ws = new WebSocket(proto + '//' + location.host + '/api/v1/visits/' + id + '/ws?after=' + lastSeq);
+    ws.onopen = function () {
+      backoff = 500;
+      root.classList.remove('offline');
+      // Messages typed while offline go now; the server drops repeats by client id.
+      pending.forEach(function (f) { ws.send(JSON.stringify(f)); });
+    };
+    ws.onmessage = function (ev) {
+      var f = JSON.parse(ev.data);
+      switch (f.type) {
+        case 'message':
+          pending = pending.filter(function (p) { return p.client_id !== f.message.client_id; });
+          render(f.message);
+          break;
+        case 'read':
+          if (String(f.from) !== me) { otherRead = Math.max(otherRead, f.seq); showRead(); }
+          break;
+        case 'presence':
+          if (presence) presence.textContent = (f.online || []).map(function (r) { return r === 'doctor' ? t('doctor') : t('patient'); }).join(' · ');
+          break;
+        case 'state':
+          if (f.state !== state) { hangup(false); location.reload(); }
+          break;
+        case 'signal':
+          onSignal(f.data);
+          break;
+        case 'error':
+          if (f.error) alert(f.error.message);
+          break;
+      }
+    };
+    ws.onclose = function () {
+      root.classList.add('offline');
+      setTimeout(connect, backoff);
+      backoff = Math.min(backoff * 2, 10000);
+    };
+  }
+
+  if (form) {
+    form.addEventListener('submit', function (ev) {
+      var input = document.getElementById('chat-text');
+      var text = input.value.trim();
+      if (!text || !live) return; // without the socket, the form posts itself
+      ev.preventDefault();
+      var frame = {type: 'message', kind: 'text', text: text, client_id: uuid()};
+      pending.push(frame);
+      send(frame);
+      input.value = '';
+    });
+  }
+
+  // --- video ---
+  var pc = null, localStream = null, queued = [], reported = false;
+  var status = document.getElementById('video-status');
+  var startBtn = document.getElementById('video-start');
+  var hangBtn = document.getElementById('video-hangup');
+  var relayOnly = new URLSearchParams(location.search).get('relay') === '1';
+
+  function setStatus(key, st) {
+    if (!status) return;
+    status.textContent = t(key);
+    status.dataset.state = st;
+  }
+
+  function iceServers() {
+    return fetch('/api/v1/visits/' + id + '/ice', {credentials: 'same-origin'})
+      .then(function (r) { return r.json(); })
+      .then(function (j) { return j.ice_servers || []; });
+  }
+
+  function setup() {
+    if (pc) return Promise.resolve();
+    return Promise.all([iceServers(), navigator.mediaDevices.getUserMedia({video: true, audio: true})]).then(function (res) {
+      localStream = res[1];
+      document.getElementById('local-video').srcObject = localStream;
+      pc = new RTCPeerConnection({iceServers: res[0], iceTransportPolicy: relayOnly ? 'relay' : 'all'});
+      localStream.getTracks().forEach(function (tr) { pc.addTrack(tr, localStream); });
+      pc.ontrack = function (e) { document.getElementById('remote-video').srcObject = e.streams[0]; };
+      pc.onicecandidate = function (e) { if (e.candidate) send({type: 'signal', data: {kind: 'candidate', candidate: e.candidate.toJSON()}}); };
+      pc.onconnectionstatechange = function () {
+        var s = pc && pc.connectionState;
+        if (s === 'connected') {
+          setStatus('connected', 'connected');
+          path();
+          if (role === 'doctor' && !reported) { reported = true; send({type: 'call', event: 'started'}); }
+        } else if (s === 'failed') {
+          setStatus('failed', 'failed');
+        }
+      };
+      if (hangBtn) hangBtn.hidden = false;
+      setStatus('connecting', 'connecting');
+    });
+  }
+
+  // path tells whether the media goes directly (host, srflx) or through
+  // the TURN relay, from the selected candidate pair.
+  function path() {
+    pc.getStats().then(function (stats) {
+      var pair = null, local = {};
+      stats.forEach(function (r) {
+        if (r.type === 'transport' && r.selectedCandidatePairId) pair = stats.get(r.selectedCandidatePairId);
+      });
+      if (!pair) stats.forEach(function (r) { if (r.type === 'candidate-pair' && r.nominated && r.state === 'succeeded') pair = r; });
+      if (pair) local = stats.get(pair.localCandidateId) || {};
+      if (status && local.candidateType) status.dataset.path = local.candidateType;
+    });
+  }
+
+  function flush() {
+    queued.forEach(function (c) { pc.addIceCandidate(c); });
+    queued = [];
+  }
+
+  function onSignal(d) {
+    if (!d) return;
+    if (d.kind === 'offer') {
+      setStatus('incoming', 'connecting');
+      setup().then(function () { return pc.setRemoteDescription(d.sdp); })
+        .then(function () { flush(); return pc.createAnswer(); })
+        .then(function (a) { return pc.setLocalDescription(a); })
+        .then(function () { send({type: 'signal', data: {kind: 'answer', sdp: pc.localDescription}}); })
+        .catch(function () { setStatus('failed', 'failed'); });
+    } else if (d.kind === 'answer' && pc) {
+      pc.setRemoteDescription(d.sdp).then(flush);
+    } else if (d.kind === 'candidate') {
+      if (pc && pc.remoteDescription) pc.addIceCandidate(d.candidate); else queued.push(d.candidate);
+    } else if (d.kind === 'bye') {
+      hangup(false);
+    }
+  }
+
+  function hangup(tell) {
+    if (!pc) return;
+    if (tell) send({type: 'signal', data: {kind: 'bye'}});
+    if (reported) { send({type: 'call', event: 'ended'}); reported = false; }
+    pc.close();
+    pc = null;
+    if (localStream) localStream.getTracks().forEach(function (tr) { tr.stop(); });
+    if (hangBtn) hangBtn.hidden = true;
+    setStatus('ended', 'ended');
+  }
+
+  if (startBtn) {
+    startBtn.addEventListener('click', function () {
+      setup().then(function () { return pc.createOffer(); })
+        .then(function (o) { return pc.setLocalDescription(o); })
+        .then(function () { send({type: 'signal', data: {kind: 'offer', sdp: pc.localDescription}}); })
+        .catch(function () { setStatus('failed', 'failed'); });
+    });
+  }
+  if (hangBtn) hangBtn.addEventListener('click', function () { hangup(true); });
+
+  // --- ICD-10 suggestions in the record form ---
+  var dx = document.getElementById('rec-dx'), list = document.getElementById('icd-list');
+  if (dx && list) {
+    dx.addEventListener('input', function () {
+      var parts = dx.value.split(/[,，\s]+/), q = parts[parts.length - 1];
+      if (q.length < 1) return;
+      fetch('/api/v1/icd10?q=' + encodeURIComponent(q)).then(function (r) { return r.json(); }).then(function (j) {
+        var prefix = parts.slice(0, -1).join(', ');
+        list.textContent = '';
+        (j.codes || []).slice(0, 20).forEach(function (c) {
+          var o = document.createElement('option');
+          o.value = (prefix ? prefix + ', ' : '') + c.code;
+          o.label = c.code + ' ' + c.name;
+          list.appendChild(o);
+        });
+      });
+    });
+  }
+
+  connect();
+  markRead();
+})();
