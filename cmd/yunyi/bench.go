@@ -22,10 +22,7 @@ import (
 // benchBooking runs `yunyi bench booking`: fresh stores (a temporary SQLite
 // file; a temporary schema in PostgreSQL), the real server on loopback.
 func benchBooking(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("bench booking", flag.ContinueOnError)
-	engines := fs.String("engine", "sqlite,postgres", "engines to measure")
-	pg := fs.String("pg", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", "PostgreSQL server (a temporary schema is used and dropped)")
-	out := fs.String("out", "", "also write the Markdown table to this file")
+	fs, engines, pg, out := benchFlags("bench booking")
 	o := bench.Defaults
 	fs.IntVar(&o.BurstClients, "burst", o.BurstClients, "burst clients on one slot")
 	fs.IntVar(&o.BurstCapacity, "burst-capacity", o.BurstCapacity, "places of the burst slot")
@@ -63,11 +60,25 @@ func benchBooking(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
-	table := bench.Table(reports)
+	return writeTable(stdout, *out, bench.Table(reports))
+}
+
+// benchFlags are the flags every benchmark takes.
+func benchFlags(name string) (fs *flag.FlagSet, engines, pg, out *string) {
+	fs = flag.NewFlagSet(name, flag.ContinueOnError)
+	engines = fs.String("engine", "sqlite,postgres", "engines to measure")
+	pg = fs.String("pg", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", "PostgreSQL server (a temporary schema is used and dropped)")
+	out = fs.String("out", "", "also write the Markdown table to this file")
+	return fs, engines, pg, out
+}
+
+// writeTable prints a result table under the machine it was measured on,
+// and writes it to out when given.
+func writeTable(stdout io.Writer, out, table string) error {
 	head := fmt.Sprintf("Measured %s on %s/%s, %d CPUs, %s.\n\n", time.Now().UTC().Format("2006-01-02 15:04 MST"), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version())
 	fmt.Fprint(stdout, head+table)
-	if *out != "" {
-		return os.WriteFile(*out, []byte(head+table), 0o644)
+	if out != "" {
+		return os.WriteFile(out, []byte(head+table), 0o644)
 	}
 	return nil
 }
@@ -106,9 +117,7 @@ func benchStore(ctx context.Context, engine, pg string) (string, func(), error) 
 
 // benchMonitor runs `yunyi bench monitor`.
 func benchMonitor(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("bench monitor", flag.ContinueOnError)
-	engines := fs.String("engine", "sqlite,postgres", "engines to measure")
-	pg := fs.String("pg", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", "PostgreSQL server (a temporary schema is used and dropped)")
+	fs, engines, pg, _ := benchFlags("bench monitor")
 	n := fs.Int("articles", 10000, "articles")
 	runes := fs.Int("runes", 3000, "characters per article")
 	if err := fs.Parse(args); err != nil {
@@ -148,4 +157,28 @@ func eachBenchStore(ctx context.Context, engines, pg string, fn func(db *sqlstor
 		}
 	}
 	return nil
+}
+
+// benchChat runs `yunyi bench chat`.
+func benchChat(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, engines, pg, out := benchFlags("bench chat")
+	o := bench.ChatDefaults
+	fs.IntVar(&o.Visits, "visits", o.Visits, "concurrent visits (two sockets each)")
+	fs.Float64Var(&o.Rate, "rate", o.Rate, "messages a second per visit")
+	fs.DurationVar(&o.Duration, "duration", o.Duration, "measured time")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log := newLogger(stderr)
+	var rs []*bench.ChatResult
+	if err := eachBenchStore(ctx, *engines, *pg, func(db *sqlstore.DB) error {
+		r, err := bench.Chat(ctx, db, o, log)
+		if err == nil {
+			rs = append(rs, r)
+		}
+		return err
+	}); err != nil {
+		return err
+	}
+	return writeTable(stdout, *out, bench.ChatTable(rs))
 }

@@ -53,6 +53,7 @@ Commands:
   audit verify  check the audit log's hash chain (--db)
   bench booking measure booking over HTTP and on the store (--engine, --out)
   bench monitor measure the monitoring pipeline without the network (--engine, --articles)
+  bench chat    measure chat delivery: 2,000 visits over WebSocket, a message a second each (--engine, --visits)
   monitor crawl collect the monitoring report's sources now (--db)
   version       print the version
 
@@ -89,8 +90,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if len(args) >= 2 && args[1] == "monitor" {
 			return benchMonitor(ctx, args[2:], stdout)
 		}
+		if len(args) >= 2 && args[1] == "chat" {
+			return benchChat(ctx, args[2:], stdout, stderr)
+		}
 		if len(args) < 2 || args[1] != "booking" {
-			return errors.New("usage: yunyi bench booking|monitor [--engine sqlite,postgres] [--out FILE]")
+			return errors.New("usage: yunyi bench booking|monitor|chat [--engine sqlite,postgres] [--out FILE]")
 		}
 		return benchBooking(ctx, args[2:], stdout, stderr)
 	case "monitor":

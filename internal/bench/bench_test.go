@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/yunyi-health/yunyi/internal/sqlstore"
 	"github.com/yunyi-health/yunyi/internal/sqlstore/sqltest"
@@ -44,5 +45,20 @@ func TestPipelineSmall(t *testing.T) {
 			t.Fatalf("distinct articles, some about health IT: %+v", res)
 		}
 		t.Logf("%+v", res)
+	})
+}
+
+// The chat benchmark on a small load: every message sent is delivered to
+// the doctor, on both stores.
+func TestChatSmall(t *testing.T) {
+	sqltest.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		log := slog.New(slog.NewTextHandler(io.Discard, nil))
+		r, err := Chat(context.Background(), db, ChatOptions{Visits: 20, Rate: 5, Duration: 2 * time.Second, Warmup: 300 * time.Millisecond}, log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Sent < 150 || r.Delivered != r.Sent || r.Lost != 0 || r.P99 == 0 || r.Ceiling <= 0 {
+			t.Fatalf("%+v", r)
+		}
 	})
 }

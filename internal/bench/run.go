@@ -101,22 +101,12 @@ func Run(ctx context.Context, db *sqlstore.DB, o Options, log *slog.Logger) (*Re
 		return nil, err
 	}
 
-	al := audit.NewLogger(db)
-	defer al.Close()
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv, err := web.New(web.Config{Limits: map[string][2]float64{"booking-account": {600, 100}}}, db, al, quiet)
+	addr, _, shutdown, err := serveLoopback(db, web.Config{Limits: map[string][2]float64{"booking-account": {600, 100}}})
 	if err != nil {
 		return nil, err
 	}
-	defer srv.Close()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	hs := &http.Server{Handler: srv}
-	go hs.Serve(ln)
-	defer hs.Close()
-	base := "http://" + ln.Addr().String()
+	defer shutdown()
+	base := "http://" + addr
 
 	if o.Profile != nil {
 		pprof.StartCPUProfile(o.Profile)
@@ -334,4 +324,25 @@ func Table(reps []*Report) string {
 		}
 	}
 	return sb.String()
+}
+
+// serveLoopback starts the real server over db on a loopback port; shutdown
+// stops it and its audit logger.
+func serveLoopback(db *sqlstore.DB, cfg web.Config) (addr string, srv *web.Server, shutdown func(), err error) {
+	al := audit.NewLogger(db)
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	srv, err = web.New(cfg, db, al, quiet)
+	if err != nil {
+		al.Close()
+		return "", nil, nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		srv.Close()
+		al.Close()
+		return "", nil, nil, err
+	}
+	hs := &http.Server{Handler: srv}
+	go hs.Serve(ln)
+	return ln.Addr().String(), srv, func() { hs.Close(); srv.Close(); al.Close() }, nil
 }
