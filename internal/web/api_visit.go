@@ -491,7 +491,22 @@ func (s *Server) step(r *http.Request, vc *visitCtx, a visit.Action, also func(t
 }
 
 func (s *Server) apiWait(w http.ResponseWriter, r *http.Request) {
-	s.visitAction(w, r, func(vc *visitCtx) error { return s.step(r, vc, visit.ActWait, nil) })
+	s.visitAction(w, r, func(vc *visitCtx) error { return s.wait(r, vc) })
+}
+
+// wait puts the patient in the waiting room and tells the doctor.
+func (s *Server) wait(r *http.Request, vc *visitCtx) error {
+	v := vc.v
+	return s.step(r, vc, visit.ActWait, func(tx visit.Tx) error {
+		if v.DoctorAccountID == 0 {
+			return nil
+		}
+		at := v.Start.In(dates.Beijing).Format("15:04")
+		return tx.Notify(&notify.Notification{AccountID: v.DoctorAccountID, Kind: "waiting", Title: "患者已候诊",
+			Body:    fmt.Sprintf("%s（%s，%s）已完成预问诊并进入候诊。", v.PatientName, v.ServiceName, at),
+			TitleEN: "A patient is waiting", BodyEN: fmt.Sprintf("%s (%s, %s) has done the pre-consultation and is waiting.", v.PatientName, v.ServiceName, at),
+			Ref: "visit/" + strconv.FormatInt(v.ID, 10), CreatedAt: s.cfg.Now()})
+	})
 }
 
 // startVisit calls the patient in: the doctor must still meet D-1 for a
@@ -752,6 +767,9 @@ func (s *Server) apiTerminate(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) noShow(r *http.Request, vc *visitCtx) error {
+	if _, err := visit.Next(vc.v.State, visit.ActNoShow); err != nil {
+		return err
+	}
 	if s.cfg.Now().Before(vc.v.Start) {
 		return errs.E("too_early")
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/yunyi-health/yunyi/internal/errs"
 	"github.com/yunyi-health/yunyi/internal/i18n"
 	"github.com/yunyi-health/yunyi/internal/identity"
+	"github.com/yunyi-health/yunyi/internal/visit"
 )
 
 func (s *Server) htmlRoutes(mux *http.ServeMux) {
@@ -486,18 +487,38 @@ func (s *Server) postLift(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) pageRegulator(w http.ResponseWriter, r *http.Request) {
+	s.show("regulator", s.regulatorPage)(w, r)
+}
+
+// regulatorPage lists the institutions with their qualification and the
+// latest visits terminated and referred offline (V-3), for supervision.
+func (s *Server) regulatorPage(w http.ResponseWriter, r *http.Request) (*page, error) {
 	if !authz.Qualify(actor(r)) {
-		s.fail(w, r, errs.E(errs.Forbidden))
-		return
+		return nil, errs.E(errs.Forbidden)
 	}
 	p := s.newPage(w, r, "title.regulator")
 	list, err := s.dir.Institutions(r.Context())
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return nil, err
 	}
-	p.Data = list
-	s.render(w, r, http.StatusOK, "regulator", p)
+	ts, err := s.db.Terminations(r.Context(), visit.TerminationFilter{Limit: 50})
+	if err != nil {
+		return nil, err
+	}
+	var terms []*terminationJSON
+	for i := range ts {
+		tj, err := s.terminationOut(r.Context(), &ts[i], p.Lang)
+		if err != nil {
+			return nil, err
+		}
+		terms = append(terms, tj)
+	}
+	s.record(r, "oversight.terminations", "termination", "", "", "page")
+	p.Data = struct {
+		Institutions []directory.Institution
+		Terminations []*terminationJSON
+	}{list, terms}
+	return p, nil
 }
 
 func (s *Server) postQualification(w http.ResponseWriter, r *http.Request) {
@@ -511,13 +532,11 @@ func (s *Server) postQualification(w http.ResponseWriter, r *http.Request) {
 			s.fail(w, r, err)
 			return
 		}
-		p := s.newPage(w, r, "title.regulator")
-		list, lerr := s.dir.Institutions(r.Context())
-		if lerr != nil {
-			s.fail(w, r, lerr)
+		p, perr := s.regulatorPage(w, r)
+		if perr != nil {
+			s.fail(w, r, perr)
 			return
 		}
-		p.Data = list
 		r.PostForm.Set("institution", code) // the row that shows the errors
 		s.formErr(w, r, "regulator", p, err)
 		return

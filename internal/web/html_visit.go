@@ -24,7 +24,7 @@ func (s *Server) visitRoutes(mux *http.ServeMux) {
 	}{
 		{"pre-consult", s.formAnswers},
 		{"attachments", func(r *http.Request, vc *visitCtx) error { _, err := s.addAttachment(r, vc, "pre_consult"); return err }},
-		{"wait", func(r *http.Request, vc *visitCtx) error { return s.step(r, vc, visit.ActWait, nil) }},
+		{"wait", s.wait},
 		{"start", s.startVisit},
 		{"record", s.formRecord},
 		{"amend", func(r *http.Request, vc *visitCtx) error { return s.amend(r, vc, readRecordForm(r)) }},

@@ -429,3 +429,49 @@ func filesIn(t *testing.T, dir string) []string {
 	})
 	return out
 }
+
+// Notices: the doctor hears that the patient waits; a reminder half an hour
+// before, once; a no-show only after the visit's time.
+func TestVisitRemindersAndNoShow(t *testing.T) {
+	eachEnv(t, func(t *testing.T, e *env) {
+		lm := e.login("liming")
+		doc := e.login("bch-dermatology-doctor")
+		slot := e.doctorSlot("bch-skin-fv", "bch", doc, nil)
+		id := e.bookVisit(lm, e.patientIDs(lm)["李小雨"], slot, "r1")
+		vpath := fmt.Sprintf("/api/v1/visits/%.0f", id)
+		start, _ := time.Parse(time.RFC3339, slot["start"].(string))
+		e.clock.t = start.Add(-20 * time.Minute)
+		lm, doc = e.login("liming"), e.login("bch-dermatology-doctor") // the sessions of the day before expired
+		for range 2 {
+			if err := e.s.SendReminders(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n := strings.Count(string(e.req("GET", "/api/v1/notifications", lm, nil).raw), "问诊提醒"); n != 1 {
+			t.Fatalf("%d reminders", n)
+		}
+		if r := e.req("POST", vpath+"/no-show", doc, nil); r.status != 409 || r.errCode() != "too_early" {
+			t.Fatalf("no-show before the time %d %s", r.status, r.raw)
+		}
+		e.upload(lm, vpath+"/attachments", "p.png", pngBytes(t))
+		e.req("PUT", vpath+"/pre-consult", lm, map[string]any{"answers": map[string]any{"site": []string{"face"}, "duration_days": 2}})
+		if r := e.req("POST", vpath+"/wait", lm, nil); r.status != 200 {
+			t.Fatalf("wait %d %s", r.status, r.raw)
+		}
+		if !strings.Contains(string(e.req("GET", "/api/v1/notifications", doc, nil).raw), "患者已候诊") {
+			t.Fatal("the doctor was not told the patient waits")
+		}
+		if r := e.req("POST", vpath+"/no-show", doc, nil); r.status != 409 || r.errCode() != "visit_illegal_step" {
+			t.Fatalf("a waiting patient is no no-show: %d %s", r.status, r.raw)
+		}
+		// Another visit nobody came to.
+		slot2 := e.doctorSlot("bch-skin-fv", "bch", doc, map[float64]bool{slot["id"].(float64): true})
+		id2 := e.bookVisit(lm, e.patientIDs(lm)["李小天"], slot2, "r2")
+		start2, _ := time.Parse(time.RFC3339, slot2["start"].(string))
+		e.clock.t = start2.Add(16 * time.Minute)
+		doc = e.login("bch-dermatology-doctor")
+		if r := e.req("POST", fmt.Sprintf("/api/v1/visits/%.0f/no-show", id2), doc, nil); r.status != 200 || r.body["state"] != "no_show" {
+			t.Fatalf("no-show %d %s", r.status, r.raw)
+		}
+	})
+}

@@ -129,6 +129,27 @@
     });
   }
 
+  // A picture in the chat: uploaded as the visit's file, then sent.
+  var picker = document.getElementById('chat-image');
+  if (picker && form) {
+    picker.addEventListener('change', function () {
+      var file = picker.files[0];
+      if (!file) return;
+      var fd = new FormData();
+      fd.append('file', file);
+      fetch('/api/v1/visits/' + id + '/attachments?purpose=chat', {method: 'POST', body: fd, credentials: 'same-origin',
+        headers: {'X-CSRF-Token': form.querySelector('input[name=csrf]').value}})
+        .then(function (r) { return r.json().then(function (j) { return {ok: r.ok, j: j}; }); })
+        .then(function (res) {
+          picker.value = '';
+          if (!res.ok) { alert(res.j.error.message); return; }
+          var frame = {type: 'message', kind: 'image', attachment_id: res.j.id, client_id: uuid()};
+          pending.push(frame);
+          send(frame);
+        });
+    });
+  }
+
   // --- video ---
   var pc = null, localStream = null, queued = [], reported = false;
   var status = document.getElementById('video-status');
