@@ -172,6 +172,16 @@ func TestVisitFlow(t *testing.T) {
 		if up.status != 201 || up.body["content_type"] != "image/png" || up.body["name"] != "皮疹.png" {
 			t.Fatalf("upload %d %s", up.status, up.raw)
 		}
+		pdf := e.upload(lm, vpath+"/attachments", "化验单.pdf", []byte("%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"))
+		if pdf.status != 201 || pdf.body["content_type"] != "application/pdf" {
+			t.Fatalf("pdf %d %s", pdf.status, pdf.raw)
+		}
+		if r := e.req("DELETE", fmt.Sprintf("%s/attachments/%.0f", vpath, pdf.body["id"].(float64)), lm, nil); r.status != 204 {
+			t.Fatalf("delete %d %s", r.status, r.raw)
+		}
+		if files := filesIn(t, blobDir); len(files) != 1 {
+			t.Fatalf("after delete: %v", files)
+		}
 		answers := map[string]any{"site": []string{"face", "trunk"}, "duration_days": 5, "itch": "severe", "fever": false, "blisters_mucosa": true,
 			"description": "面部和躯干红斑，瘙痒"}
 		r = e.req("PUT", vpath+"/pre-consult", lm, map[string]any{"answers": answers})
