@@ -28,6 +28,7 @@ func benchBooking(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs.IntVar(&o.BurstCapacity, "burst-capacity", o.BurstCapacity, "places of the burst slot")
 	fs.IntVar(&o.PooledConns, "pooled-conns", o.PooledConns, "connections of the pooled burst")
 	fs.IntVar(&o.SustainedClients, "clients", o.SustainedClients, "sustained clients")
+	fs.Float64Var(&o.PacedRate, "paced-rate", o.PacedRate, "bookings a second offered by the paced load (0: none)")
 	fs.IntVar(&o.Services, "services", o.Services, "sustained services")
 	fs.IntVar(&o.SlotsPerService, "slots", o.SlotsPerService, "slots per service")
 	fs.IntVar(&o.Capacity, "capacity", o.Capacity, "places per slot")
@@ -52,7 +53,7 @@ func benchBooking(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			return err
 		}
 		reports = append(reports, rep)
-		for _, x := range []bench.Result{rep.Burst, rep.Pooled, rep.Sustained} {
+		for _, x := range []bench.Result{rep.Burst, rep.Pooled, rep.Sustained, rep.Paced} {
 			fmt.Fprintf(stderr, "%s %s: outcomes %v\n", rep.Engine, x.Name, x.Codes)
 		}
 		return nil

@@ -147,5 +147,11 @@ func Build(ctx context.Context, db *sqlstore.DB, sp Spec, now time.Time) (*Fixtu
 	if err := db.InsertRows(ctx, "sessions", "token_hash, account_id, kind, csrf, created_at, expires_at, idle_expiry", sessions); err != nil {
 		return nil, err
 	}
+	// Fresh statistics after the bulk load, as autovacuum would give a
+	// production database: without them PostgreSQL's planner took a
+	// patient lookup for a scan of every patient (280 ms instead of 0.1).
+	if err := db.Analyze(ctx); err != nil {
+		return nil, err
+	}
 	return f, nil
 }

@@ -1,7 +1,7 @@
 package bench
 
 import (
-	"bytes"
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"runtime/pprof"
 	"sort"
 	"strings"
@@ -53,17 +54,19 @@ type Report struct {
 	Burst     Result // one connection per client
 	Pooled    Result // the same burst over 64 keep-alive connections, as behind a proxy
 	Sustained Result
+	Paced     Result // the same kind of load offered at a fixed rate
 	Ceilings  []Ceiling
 }
 
 // Options of a run.
 type Options struct {
-	BurstClients     int // 5000
-	BurstCapacity    int // 10
-	PooledConns      int // connections of the pooled burst (64)
-	SustainedClients int // 256
-	Services         int // 50
-	SlotsPerService  int // 50 slots of 10 = 500 places
+	BurstClients     int     // 5000
+	BurstCapacity    int     // 10
+	PooledConns      int     // connections of the pooled burst (64)
+	SustainedClients int     // 256
+	PacedRate        float64 // bookings a second offered by the paced load (2,500)
+	Services         int     // 50
+	SlotsPerService  int     // 50 slots of 10 = 500 places
 	Capacity         int
 	CeilingBookings  int
 	// Profile, when set, receives a CPU profile of the loads (not of the
@@ -73,7 +76,7 @@ type Options struct {
 
 // Defaults are the issue's targets: a 5,000-client burst on one 10-place
 // service; 256 clients over 50 services of 500 places.
-var Defaults = Options{PooledConns: 64, BurstClients: 5000, BurstCapacity: 10, SustainedClients: 256, Services: 50, SlotsPerService: 50, Capacity: 10, CeilingBookings: 10000}
+var Defaults = Options{PacedRate: 2500, PooledConns: 64, BurstClients: 5000, BurstCapacity: 10, SustainedClients: 256, Services: 50, SlotsPerService: 50, Capacity: 10, CeilingBookings: 10000}
 
 // Run builds the fixtures in db, starts the real server on loopback and
 // runs the burst, the sustained load and the store ceiling.
@@ -91,6 +94,11 @@ func Run(ctx context.Context, db *sqlstore.DB, o Options, log *slog.Logger) (*Re
 		return nil, err
 	}
 	sus, err := Build(ctx, db, Spec{Prefix: "bs", Services: o.Services, SlotsPer: o.SlotsPerService, Capacity: o.Capacity, Patients: sustainedPlaces, PatientOffset: o.BurstClients}, now)
+	if err != nil {
+		return nil, err
+	}
+	paced, err := Build(ctx, db, Spec{Prefix: "bq", Services: o.Services, SlotsPer: o.SlotsPerService, Capacity: o.Capacity, Patients: sustainedPlaces,
+		PatientOffset: 1_500_000}, now)
 	if err != nil {
 		return nil, err
 	}
@@ -122,7 +130,7 @@ func Run(ctx context.Context, db *sqlstore.DB, o Options, log *slog.Logger) (*Re
 	// patient's are.
 	warm(base, burst.Patients, 64)
 	log.Info("burst", "clients", o.BurstClients)
-	rep.Burst = load(base, "burst", o.BurstClients, jobs)
+	rep.Burst = load(base, "burst", o.BurstClients, jobs, 0)
 	rep.Burst.Oversold, err = oversold(ctx, db)
 	if err != nil {
 		return nil, err
@@ -133,7 +141,7 @@ func Run(ctx context.Context, db *sqlstore.DB, o Options, log *slog.Logger) (*Re
 	}
 	warm(base, pooled.Patients, 64)
 	log.Info("burst over pooled connections", "clients", o.BurstClients, "connections", o.PooledConns)
-	rep.Pooled = load(base, "burst-pooled", o.PooledConns, jobs)
+	rep.Pooled = load(base, "burst-pooled", o.PooledConns, jobs, 0)
 	if rep.Pooled.Oversold, err = oversold(ctx, db); err != nil {
 		return nil, err
 	}
@@ -146,9 +154,25 @@ func Run(ctx context.Context, db *sqlstore.DB, o Options, log *slog.Logger) (*Re
 	}
 	warm(base, sus.Patients, 64)
 	log.Info("sustained", "clients", o.SustainedClients, "bookings", len(jobs))
-	rep.Sustained = load(base, "sustained", o.SustainedClients, jobs)
+	rep.Sustained = load(base, "sustained", o.SustainedClients, jobs, 0)
 	if rep.Sustained.Oversold, err = oversold(ctx, db); err != nil {
 		return nil, err
+	}
+	// Paced: the same clients offering a fixed rate, latency counted from
+	// each booking's scheduled time (no coordinated omission).
+	if o.PacedRate > 0 {
+		jobs = jobs[:0]
+		for i, u := range paced.Patients {
+			svc := i % o.Services
+			k := (i / o.Services) / o.Capacity
+			jobs = append(jobs, job{user: u, slot: paced.Slots[svc][k%len(paced.Slots[svc])]})
+		}
+		warm(base, paced.Patients, 64)
+		log.Info("paced", "clients", o.SustainedClients, "rate", o.PacedRate, "bookings", len(jobs))
+		rep.Paced = load(base, fmt.Sprintf("paced %.0f/s", o.PacedRate), o.SustainedClients, jobs, o.PacedRate)
+		if rep.Paced.Oversold, err = oversold(ctx, db); err != nil {
+			return nil, err
+		}
 	}
 	// Ceiling: the same booking transaction straight on the store, one
 	// booking a transaction and 64 (the server's group commit).
@@ -214,20 +238,32 @@ type job struct {
 }
 
 // load runs jobs with the given number of concurrent clients over HTTP.
-func load(base, name string, clients int, jobs []job) Result {
-	tr := &http.Transport{MaxIdleConns: clients, MaxIdleConnsPerHost: clients, MaxConnsPerHost: clients, IdleConnTimeout: time.Minute}
-	defer tr.CloseIdleConnections()
-	client := &http.Client{Transport: tr, Timeout: 60 * time.Second}
+// Each client keeps one keep-alive connection and writes its requests as
+// bytes (a real browser's requests, without net/http's client machinery):
+// the load generator shares the two cores with the server, so it must
+// cost as little as it can. A load with as many clients as jobs is the
+// burst: every client opens its own connection. With rate > 0, job i is
+// due at start + i/rate and its latency counts from then.
+func load(base, name string, clients int, jobs []job, rate float64) Result {
+	addr := strings.TrimPrefix(base, "http://")
 	var next atomic.Int64
 	lat := make([]time.Duration, len(jobs))
 	codes := make([]string, len(jobs))
 	var wg sync.WaitGroup
-	start := time.Now()
 	gate := make(chan struct{})
+	var start time.Time
 	for c := 0; c < clients; c++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			var conn net.Conn
+			var br *bufio.Reader
+			defer func() {
+				if conn != nil {
+					conn.Close()
+				}
+			}()
+			buf := make([]byte, 0, 512)
 			<-gate
 			for {
 				i := int(next.Add(1)) - 1
@@ -235,36 +271,67 @@ func load(base, name string, clients int, jobs []job) Result {
 					return
 				}
 				j := jobs[i]
-				body, _ := json.Marshal(map[string]any{"slot_id": j.slot, "patient_id": j.user.PatientID, "answers": map[string]bool{}})
-				req, _ := http.NewRequest("POST", base+"/api/v1/appointments", bytes.NewReader(body))
-				req.Header.Set("Content-Type", "application/json")
-				req.Header.Set("Authorization", "Bearer "+j.user.Token)
-				req.Header.Set("Idempotency-Key", fmt.Sprintf("%s-%d", name, i))
+				var due time.Time
+				if rate > 0 {
+					due = start.Add(time.Duration(float64(i) / rate * float64(time.Second)))
+					time.Sleep(time.Until(due))
+				}
+				body := fmt.Sprintf(`{"slot_id":%d,"patient_id":%d,"answers":{}}`, j.slot, j.user.PatientID)
+				buf = fmt.Appendf(buf[:0], "POST /api/v1/appointments HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"+
+					"Authorization: Bearer %s\r\nIdempotency-Key: %s-%d\r\nContent-Length: %d\r\n\r\n%s", addr, j.user.Token, name, i, len(body), body)
 				t0 := time.Now()
-				res, err := client.Do(req)
-				if err != nil {
-					codes[i] = "transport"
-					lat[i] = time.Since(t0)
-					continue
+				if rate > 0 {
+					t0 = due
 				}
-				var out struct {
-					Error struct{ Code string } `json:"error"`
-				}
-				b, _ := io.ReadAll(res.Body)
-				res.Body.Close()
+				status, code, err := func() (int, string, error) {
+					if conn == nil {
+						var err error
+						if conn, err = net.Dial("tcp", addr); err != nil {
+							conn = nil
+							return 0, "", err
+						}
+						br = bufio.NewReaderSize(conn, 4096)
+					}
+					if _, err := conn.Write(buf); err != nil {
+						return 0, "", err
+					}
+					res, err := http.ReadResponse(br, nil)
+					if err != nil {
+						return 0, "", err
+					}
+					b, err := io.ReadAll(res.Body)
+					res.Body.Close()
+					if res.Close {
+						conn.Close()
+						conn = nil
+					}
+					var out struct {
+						Error struct{ Code string } `json:"error"`
+					}
+					if res.StatusCode != 201 {
+						json.Unmarshal(b, &out)
+					}
+					return res.StatusCode, out.Error.Code, err
+				}()
 				lat[i] = time.Since(t0)
 				switch {
-				case res.StatusCode == 201:
+				case err != nil:
+					codes[i] = "transport"
+					if conn != nil {
+						conn.Close()
+						conn = nil
+					}
+				case status == 201:
 					codes[i] = "ok"
-				case res.StatusCode >= 500:
-					codes[i] = fmt.Sprintf("5xx:%d", res.StatusCode)
+				case status >= 500:
+					codes[i] = fmt.Sprintf("5xx:%d", status)
 				default:
-					json.Unmarshal(b, &out)
-					codes[i] = out.Error.Code
+					codes[i] = code
 				}
 			}
 		}()
 	}
+	start = time.Now()
 	close(gate)
 	wg.Wait()
 	d := time.Since(start)
@@ -283,6 +350,9 @@ func load(base, name string, clients int, jobs []job) Result {
 	sort.Slice(lat, func(a, b int) bool { return lat[a] < lat[b] })
 	if len(lat) > 0 {
 		r.P50, r.P99 = lat[len(lat)/2], lat[len(lat)*99/100]
+		if os.Getenv("YUNYI_BENCH_TAIL") != "" { // the tail in detail, on stderr
+			fmt.Fprintf(os.Stderr, "%s: p90 %v p95 %v p98 %v p99 %v p99.9 %v max %v\n", name, lat[len(lat)*90/100], lat[len(lat)*95/100], lat[len(lat)*98/100], r.P99, lat[len(lat)*999/1000], lat[len(lat)-1])
+		}
 	}
 	r.OKPerSec = float64(r.OK) / d.Seconds()
 	r.RejPerSec = float64(r.Rejected) / d.Seconds()
@@ -313,7 +383,10 @@ func Table(reps []*Report) string {
 				c1 = c.PerSec
 			}
 		}
-		for _, x := range []Result{r.Burst, r.Pooled, r.Sustained} {
+		for _, x := range []Result{r.Burst, r.Pooled, r.Sustained, r.Paced} {
+			if x.Name == "" {
+				continue
+			}
 			ratio := "—"
 			if x.Name == "sustained" && c64 > 0 {
 				ratio = fmt.Sprintf("%.2f", x.OKPerSec/c64)

@@ -46,6 +46,10 @@ type DB struct {
 
 	stmtMu sync.RWMutex
 	stmts  map[string]*sql.Stmt // prepared reads, by query text
+
+	ckpt     *sql.DB // SQLite: the checkpointer's own connection
+	ckptStop chan struct{}
+	ckptDone chan struct{}
 }
 
 // readStmt returns the prepared statement of a read query. SQLite (modernc)
@@ -119,7 +123,10 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		return nil, errors.New("empty database path")
 	}
 	q := url.Values{}
-	for _, p := range []string{"journal_mode(WAL)", "busy_timeout(10000)", "synchronous(NORMAL)", "foreign_keys(1)", "cache_size(-32000)"} {
+	// The writer never checkpoints (a checkpoint inside a commit held up
+	// every booking behind it for tens of milliseconds); checkpoint runs
+	// beside it.
+	for _, p := range []string{"journal_mode(WAL)", "busy_timeout(10000)", "synchronous(NORMAL)", "foreign_keys(1)", "cache_size(-32000)", "wal_autocheckpoint(0)"} {
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate")
@@ -148,7 +155,36 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 	r.SetMaxOpenConns(8)
 	r.SetMaxIdleConns(8)
 	r.SetConnMaxIdleTime(0)
-	return &DB{Engine: SQLite, w: w, r: r, DSN: dsn, stmts: map[string]*sql.Stmt{}}, nil
+	cq := url.Values{}
+	cq.Add("_pragma", "busy_timeout(10000)")
+	ck, err := sql.Open("sqlite", "file:"+filepath.ToSlash(path)+"?"+cq.Encode())
+	if err != nil {
+		w.Close()
+		r.Close()
+		return nil, err
+	}
+	ck.SetMaxOpenConns(1)
+	db := &DB{Engine: SQLite, w: w, r: r, DSN: dsn, stmts: map[string]*sql.Stmt{}, ckpt: ck, ckptStop: make(chan struct{}), ckptDone: make(chan struct{})}
+	go db.checkpointer()
+	return db, nil
+}
+
+// checkpointer copies the WAL into the database file in the background
+// (PASSIVE: it never waits for, nor blocks, the writer or the readers),
+// every quarter second while there is something to copy.
+func (db *DB) checkpointer() {
+	defer close(db.ckptDone)
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-db.ckptStop:
+			db.ckpt.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)
+			return
+		case <-t.C:
+			db.ckpt.Exec(`PRAGMA wal_checkpoint(PASSIVE)`)
+		}
+	}
 }
 
 // Close closes the pools.
@@ -159,6 +195,11 @@ func (db *DB) Close() error {
 	}
 	db.stmts = map[string]*sql.Stmt{}
 	db.stmtMu.Unlock()
+	if db.ckpt != nil {
+		close(db.ckptStop)
+		<-db.ckptDone
+		db.ckpt.Close()
+	}
 	err := db.w.Close()
 	if db.r != db.w {
 		if e := db.r.Close(); err == nil {
@@ -392,4 +433,10 @@ func (db *DB) Path() string {
 		return ""
 	}
 	return p
+}
+
+// Analyze refreshes the planner's statistics (after a bulk load).
+func (db *DB) Analyze(ctx context.Context) error {
+	_, err := db.w.ExecContext(ctx, `ANALYZE`)
+	return err
 }

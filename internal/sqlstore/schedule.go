@@ -260,8 +260,16 @@ func appointmentByKey(ctx context.Context, q querier, accountID int64, key strin
 	return scanAppointment(q.QueryRowContext(ctx, `SELECT `+apptCols+apptFrom+` WHERE a.account_id = $1 AND a.idem_key = $2`, accountID, key))
 }
 
+// AppointmentByKey finds the appointment an idempotency key made. A
+// refused booking asks this of every retry, and almost always there is
+// none: the unique index answers that alone, the full read follows only a
+// hit.
 func (db *DB) AppointmentByKey(ctx context.Context, accountID int64, key string) (*schedule.Appointment, error) {
-	return appointmentByKey(ctx, db, accountID, key)
+	var id int64
+	if err := db.QueryRowContext(ctx, `SELECT id FROM appointments WHERE account_id = $1 AND idem_key = $2`, accountID, key).Scan(&id); err != nil {
+		return nil, notFound(err)
+	}
+	return db.Appointment(ctx, id)
 }
 
 func (db *DB) Appointment(ctx context.Context, id int64) (*schedule.Appointment, error) {
