@@ -349,6 +349,8 @@ func (s *Server) apiReport(w http.ResponseWriter, r *http.Request) {
 			format = "html"
 		case "application/pdf":
 			format = "pdf"
+		case "application/vnd.openxmlformats-officedocument.wordprocessingml.document":
+			format = "docx"
 		}
 	}
 	switch format {
@@ -370,6 +372,15 @@ func (s *Server) apiReport(w http.ResponseWriter, r *http.Request) {
 		}
 		w.Header().Set("Content-Type", "application/pdf")
 		w.Header().Set("Content-Disposition", fmt.Sprintf(`inline; filename="yunyi-monitor-%d.pdf"`, rep.Number))
+		w.Write(buf.Bytes())
+	case "docx":
+		var buf bytes.Buffer
+		if err := rep.WriteDOCX(&buf); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		w.Header().Set("Content-Type", "application/vnd.openxmlformats-officedocument.wordprocessingml.document")
+		w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="yunyi-monitor-%d.docx"`, rep.Number))
 		w.Write(buf.Bytes())
 	case "", "json":
 		writeJSON(w, http.StatusOK, rep)

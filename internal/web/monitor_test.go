@@ -1,8 +1,11 @@
 package web
 
 import (
+	"archive/zip"
+	"bytes"
 	"fmt"
 	"html"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -239,6 +242,33 @@ func TestMonitorCollectsSelectsAndReports(t *testing.T) {
 			}
 		} else if os.Getenv("CI") != "" {
 			t.Fatal("pdftotext (poppler-utils) is needed to check the PDF")
+		}
+		// DOCX: a Word document whose text is the report's, in order.
+		docx := e.req("GET", fmt.Sprintf("/api/v1/monitor/reports/%.0f?format=docx", id), reg, nil)
+		if docx.status != 200 || docx.header.Get("Content-Type") != "application/vnd.openxmlformats-officedocument.wordprocessingml.document" {
+			t.Fatalf("docx %d %s", docx.status, docx.header)
+		}
+		zr, err := zip.NewReader(bytes.NewReader(docx.raw), int64(len(docx.raw)))
+		if err != nil {
+			t.Fatalf("docx is not a zip: %v", err)
+		}
+		var body string
+		for _, f := range zr.File {
+			if f.Name == "word/document.xml" {
+				rc, _ := f.Open()
+				b, _ := io.ReadAll(rc)
+				rc.Close()
+				body = string(b)
+			}
+		}
+		last := -1
+		for _, want := range []string{"北京卫生信息化舆情监测月报", "（第二十七期）", "2020年06月30日", "本期导语：", "1、推动“云医疗”有序发展（中国数字医学）",
+			"二、具体内容", "1. 标题：推动“云医疗”有序发展", "主要内容："} {
+			at := strings.Index(body, want)
+			if at < 0 || at < last {
+				t.Fatalf("docx lacks %q in order", want)
+			}
+			last = at
 		}
 		// Published: immutable; the next report counts on.
 		if r := e.req("POST", fmt.Sprintf("/api/v1/monitor/reports/%.0f/publish", id), reg, nil); r.status != 200 || r.body["status"] != "published" {
