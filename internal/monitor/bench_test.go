@@ -54,3 +54,11 @@ func BenchmarkSummarize(b *testing.B) {
 		Summarize(t, 300)
 	}
 }
+
+func BenchmarkFingerprint(b *testing.B) {
+	t := benchText(b)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		Fingerprint(t)
+	}
+}

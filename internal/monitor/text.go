@@ -141,11 +141,36 @@ func Shingles(s string) []string {
 	return out
 }
 
+// nibbleLanes spreads a nibble's four bits over four 16-bit lanes.
+var nibbleLanes = func() (t [16]uint64) {
+	for n := range t {
+		for j := 0; j < 4; j++ {
+			if n&(1<<j) != 0 {
+				t[n] |= 1 << (16 * j)
+			}
+		}
+	}
+	return t
+}()
+
 // Fingerprint is SimHash(Shingles(s)) without building the shingles: the
-// character bigrams are hashed as they are read.
+// character bigrams are hashed as they are read, and the bits set in each
+// position are counted four positions to a word (a nibble at a time), a
+// quarter of the additions of one counter per bit.
 func Fingerprint(s string) uint64 {
-	var v [64]int32
+	var acc [16]uint64 // acc[n] lane j counts hashes with bit 4n+j set
+	var ones [64]int64
+	flush := func() {
+		for n := range acc {
+			for j := 0; j < 4; j++ {
+				ones[4*n+j] += int64((acc[n] >> (16 * j)) & 0xffff)
+			}
+			acc[n] = 0
+		}
+	}
+	total, pending := int64(0), 0
 	var prev rune = -1
+	var buf [8]byte
 	for _, r := range s {
 		if !unicode.IsLetter(r) && !unicode.IsDigit(r) {
 			continue
@@ -154,26 +179,27 @@ func Fingerprint(s string) uint64 {
 		if prev >= 0 {
 			// FNV-1a over the bigram's UTF-8 bytes, as SimHash hashes its string.
 			x := uint64(14695981039346656037)
-			var buf [8]byte
 			n := utf8.EncodeRune(buf[:], prev)
 			n += utf8.EncodeRune(buf[n:], r)
 			for _, c := range buf[:n] {
 				x ^= uint64(c)
 				x *= 1099511628211
 			}
-			for i := 0; i < 64; i++ {
-				if x&(1<<uint(i)) != 0 {
-					v[i]++
-				} else {
-					v[i]--
-				}
+			for k := range acc {
+				acc[k] += nibbleLanes[(x>>(4*k))&0xf]
+			}
+			total++
+			if pending++; pending == 0xffff { // before a lane overflows
+				flush()
+				pending = 0
 			}
 		}
 		prev = r
 	}
+	flush()
 	var out uint64
 	for i := 0; i < 64; i++ {
-		if v[i] > 0 {
+		if 2*ones[i] > total { // more hashes with the bit than without
 			out |= 1 << uint(i)
 		}
 	}

@@ -75,3 +75,17 @@ func TestSentiment(t *testing.T) {
 		t.Fatalf("%s", s)
 	}
 }
+
+// The counting four bits to a word flushes before a lane overflows: a text
+// of more than 65,535 bigrams still fingerprints as SimHash does.
+func TestFingerprintLong(t *testing.T) {
+	long := strings.Repeat("互联网医院远程医疗电子处方ABC123，", 8000) // > 65535 bigrams
+	if Fingerprint(long) != SimHash(Shingles(long)) {
+		t.Fatal("long")
+	}
+	for _, s := range []string{"", "a", "ab", "数字医学", "推动“云医疗”有序发展"} {
+		if Fingerprint(s) != SimHash(Shingles(s)) {
+			t.Fatal(s)
+		}
+	}
+}

@@ -112,7 +112,8 @@ func (db *DB) ListSlots(ctx context.Context, f schedule.SlotFilter) ([]schedule.
 	}
 	rows, err := db.query(ctx, `SELECT `+slotCols+` FROM slots s LEFT JOIN practitioners p ON p.id = s.practitioner_id
 		WHERE ($1 = '' OR s.institution = $1) AND ($2 = '' OR s.department = $2) AND ($3 = '' OR s.service = $3)
-		AND ($4 = '' OR s.day >= $4) AND ($5 = '' OR s.day <= $5) AND ($6 = 0 OR s.status = 'open') AND s.starts_at > $8
+		AND ($4 = '' OR s.day >= $4) AND ($5 = '' OR s.day <= $5) AND s.starts_at > $8
+		AND ($6 = 0 OR (s.status = 'open' AND EXISTS (SELECT 1 FROM institutions i WHERE i.code = s.institution AND i.status = 'approved')))
 		ORDER BY s.starts_at, s.id LIMIT $7`, f.Institution, f.Department, f.Service, f.From, f.To, boolInt(f.OnlyOpen), f.Limit, micros(f.After))
 	if err != nil {
 		return nil, err

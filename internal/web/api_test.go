@@ -379,10 +379,17 @@ func TestQualification(t *testing.T) {
 		if r := e.req("POST", "/api/v1/institutions/changgung/qualification", e.login("changgung-admin"), map[string]string{"status": "approved"}); r.status != 403 {
 			t.Fatalf("an institution approving itself: %d", r.status)
 		}
+		// S-1: a pending institution lists no slots; once approved it does.
+		if n := len(e.req("GET", "/api/v1/slots?institution=changgung", "", nil).items()); n != 0 {
+			t.Fatalf("a pending institution lists %d slots", n)
+		}
 		reg := e.login("regulator")
 		r := e.req("POST", "/api/v1/institutions/changgung/qualification", reg, map[string]string{"status": "approved", "approved_on": "2026-11-20"})
 		if r.status != 200 || r.body["status"] != "approved" || r.body["approved_on"] != "2026-11-20" {
 			t.Fatalf("%d %s", r.status, r.raw)
+		}
+		if n := len(e.req("GET", "/api/v1/slots?institution=changgung", "", nil).items()); n == 0 {
+			t.Fatal("an approved institution lists no slots")
 		}
 		r = e.req("POST", "/api/v1/institutions/changgung/qualification", reg, map[string]string{"status": "suspended"})
 		if r.status != 400 || r.fieldCodes()["note"] != "required" {
