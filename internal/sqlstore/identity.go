@@ -304,3 +304,39 @@ func (db *DB) DeleteExpiredSessions(ctx context.Context, now time.Time) (int64, 
 	}
 	return res.RowsAffected()
 }
+
+var _ identity.InviteStore = (*DB)(nil)
+
+func (db *DB) CreateInvite(ctx context.Context, codeHash []byte, inv *identity.Invite) error {
+	_, err := db.w.ExecContext(ctx, `INSERT INTO guardian_invites (code_hash, patient_id, created_by, expires_at, created_at) VALUES ($1, $2, $3, $4, $5)`,
+		codeHash, inv.PatientID, inv.CreatedBy, micros(inv.ExpiresAt), micros(time.Now()))
+	return err
+}
+
+// RedeemInvite spends the code and links the account in one transaction: a
+// code is good once, before it expires.
+func (db *DB) RedeemInvite(ctx context.Context, codeHash []byte, accountID int64, now time.Time) (*identity.Patient, error) {
+	var p *identity.Patient
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		var pid int64
+		err := tx.QueryRowContext(ctx, `UPDATE guardian_invites SET used_by = $2, used_at = $3
+			WHERE code_hash = $1 AND used_by = 0 AND expires_at > $3 RETURNING patient_id`, codeHash, accountID, micros(now)).Scan(&pid)
+		if err != nil {
+			return notFound(err)
+		}
+		if err := linkPatient(ctx, tx, accountID, pid, identity.RelChild, now); err != nil {
+			if errs.Is(err, errs.Duplicate) {
+				var f errs.Fields
+				f.Add("code", "already_linked")
+				return f.Err()
+			}
+			return err
+		}
+		p, err = scanPatient(tx.QueryRowContext(ctx, `SELECT `+patientCols+` FROM patients p WHERE p.id = $1`, pid))
+		if p != nil {
+			p.Relation = identity.RelChild
+		}
+		return err
+	})
+	return p, err
+}

@@ -30,6 +30,8 @@ func (s *Server) apiTable() []route {
 		{"GET /api/v1/patients", s.requireLogin(s.apiPatients)},
 		{"POST /api/v1/patients", s.requireLogin(s.apiAddPatient)},
 		{"GET /api/v1/patients/{id}", s.requireLogin(s.apiPatient)},
+		{"POST /api/v1/patients/{id}/invites", s.requireLogin(s.apiInvite)},
+		{"POST /api/v1/patients/link", s.requireLogin(s.apiLinkChild)},
 		{"GET /api/v1/institutions", s.apiInstitutions},
 		{"POST /api/v1/institutions", s.requireLogin(s.apiCreateInstitution)},
 		{"GET /api/v1/institutions/{code}", s.apiInstitution},
@@ -258,6 +260,54 @@ func (s *Server) apiPatients(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"items": out})
+}
+
+// invite makes a guardian invitation for a child of the caller (audited).
+func (s *Server) invite(r *http.Request, patientID int64) (*identity.Invite, error) {
+	inv, err := s.ids.InviteGuardian(r.Context(), s.db, info(r).account, patientID)
+	if err != nil {
+		return nil, err
+	}
+	return inv, s.record(r, "patient.invite", "patient", strconv.FormatInt(patientID, 10), "", "")
+}
+
+// redeem links the caller to the child of an invitation code (audited).
+func (s *Server) redeem(r *http.Request, code string) (*identity.Patient, error) {
+	p, err := s.ids.RedeemInvite(r.Context(), s.db, info(r).account, code)
+	if err != nil {
+		return nil, err
+	}
+	return p, s.record(r, "patient.link", "patient", strconv.FormatInt(p.ID, 10), "", "guardian")
+}
+
+func (s *Server) apiInvite(w http.ResponseWriter, r *http.Request) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil {
+		s.fail(w, r, errs.E(errs.NotFound))
+		return
+	}
+	inv, err := s.invite(r, id)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, inv)
+}
+
+func (s *Server) apiLinkChild(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Code string `json:"code"`
+	}
+	if err := decode(w, r, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	p, err := s.redeem(r, in.Code)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, s.patientOut(p))
 }
 
 func (s *Server) apiAddPatient(w http.ResponseWriter, r *http.Request) {

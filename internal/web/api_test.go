@@ -638,3 +638,56 @@ func TestConcurrentRegistrations(t *testing.T) {
 		}
 	})
 }
+
+// A child's second guardian (N-5: one person, one patient): the first
+// guardian makes a one-time code; the other redeems it and sees the child.
+// A code is good once and for a day; an adult or a stranger's child cannot
+// be invited; adding the child again by resident ID stays a duplicate.
+func TestSecondGuardian(t *testing.T) {
+	eachEnv(t, func(t *testing.T, e *env) {
+		lm := e.login("liming")
+		xiaoyu := e.patientIDs(lm)["李小雨"]
+		self := e.patientIDs(lm)["李明"]
+		inv := e.req("POST", fmt.Sprintf("/api/v1/patients/%d/invites", xiaoyu), lm, nil)
+		if inv.status != 201 || len(inv.body["code"].(string)) != 10 {
+			t.Fatalf("invite %d %s", inv.status, inv.raw)
+		}
+		code := inv.body["code"].(string)
+		if r := e.req("POST", fmt.Sprintf("/api/v1/patients/%d/invites", self), lm, nil); r.status != 403 || r.errCode() != "invite_not_child" {
+			t.Fatalf("invite for oneself %d %s", r.status, r.raw)
+		}
+		if r := e.req("POST", fmt.Sprintf("/api/v1/patients/%d/invites", xiaoyu), e.login("zhangwei"), nil); r.status != 404 {
+			t.Fatalf("a stranger invites %d", r.status)
+		}
+		mother, _ := e.register("wangfang", 36)
+		if r := e.req("POST", "/api/v1/patients/link", mother, map[string]string{"code": "WRONG-CODE1"}); r.status != 400 || r.fieldCodes()["code"] != "invite_code" {
+			t.Fatalf("wrong code %d %s", r.status, r.raw)
+		}
+		// Typed in lower case with a dash: still the code.
+		typed := strings.ToLower(code[:5]) + "-" + code[5:]
+		if r := e.req("POST", "/api/v1/patients/link", mother, map[string]string{"code": typed}); r.status != 201 || r.body["name"] != "李小雨" {
+			t.Fatalf("link %d %s", r.status, r.raw)
+		}
+		if _, ok := e.patientIDs(mother)["李小雨"]; !ok {
+			t.Fatal("the second guardian does not see the child")
+		}
+		if r := e.req("GET", fmt.Sprintf("/api/v1/patients/%d", xiaoyu), mother, nil); r.status != 200 {
+			t.Fatalf("the second guardian reads the child: %d", r.status)
+		}
+		// Once only.
+		other, _ := e.register("lisi2", 40)
+		if r := e.req("POST", "/api/v1/patients/link", other, map[string]string{"code": code}); r.status != 400 {
+			t.Fatalf("a spent code %d", r.status)
+		}
+		// Expired after a day.
+		late := e.req("POST", fmt.Sprintf("/api/v1/patients/%d/invites", xiaoyu), lm, nil).body["code"].(string)
+		e.clock.Add(25 * time.Hour)
+		other = e.login("zhangwei")
+		if r := e.req("POST", "/api/v1/patients/link", other, map[string]string{"code": late}); r.status != 400 {
+			t.Fatalf("an expired code %d", r.status)
+		}
+		if n := e.count("guardian_invites WHERE used_by <> 0"); n != 1 {
+			t.Fatalf("%d codes spent", n)
+		}
+	})
+}

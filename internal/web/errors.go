@@ -23,7 +23,7 @@ func statusOf(code string) int {
 	case "slot_full", "already_booked", "not_open", "booking_closed", "cancel_cutoff", "slot_closed",
 		"visit_illegal_step", "visit_locked", "record_locked", "record_not_signed", "chat_closed", "too_early", "attachment_count":
 		return http.StatusConflict
-	case "doctor_not_eligible":
+	case "doctor_not_eligible", "invite_not_child":
 		return http.StatusForbidden
 	case "attachment_type":
 		return http.StatusUnsupportedMediaType

@@ -24,6 +24,8 @@ func (s *Server) htmlRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /logout", s.postLogout)
 	mux.HandleFunc("GET /me", s.requireLogin(s.pageMe))
 	mux.HandleFunc("POST /me/children", s.requireLogin(s.postChild))
+	mux.HandleFunc("POST /me/children/{id}/invite", s.requireLogin(s.postInvite))
+	mux.HandleFunc("POST /me/link", s.requireLogin(s.postLinkChild))
 	mux.HandleFunc("GET /institutions", s.pageInstitutions)
 	mux.HandleFunc("GET /institutions/{code}", s.pageInstitution)
 	mux.HandleFunc("GET /admin", s.requireLogin(s.pageAdminHome))
@@ -173,6 +175,8 @@ func (s *Server) postLogout(w http.ResponseWriter, r *http.Request) {
 type meData struct {
 	Account  *identity.Account
 	Patients []patientJSON
+	Invite   *identity.Invite // a code just made, shown once
+	InviteTo string           // the child it is for
 }
 
 func (s *Server) mePage(w http.ResponseWriter, r *http.Request) (*page, error) {
@@ -221,6 +225,44 @@ func (s *Server) postChild(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, "/me?ok=child_added", http.StatusSeeOther)
+}
+
+// postInvite makes a code for another guardian of a child and shows it
+// once, on the page.
+func (s *Server) postInvite(w http.ResponseWriter, r *http.Request) {
+	id, _ := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	inv, err := s.invite(r, id)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	p, err := s.mePage(w, r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	d := p.Data.(meData)
+	d.Invite = inv
+	for _, pt := range d.Patients {
+		if pt.ID == id {
+			d.InviteTo = pt.Name
+		}
+	}
+	p.Data = d
+	s.render(w, r, http.StatusOK, "me", p)
+}
+
+func (s *Server) postLinkChild(w http.ResponseWriter, r *http.Request) {
+	if _, err := s.redeem(r, r.PostFormValue("code")); err != nil {
+		p, perr := s.mePage(w, r)
+		if perr != nil {
+			s.fail(w, r, perr)
+			return
+		}
+		s.formErr(w, r, "me", p, err)
+		return
+	}
+	http.Redirect(w, r, "/me?ok=child_linked", http.StatusSeeOther)
 }
 
 func (s *Server) pageInstitutions(w http.ResponseWriter, r *http.Request) {

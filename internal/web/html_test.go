@@ -1,6 +1,7 @@
 package web
 
 import (
+	"fmt"
 	"io/fs"
 	"net/http"
 	"regexp"
@@ -26,10 +27,12 @@ func TestTemplatesUseKnownTexts(t *testing.T) {
 	}
 }
 
-func (b *browser) login(user string) {
+func (b *browser) login(user string) { b.t.Helper(); b.loginAs(user, "yunyi2026") }
+
+func (b *browser) loginAs(user, password string) {
 	b.t.Helper()
 	b.get("/login")
-	res := b.post("/login", map[string]string{"username": user, "password": "yunyi2026", "csrf": b.csrf()})
+	res := b.post("/login", map[string]string{"username": user, "password": password, "csrf": b.csrf()})
 	if res.StatusCode != http.StatusSeeOther {
 		b.t.Fatalf("login %s: %d %s", user, res.StatusCode, b.last)
 	}
@@ -208,6 +211,37 @@ func TestTaxonomyForm(t *testing.T) {
 		tax := e.req("GET", "/api/v1/monitor/taxonomy", e.login("regulator"), nil)
 		if tax.body["threshold"] != float64(4) || len(tax.body["terms"].([]any)) != 2 {
 			t.Fatalf("%s", tax.raw)
+		}
+	})
+}
+
+// The second guardian through the pages: the code is shown once on the
+// first guardian's page and typed on the other's.
+func TestSecondGuardianPages(t *testing.T) {
+	eachEnv(t, func(t *testing.T, e *env) {
+		b := newBrowser(t, e)
+		b.login("liming")
+		csrf := b.sessionCSRF()
+		id := e.patientIDs(e.login("liming"))["李小天"]
+		res := b.post(fmt.Sprintf("/me/children/%d/invite", id), map[string]string{"csrf": csrf})
+		if res.StatusCode != 200 || !strings.Contains(b.last, "请把 李小天 的邀请码告诉另一位监护人") {
+			t.Fatalf("invite page %d", res.StatusCode)
+		}
+		at := strings.Index(b.last, `<strong class="code">`)
+		code := b.last[at+len(`<strong class="code">`):][:10]
+		e.register("zhaomin", 35)
+		m := newBrowser(t, e)
+		m.loginAs("zhaomin", "secret-123")
+		mc := m.sessionCSRF()
+		if res := m.post("/me/link", map[string]string{"csrf": mc, "code": "AAAAAAAAAA"}); res.StatusCode != 400 || !strings.Contains(m.last, "邀请码无效") {
+			t.Fatalf("a wrong code: %d", res.StatusCode)
+		}
+		if res := m.post("/me/link", map[string]string{"csrf": mc, "code": code}); res.StatusCode != http.StatusSeeOther {
+			t.Fatalf("link: %d %s", res.StatusCode, m.last)
+		}
+		m.get("/me")
+		if !strings.Contains(m.last, "李小天") {
+			t.Fatal("the child is not on the second guardian's page")
 		}
 	})
 }
