@@ -65,7 +65,7 @@ func Chat(ctx context.Context, db *sqlstore.DB, o ChatOptions, log *slog.Logger)
 	if err != nil {
 		return nil, err
 	}
-	addr, _, shutdown, err := serveLoopback(db, web.Config{})
+	addr, _, shutdown, err := serveLoopback(db, web.Config{Limits: map[string][2]float64{"chat-account": {60 * o.Rate * 10, 1000}}})
 	if err != nil {
 		return nil, err
 	}

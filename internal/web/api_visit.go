@@ -342,6 +342,9 @@ func (s *Server) addAttachment(r *http.Request, vc *visitCtx, purpose string) (*
 		f.Add("purpose", "not_an_option")
 		return nil, f.Err()
 	}
+	if !s.limits.allow("upload-account", strconv.FormatInt(actor(r).ID, 10)) {
+		return nil, errs.E(errs.RateLimited)
+	}
 	r.Body = http.MaxBytesReader(nil, r.Body, maxFileBytes+1<<20)
 	name, body, closeFn, err := readUpload(r)
 	if err != nil {
@@ -808,6 +811,9 @@ type messageIn struct {
 func (s *Server) post(ctx context.Context, vc *visitCtx, accountID int64, in messageIn) (visit.Message, error) {
 	if !vc.v.State.ChatOpen() {
 		return visit.Message{}, errs.E("chat_closed")
+	}
+	if !s.limits.allow("chat-account", strconv.FormatInt(accountID, 10)) {
+		return visit.Message{}, errs.E(errs.RateLimited)
 	}
 	var f errs.Fields
 	m := visit.Message{VisitID: vc.v.ID, SenderID: accountID, SenderRole: vc.party, Kind: in.Kind, ClientID: in.ClientID}

@@ -197,6 +197,9 @@ var DefaultLimits = map[string][2]float64{
 	"register-ip": {10, 5},
 	// A person books a few times a minute at most; a burst absorbs retries.
 	"booking-account": {30, 20},
+	// Chat: faster than anyone types, slower than a script flooding a visit.
+	"chat-account":   {120, 30},
+	"upload-account": {30, 10},
 }
 
 // allow takes a token from the bucket of kind and key.

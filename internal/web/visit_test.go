@@ -20,6 +20,8 @@ import (
 	"github.com/coder/websocket/wsjson"
 
 	"github.com/yunyi-health/yunyi/internal/history"
+	"github.com/yunyi-health/yunyi/internal/sqlstore"
+	"github.com/yunyi-health/yunyi/internal/sqlstore/sqltest"
 )
 
 // pngBytes is a small real PNG (a photo of a rash, as far as the server
@@ -482,6 +484,34 @@ func TestVisitRemindersAndNoShow(t *testing.T) {
 		doc = e.login("bch-dermatology-doctor")
 		if r := e.req("POST", fmt.Sprintf("/api/v1/visits/%.0f/no-show", id2), doc, nil); r.status != 200 || r.body["state"] != "no_show" {
 			t.Fatalf("no-show %d %s", r.status, r.raw)
+		}
+	})
+}
+
+// A participant cannot flood a visit: chat posts are rate limited per
+// account (30 at once, then 2 a second), with the usual 429.
+func TestChatRateLimit(t *testing.T) {
+	sqltest.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		e := newEnv(t, db, relaxed)
+		lm := e.login("liming")
+		doc := e.login("bch-dermatology-doctor")
+		slot := e.doctorSlot("bch-skin-fv", "bch", doc, nil)
+		id := e.bookVisit(lm, e.patientIDs(lm)["李小雨"], slot, "rl")
+		vpath := fmt.Sprintf("/api/v1/visits/%.0f", id)
+		e.upload(lm, vpath+"/attachments", "p.png", pngBytes(t))
+		e.req("PUT", vpath+"/pre-consult", lm, map[string]any{"answers": map[string]any{"site": []string{"face"}, "duration_days": 2}})
+		e.req("POST", vpath+"/wait", lm, nil)
+		limited := 0
+		for i := range 40 {
+			r := e.req("POST", vpath+"/messages", lm, map[string]any{"text": fmt.Sprint("消息 ", i)})
+			if r.status == 429 {
+				limited++
+			} else if r.status != 201 {
+				t.Fatalf("%d %s", r.status, r.raw)
+			}
+		}
+		if limited < 5 || limited > 15 {
+			t.Fatalf("%d of 40 limited", limited)
 		}
 	})
 }
