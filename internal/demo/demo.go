@@ -37,6 +37,7 @@ type Store interface {
 	history.Store
 	monitor.Store
 	SaveQuestionnaire(ctx context.Context, q *visit.Questionnaire) error
+	SetVisitDate(ctx context.Context, institution, externalID, date string) error
 }
 
 type dept struct {
@@ -148,6 +149,11 @@ func Load(ctx context.Context, s Store, now time.Time) ([]Account, bool, error) 
 	}
 	if err := l.run(ctx); err != nil {
 		return nil, false, err
+	}
+	if done {
+		if err := l.refreshHistory(ctx); err != nil {
+			return nil, false, err
+		}
 	}
 	return l.accounts, !done, nil
 }

@@ -99,33 +99,50 @@ func (l *loader) schedules(ctx context.Context) error {
 	return nil
 }
 
-// history gives the demo patients offline visits that exercise S-3.
+// demoVisits are the demo patients' offline visits that exercise S-3, in
+// days before now.
+var demoVisits = []struct {
+	who, inst, dept string
+	days            int
+	code, name      string
+	definite        bool
+}{
+	{"张伟", "xuanwu", "neurology", 40, "G43.9", "偏头痛", true},
+	{"张伟", "shijitan", "cardiology", 200, "I10", "原发性高血压", true},
+	{"张伟", "pumch", "endocrinology", 400, "E11.9", "2型糖尿病", true},
+	{"李小雨", "bch", "allergy", 20, "J45.9", "哮喘", true},
+	{"李小雨", "bch", "dermatology", 100, "L20.9", "特应性皮炎", true},
+	{"李小雨", "ccmc", "allergy", 150, "J30.4", "变应性鼻炎", true},
+	{"李小天", "bch", "endocrine", 50, "E34.3", "矮小症", true},
+	{"李小天", "ccmc", "respiratory", 10, "J06.9", "急性上呼吸道感染", false},
+	{"王晓", "shijitan", "endocrinology", 100, "E05.9", "甲状腺功能亢进症", true},
+	{"陈静", "shijitan", "gastroenterology", 30, "K29.7", "胃炎", true},
+}
+
+func (l *loader) daysAgo(days int) string {
+	return l.now.AddDate(0, 0, -days).In(dates.Beijing).Format(dates.Layout)
+}
+
+// history gives the demo patients their offline visits.
 func (l *loader) history(ctx context.Context) error {
-	ago := func(days int) string { return l.now.AddDate(0, 0, -days).In(dates.Beijing).Format(dates.Layout) }
-	type v struct {
-		who, inst, dept string
-		days            int
-		code, name      string
-		definite        bool
-	}
-	visits := []v{
-		{"张伟", "xuanwu", "neurology", 40, "G43.9", "偏头痛", true},
-		{"张伟", "shijitan", "cardiology", 200, "I10", "原发性高血压", true},
-		{"张伟", "pumch", "endocrinology", 400, "E11.9", "2型糖尿病", true},
-		{"李小雨", "bch", "allergy", 20, "J45.9", "哮喘", true},
-		{"李小雨", "bch", "dermatology", 100, "L20.9", "特应性皮炎", true},
-		{"李小雨", "ccmc", "allergy", 150, "J30.4", "变应性鼻炎", true},
-		{"李小天", "bch", "endocrine", 50, "E34.3", "矮小症", true},
-		{"李小天", "ccmc", "respiratory", 10, "J06.9", "急性上呼吸道感染", false},
-		{"王晓", "shijitan", "endocrinology", 100, "E05.9", "甲状腺功能亢进症", true},
-		{"陈静", "shijitan", "gastroenterology", 30, "K29.7", "胃炎", true},
-	}
 	var out []history.Visit
-	for i, x := range visits {
+	for i, x := range demoVisits {
 		p := l.patients[x.who]
-		out = append(out, history.Visit{Institution: x.inst, Department: x.dept, ResidentID: p.ResidentID, Date: ago(x.days),
+		out = append(out, history.Visit{Institution: x.inst, Department: x.dept, ResidentID: p.ResidentID, Date: l.daysAgo(x.days),
 			DiagnosisCode: x.code, DiagnosisName: x.name, Definite: x.definite, Source: "demo", ExternalID: fmt.Sprintf("demo:%d", i)})
 	}
 	_, err := l.s.InsertVisits(ctx, out)
 	return err
+}
+
+// refreshHistory moves the demo's offline visits to the same distance
+// before now on a later start, so the demo's follow-up rules (S-3) answer
+// as they did on the first day.
+func (l *loader) refreshHistory(ctx context.Context) error {
+	for i, x := range demoVisits {
+		if err := l.s.SetVisitDate(ctx, x.inst, fmt.Sprintf("demo:%d", i), l.daysAgo(x.days)); err != nil {
+			return err
+		}
+	}
+	return nil
 }

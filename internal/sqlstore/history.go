@@ -101,3 +101,10 @@ func (db *DB) Import(ctx context.Context, institution string, id int64) (*histor
 	}
 	return r, nil
 }
+
+// SetVisitDate moves an imported visit to another date (the demo keeps its
+// history at the same distance from today).
+func (db *DB) SetVisitDate(ctx context.Context, institution, externalID, date string) error {
+	_, err := db.w.ExecContext(ctx, `UPDATE visit_history SET visit_date = $3 WHERE institution = $1 AND external_id = $2`, institution, externalID, date)
+	return err
+}

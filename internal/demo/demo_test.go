@@ -1,0 +1,41 @@
+package demo
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/yunyi-health/yunyi/internal/dates"
+	"github.com/yunyi-health/yunyi/internal/sqlstore"
+	"github.com/yunyi-health/yunyi/internal/sqlstore/sqltest"
+)
+
+// The demo loads once; a later start keeps everything and moves the
+// offline visits to the same distance before the new day, so S-3's windows
+// answer as on the first day. Every questionnaire is valid (V-1).
+func TestLoadTwiceRefreshesHistory(t *testing.T) {
+	ctx := context.Background()
+	sqltest.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		t0 := time.Date(2026, 11, 25, 2, 0, 0, 0, time.UTC)
+		if _, loaded, err := Load(ctx, db, t0); err != nil || !loaded {
+			t.Fatalf("first load: %v %v", loaded, err)
+		}
+		later := t0.AddDate(0, 0, 60)
+		accts, loaded, err := Load(ctx, db, later)
+		if err != nil || loaded || len(accts) == 0 {
+			t.Fatalf("second load: %v %v", loaded, err)
+		}
+		var day string
+		if err := db.Writer().QueryRow(`SELECT visit_date FROM visit_history WHERE external_id = 'demo:3'`).Scan(&day); err != nil {
+			t.Fatal(err)
+		}
+		if want := later.AddDate(0, 0, -20).In(dates.Beijing).Format(dates.Layout); day != want {
+			t.Fatalf("李小雨's allergy visit on %s, want %s", day, want)
+		}
+		for _, q := range Questionnaires() {
+			if err := q.Validate(); err != nil {
+				t.Errorf("%s: %v", q.Code, err)
+			}
+		}
+	})
+}
