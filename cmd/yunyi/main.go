@@ -197,6 +197,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	defer srv.Close()
+	// Collections a stopped process left running will not finish.
+	if n, err := srv.InterruptedCrawls(ctx); err != nil {
+		return err
+	} else if n > 0 {
+		log.Warn("monitor collections interrupted by the last stop", "count", n)
+	}
 	// Slots of every service's booking window, now and every hour after.
 	if n, err := srv.Booking().GenerateAll(ctx); err != nil {
 		return fmt.Errorf("generate slots: %w", err)
@@ -364,7 +370,10 @@ func monitorCrawl(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	defer srv.Close()
-	run := srv.CrawlNow()
+	run, err := srv.CrawlNow()
+	if err != nil {
+		return err
+	}
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)

@@ -36,6 +36,36 @@ type SourceResult struct {
 	Error     string `json:"error,omitempty"`
 }
 
+// Run is one collection: its status and what it did with each source so
+// far. Runs are stored, so their progress survives the page, the process
+// and another server answering.
+type Run struct {
+	ID       int64          `json:"id"`
+	Status   string         `json:"status"` // running | done | failed
+	Started  time.Time      `json:"started"`
+	Finished time.Time      `json:"finished,omitzero"`
+	Sources  []SourceResult `json:"sources"`
+	Error    string         `json:"error,omitempty"`
+	By       int64          `json:"-"` // the account that asked (0: the schedule)
+}
+
+// Run statuses.
+const (
+	RunRunning = "running"
+	RunDone    = "done"
+	RunFailed  = "failed"
+)
+
+// RunStore keeps runs.
+type RunStore interface {
+	CreateRun(ctx context.Context, r *Run) error
+	UpdateRun(ctx context.Context, r *Run) error
+	Run(ctx context.Context, id int64) (*Run, error)
+	// InterruptRuns marks the runs left running by a stopped process as
+	// failed.
+	InterruptRuns(ctx context.Context, at time.Time, reason string) (int, error)
+}
+
 // Crawler collects the active sources into the store.
 type Crawler struct {
 	Fetch *Fetcher

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"github.com/yunyi-health/yunyi/internal/crawl"
 	"sort"
 	"strconv"
 	"strings"
@@ -520,4 +521,42 @@ func (db *DB) LastReportNumber(ctx context.Context) (int, error) {
 	var n int
 	err := db.QueryRowContext(ctx, `SELECT COALESCE(MAX(number), 0) FROM monitor_reports`).Scan(&n)
 	return n, err
+}
+
+var _ crawl.RunStore = (*DB)(nil)
+
+func (db *DB) CreateRun(ctx context.Context, r *crawl.Run) error {
+	src, _ := json.Marshal(r.Sources)
+	return db.w.QueryRowContext(ctx, `INSERT INTO monitor_crawls (status, started, sources, by_account) VALUES ($1, $2, $3, $4) RETURNING id`,
+		r.Status, micros(r.Started), string(src), r.By).Scan(&r.ID)
+}
+
+func (db *DB) UpdateRun(ctx context.Context, r *crawl.Run) error {
+	src, _ := json.Marshal(r.Sources)
+	_, err := db.w.ExecContext(ctx, `UPDATE monitor_crawls SET status = $2, finished = $3, sources = $4, error = $5 WHERE id = $1`,
+		r.ID, r.Status, micros(r.Finished), string(src), r.Error)
+	return err
+}
+
+func (db *DB) Run(ctx context.Context, id int64) (*crawl.Run, error) {
+	var r crawl.Run
+	var started, finished int64
+	var src string
+	if err := db.QueryRowContext(ctx, `SELECT id, status, started, finished, sources, error, by_account FROM monitor_crawls WHERE id = $1`, id).
+		Scan(&r.ID, &r.Status, &started, &finished, &src, &r.Error, &r.By); err != nil {
+		return nil, notFound(err)
+	}
+	r.Started, r.Finished = fromMicros(started), fromMicros(finished)
+	r.Sources = []crawl.SourceResult{}
+	json.Unmarshal([]byte(src), &r.Sources)
+	return &r, nil
+}
+
+func (db *DB) InterruptRuns(ctx context.Context, at time.Time, reason string) (int, error) {
+	res, err := db.w.ExecContext(ctx, `UPDATE monitor_crawls SET status = 'failed', finished = $1, error = $2 WHERE status = 'running'`, micros(at), reason)
+	if err != nil {
+		return 0, err
+	}
+	n, _ := res.RowsAffected()
+	return int(n), nil
 }

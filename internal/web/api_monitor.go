@@ -20,20 +20,10 @@ import (
 	"github.com/yunyi-health/yunyi/internal/notify"
 )
 
-// CrawlRun is one run of the collection, kept in memory for its status.
-type CrawlRun struct {
-	ID       int64                `json:"id"`
-	Status   string               `json:"status"` // running | done | failed
-	Started  time.Time            `json:"started"`
-	Finished time.Time            `json:"finished,omitzero"`
-	Sources  []crawl.SourceResult `json:"sources"`
-	Error    string               `json:"error,omitempty"`
-}
+// CrawlRun is one run of the collection, stored with its progress.
+type CrawlRun = crawl.Run
 
 type crawls struct {
-	mu   sync.Mutex
-	next int64
-	runs map[int64]*CrawlRun
 	busy sync.Mutex // one collection at a time
 }
 
@@ -118,32 +108,35 @@ func (s *Server) apiSaveLexicon(w http.ResponseWriter, r *http.Request) {
 
 // Crawl runs the collection once (the scheduler and `yunyi monitor crawl`
 // call it too).
+// The run's progress is stored after each source; r is the caller's copy
+// and is final when Crawl returns.
 func (s *Server) Crawl(r *CrawlRun) {
 	s.crawls.busy.Lock()
 	defer s.crawls.busy.Unlock()
-	res, err := s.crawler().Run(context.Background(), func(p []crawl.SourceResult) {
-		s.crawls.mu.Lock()
-		r.Sources = append([]crawl.SourceResult{}, p...)
-		s.crawls.mu.Unlock()
+	ctx := context.Background()
+	res, err := s.crawler().Run(ctx, func(p []crawl.SourceResult) {
+		progress := *r
+		progress.Sources = append([]crawl.SourceResult{}, p...)
+		if err := s.db.UpdateRun(ctx, &progress); err != nil {
+			s.log.Warn("monitor crawl progress", "run", r.ID, "err", err)
+		}
 	})
-	s.crawls.mu.Lock()
-	defer s.crawls.mu.Unlock()
-	r.Finished, r.Status, r.Sources = s.cfg.Now(), "done", res
+	r.Finished, r.Status, r.Sources = s.cfg.Now(), crawl.RunDone, res
 	if err != nil {
-		r.Status, r.Error = "failed", err.Error()
+		r.Status, r.Error = crawl.RunFailed, err.Error()
 	}
 	if r.Sources == nil {
 		r.Sources = []crawl.SourceResult{}
 	}
+	if err := s.db.UpdateRun(ctx, r); err != nil {
+		s.log.Error("monitor crawl", "run", r.ID, "err", err)
+	}
 }
 
-func (s *Server) newCrawl() *CrawlRun {
-	s.crawls.mu.Lock()
-	defer s.crawls.mu.Unlock()
-	s.crawls.next++
-	r := &CrawlRun{ID: s.crawls.next, Status: "running", Started: s.cfg.Now(), Sources: []crawl.SourceResult{}}
-	s.crawls.runs[r.ID] = r
-	return r
+// newCrawl stores a new run.
+func (s *Server) newCrawl(by int64) (*CrawlRun, error) {
+	r := &CrawlRun{Status: crawl.RunRunning, Started: s.cfg.Now(), Sources: []crawl.SourceResult{}, By: by}
+	return r, s.db.CreateRun(context.Background(), r)
 }
 
 func (s *Server) regulator(w http.ResponseWriter, r *http.Request) bool {
@@ -197,7 +190,11 @@ func (s *Server) apiCrawl(w http.ResponseWriter, r *http.Request) {
 	if !s.regulator(w, r) {
 		return
 	}
-	run := s.newCrawl()
+	run, err := s.newCrawl(actor(r).ID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	s.record(r, "monitor.crawl", "monitor_crawl", strconv.FormatInt(run.ID, 10), "", "")
 	if r.URL.Query().Get("async") == "1" {
 		go s.Crawl(run)
@@ -205,8 +202,6 @@ func (s *Server) apiCrawl(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.Crawl(run)
-	s.crawls.mu.Lock()
-	defer s.crawls.mu.Unlock()
 	writeJSON(w, http.StatusOK, run)
 }
 
@@ -215,11 +210,9 @@ func (s *Server) apiCrawlStatus(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id, _ := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	s.crawls.mu.Lock()
-	defer s.crawls.mu.Unlock()
-	run, ok := s.crawls.runs[id]
-	if !ok {
-		s.fail(w, r, errs.E(errs.NotFound))
+	run, err := s.db.Run(r.Context(), id)
+	if err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, run)
@@ -486,17 +479,25 @@ func (s *Server) CrawlDue(ctx context.Context) error {
 	now := s.cfg.Now()
 	for _, src := range sources {
 		if src.Active && now.Sub(src.LastCrawl) >= time.Duration(src.IntervalMin)*time.Minute {
-			run := s.newCrawl()
-			s.Crawl(run)
-			return nil
+			_, err := s.CrawlNow()
+			return err
 		}
 	}
 	return nil
 }
 
 // CrawlNow runs a collection and returns its results (`yunyi monitor crawl`).
-func (s *Server) CrawlNow() *CrawlRun {
-	run := s.newCrawl()
+func (s *Server) CrawlNow() (*CrawlRun, error) {
+	run, err := s.newCrawl(0)
+	if err != nil {
+		return nil, err
+	}
 	s.Crawl(run)
-	return run
+	return run, nil
+}
+
+// InterruptedCrawls marks the runs a stopped process left running as
+// failed (at start).
+func (s *Server) InterruptedCrawls(ctx context.Context) (int, error) {
+	return s.db.InterruptRuns(ctx, s.cfg.Now(), "interrupted: the server stopped during the run")
 }

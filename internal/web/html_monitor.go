@@ -118,12 +118,11 @@ func (s *Server) monitorPage(w http.ResponseWriter, r *http.Request) (*page, err
 		d.Bars = d.Bars[:12]
 	}
 	if id, err := strconv.ParseInt(r.URL.Query().Get("crawl"), 10, 64); err == nil {
-		s.crawls.mu.Lock()
-		if run, ok := s.crawls.runs[id]; ok {
-			c := *run
-			d.Crawl = &c
+		if run, err := s.db.Run(ctx, id); err == nil {
+			d.Crawl = run
+		} else if !errs.Is(err, errs.NotFound) {
+			return nil, err
 		}
-		s.crawls.mu.Unlock()
 	}
 	var lines []string
 	for _, t := range tax.Terms {
@@ -223,7 +222,11 @@ func (s *Server) postCrawl(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, errs.E(errs.Forbidden))
 		return
 	}
-	run := s.newCrawl()
+	run, err := s.newCrawl(actor(r).ID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	s.record(r, "monitor.crawl", "monitor_crawl", strconv.FormatInt(run.ID, 10), "", "")
 	go s.Crawl(run)
 	http.Redirect(w, r, "/monitor?crawl="+strconv.FormatInt(run.ID, 10), http.StatusSeeOther)

@@ -3,6 +3,7 @@ package web
 import (
 	"archive/zip"
 	"bytes"
+	"context"
 	"fmt"
 	"html"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // seedArticles reads the two articles of seed 000 and seed 002's text.
@@ -376,6 +378,42 @@ func TestMonitorRefusesPrivateAddresses(t *testing.T) {
 		}
 		if len(hits()) != 0 {
 			t.Fatalf("a private address was requested: %v", hits())
+		}
+	})
+}
+
+// A collection's status is stored: asked for asynchronously it is followed
+// by id until done, from the API (a new server over the same store sees
+// it), and a run left running by a stopped process is marked failed.
+func TestMonitorCrawlRunsAreStored(t *testing.T) {
+	eachEnv(t, func(t *testing.T, e *env) {
+		site, _ := fixtureSites(t)
+		reg := e.login("regulator")
+		e.req("POST", "/api/v1/monitor/sources", reg, map[string]any{"name": "数字医学", "media": "中国数字医学", "kind": "rss", "url": site.URL + "/a/feed.xml"})
+		c := e.req("POST", "/api/v1/monitor/crawl?async=1", reg, nil)
+		if c.status != 202 {
+			t.Fatalf("%d %s", c.status, c.raw)
+		}
+		path := fmt.Sprintf("/api/v1/monitor/crawl/%.0f", c.body["id"].(float64))
+		var st resp
+		for range 200 {
+			if st = e.req("GET", path, reg, nil); st.body["status"] != "running" {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if st.body["status"] != "done" || len(st.body["sources"].([]any)) != 1 {
+			t.Fatalf("run %s", st.raw)
+		}
+		// Another server over the same store answers for the run.
+		other := newEnv(t, e.db, relaxed)
+		if r := other.req("GET", path, other.login("regulator"), nil); r.body["status"] != "done" {
+			t.Fatalf("from another server: %s", r.raw)
+		}
+		// A run left running by a process that stopped.
+		e.db.Writer().Exec(`INSERT INTO monitor_crawls (status, started) VALUES ('running', 1)`)
+		if n, err := e.s.InterruptedCrawls(context.Background()); err != nil || n != 1 {
+			t.Fatalf("interrupted %d %v", n, err)
 		}
 	})
 }

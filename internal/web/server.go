@@ -81,7 +81,7 @@ func New(cfg Config, db *sqlstore.DB, al *audit.Logger, log *slog.Logger) (*Serv
 		return nil, err
 	}
 	s := &Server{cfg: cfg, db: db, ids: ids, dir: db, audit: al, log: log, pages: p, limits: newLimiters(cfg.Limits), bk: booking.New(db, cfg.Now),
-		links: ttl.New(time.Minute, 200_000), crawls: crawls{runs: map[int64]*CrawlRun{}}}
+		links: ttl.New(time.Minute, 200_000)}
 	s.hub = chat.New(db, log, cfg.Now)
 	if cfg.BlobDir == "" {
 		cfg.BlobDir = defaultBlobDir(db)
