@@ -32,11 +32,23 @@ func Process(r Raw, tax Taxonomy, lex Lexicon) *Item {
 		it.Published = r.FetchedAt.Format("2006-01-02")
 	}
 	it.Fingerprint = Fingerprint(norm)
+	it.Relevant = it.Verdict()
+	// Only kept items are summarised (most news is dropped); an item the
+	// editor keeps later gets its summary then (EnsureSummary).
 	it.Summary = Simplify(r.Summary)
-	if it.Summary == "" {
+	if it.Summary == "" && it.Relevant {
 		it.Summary = Summarize(text, SummaryRunes)
 	}
-	it.Relevant = it.Verdict()
 	it.Sentiment, it.Feeling = lex.Classify(norm)
 	return it
+}
+
+// EnsureSummary fills the summary of an item kept without one (one the
+// editor kept against the score), from its own text.
+func (it *Item) EnsureSummary() bool {
+	if it.Summary != "" || it.Text == "" {
+		return false
+	}
+	it.Summary = Summarize(it.Text, SummaryRunes)
+	return it.Summary != ""
 }

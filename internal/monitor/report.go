@@ -51,6 +51,7 @@ func DraftReport(ctx context.Context, st Store, from, to string, number int, now
 	}
 	r := &Report{Number: number, From: from, To: to, Date: to, Publisher: DefaultPublisher, Scope: DefaultScope, Status: Draft, Items: []ReportItem{}}
 	for _, it := range items {
+		it.EnsureSummary()
 		r.Items = append(r.Items, ReportItem{ItemID: it.ID, Title: it.Title, Media: it.Media, Published: it.Published, URL: it.URL, Summary: it.Summary, Included: true})
 	}
 	if err := st.CreateReport(ctx, r); err != nil {

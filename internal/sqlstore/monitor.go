@@ -345,6 +345,17 @@ func (db *DB) Items(ctx context.Context, f monitor.ItemFilter) ([]monitor.Item, 
 	return out, nil
 }
 
+// SetItemSummary stores the summary of an item kept after it was collected.
+func (db *DB) SetItemSummary(ctx context.Context, id int64, summary string) error {
+	_, err := db.w.ExecContext(ctx, `UPDATE monitor_items SET summary = $2 WHERE id = $1 AND summary = ''`, id, summary)
+	return err
+}
+
+// Item loads one item.
+func (db *DB) Item(ctx context.Context, id int64) (*monitor.Item, error) {
+	return scanItem(db.QueryRowContext(ctx, `SELECT `+itemCols+` FROM monitor_items WHERE id = $1`, id))
+}
+
 func (db *DB) SetOverride(ctx context.Context, id int64, v *bool) error {
 	o := -1
 	if v != nil {

@@ -252,12 +252,31 @@ func (s *Server) apiOverride(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id, _ := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	if err := s.db.SetOverride(r.Context(), id, in.Relevant); err != nil {
+	if err := s.keep(r.Context(), id, in.Relevant); err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	s.record(r, "monitor.item.override", "monitor_item", r.PathValue("id"), "", "")
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// keep records the editor's verdict on an item; an item kept without a
+// summary (it was dropped when collected) gets one now.
+func (s *Server) keep(ctx context.Context, id int64, relevant *bool) error {
+	if err := s.db.SetOverride(ctx, id, relevant); err != nil {
+		return err
+	}
+	if relevant == nil || !*relevant {
+		return nil
+	}
+	it, err := s.db.Item(ctx, id)
+	if err != nil {
+		return err
+	}
+	if it.EnsureSummary() {
+		return s.db.SetItemSummary(ctx, id, it.Summary)
+	}
+	return nil
 }
 
 func (s *Server) apiTaxonomy(w http.ResponseWriter, r *http.Request) {

@@ -247,7 +247,7 @@ func (s *Server) postOverride(w http.ResponseWriter, r *http.Request) {
 		f := false
 		v = &f
 	}
-	if err := s.db.SetOverride(r.Context(), id, v); err != nil {
+	if err := s.keep(r.Context(), id, v); err != nil {
 		s.fail(w, r, err)
 		return
 	}

@@ -180,6 +180,30 @@ func TestMonitorCollectsSelectsAndReports(t *testing.T) {
 		if !dropped["某医院停车场临时封闭的通知"] || !dropped["北京市新冠肺炎疫情通报"] {
 			t.Fatalf("health news that is not IT must be dropped: %v", dropped)
 		}
+		// Dropped items are not summarised; one the editor keeps is, then.
+		for _, it := range r.items() {
+			m := it.(map[string]any)
+			if m["summary"] != "" {
+				t.Fatalf("a dropped item was summarised: %v", m["title"])
+			}
+			if m["title"] == "北京市新冠肺炎疫情通报" {
+				path := fmt.Sprintf("/api/v1/monitor/items/%.0f/override", m["id"].(float64))
+				if o := e.req("PUT", path, reg, map[string]any{"relevant": true}); o.status != 204 {
+					t.Fatalf("override %d %s", o.status, o.raw)
+				}
+				kept := e.req("GET", "/api/v1/monitor/items?from=2020-06-01&to=2020-06-30&relevant=true", reg, nil)
+				found := false
+				for _, k := range kept.items() {
+					if km := k.(map[string]any); km["id"] == m["id"] {
+						found = km["summary"] != ""
+					}
+				}
+				if !found {
+					t.Fatalf("the kept item has no summary: %s", kept.raw)
+				}
+				e.req("PUT", path, reg, map[string]any{"relevant": nil}) // back to the score's verdict
+			}
+		}
 		// Seed 002 (traditional characters) is relevant, in simplified form.
 		r = e.req("GET", "/api/v1/monitor/items?from=2026-01-01&to=2026-12-31&relevant=true", reg, nil)
 		if len(r.items()) != 1 || !strings.Contains(r.items()[0].(map[string]any)["title"].(string), "北京市试点互联网诊疗首诊服务") {
