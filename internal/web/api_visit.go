@@ -108,6 +108,8 @@ type visitJSON struct {
 	Versions      int                  `json:"record_versions"`
 	Termination   *terminationJSON     `json:"termination,omitempty"`
 	History       []history.Visit      `json:"history,omitempty"`
+	PatientAge    int                  `json:"patient_age,omitempty"` // the doctor's view
+	PatientSex    identity.Sex         `json:"patient_sex,omitempty"`
 }
 
 type terminationJSON struct {
@@ -156,6 +158,7 @@ func (s *Server) visitOut(ctx context.Context, vc *visitCtx, lang i18n.Lang) (*v
 		if err != nil {
 			return nil, err
 		}
+		out.PatientAge, out.PatientSex = p.Age(s.cfg.Now()), p.Sex
 		all, err := s.db.Visits(ctx, p.ResidentID)
 		if err != nil {
 			return nil, err
