@@ -121,6 +121,7 @@ func init() {
 		"me.link.hint":          {"孩子的另一位监护人在“我的”页面生成邀请码；关联后您也可以为孩子预约和问诊。", "The child's other guardian makes a code on their page; once linked you can book and consult for the child too."},
 		"me.link.submit":        {"关联", "Link"},
 		"flash.child_linked":    {"已关联孩子", "The child is linked"},
+		"f.questionnaire":       {"预问诊模板", "Pre-consultation template"},
 		"doctor.show":           {"查看", "Show"},
 		"doctor.open":           {"打开", "Open"},
 		"doctor.empty":          {"当天没有问诊", "No visits that day"},

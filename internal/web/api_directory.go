@@ -299,11 +299,12 @@ type serviceIn struct {
 	ReleaseTime   string    `json:"release_time"`
 	OpensAt       time.Time `json:"opens_at"`
 	CancelCutoffM *int      `json:"cancel_cutoff_minutes"`
+	Questionnaire string    `json:"questionnaire"` // pre-consultation template (V-1)
 }
 
 func (in serviceIn) service(inst, code string) (*directory.Service, error) {
 	sv := &directory.Service{Institution: inst, Code: code, Department: in.Department, Name: in.Name, NameEN: in.NameEN,
-		Kind: in.Kind, Specialty: in.Specialty, Days: in.Days, Active: true}
+		Kind: in.Kind, Specialty: in.Specialty, Days: in.Days, Active: true, Questionnaire: in.Questionnaire}
 	if in.Active != nil {
 		sv.Active = *in.Active
 	}

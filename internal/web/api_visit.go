@@ -1030,8 +1030,11 @@ func (s *Server) apiQuestionnaire(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, q)
 }
 
+// apiSaveQuestionnaire edits a template. Templates are shared by every
+// institution's services, so only the platform's administrator edits them;
+// an institution chooses one for each of its services.
 func (s *Server) apiSaveQuestionnaire(w http.ResponseWriter, r *http.Request) {
-	if !actor(r).Is(identity.RoleSysadmin, identity.RoleInstitutionAdmin) {
+	if !actor(r).Is(identity.RoleSysadmin) {
 		s.fail(w, r, errs.E(errs.Forbidden))
 		return
 	}

@@ -277,9 +277,10 @@ func (s *Server) pageInstitutions(w http.ResponseWriter, r *http.Request) {
 }
 
 type institutionPage struct {
-	Inst          *directory.Institution
-	Practitioners []practitionerView
-	Full          bool
+	Inst           *directory.Institution
+	Practitioners  []practitionerView
+	Full           bool
+	Questionnaires []visit.Questionnaire // the admin's choice for services
 }
 
 type practitionerView struct {
@@ -343,6 +344,9 @@ func (s *Server) adminPage(w http.ResponseWriter, r *http.Request, code string) 
 	p := s.newPage(w, r, "title.admin")
 	d, err := s.institutionData(r, p.Lang, code)
 	if err != nil {
+		return nil, err
+	}
+	if d.Questionnaires, err = s.db.Questionnaires(r.Context()); err != nil {
 		return nil, err
 	}
 	p.Data = d
@@ -419,7 +423,7 @@ func (s *Server) postAdminService(w http.ResponseWriter, r *http.Request) {
 		var f errs.Fields
 		in := serviceIn{Department: r.PostFormValue("department"), Name: strings.TrimSpace(r.PostFormValue("name")),
 			NameEN: strings.TrimSpace(r.PostFormValue("name_en")), Kind: directory.ServiceKind(r.PostFormValue("kind")),
-			Specialty: r.PostFormValue("specialty")}
+			Specialty: r.PostFormValue("specialty"), Questionnaire: r.PostFormValue("questionnaire")}
 		active := checked(r, "active")
 		in.Active = &active
 		if v := strings.TrimSpace(r.PostFormValue("price")); v != "" {

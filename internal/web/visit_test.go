@@ -515,3 +515,45 @@ func TestChatRateLimit(t *testing.T) {
 		}
 	})
 }
+
+// Questionnaires are data: the platform administrator edits them (every
+// field type and red flag checked on save); an institution only chooses one
+// for its services.
+func TestQuestionnairesAsData(t *testing.T) {
+	eachEnv(t, func(t *testing.T, e *env) {
+		list := e.req("GET", "/api/v1/questionnaires", "", nil)
+		if n := len(list.body["questionnaires"].([]any)); n != 4 {
+			t.Fatalf("%d demo questionnaires", n)
+		}
+		q := map[string]any{"title": "过敏复诊", "fields": []map[string]any{
+			{"key": "trigger", "label": "诱因", "type": "text", "required": true},
+			{"key": "wheeze", "label": "喘息", "type": "yesno"}},
+			"red_flags": []map[string]any{{"code": "wheeze", "when": "has(a.wheeze) && a.wheeze == true", "message": "喘息：警惕哮喘急性发作"}}}
+		if r := e.req("PUT", "/api/v1/questionnaires/allergy_fu", e.login("bch-admin"), q); r.status != 403 {
+			t.Fatalf("an institution edits a shared template: %d", r.status)
+		}
+		admin := e.login("admin")
+		bad := map[string]any{"title": "x", "fields": []map[string]any{{"key": "a", "label": "a", "type": "slider"}},
+			"red_flags": []map[string]any{{"code": "f", "when": "a.a >", "message": "m"}}}
+		if r := e.req("PUT", "/api/v1/questionnaires/bad", admin, bad); r.status != 400 || r.fieldCodes()["fields[0].type"] != "field_type" || r.fieldCodes()["red_flags[0].when"] != "expr_invalid" {
+			t.Fatalf("bad template %d %s", r.status, r.raw)
+		}
+		if r := e.req("PUT", "/api/v1/questionnaires/allergy_fu", admin, q); r.status != 200 {
+			t.Fatalf("save %d %s", r.status, r.raw)
+		}
+		// The institution assigns it to a service; an unknown one is refused.
+		svc := map[string]any{"department": "allergy", "name": "过敏反应科复诊", "kind": "follow_up", "price_fen": 5000, "days": []int{1, 2, 3, 4, 5, 6, 7},
+			"questionnaire": "nope"}
+		bch := e.login("bch-admin")
+		if r := e.req("PUT", "/api/v1/institutions/bch/services/bch-allergy-fu", bch, svc); r.status != 400 || r.fieldCodes()["questionnaire"] != "not_found" {
+			t.Fatalf("unknown questionnaire %d %s", r.status, r.raw)
+		}
+		svc["questionnaire"] = "allergy_fu"
+		if r := e.req("PUT", "/api/v1/institutions/bch/services/bch-allergy-fu", bch, svc); r.status != 200 {
+			t.Fatalf("assign %d %s", r.status, r.raw)
+		}
+		if got := e.req("GET", "/api/v1/services/bch-allergy-fu", "", nil).body["service"].(map[string]any)["questionnaire"]; got != "allergy_fu" {
+			t.Fatalf("service questionnaire %v", got)
+		}
+	})
+}
