@@ -154,7 +154,7 @@ func TestBrowserOnlineVisit(t *testing.T) {
 		login(s.URL, "bch-dermatology-doctor", "yunyi2026"),
 		chromedp.WaitVisible(css("#nav-doctor")),
 		chromedp.Navigate(s.URL+"/doctor?day="+day),
-		chromedp.WaitVisible(css(`#queue tr[data-state=waiting]`)),
+		chromedp.WaitVisible(css(`#queue tr[data-state=waiting] .badge.flag`)),
 		chromedp.Click(css(`#queue tr[data-state=waiting] a`)),
 		chromedp.WaitVisible(css("#red-flags")),
 	)

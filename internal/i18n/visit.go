@@ -122,6 +122,7 @@ func init() {
 		"me.link.submit":        {"关联", "Link"},
 		"flash.child_linked":    {"已关联孩子", "The child is linked"},
 		"f.questionnaire":       {"预问诊模板", "Pre-consultation template"},
+		"doctor.flags":          {"%d 项警示", "%d red flags"},
 		"doctor.show":           {"查看", "Show"},
 		"doctor.open":           {"打开", "Open"},
 		"doctor.empty":          {"当天没有问诊", "No visits that day"},

@@ -314,7 +314,13 @@ func toFloat(v any) float64 {
 
 type doctorPageData struct {
 	Day    string
-	Visits []visit.Visit
+	Visits []queueRow
+}
+
+// queueRow is a visit of the queue with the red flags its answers raise.
+type queueRow struct {
+	visit.Visit
+	Flags []visit.Flag
 }
 
 // doctorPage is the doctor's workstation: today's queue by slot time.
@@ -333,6 +339,24 @@ func (s *Server) doctorPage(w http.ResponseWriter, r *http.Request) (*page, erro
 		return nil, err
 	}
 	s.record(r, "visit.queue", "queue", day, a.Institution, "")
-	p.Data = doctorPageData{Day: day, Visits: q}
+	d := doctorPageData{Day: day}
+	forms := map[string]*visit.Questionnaire{}
+	for _, v := range q {
+		row := queueRow{Visit: v}
+		if v.Questionnaire != "" {
+			qn, ok := forms[v.Questionnaire]
+			if !ok {
+				if qn, err = s.db.Questionnaire(r.Context(), v.Questionnaire); err != nil && !errs.Is(err, errs.NotFound) {
+					return nil, err
+				}
+				forms[v.Questionnaire] = qn
+			}
+			if qn != nil {
+				row.Flags = qn.Flags(r.Context(), v.Answers)
+			}
+		}
+		d.Visits = append(d.Visits, row)
+	}
+	p.Data = d
 	return p, nil
 }
