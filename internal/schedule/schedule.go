@@ -147,6 +147,7 @@ type Appointment struct {
 	CreatedAt    time.Time             `json:"created_at"`
 	CancelledAt  time.Time             `json:"cancelled_at,omitzero"`
 	CancelReason string                `json:"cancel_reason,omitempty"`
+	VisitState   string                `json:"visit_state,omitempty"` // the online visit's state once it has moved
 }
 
 // CanCancel says whether the patient may still cancel at now.

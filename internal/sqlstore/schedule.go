@@ -234,7 +234,8 @@ func whyNotTaken(ctx context.Context, tx *sql.Tx, slotID int64) (string, error) 
 }
 
 const apptCols = `a.id, a.slot_id, a.patient_id, a.account_id, a.service, a.institution, a.department, a.day, a.kind, a.status, a.answers,
-	a.idem_key, a.created_at, a.cancelled_at, a.cancel_reason, s.starts_at, COALESCE(p.name, ''), COALESCE(pt.name, ''), COALESCE(sv.name, '')`
+	a.idem_key, a.created_at, a.cancelled_at, a.cancel_reason, s.starts_at, COALESCE(p.name, ''), COALESCE(pt.name, ''), COALESCE(sv.name, ''),
+	COALESCE((SELECT v.state FROM visits v WHERE v.appointment_id = a.id), '')`
 
 const apptFrom = ` FROM appointments a JOIN slots s ON s.id = a.slot_id LEFT JOIN practitioners p ON p.id = s.practitioner_id
 	LEFT JOIN patients pt ON pt.id = a.patient_id LEFT JOIN services sv ON sv.code = a.service`
@@ -244,7 +245,7 @@ func scanAppointment(row interface{ Scan(...any) error }) (*schedule.Appointment
 	var kind, answers string
 	var created, cancelled, start int64
 	if err := row.Scan(&a.ID, &a.SlotID, &a.PatientID, &a.AccountID, &a.Service, &a.Institution, &a.Department, &a.Day, &kind, &a.Status,
-		&answers, &a.IdemKey, &created, &cancelled, &a.CancelReason, &start, &a.DoctorName, &a.PatientName, &a.ServiceName); err != nil {
+		&answers, &a.IdemKey, &created, &cancelled, &a.CancelReason, &start, &a.DoctorName, &a.PatientName, &a.ServiceName, &a.VisitState); err != nil {
 		return nil, notFound(err)
 	}
 	a.Kind = directory.ServiceKind(kind)

@@ -16,6 +16,7 @@ import (
 	"github.com/yunyi-health/yunyi/internal/identity"
 	"github.com/yunyi-health/yunyi/internal/policy"
 	"github.com/yunyi-health/yunyi/internal/schedule"
+	"github.com/yunyi-health/yunyi/internal/visit"
 )
 
 func (s *Server) bookingRoutes(mux *http.ServeMux) {
@@ -214,7 +215,8 @@ func (s *Server) pageAppointments(w http.ResponseWriter, r *http.Request) {
 	var out []apptView
 	for _, a := range list {
 		v := apptView{Appointment: a}
-		if svc, err := s.bk.Service(r.Context(), a.Service); err == nil {
+		started := a.VisitState != "" && visit.State(a.VisitState).AnswersLocked() // in progress or ended
+		if svc, err := s.bk.Service(r.Context(), a.Service); err == nil && !started {
 			v.CanCancel = a.CanCancel(s.cfg.Now(), svc.CancelCutoffM) == nil
 		}
 		out = append(out, v)

@@ -313,6 +313,10 @@ func TestVisitFlow(t *testing.T) {
 		if done.status != 200 || done.body["state"] != "completed" || done.body["record_versions"] != 1.0 || done.body["talk_seconds"] != 1260.0 {
 			t.Fatalf("complete %d %s", done.status, done.raw)
 		}
+		appt := e.req("GET", fmt.Sprintf("/api/v1/appointments/%.0f", id), lm, nil)
+		if appt.body["visit_state"] != "completed" {
+			t.Fatalf("the appointment does not show the visit's state: %s", appt.raw)
+		}
 		if r := e.req("PUT", vpath+"/record", doc, rec); r.status != 409 || r.errCode() != "record_locked" {
 			t.Fatalf("draft after signing %d %s", r.status, r.raw)
 		}
