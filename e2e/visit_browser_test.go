@@ -164,8 +164,9 @@ func TestBrowserOnlineVisit(t *testing.T) {
 	if txt := text(doc, t, "#answers"); !strings.Contains(txt, "面部、躯干") || !strings.Contains(txt, "5天") {
 		t.Fatalf("answers: %s", txt)
 	}
-	drun("call in", chromedp.Click(css("#call-in")), chromedp.WaitVisible(css("#chat-form")))
-	prun("the guardian's page follows", chromedp.WaitVisible(css("#chat-form")))
+	drun("call in", chromedp.Click(css("#call-in")), chromedp.WaitVisible(css(`#visit[data-state=in_progress] #chat-form`)))
+	// The guardian's page (waiting, its chat open) reloads itself when the doctor calls in.
+	prun("the guardian's page follows", chromedp.WaitVisible(css(`#visit[data-state=in_progress] #chat-form`)))
 
 	prun("the guardian writes", fill("#chat-text", "医生您好，孩子脸上起了红疹"), chromedp.Click(css("#chat-send")))
 	drun("the doctor reads it", chromedp.WaitVisible(css(`#chat-log li.from-patient[data-seq="1"]`)))
@@ -179,7 +180,9 @@ func TestBrowserOnlineVisit(t *testing.T) {
 	// Video through the TURN relay only: proves the embedded relay works.
 	prun("guardian on the relay-only page", chromedp.Navigate(s.URL+visitURL+"?relay=1"), chromedp.WaitVisible(css("#video")))
 	drun("doctor on the relay-only page", chromedp.Navigate(s.URL+visitURL+"?relay=1"), chromedp.WaitVisible(css("#video-start")))
-	time.Sleep(300 * time.Millisecond) // both sockets joined
+	// The offer goes to whoever is connected: wait until the doctor's page
+	// sees the guardian online.
+	waitFor(t, doc, `document.getElementById('presence').textContent.includes('患者')`)
 	drun("start the video", chromedp.Click(css("#video-start")))
 	drun("connected (doctor)", chromedp.WaitVisible(css(`#video-status[data-state=connected]`)))
 	prun("connected (guardian)", chromedp.WaitVisible(css(`#video-status[data-state=connected]`)))
@@ -266,4 +269,17 @@ func dayOf(t *testing.T, base string, slot float64) string {
 	}
 	t.Fatalf("slot %v not listed", slot)
 	return ""
+}
+
+// waitFor polls a JavaScript condition on the page for up to 15 s.
+func waitFor(t *testing.T, ctx ctxT, cond string) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		if ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](cond)); err == nil && ok {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting for %s", cond)
 }
