@@ -311,16 +311,7 @@ func (db *DB) Appointments(ctx context.Context, f schedule.AppointmentFilter) ([
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	out := []schedule.Appointment{}
-	for rows.Next() {
-		a, err := scanAppointment(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, *a)
-	}
-	return out, rows.Err()
+	return collect(rows, scanAppointment)
 }
 
 func (db *DB) Cancel(ctx context.Context, id int64, reason string, at time.Time) error {
@@ -356,16 +347,7 @@ func (db *DB) CancelFirstVisitsOf(ctx context.Context, practitionerID int64, all
 		if err != nil {
 			return err
 		}
-		for rows.Next() {
-			a, err := scanAppointment(rows)
-			if err != nil {
-				rows.Close()
-				return err
-			}
-			out = append(out, *a)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+		if out, err = collect(rows, scanAppointment); err != nil {
 			return err
 		}
 		for i := range out {

@@ -17,6 +17,20 @@ import (
 
 var _ visit.Store = (*DB)(nil)
 
+// collect scans every row with scan, closing the rows.
+func collect[T any](rows *sql.Rows, scan func(interface{ Scan(...any) error }) (*T, error)) ([]T, error) {
+	defer rows.Close()
+	out := []T{}
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *v)
+	}
+	return out, rows.Err()
+}
+
 // visitCols reads a visit from its appointment; a visit without a row is
 // booked (or cancelled with its appointment).
 const visitCols = `a.id, CASE WHEN a.status = 'cancelled' THEN 'cancelled' ELSE COALESCE(v.state, 'booked') END,
@@ -63,16 +77,7 @@ func (db *DB) Queue(ctx context.Context, doctorAccountID int64, day string) ([]v
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	out := []visit.Visit{}
-	for rows.Next() {
-		v, err := scanVisit(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, *v)
-	}
-	return out, rows.Err()
+	return collect(rows, scanVisit)
 }
 
 // ensureVisit makes the row of a booked appointment's visit.
@@ -253,16 +258,7 @@ func (db *DB) Attachments(ctx context.Context, visitID int64) ([]visit.Attachmen
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	out := []visit.Attachment{}
-	for rows.Next() {
-		a, err := scanAttachment(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, *a)
-	}
-	return out, rows.Err()
+	return collect(rows, scanAttachment)
 }
 
 func (db *DB) Attachment(ctx context.Context, visitID, id int64) (*visit.Attachment, error) {
@@ -460,16 +456,7 @@ func (db *DB) Records(ctx context.Context, visitID int64) ([]visit.Record, error
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	out := []visit.Record{}
-	for rows.Next() {
-		r, err := scanRecord(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, *r)
-	}
-	return out, rows.Err()
+	return collect(rows, scanRecord)
 }
 
 // AddAmendment adds the next version of a signed record.
@@ -527,16 +514,7 @@ func (db *DB) Questionnaires(ctx context.Context) ([]visit.Questionnaire, error)
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	out := []visit.Questionnaire{}
-	for rows.Next() {
-		q, err := scanQuestionnaire(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, *q)
-	}
-	return out, rows.Err()
+	return collect(rows, scanQuestionnaire)
 }
 
 func (db *DB) SaveQuestionnaire(ctx context.Context, q *visit.Questionnaire) error {
@@ -609,16 +587,7 @@ func (db *DB) Terminations(ctx context.Context, f visit.TerminationFilter) ([]vi
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	out := []visit.Termination{}
-	for rows.Next() {
-		t, err := scanTermination(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, *t)
-	}
-	return out, rows.Err()
+	return collect(rows, scanTermination)
 }
 
 // --- SMS sandbox log ---
@@ -663,16 +632,7 @@ func (db *DB) DueReminders(ctx context.Context, from, to time.Time) ([]visit.Vis
 		if err != nil {
 			return err
 		}
-		for rows.Next() {
-			v, err := scanVisit(rows)
-			if err != nil {
-				rows.Close()
-				return err
-			}
-			out = append(out, *v)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+		if out, err = collect(rows, scanVisit); err != nil {
 			return err
 		}
 		for _, v := range out {

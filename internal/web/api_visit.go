@@ -980,45 +980,59 @@ func (s *Server) apiICD(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"codes": visit.SearchICD(r.URL.Query().Get("q"), 50)})
 }
 
-func (s *Server) apiReasons(w http.ResponseWriter, r *http.Request) {
-	list, err := s.db.TerminationReasons(r.Context())
+// answerList answers with what a store lists, under key.
+func answerList[T any](s *Server, w http.ResponseWriter, r *http.Request, key string, list func(context.Context) ([]T, error)) {
+	items, err := list(r.Context())
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"reasons": list})
+	writeJSON(w, http.StatusOK, map[string]any{key: items})
 }
 
-func (s *Server) apiSaveReason(w http.ResponseWriter, r *http.Request) {
-	if !actor(r).Is(identity.RoleSysadmin, identity.RoleRegulator) {
+// saveData stores a piece of data named by the path's code (a
+// termination reason, a questionnaire) for the roles that edit it: decoded,
+// named, validated, saved and audited.
+func saveData[T any, P interface {
+	*T
+	Validate() error
+}](s *Server, w http.ResponseWriter, r *http.Request, roles []identity.Role, kind string, name func(P, string), save func(context.Context, P) error) {
+	if !actor(r).Is(roles...) {
 		s.fail(w, r, errs.E(errs.Forbidden))
 		return
 	}
-	var in visit.Reason
-	if err := decode(w, r, &in); err != nil {
+	var v T
+	p := P(&v)
+	if err := decode(w, r, p); err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	in.Code = r.PathValue("code")
-	if err := in.Validate(); err != nil {
+	name(p, r.PathValue("code"))
+	if err := p.Validate(); err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	if err := s.db.SaveTerminationReason(r.Context(), &in); err != nil {
+	if err := save(r.Context(), p); err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	s.record(r, "termination_reason.save", "termination_reason", in.Code, "", "")
-	writeJSON(w, http.StatusOK, in)
+	s.record(r, kind+".save", kind, r.PathValue("code"), "", "")
+	writeJSON(w, http.StatusOK, p)
+}
+
+func (s *Server) apiReasons(w http.ResponseWriter, r *http.Request) {
+	answerList(s, w, r, "reasons", s.db.TerminationReasons)
+}
+
+// apiSaveReason edits the list of termination reasons (V-3): the
+// regulator's and the platform's.
+func (s *Server) apiSaveReason(w http.ResponseWriter, r *http.Request) {
+	saveData(s, w, r, []identity.Role{identity.RoleSysadmin, identity.RoleRegulator}, "termination_reason",
+		func(v *visit.Reason, code string) { v.Code = code }, s.db.SaveTerminationReason)
 }
 
 func (s *Server) apiQuestionnaires(w http.ResponseWriter, r *http.Request) {
-	list, err := s.db.Questionnaires(r.Context())
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"questionnaires": list})
+	answerList(s, w, r, "questionnaires", s.db.Questionnaires)
 }
 
 func (s *Server) apiQuestionnaire(w http.ResponseWriter, r *http.Request) {
@@ -1034,26 +1048,8 @@ func (s *Server) apiQuestionnaire(w http.ResponseWriter, r *http.Request) {
 // institution's services, so only the platform's administrator edits them;
 // an institution chooses one for each of its services.
 func (s *Server) apiSaveQuestionnaire(w http.ResponseWriter, r *http.Request) {
-	if !actor(r).Is(identity.RoleSysadmin) {
-		s.fail(w, r, errs.E(errs.Forbidden))
-		return
-	}
-	var q visit.Questionnaire
-	if err := decode(w, r, &q); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	q.Code, q.UpdatedAt = r.PathValue("code"), s.cfg.Now()
-	if err := q.Validate(); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if err := s.db.SaveQuestionnaire(r.Context(), &q); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	s.record(r, "questionnaire.save", "questionnaire", q.Code, actor(r).Institution, "")
-	writeJSON(w, http.StatusOK, q)
+	saveData(s, w, r, []identity.Role{identity.RoleSysadmin}, "questionnaire",
+		func(q *visit.Questionnaire, code string) { q.Code, q.UpdatedAt = code, s.cfg.Now() }, s.db.SaveQuestionnaire)
 }
 
 // apiTerminations lists terminations for supervision: the regulator sees

@@ -559,5 +559,19 @@ func TestQuestionnairesAsData(t *testing.T) {
 		if got := e.req("GET", "/api/v1/services/bch-allergy-fu", "", nil).body["service"].(map[string]any)["questionnaire"]; got != "allergy_fu" {
 			t.Fatalf("service questionnaire %v", got)
 		}
+		// Termination reasons are data too: the regulator edits them (V-3).
+		reason := map[string]any{"name": "需要住院观察", "name_en": "Needs admission", "active": true, "position": 8}
+		if r := e.req("PUT", "/api/v1/termination-reasons/admission", bch, reason); r.status != 403 {
+			t.Fatalf("an institution edits the reasons: %d", r.status)
+		}
+		if r := e.req("PUT", "/api/v1/termination-reasons/admission", e.login("regulator"), map[string]any{"name": " "}); r.status != 400 || r.fieldCodes()["name"] != "required" {
+			t.Fatalf("a reason without a name %d %s", r.status, r.raw)
+		}
+		if r := e.req("PUT", "/api/v1/termination-reasons/admission", e.login("regulator"), reason); r.status != 200 {
+			t.Fatalf("save reason %d %s", r.status, r.raw)
+		}
+		if !strings.Contains(string(e.req("GET", "/api/v1/termination-reasons", "", nil).raw), "需要住院观察") {
+			t.Fatal("the new reason is not listed")
+		}
 	})
 }
