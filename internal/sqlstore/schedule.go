@@ -118,16 +118,7 @@ func (db *DB) ListSlots(ctx context.Context, f schedule.SlotFilter) ([]schedule.
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	out := []schedule.Slot{}
-	for rows.Next() {
-		s, err := scanSlot(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, *s)
-	}
-	return out, rows.Err()
+	return collect(rows, scanSlot)
 }
 
 func boolInt(b bool) int {

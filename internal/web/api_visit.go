@@ -219,6 +219,11 @@ func (s *Server) apiVisit(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	s.answerVisit(w, r, vc)
+}
+
+// answerVisit answers with the visit as its participant sees it.
+func (s *Server) answerVisit(w http.ResponseWriter, r *http.Request, vc *visitCtx) {
 	out, err := s.visitOut(r.Context(), vc, apiLang(r))
 	if err != nil {
 		s.fail(w, r, err)
@@ -290,12 +295,7 @@ func (s *Server) visitAction(w http.ResponseWriter, r *http.Request, fn func(vc 
 		s.fail(w, r, err)
 		return
 	}
-	out, err := s.visitOut(r.Context(), vc, apiLang(r))
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, out)
+	s.answerVisit(w, r, vc)
 }
 
 // --- attachments ---

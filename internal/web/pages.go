@@ -32,16 +32,7 @@ var funcs = template.FuncMap{
 	"kb":        func(n int64) int64 { return (n + 1023) / 1024 },
 	"hasPrefix": strings.HasPrefix,
 	"rows":      tableRows,
-	"answer": func(a map[string]any, key string) string {
-		switch v := a[key].(type) {
-		case nil:
-			return ""
-		case float64:
-			return strconv.FormatFloat(v, 'f', -1, 64)
-		default:
-			return fmt.Sprint(v)
-		}
-	},
+	"answer":    func(a map[string]any, key string) string { return answerValue(a[key]) },
 	"has": func(a map[string]any, key, val string) bool {
 		list, _ := a[key].([]any)
 		for _, x := range list {
@@ -57,14 +48,7 @@ var funcs = template.FuncMap{
 			return ""
 		}
 		m, _ := rows[i].(map[string]any)
-		switch v := m[col].(type) {
-		case nil:
-			return ""
-		case float64:
-			return strconv.FormatFloat(v, 'f', -1, 64)
-		default:
-			return fmt.Sprint(v)
-		}
+		return answerValue(m[col])
 	},
 	"bars": func(pos, neu, neg, max int) template.HTML {
 		// A stacked bar as inline SVG (the CSP forbids inline styles).
@@ -340,5 +324,17 @@ func (s *Server) submit(name string, build pageBuilder, do func(r *http.Request)
 			return
 		}
 		http.Redirect(w, r, next(r), http.StatusSeeOther)
+	}
+}
+
+// answerValue writes an answer back into a form field.
+func answerValue(v any) string {
+	switch v := v.(type) {
+	case nil:
+		return ""
+	case float64:
+		return strconv.FormatFloat(v, 'f', -1, 64)
+	default:
+		return fmt.Sprint(v)
 	}
 }
