@@ -36,6 +36,7 @@ type Server struct {
 	srv  *pturn.Server
 	conn net.PacketConn
 	port int
+	tcp  bool // also listening on TCP (same port), for networks that block UDP
 }
 
 // ICEServer is one entry of RTCPeerConnection's iceServers.
@@ -81,23 +82,29 @@ func Start(cfg Config) (*Server, error) {
 	lf := logging.NewDefaultLoggerFactory()
 	lf.DefaultLogLevel = logging.LogLevelWarn
 	allowPrivate := cfg.AllowPrivatePeers
-	srv, err := pturn.NewServer(pturn.ServerConfig{
-		Realm:         cfg.Realm,
-		AuthHandler:   pturn.LongTermTURNRESTAuthHandler(cfg.Secret, lf.NewLogger("turn")),
-		LoggerFactory: lf,
-		PacketConnConfigs: []pturn.PacketConnConfig{{
-			PacketConn:            conn,
-			RelayAddressGenerator: &pturn.RelayAddressGeneratorStatic{RelayAddress: relayIP, Address: listenIP},
-			PermissionHandler: func(client net.Addr, peer net.IP) bool {
-				return allowPrivate || PublicPeer(peer)
-			},
-		}},
-	})
+	permit := func(client net.Addr, peer net.IP) bool { return allowPrivate || PublicPeer(peer) }
+	gen := &pturn.RelayAddressGeneratorStatic{RelayAddress: relayIP, Address: listenIP}
+	sc := pturn.ServerConfig{
+		Realm:             cfg.Realm,
+		AuthHandler:       pturn.LongTermTURNRESTAuthHandler(cfg.Secret, lf.NewLogger("turn")),
+		LoggerFactory:     lf,
+		PacketConnConfigs: []pturn.PacketConnConfig{{PacketConn: conn, RelayAddressGenerator: gen, PermissionHandler: permit}},
+	}
+	// The same port over TCP, for networks that let no UDP out (the relay to
+	// the other browser is still UDP, from the server).
+	tl, terr := net.Listen("tcp4", net.JoinHostPort(listenIP, strconv.Itoa(laddr.Port)))
+	if terr == nil {
+		sc.ListenerConfigs = []pturn.ListenerConfig{{Listener: tl, RelayAddressGenerator: gen, PermissionHandler: permit}}
+	}
+	srv, err := pturn.NewServer(sc)
 	if err != nil {
 		conn.Close()
+		if tl != nil {
+			tl.Close()
+		}
 		return nil, fmt.Errorf("turn: %w", err)
 	}
-	return &Server{cfg: cfg, srv: srv, conn: conn, port: laddr.Port}, nil
+	return &Server{cfg: cfg, srv: srv, conn: conn, port: laddr.Port, tcp: terr == nil}, nil
 }
 
 // PublicPeer reports whether the relay may send to ip: not loopback,
@@ -120,8 +127,9 @@ func (s *Server) ICEServers(user string) ([]ICEServer, error) {
 		return nil, err
 	}
 	hp := net.JoinHostPort(s.cfg.PublicIP, strconv.Itoa(s.port))
-	return []ICEServer{
-		{URLs: []string{"stun:" + hp}},
-		{URLs: []string{"turn:" + hp + "?transport=udp"}, Username: name, Credential: pass},
-	}, nil
+	relay := ICEServer{URLs: []string{"turn:" + hp + "?transport=udp"}, Username: name, Credential: pass}
+	if s.tcp {
+		relay.URLs = append(relay.URLs, "turn:"+hp+"?transport=tcp")
+	}
+	return []ICEServer{{URLs: []string{"stun:" + hp}}, relay}, nil
 }

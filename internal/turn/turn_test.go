@@ -77,3 +77,48 @@ func TestPublicPeer(t *testing.T) {
 		}
 	}
 }
+
+// The same credentials allocate a relay over TCP, for networks that block
+// UDP; the peer receives through it.
+func TestRelayOverTCP(t *testing.T) {
+	s, err := Start(Config{Addr: "127.0.0.1:0", AllowPrivatePeers: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ice, _ := s.ICEServers("visit-2")
+	if len(ice[1].URLs) != 2 || !strings.HasSuffix(ice[1].URLs[1], "?transport=tcp") {
+		t.Fatalf("no TCP relay offered: %v", ice[1].URLs)
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(s.Port())
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	c, err := pturn.NewClient(&pturn.ClientConfig{STUNServerAddr: addr, TURNServerAddr: addr, Conn: pturn.NewSTUNConn(conn),
+		Username: ice[1].Username, Password: ice[1].Credential, Realm: "yunyi", LoggerFactory: logging.NewDefaultLoggerFactory()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	rc, err := c.Allocate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	peer, _ := net.ListenPacket("udp4", "127.0.0.1:0")
+	defer peer.Close()
+	if _, err := rc.WriteTo([]byte("over tcp"), peer.LocalAddr()); err != nil {
+		t.Fatal(err)
+	}
+	peer.SetReadDeadline(time.Now().Add(3 * time.Second))
+	buf := make([]byte, 64)
+	n, _, err := peer.ReadFrom(buf)
+	if err != nil || string(buf[:n]) != "over tcp" {
+		t.Fatalf("peer got %q, %v", buf[:n], err)
+	}
+}
