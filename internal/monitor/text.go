@@ -124,6 +124,54 @@ func Tokens(s string) []string {
 	return out
 }
 
+// wordHashes are the FNV-1a hashes of the words of two or more characters
+// of s, as Tokens would give them (lower-cased, no punctuation), read from
+// the segmenter's byte offsets without building the words.
+func wordHashes(s string) []uint64 {
+	sg, err := segmenter()
+	if err != nil {
+		var out []uint64
+		for _, t := range Tokens(s) {
+			if utf8.RuneCountInString(t) >= 2 {
+				out = append(out, fnvLower(t))
+			}
+		}
+		return out
+	}
+	b := []byte(s)
+	segs := sg.Segment(b)
+	out := make([]uint64, 0, len(segs))
+	for i := range segs {
+		w := strings.TrimSpace(s[segs[i].Start():segs[i].End()])
+		if utf8.RuneCountInString(w) < 2 {
+			continue
+		}
+		r, _ := utf8.DecodeRuneInString(w)
+		if unicode.IsPunct(r) || unicode.IsSymbol(r) {
+			continue
+		}
+		out = append(out, fnvLower(w))
+	}
+	return out
+}
+
+// fnvLower is FNV-1a of strings.ToLower(w), without the copy for text
+// that has no upper-case letters (Chinese, digits).
+func fnvLower(w string) uint64 {
+	for _, r := range w {
+		if unicode.IsUpper(r) {
+			w = strings.ToLower(w)
+			break
+		}
+	}
+	x := uint64(14695981039346656037)
+	for i := 0; i < len(w); i++ {
+		x ^= uint64(w[i])
+		x *= 1099511628211
+	}
+	return x
+}
+
 // Shingles are the character bigrams of a text's letters and digits: the
 // features of its fingerprint (no dictionary needed, robust to reposts
 // that change a word or the punctuation).
@@ -269,15 +317,8 @@ func Summarize(text string, maxRunes int) string {
 	// Each sentence's words, as sorted distinct hashes: overlaps are merges.
 	sets := make([][]uint64, len(sents))
 	for i, s := range sents {
-		var hs []uint64
-		for _, t := range Tokens(s) {
-			if utf8.RuneCountInString(t) >= 2 {
-				h := fnv.New64a()
-				h.Write([]byte(t))
-				hs = append(hs, h.Sum64())
-			}
-		}
-		sort.Slice(hs, func(a, b int) bool { return hs[a] < hs[b] })
+		hs := wordHashes(s)
+		slices.Sort(hs)
 		sets[i] = slices.Compact(hs)
 	}
 	n := len(sents)

@@ -1,9 +1,11 @@
 package monitor
 
 import (
+	"hash/fnv"
 	"os"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 func TestNormalizeTraditionalAndFullWidth(t *testing.T) {
@@ -86,6 +88,30 @@ func TestFingerprintLong(t *testing.T) {
 	for _, s := range []string{"", "a", "ab", "数字医学", "推动“云医疗”有序发展"} {
 		if Fingerprint(s) != SimHash(Shingles(s)) {
 			t.Fatal(s)
+		}
+	}
+}
+
+// The summary's word hashes read from the segmenter's offsets are the
+// hashes of Tokens' words of two or more characters.
+func TestWordHashesMatchTokens(t *testing.T) {
+	for _, s := range []string{"北京多所医院开通互联网诊疗，开放部分科室复诊服务。", "5G 与 AI 助力远程医疗：Beijing Health Commission 发布通知！", ""} {
+		var want []uint64
+		for _, w := range Tokens(s) {
+			if utf8.RuneCountInString(w) >= 2 {
+				h := fnv.New64a()
+				h.Write([]byte(w))
+				want = append(want, h.Sum64())
+			}
+		}
+		got := wordHashes(s)
+		if len(got) != len(want) {
+			t.Fatalf("%q: %d hashes, want %d", s, len(got), len(want))
+		}
+		for i := range got {
+			if got[i] != want[i] {
+				t.Fatalf("%q: hash %d differs", s, i)
+			}
 		}
 	}
 }
