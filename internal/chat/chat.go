@@ -5,9 +5,11 @@
 // WebSocket connections.
 //
 // Messages of all visits are written by one writer in group commits (many
-// messages a transaction); each visit's messages are numbered under the
-// visit's lock and delivered after their commit, in order, so a client that
-// reconnects with the last number it saw gets what it missed, none twice.
+// messages a transaction); the store numbers each visit's messages in the
+// writing transaction (so servers sharing a database never repeat a
+// number), and the hub delivers them after their commit, in order, so a
+// client that reconnects with the last number it saw gets what it missed,
+// none twice. Live delivery reaches the subscribers of this process.
 package chat
 
 import (
@@ -23,9 +25,10 @@ import (
 
 // Store is what the hub needs of the database.
 type Store interface {
+	// AppendMessages numbers and stores messages (Seq), marking resends of
+	// a stored client id Replayed with the stored number.
 	AppendMessages(ctx context.Context, ms []visit.Message) error
 	Messages(ctx context.Context, visitID, after int64, limit int) ([]visit.Message, error)
-	LastSeq(ctx context.Context, visitID int64) (int64, error)
 }
 
 // Event is what a subscriber receives.
@@ -59,12 +62,9 @@ type Hub struct {
 }
 
 type room struct {
-	id      int64
-	mu      sync.Mutex
-	loaded  bool
-	next    int64
-	clients map[string]int64 // sender/client id → seq, of recent messages
-	subs    map[*Sub]struct{}
+	id   int64
+	mu   sync.Mutex
+	subs map[*Sub]struct{}
 }
 
 type pending struct {
@@ -110,7 +110,7 @@ func (h *Hub) room(id int64) *room {
 	defer h.mu.Unlock()
 	r := h.rooms[id]
 	if r == nil {
-		r = &room{id: id, clients: map[string]int64{}, subs: map[*Sub]struct{}{}}
+		r = &room{id: id, subs: map[*Sub]struct{}{}}
 		h.rooms[id] = r
 	}
 	return r
@@ -201,84 +201,24 @@ func (s *Sub) Relay(e Event) {
 	s.h.send(s.r, s, e)
 }
 
-// Post numbers a message, stores it and delivers it to the visit's
-// subscribers; it returns once the message is committed. A message with
-// a client id already seen from the same sender is not stored again: the
-// earlier one is returned.
+// Post stores a message (the store numbers it) and delivers it to the
+// visit's subscribers; it returns the stored message once committed. A
+// message with a client id already stored for the same sender is not
+// stored again: the stored number is returned and nothing is delivered.
 func (h *Hub) Post(ctx context.Context, m visit.Message) (visit.Message, error) {
-	r := h.room(m.VisitID)
-	r.mu.Lock()
-	if !r.loaded {
-		if err := h.load(ctx, r); err != nil {
-			r.mu.Unlock()
-			return m, err
-		}
-	}
-	key := clientKey(m)
-	if key != "" {
-		if seq, ok := r.clients[key]; ok {
-			r.mu.Unlock()
-			ms, err := h.store.Messages(ctx, m.VisitID, seq-1, 1)
-			if err == nil && len(ms) == 1 {
-				return ms[0], nil
-			}
-			return m, err
-		}
-	}
-	r.next++
-	m.Seq = r.next
 	m.CreatedAt = h.now().UTC()
-	if key != "" {
-		r.clients[key] = m.Seq
-		if len(r.clients) > 4096 {
-			clear(r.clients)
-		}
-	}
-	p := &pending{m: m, r: r, done: make(chan error, 1)}
+	p := &pending{m: m, r: h.room(m.VisitID), done: make(chan error, 1)}
 	select {
 	case h.queue <- p:
 	case <-h.closed:
-		r.mu.Unlock()
 		return m, ErrClosed
 	}
-	r.mu.Unlock()
 	select {
 	case err := <-p.done:
-		return m, err
+		return p.m, err
 	case <-ctx.Done():
 		return m, ctx.Err()
 	}
-}
-
-func clientKey(m visit.Message) string {
-	if m.ClientID == "" {
-		return ""
-	}
-	b, _ := json.Marshal([]any{m.SenderID, m.ClientID})
-	return string(b)
-}
-
-// load reads a room's last number and its recent client ids.
-func (h *Hub) load(ctx context.Context, r *room) error {
-	last, err := h.store.LastSeq(ctx, r.id)
-	if err != nil {
-		return err
-	}
-	from := last - 200
-	if from < 0 {
-		from = 0
-	}
-	ms, err := h.store.Messages(ctx, r.id, from, 200)
-	if err != nil {
-		return err
-	}
-	for _, m := range ms {
-		if k := clientKey(m); k != "" {
-			r.clients[k] = m.Seq
-		}
-	}
-	r.next, r.loaded = last, true
-	return nil
 }
 
 // writer commits queued messages in batches and delivers each after its
@@ -332,18 +272,14 @@ func (h *Hub) flush(batch []*pending) {
 	cancel()
 	if err != nil {
 		h.log.Error("chat: store messages", "n", len(ms), "err", err)
-		// The numbers handed out are lost: reload the rooms' numbering.
-		for _, p := range batch {
-			p.r.mu.Lock()
-			p.r.loaded = false
-			clear(p.r.clients)
-			p.r.mu.Unlock()
-		}
 	}
-	for _, p := range batch {
+	for i, p := range batch {
 		if err == nil {
-			m := p.m
-			h.send(p.r, nil, Event{Type: "message", Message: &m})
+			p.m = ms[i]
+			if !p.m.Replayed {
+				m := p.m
+				h.send(p.r, nil, Event{Type: "message", Message: &m})
+			}
 		}
 		p.done <- err
 	}

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -292,8 +294,14 @@ func (db *DB) DeleteAttachment(ctx context.Context, visitID, id int64) (*visit.A
 
 // --- chat ---
 
-// AppendMessages writes a batch of messages in one transaction. On
-// PostgreSQL the transaction commits without waiting for its WAL flush
+// AppendMessages numbers and writes a batch of messages in one
+// transaction: each visit's counter is taken once for its messages of the
+// batch (a row lock, so servers sharing the database number one visit's
+// messages without gaps or repeats), in batch order. A message whose sender
+// already sent its client id is not written again: it gets the stored
+// number and Replayed.
+//
+// On PostgreSQL the transaction commits without waiting for its WAL flush
 // (synchronous_commit off, for this transaction only): a slow disk's flush
 // stalls (hundreds of milliseconds here) would otherwise hold up every
 // conversation. A database crash can lose at most the last few hundred
@@ -301,14 +309,58 @@ func (db *DB) DeleteAttachment(ctx context.Context, visitID, id int64) (*visit.A
 // synchronous=NORMAL in WAL mode gives every write. Records, bookings and
 // the audit log keep synchronous commits.
 func (db *DB) AppendMessages(ctx context.Context, ms []visit.Message) error {
-	rows := make([][]any, len(ms))
-	for i, m := range ms {
-		rows[i] = []any{m.VisitID, m.Seq, m.SenderID, string(m.SenderRole), m.Kind, m.Text, m.AttachmentID, m.ClientID, micros(m.CreatedAt)}
-	}
 	return db.tx(ctx, func(tx *sql.Tx) error {
 		if db.Engine == Postgres {
 			if _, err := tx.ExecContext(ctx, "SET LOCAL synchronous_commit = off"); err != nil {
 				return err
+			}
+		}
+		if err := markReplays(ctx, tx, ms); err != nil {
+			return err
+		}
+		// Each visit's counter, advanced by its new messages, in one
+		// statement (PostgreSQL first locks the rows in id order, so two
+		// servers' batches never wait on each other in a cycle).
+		count := map[int64]int64{}
+		var order []int64
+		for _, m := range ms {
+			if m.Replayed {
+				continue
+			}
+			if count[m.VisitID] == 0 {
+				order = append(order, m.VisitID)
+			}
+			count[m.VisitID]++
+		}
+		slices.Sort(order)
+		next, err := db.takeChatNumbers(ctx, tx, order, count)
+		if err != nil {
+			return err
+		}
+		rows := make([][]any, 0, len(ms))
+		for i := range ms {
+			m := &ms[i]
+			if m.Replayed {
+				continue
+			}
+			m.Seq = next[m.VisitID]
+			next[m.VisitID]++
+			rows = append(rows, []any{m.VisitID, m.Seq, m.SenderID, string(m.SenderRole), m.Kind, m.Text, m.AttachmentID, m.ClientID, micros(m.CreatedAt)})
+		}
+		// A repeat inside the batch answers with its first's number.
+		type key struct {
+			visit, sender int64
+			client        string
+		}
+		firsts := map[key]int64{}
+		for _, m := range ms {
+			if !m.Replayed && m.ClientID != "" {
+				firsts[key{m.VisitID, m.SenderID, m.ClientID}] = m.Seq
+			}
+		}
+		for i := range ms {
+			if m := &ms[i]; m.Replayed && m.Seq == 0 {
+				m.Seq = firsts[key{m.VisitID, m.SenderID, m.ClientID}]
 			}
 		}
 		for len(rows) > 0 {
@@ -320,6 +372,113 @@ func (db *DB) AppendMessages(ctx context.Context, ms []visit.Message) error {
 		}
 		return nil
 	})
+}
+
+// takeChatNumbers advances the counters of the visits by their counts and
+// returns the first new number of each.
+func (db *DB) takeChatNumbers(ctx context.Context, tx *sql.Tx, visits []int64, count map[int64]int64) (map[int64]int64, error) {
+	next := map[int64]int64{}
+	if len(visits) == 0 {
+		return next, nil
+	}
+	ids := make([]string, len(visits))
+	var args []any
+	var sel []string
+	for i, v := range visits {
+		ids[i] = strconv.FormatInt(v, 10)
+		args = append(args, v, count[v])
+		sel = append(sel, fmt.Sprintf("SELECT CAST($%d AS BIGINT) AS id, CAST($%d AS BIGINT) AS n", 2*i+1, 2*i+2))
+	}
+	if db.Engine == Postgres {
+		if _, err := tx.ExecContext(ctx, `SELECT appointment_id FROM visits WHERE appointment_id IN (`+strings.Join(ids, ",")+`)
+			ORDER BY appointment_id FOR UPDATE`); err != nil {
+			return nil, err
+		}
+	}
+	rows, err := tx.QueryContext(ctx, `UPDATE visits SET chat_seq = chat_seq + c.n FROM (`+strings.Join(sel, " UNION ALL ")+`) AS c
+		WHERE visits.appointment_id = c.id RETURNING visits.appointment_id, visits.chat_seq`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("chat numbering: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var v, last int64
+		if err := rows.Scan(&v, &last); err != nil {
+			return nil, err
+		}
+		next[v] = last - count[v] + 1
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if len(next) != len(visits) {
+		return nil, fmt.Errorf("chat numbering: %d of %d visits found", len(next), len(visits))
+	}
+	return next, nil
+}
+
+// markReplays finds the messages of a batch already stored under their
+// sender's client id, in one query by the unique index's leading columns,
+// and repeats inside the batch.
+func markReplays(ctx context.Context, tx *sql.Tx, ms []visit.Message) error {
+	type key struct {
+		visit, sender int64
+		client        string
+	}
+	seen := map[key]bool{}
+	visits := map[int64]bool{}
+	var clients []any
+	for i := range ms {
+		m := &ms[i]
+		m.Replayed = false
+		if m.ClientID == "" {
+			continue
+		}
+		k := key{m.VisitID, m.SenderID, m.ClientID}
+		if seen[k] {
+			m.Replayed = true // a repeat inside the batch: numbered with the first below
+			continue
+		}
+		seen[k] = true
+		visits[m.VisitID] = true
+		clients = append(clients, m.ClientID)
+	}
+	if len(clients) == 0 {
+		return nil
+	}
+	var vs []string
+	for v := range visits {
+		vs = append(vs, strconv.FormatInt(v, 10))
+	}
+	ph := make([]string, len(clients))
+	for i := range clients {
+		ph[i] = "$" + strconv.Itoa(i+1)
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT visit_id, sender_id, client_id, seq FROM messages WHERE visit_id IN (`+strings.Join(vs, ",")+`)
+		AND client_id IN (`+strings.Join(ph, ",")+`)`, clients...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	stored := map[key]int64{}
+	for rows.Next() {
+		var k key
+		var seq int64
+		if err := rows.Scan(&k.visit, &k.sender, &k.client, &seq); err != nil {
+			return err
+		}
+		stored[k] = seq
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for i := range ms {
+		m := &ms[i]
+		if seq, ok := stored[key{m.VisitID, m.SenderID, m.ClientID}]; ok && m.ClientID != "" {
+			m.Seq, m.Replayed = seq, true
+		}
+	}
+	return nil
 }
 
 func (db *DB) Messages(ctx context.Context, visitID, after int64, limit int) ([]visit.Message, error) {
@@ -346,12 +505,6 @@ func (db *DB) Messages(ctx context.Context, visitID, after int64, limit int) ([]
 		out = append(out, m)
 	}
 	return out, rows.Err()
-}
-
-func (db *DB) LastSeq(ctx context.Context, visitID int64) (int64, error) {
-	var n int64
-	err := db.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM messages WHERE visit_id = $1`, visitID).Scan(&n)
-	return n, err
 }
 
 func (db *DB) MarkChatRead(ctx context.Context, visitID, accountID, seq int64) error {

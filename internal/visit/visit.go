@@ -202,6 +202,7 @@ type Message struct {
 	AttachmentID int64     `json:"attachment_id,omitempty"`
 	ClientID     string    `json:"client_id,omitempty"`
 	CreatedAt    time.Time `json:"created_at"`
+	Replayed     bool      `json:"-"` // a resend, answered with the stored message's number
 }
 
 // Message kinds.
@@ -244,9 +245,9 @@ type Store interface {
 	Attachment(ctx context.Context, visitID, id int64) (*Attachment, error)
 	DeleteAttachment(ctx context.Context, visitID, id int64) (*Attachment, error)
 
+	// AppendMessages numbers (per visit) and stores messages; see Message.Replayed.
 	AppendMessages(ctx context.Context, ms []Message) error
 	Messages(ctx context.Context, visitID, after int64, limit int) ([]Message, error)
-	LastSeq(ctx context.Context, visitID int64) (int64, error)
 	MarkChatRead(ctx context.Context, visitID, accountID, seq int64) error
 	ChatRead(ctx context.Context, visitID int64) (map[int64]int64, error)
 

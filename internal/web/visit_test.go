@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -22,6 +23,7 @@ import (
 	"github.com/yunyi-health/yunyi/internal/history"
 	"github.com/yunyi-health/yunyi/internal/sqlstore"
 	"github.com/yunyi-health/yunyi/internal/sqlstore/sqltest"
+	visitpkg "github.com/yunyi-health/yunyi/internal/visit"
 )
 
 // pngBytes is a small real PNG (a photo of a rash, as far as the server
@@ -572,6 +574,75 @@ func TestQuestionnairesAsData(t *testing.T) {
 		}
 		if !strings.Contains(string(e.req("GET", "/api/v1/termination-reasons", "", nil).raw), "需要住院观察") {
 			t.Fatal("the new reason is not listed")
+		}
+	})
+}
+
+// Two servers over one database carry one visit's chat: the database
+// numbers the messages, so concurrent posts through both get distinct
+// numbers without gaps, and a resend through the other server is found.
+func TestChatAcrossServers(t *testing.T) {
+	eachEnv(t, func(t *testing.T, e *env) {
+		other := newEnv(t, e.db, map[string][2]float64{"chat-account": {60000, 1000}, "login-ip": {6000, 1000}, "login-user": {6000, 1000}})
+		lm := e.login("liming")
+		doc := other.login("bch-dermatology-doctor")
+		slot := e.doctorSlot("bch-skin-fv", "bch", e.login("bch-dermatology-doctor"), nil)
+		id := e.bookVisit(lm, e.patientIDs(lm)["李小雨"], slot, "x1")
+		vpath := fmt.Sprintf("/api/v1/visits/%.0f", id)
+		e.upload(lm, vpath+"/attachments", "p.png", pngBytes(t))
+		e.req("PUT", vpath+"/pre-consult", lm, map[string]any{"answers": map[string]any{"site": []string{"face"}, "duration_days": 2}})
+		if r := other.req("POST", vpath+"/start", doc, nil); r.status != 200 {
+			t.Fatalf("start on the other server %d %s", r.status, r.raw)
+		}
+		var wg sync.WaitGroup
+		errc := make(chan string, 40)
+		for i := range 15 {
+			wg.Add(2)
+			go func() {
+				defer wg.Done()
+				if r := e.req("POST", vpath+"/messages", lm, map[string]any{"text": fmt.Sprint("患者 ", i), "client_id": fmt.Sprint("p", i)}); r.status != 201 {
+					errc <- string(r.raw)
+				}
+			}()
+			go func() {
+				defer wg.Done()
+				if r := other.req("POST", vpath+"/messages", doc, map[string]any{"text": fmt.Sprint("医生 ", i)}); r.status != 201 {
+					errc <- string(r.raw)
+				}
+			}()
+		}
+		wg.Wait()
+		close(errc)
+		for msg := range errc {
+			t.Fatalf("a post failed: %s", msg)
+		}
+		// A resend through the other server: the stored message, not a new one.
+		r := other.req("POST", vpath+"/messages", lm, map[string]any{"text": "患者 3", "client_id": "p3"})
+		if r.status != 201 {
+			t.Fatalf("resend %d %s", r.status, r.raw)
+		}
+		ms := e.req("GET", vpath+"/messages?after=0", lm, nil).body["messages"].([]any)
+		if len(ms) != 30 {
+			t.Fatalf("%d messages stored", len(ms))
+		}
+		for i, m := range ms {
+			if m.(map[string]any)["seq"] != float64(i+1) {
+				t.Fatalf("message %d has number %v", i, m.(map[string]any)["seq"])
+			}
+		}
+		if r.body["seq"].(float64) < 1 || r.body["seq"].(float64) > 30 {
+			t.Fatalf("the resend got a new number %v", r.body["seq"])
+		}
+		// A resend inside one batch gets its first's number; the batch's
+		// new messages follow on.
+		batch := []visitpkg.Message{{VisitID: int64(id), SenderID: 1, SenderRole: visitpkg.PartyPatient, Kind: "text", Text: "a", ClientID: "z"},
+			{VisitID: int64(id), SenderID: 1, SenderRole: visitpkg.PartyPatient, Kind: "text", Text: "a", ClientID: "z"},
+			{VisitID: int64(id), SenderID: 1, SenderRole: visitpkg.PartyPatient, Kind: "text", Text: "b"}}
+		if err := e.db.AppendMessages(context.Background(), batch); err != nil {
+			t.Fatal(err)
+		}
+		if batch[0].Seq != 31 || !batch[1].Replayed || batch[1].Seq != 31 || batch[2].Seq != 32 {
+			t.Fatalf("batch %+v", batch)
 		}
 	})
 }

@@ -1,0 +1,6 @@
+-- Chat messages are numbered by the database (a counter per visit, taken in
+-- the writing transaction), so that several servers can carry one visit's
+-- conversation; a resend with the same client id is found by index.
+ALTER TABLE visits ADD COLUMN chat_seq BIGINT NOT NULL DEFAULT 0;
+UPDATE visits SET chat_seq = COALESCE((SELECT MAX(m.seq) FROM messages m WHERE m.visit_id = visits.appointment_id), 0);
+CREATE UNIQUE INDEX messages_client ON messages(visit_id, sender_id, client_id) WHERE client_id <> '';
