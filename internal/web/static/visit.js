@@ -21,8 +21,22 @@
     return String(Date.now()) + Math.random().toString(16).slice(2);
   }
 
-  function render(m) {
-    if (!log || m.seq <= lastSeq && log.querySelector('[data-seq="' + m.seq + '"]')) return;
+  // fill fetches the messages missing before seq (numbers are the
+  // database's: a message another server took reaches this socket only
+  // through the next one that follows it).
+  var filling = false;
+  function fill(upTo) {
+    if (filling) return;
+    filling = true;
+    fetch('/api/v1/visits/' + id + '/messages?after=' + lastSeq, {credentials: 'same-origin'})
+      .then(function (r) { return r.json(); })
+      .then(function (j) { (j.messages || []).forEach(function (m) { if (m.seq < upTo) render(m, true); }); })
+      .finally(function () { filling = false; });
+  }
+
+  function render(m, filled) {
+    if (!log || log.querySelector('[data-seq="' + m.seq + '"]')) return;
+    if (!filled && m.seq > lastSeq + 1 && lastSeq > 0) fill(m.seq);
     var li = document.createElement('li');
     li.className = 'msg from-' + m.sender_role + (String(m.sender_id) === me ? ' mine' : '');
     li.dataset.seq = m.seq;
@@ -42,7 +56,12 @@
       span.textContent = m.text;
       li.appendChild(span);
     }
-    log.appendChild(li);
+    // In number order, wherever it arrives from.
+    var after = null;
+    log.querySelectorAll('li[data-seq]').forEach(function (x) {
+      if (!after && parseInt(x.dataset.seq, 10) > m.seq) after = x;
+    });
+    log.insertBefore(li, after);
     li.scrollIntoView({block: 'nearest'});
     lastSeq = Math.max(lastSeq, m.seq);
     if (String(m.sender_id) !== me) markRead();
