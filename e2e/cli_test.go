@@ -1,8 +1,6 @@
 package e2e
 
 import (
-	"encoding/json"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -21,18 +19,7 @@ func eachEngine(t *testing.T, fn func(t *testing.T, dsn string)) {
 
 func getJSON(t *testing.T, url string, v any) int {
 	t.Helper()
-	res, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	if v != nil {
-		if err := json.Unmarshal(b, v); err != nil {
-			t.Fatalf("%s: %v\n%s", url, err, b)
-		}
-	}
-	return res.StatusCode
+	return api(t, "GET", url, "", nil, v)
 }
 
 // serve --demo on an empty database loads the demo data; a second start

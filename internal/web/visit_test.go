@@ -95,6 +95,15 @@ func (e *env) bookVisit(token string, patient int64, slot map[string]any, key st
 	return b.body["id"].(float64)
 }
 
+// checkIn gives a skin first visit its photo and answers (V-1): checked in.
+func (e *env) checkIn(token, vpath string) {
+	e.t.Helper()
+	e.upload(token, vpath+"/attachments", "p.png", pngBytes(e.t))
+	if r := e.req("PUT", vpath+"/pre-consult", token, map[string]any{"answers": map[string]any{"site": []string{"face"}, "duration_days": 2}}); r.status != 200 {
+		e.t.Fatalf("pre-consult %d %s", r.status, r.raw)
+	}
+}
+
 func wsDial(t *testing.T, e *env, token string, visit float64, after int64) *websocket.Conn {
 	t.Helper()
 	url := strings.Replace(e.ts.URL, "http", "ws", 1) + fmt.Sprintf("/api/v1/visits/%.0f/ws?after=%d", visit, after)
@@ -388,8 +397,7 @@ func TestVisitStartNeedsD1(t *testing.T) {
 		slot := e.doctorSlot("bch-skin-fv", "bch", doc, nil)
 		id := e.bookVisit(lm, e.patientIDs(lm)["李小雨"], slot, "d1")
 		vpath := fmt.Sprintf("/api/v1/visits/%.0f", id)
-		e.upload(lm, vpath+"/attachments", "p.png", pngBytes(t))
-		e.req("PUT", vpath+"/pre-consult", lm, map[string]any{"answers": map[string]any{"site": []string{"face"}, "duration_days": 2}})
+		e.checkIn(lm, vpath)
 		admin := e.login("bch-admin")
 		pp := fmt.Sprintf("/api/v1/practitioners/%.0f", slot["doctor_id"].(float64))
 		p := e.req("GET", pp, admin, nil).body
@@ -471,8 +479,7 @@ func TestVisitRemindersAndNoShow(t *testing.T) {
 		if r := e.req("POST", vpath+"/no-show", doc, nil); r.status != 409 || r.errCode() != "too_early" {
 			t.Fatalf("no-show before the time %d %s", r.status, r.raw)
 		}
-		e.upload(lm, vpath+"/attachments", "p.png", pngBytes(t))
-		e.req("PUT", vpath+"/pre-consult", lm, map[string]any{"answers": map[string]any{"site": []string{"face"}, "duration_days": 2}})
+		e.checkIn(lm, vpath)
 		if r := e.req("POST", vpath+"/wait", lm, nil); r.status != 200 {
 			t.Fatalf("wait %d %s", r.status, r.raw)
 		}
@@ -504,8 +511,7 @@ func TestChatRateLimit(t *testing.T) {
 		slot := e.doctorSlot("bch-skin-fv", "bch", doc, nil)
 		id := e.bookVisit(lm, e.patientIDs(lm)["李小雨"], slot, "rl")
 		vpath := fmt.Sprintf("/api/v1/visits/%.0f", id)
-		e.upload(lm, vpath+"/attachments", "p.png", pngBytes(t))
-		e.req("PUT", vpath+"/pre-consult", lm, map[string]any{"answers": map[string]any{"site": []string{"face"}, "duration_days": 2}})
+		e.checkIn(lm, vpath)
 		e.req("POST", vpath+"/wait", lm, nil)
 		limited := 0
 		for i := range 40 {
@@ -589,8 +595,7 @@ func TestChatAcrossServers(t *testing.T) {
 		slot := e.doctorSlot("bch-skin-fv", "bch", e.login("bch-dermatology-doctor"), nil)
 		id := e.bookVisit(lm, e.patientIDs(lm)["李小雨"], slot, "x1")
 		vpath := fmt.Sprintf("/api/v1/visits/%.0f", id)
-		e.upload(lm, vpath+"/attachments", "p.png", pngBytes(t))
-		e.req("PUT", vpath+"/pre-consult", lm, map[string]any{"answers": map[string]any{"site": []string{"face"}, "duration_days": 2}})
+		e.checkIn(lm, vpath)
 		if r := other.req("POST", vpath+"/start", doc, nil); r.status != 200 {
 			t.Fatalf("start on the other server %d %s", r.status, r.raw)
 		}
