@@ -25,7 +25,9 @@ func (s *Server) htmlRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /me", s.requireLogin(s.pageMe))
 	mux.HandleFunc("POST /me/children", s.requireLogin(s.postChild))
 	mux.HandleFunc("POST /me/children/{id}/invite", s.requireLogin(s.postInvite))
-	mux.HandleFunc("POST /me/link", s.requireLogin(s.postLinkChild))
+	mux.HandleFunc("POST /me/link", s.requireLogin(s.submit("me", s.mePage,
+		func(r *http.Request) error { _, err := s.redeem(r, r.PostFormValue("code")); return err },
+		func(*http.Request) string { return "/me?ok=child_linked" })))
 	mux.HandleFunc("GET /institutions", s.pageInstitutions)
 	mux.HandleFunc("GET /institutions/{code}", s.pageInstitution)
 	mux.HandleFunc("GET /admin", s.requireLogin(s.pageAdminHome))
@@ -250,19 +252,6 @@ func (s *Server) postInvite(w http.ResponseWriter, r *http.Request) {
 	}
 	p.Data = d
 	s.render(w, r, http.StatusOK, "me", p)
-}
-
-func (s *Server) postLinkChild(w http.ResponseWriter, r *http.Request) {
-	if _, err := s.redeem(r, r.PostFormValue("code")); err != nil {
-		p, perr := s.mePage(w, r)
-		if perr != nil {
-			s.fail(w, r, perr)
-			return
-		}
-		s.formErr(w, r, "me", p, err)
-		return
-	}
-	http.Redirect(w, r, "/me?ok=child_linked", http.StatusSeeOther)
 }
 
 func (s *Server) pageInstitutions(w http.ResponseWriter, r *http.Request) {
