@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -121,8 +122,20 @@ func benchMonitor(ctx context.Context, args []string, stdout io.Writer) error {
 	fs, engines, pg, _ := benchFlags("bench monitor")
 	n := fs.Int("articles", 10000, "articles")
 	runes := fs.Int("runes", 3000, "characters per article")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	fmt.Fprintln(stdout, "| engine | articles | characters each | seconds (processing) | articles/s | relevant | merged as reposts |")
 	fmt.Fprintln(stdout, "|---|---|---|---|---|---|---|")

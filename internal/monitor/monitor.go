@@ -141,11 +141,15 @@ func DefaultTaxonomy() Taxonomy {
 // Score is the relevance of a text: the weighted count of taxonomy terms,
 // each counted at most 3 times, with the terms that matched.
 func (t Taxonomy) Score(normalized string) (float64, []string) {
-	lower := strings.ToLower(normalized)
+	words := make([]string, len(t.Terms))
+	for i, term := range t.Terms {
+		words[i] = strings.ToLower(term.Term)
+	}
+	counts := counterFor(words).Count(strings.ToLower(normalized))
 	score := 0.0
 	var matched []string
-	for _, term := range t.Terms {
-		n := strings.Count(lower, strings.ToLower(term.Term))
+	for i, term := range t.Terms {
+		n := counts[i]
 		if n == 0 {
 			continue
 		}

@@ -55,8 +55,9 @@ func (l Lexicon) Classify(text string) (Sentiment, []string) {
 	count := func(words []string) (int, []string) {
 		n := 0
 		var hit []string
-		for _, w := range words {
-			if c := strings.Count(text, w); c > 0 {
+		counts := counterFor(words).Count(text)
+		for i, w := range words {
+			if c := counts[i]; c > 0 {
 				n += c
 				hit = append(hit, w)
 			}

@@ -4,7 +4,6 @@ import (
 	"hash/fnv"
 	"math"
 	"math/bits"
-	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -47,10 +46,10 @@ func converter() (*opencc.OpenCC, error) {
 		}
 		out, err := t2s.Convert(string(block))
 		if conv := []rune(out); err == nil && len(conv) == len(block) {
-			traditional = map[rune]bool{}
+			traditional = new([(0x9FFF - 0x4E00 + 64) / 64]uint64)
 			for i, r := range block {
 				if conv[i] != r {
-					traditional[r] = true
+					traditional[(r-0x4E00)/64] |= 1 << ((r - 0x4E00) % 64)
 				}
 			}
 		}
@@ -58,16 +57,16 @@ func converter() (*opencc.OpenCC, error) {
 	return t2s, t2sErr
 }
 
-// traditional holds the CJK characters that t2s converts (nil: unknown,
-// convert everything).
-var traditional map[rune]bool
+// traditional is the set of CJK characters that t2s converts, a bit per
+// character from U+4E00 (nil: unknown, convert everything).
+var traditional *[(0x9FFF - 0x4E00 + 64) / 64]uint64
 
 func hasTraditional(s string) bool {
 	if traditional == nil {
 		return true
 	}
 	for _, r := range s {
-		if traditional[r] {
+		if r >= 0x4E00 && r <= 0x9FFF && traditional[(r-0x4E00)/64]&(1<<((r-0x4E00)%64)) != 0 {
 			return true
 		}
 	}
@@ -79,7 +78,40 @@ func segmenter() (*gse.Segmenter, error) {
 	return &seg, segErr
 }
 
-var spaces = regexp.MustCompile(`[ \t\x{3000}\x{00a0}]+`)
+// collapseSpaces replaces each run of spaces, tabs, ideographic and
+// no-break spaces with one space and trims the ends; text that needs no
+// change is returned as it is.
+func collapseSpaces(s string) string {
+	isSpace := func(r rune) bool { return r == ' ' || r == '\t' || r == '\u3000' || r == '\u00a0' }
+	clean := true
+	prev := false
+	for _, r := range s {
+		sp := isSpace(r)
+		if sp && (prev || r != ' ') {
+			clean = false
+			break
+		}
+		prev = sp
+	}
+	if clean {
+		return strings.TrimSpace(s)
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	prev = false
+	for _, r := range s {
+		if isSpace(r) {
+			if !prev {
+				b.WriteByte(' ')
+			}
+			prev = true
+			continue
+		}
+		prev = false
+		b.WriteRune(r)
+	}
+	return strings.TrimSpace(b.String())
+}
 
 // Simplify converts traditional characters to simplified and collapses
 // runs of spaces: the text as shown (Chinese punctuation kept).
@@ -89,7 +121,7 @@ func Simplify(s string) string {
 			s = c
 		}
 	}
-	return strings.TrimSpace(spaces.ReplaceAllString(s, " "))
+	return collapseSpaces(s)
 }
 
 // Normalize is Simplify with full-width letters, digits and punctuation
@@ -99,7 +131,7 @@ func Normalize(s string) string { return fold(Simplify(s)) }
 
 // fold is Normalize for text already simplified.
 func fold(s string) string {
-	return strings.TrimSpace(spaces.ReplaceAllString(width.Fold.String(s), " "))
+	return collapseSpaces(width.Fold.String(s))
 }
 
 // Tokens segments normalised text into words, dropping punctuation and
@@ -286,16 +318,40 @@ func SimHash(tokens []string) uint64 {
 // of reposts of one article.
 func NearDuplicate(a, b uint64) bool { return bits.OnesCount64(a^b) <= 3 }
 
-var sentenceEnd = regexp.MustCompile(`[^。！？!?\n]+[。！？!?]*`)
-
-// Sentences splits text into sentences.
+// Sentences splits text into sentences: each runs to its end marks
+// (。！？!?, kept) or to a line break, and has eight characters or more.
 func Sentences(text string) []string {
+	isEnd := func(r rune) bool { return r == '。' || r == '！' || r == '？' || r == '!' || r == '?' }
 	var out []string
-	for _, s := range sentenceEnd.FindAllString(text, -1) {
-		s = strings.TrimSpace(s)
-		if utf8.RuneCountInString(s) >= 8 {
+	add := func(s string) {
+		if s = strings.TrimSpace(s); utf8.RuneCountInString(s) >= 8 {
 			out = append(out, s)
 		}
+	}
+	start, ending := -1, false // start of the sentence read; in its end marks
+	for i, r := range text {
+		switch {
+		case r == '\n':
+			if start >= 0 {
+				add(text[start:i])
+			}
+			start, ending = -1, false
+		case isEnd(r):
+			if start >= 0 {
+				ending = true
+			}
+		default:
+			if ending {
+				add(text[start:i])
+				start, ending = -1, false
+			}
+			if start < 0 {
+				start = i
+			}
+		}
+	}
+	if start >= 0 {
+		add(text[start:])
 	}
 	return out
 }

@@ -3,6 +3,7 @@ package monitor
 import (
 	"hash/fnv"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -112,6 +113,46 @@ func TestWordHashesMatchTokens(t *testing.T) {
 			if got[i] != want[i] {
 				t.Fatalf("%q: hash %d differs", s, i)
 			}
+		}
+	}
+}
+
+func TestCollapseSpaces(t *testing.T) {
+	re := regexp.MustCompile(`[ \t\x{3000}\x{00a0}]+`)
+	for _, s := range []string{"", " ", "互联网医院", " 互联网 医院 ", "互联网  医院", "a\tb", "互联网\u3000医院", "a\u00a0 \tb",
+		"\u3000\u3000首诊\u3000", "line\n  next", "x \u3000"} {
+		want := strings.TrimSpace(re.ReplaceAllString(s, " "))
+		if got := collapseSpaces(s); got != want {
+			t.Errorf("collapseSpaces(%q) = %q, want %q", s, got, want)
+		}
+	}
+}
+
+func TestWordCounterIsStringsCount(t *testing.T) {
+	words := []string{"互联网", "互联网医院", "医院", "哈哈", "5g", "a", "aa", "😀x", "院"}
+	for _, text := range []string{"", "互联网医院和互联网诊疗，医院医院", "哈哈哈哈哈", "5g5g 5G", "aaaaa", "😀x😀😀x", "院院互联网医院院"} {
+		got := newWordCounter(words).Count(text)
+		for i, w := range words {
+			if want := strings.Count(text, w); got[i] != want {
+				t.Errorf("Count(%q)[%q] = %d, strings.Count = %d", text, w, got[i], want)
+			}
+		}
+	}
+}
+
+func TestSentencesAsTheRegexp(t *testing.T) {
+	re := regexp.MustCompile(`[^。！？!?\n]+[。！？!?]*`)
+	seed, _ := os.ReadFile("../../../shared/seeds/000_084e12d233652512.txt")
+	for _, text := range []string{"", "。。。", "短句。", "这是第一句很长的话。这是第二句也很长吧！？\n第三句没有结束标记但很长",
+		"！！开头是标记的一句话很长很长。", "Is this an English sentence? Yes it is!\n\n  spaced  line of words  ", string(seed)} {
+		var want []string
+		for _, s := range re.FindAllString(text, -1) {
+			if s = strings.TrimSpace(s); utf8.RuneCountInString(s) >= 8 {
+				want = append(want, s)
+			}
+		}
+		if got := Sentences(text); strings.Join(got, "|") != strings.Join(want, "|") {
+			t.Errorf("Sentences(%.30q) = %q, want %q", text, got, want)
 		}
 	}
 }

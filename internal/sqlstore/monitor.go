@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"github.com/yunyi-health/yunyi/internal/crawl"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -105,18 +106,18 @@ const fpBands = 4
 type itemTx struct {
 	tx                                   *sql.Tx
 	byURL, insert, dropBands, candidates *sql.Stmt
-	addBands                             *sql.Stmt
+	primary, addBands                    *sql.Stmt
 }
 
 func prepareItemTx(ctx context.Context, tx *sql.Tx) (*itemTx, error) {
 	t := &itemTx{tx: tx}
 	var parts []string
 	for b := 0; b < fpBands; b++ {
-		parts = append(parts, "SELECT item_id FROM monitor_bands WHERE band = "+strconv.Itoa(b)+" AND value = $"+strconv.Itoa(b+1))
+		parts = append(parts, "SELECT item_id, fingerprint FROM monitor_bands WHERE band = "+strconv.Itoa(b)+" AND value = $"+strconv.Itoa(b+1))
 	}
 	var vals []string
 	for b := 0; b < fpBands; b++ {
-		vals = append(vals, "($1, "+strconv.Itoa(b)+", $"+strconv.Itoa(b+2)+")")
+		vals = append(vals, "("+strconv.Itoa(b)+", $"+strconv.Itoa(b+3)+", $1, $2)")
 	}
 	for _, q := range []struct {
 		dst **sql.Stmt
@@ -126,9 +127,9 @@ func prepareItemTx(ctx context.Context, tx *sql.Tx) (*itemTx, error) {
 		{&t.insert, `INSERT INTO monitor_items (source_id, url, title, media, published, body, summary, fetched_at, score, terms, threshold,
 			fingerprint, sentiment, sentiment_words) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id`},
 		{&t.dropBands, `DELETE FROM monitor_bands WHERE item_id = $1`},
-		{&t.candidates, `SELECT DISTINCT i.id, i.published, i.fingerprint FROM (` + strings.Join(parts, " UNION ALL ") + `) c
-			JOIN monitor_items i ON i.id = c.item_id WHERE i.duplicate_of = 0`},
-		{&t.addBands, `INSERT INTO monitor_bands (item_id, band, value) VALUES ` + strings.Join(vals, ", ")},
+		{&t.candidates, strings.Join(parts, " UNION ALL ")},
+		{&t.primary, `SELECT published FROM monitor_items WHERE id = $1 AND duplicate_of = 0`},
+		{&t.addBands, `INSERT INTO monitor_bands (band, value, item_id, fingerprint) VALUES ` + strings.Join(vals, ", ")},
 	} {
 		st, err := tx.PrepareContext(ctx, q.sql)
 		if err != nil {
@@ -141,7 +142,7 @@ func prepareItemTx(ctx context.Context, tx *sql.Tx) (*itemTx, error) {
 }
 
 func (t *itemTx) close() {
-	for _, st := range []*sql.Stmt{t.byURL, t.insert, t.dropBands, t.candidates, t.addBands} {
+	for _, st := range []*sql.Stmt{t.byURL, t.insert, t.dropBands, t.candidates, t.primary, t.addBands} {
 		if st != nil {
 			st.Close()
 		}
@@ -194,6 +195,9 @@ func upsertItemTx(ctx context.Context, t *itemTx, it *monitor.Item) (bool, error
 			it.Summary, micros(it.FetchedAt), it.Score, terms, it.Threshold, int64(it.Fingerprint), string(it.Sentiment), strings.Join(it.Feeling, ",")); err != nil {
 			return false, err
 		}
+		if _, err := t.dropBands.ExecContext(ctx, it.ID); err != nil {
+			return false, err
+		}
 		return true, mergeDuplicate(ctx, t, it)
 	}
 	if err := t.insert.QueryRowContext(ctx, it.SourceID, it.URL,
@@ -214,38 +218,45 @@ func mergeDuplicate(ctx context.Context, t *itemTx, it *monitor.Item) error {
 	for b := 0; b < fpBands; b++ {
 		bandArgs[b] = int((it.Fingerprint >> (16 * b)) & 0xffff)
 	}
-	if _, err := t.dropBands.ExecContext(ctx, it.ID); err != nil {
-		return err
-	}
 	// Candidates: items sharing one of the four 16-bit bands (each lookup is
-	// an index range holding a handful of items); the exact distance decides.
-	// The exact distance first (cheap, in memory), then the period.
+	// an index range holding a handful of items, with their fingerprints);
+	// the exact distance decides, then the item: not itself a repost, and
+	// published within the period.
 	type cand struct {
 		id        int64
 		published string
 	}
-	var cands []cand
+	var near []int64
 	rows, err := t.candidates.QueryContext(ctx, bandArgs...)
 	if err != nil {
 		return err
 	}
 	for rows.Next() {
-		var c cand
-		var fp int64
-		if err := rows.Scan(&c.id, &c.published, &fp); err != nil {
+		var id, fp int64
+		if err := rows.Scan(&id, &fp); err != nil {
 			rows.Close()
 			return err
 		}
-		if c.id != it.ID && monitor.NearDuplicate(uint64(fp), it.Fingerprint) {
-			cands = append(cands, c)
+		if id != it.ID && monitor.NearDuplicate(uint64(fp), it.Fingerprint) && !slices.Contains(near, id) {
+			near = append(near, id)
 		}
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	if _, err := t.addBands.ExecContext(ctx, append([]any{it.ID}, bandArgs...)...); err != nil {
+	if _, err := t.addBands.ExecContext(ctx, append([]any{it.ID, int64(it.Fingerprint)}, bandArgs...)...); err != nil {
 		return err
+	}
+	var cands []cand
+	for _, id := range near {
+		c := cand{id: id}
+		switch err := t.primary.QueryRowContext(ctx, id).Scan(&c.published); {
+		case err == nil:
+			cands = append(cands, c)
+		case !errors.Is(err, sql.ErrNoRows):
+			return err
+		}
 	}
 	day, err := time.Parse("2006-01-02", it.Published)
 	if err != nil || len(cands) == 0 {
