@@ -12,7 +12,6 @@ CREATE TABLE monitor_bands (
     PRIMARY KEY (band, value, item_id)
 ){{without_rowid}};
 CREATE INDEX monitor_bands_item ON monitor_bands(item_id);
-{{pg_lz4}}
 INSERT INTO monitor_bands (band, value, item_id, fingerprint)
     SELECT 0, fingerprint & 65535, id, fingerprint FROM monitor_items
     UNION ALL SELECT 1, (fingerprint >> 16) & 65535, id, fingerprint FROM monitor_items
