@@ -54,7 +54,7 @@ func benchBooking(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			return err
 		}
 		reports = append(reports, rep)
-		for _, x := range []bench.Result{rep.Burst, rep.Pooled, rep.Sustained, rep.Paced} {
+		for _, x := range []bench.Result{rep.Burst, rep.Cold, rep.Pooled, rep.Sustained, rep.Paced} {
 			fmt.Fprintf(stderr, "%s %s: outcomes %v\n", rep.Engine, x.Name, x.Codes)
 		}
 		return nil

@@ -20,7 +20,7 @@ func TestBenchmarkRunsSmall(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, r := range []Result{rep.Burst, rep.Pooled} {
+		for _, r := range []Result{rep.Burst, rep.Cold, rep.Pooled} {
 			if r.OK != 10 || r.Rejected != 190 || r.Codes["slot_full"] != 190 || r.ServerErr != 0 || r.Oversold != 0 {
 				t.Fatalf("%s: %+v", r.Name, r)
 			}

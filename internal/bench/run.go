@@ -51,7 +51,8 @@ type Ceiling struct {
 // Report of a whole run on one engine.
 type Report struct {
 	Engine    string
-	Burst     Result // one connection per client
+	Burst     Result // one keep-alive connection per client, opened with the booking page
+	Cold      Result // one connection per client, opened at the press
 	Pooled    Result // the same burst over 64 keep-alive connections, as behind a proxy
 	Sustained Result
 	Paced     Result // the same kind of load offered at a fixed rate
@@ -89,6 +90,10 @@ func Run(ctx context.Context, db *sqlstore.DB, o Options, log *slog.Logger) (*Re
 	if err != nil {
 		return nil, err
 	}
+	cold, err := Build(ctx, db, Spec{Prefix: "bn", Services: 1, SlotsPer: 1, Capacity: o.BurstCapacity, Patients: o.BurstClients, PatientOffset: 800_000}, now)
+	if err != nil {
+		return nil, err
+	}
 	pooled, err := Build(ctx, db, Spec{Prefix: "bp", Services: 1, SlotsPer: 1, Capacity: o.BurstCapacity, Patients: o.BurstClients, PatientOffset: 900_000}, now)
 	if err != nil {
 		return nil, err
@@ -120,19 +125,29 @@ func Run(ctx context.Context, db *sqlstore.DB, o Options, log *slog.Logger) (*Re
 		pprof.StartCPUProfile(o.Profile)
 		defer pprof.StopCPUProfile()
 	}
-	// Burst: every client at once on one 10-place slot.
+	// Burst: every client at once on one 10-place slot. Every client has
+	// the booking page open before the release: its browser loaded the
+	// page's data (GET /api/v1/patients) over a keep-alive connection, and
+	// presses "book" over that connection.
 	jobs := make([]job, o.BurstClients)
 	for i := range jobs {
 		jobs[i] = job{user: burst.Patients[i], slot: burst.Slots[0][0]}
 	}
-	// Every client has the booking page open before the release: its
-	// session and patients were loaded (GET /api/v1/patients), as a real
-	// patient's are.
-	warm(base, burst.Patients, 64)
 	log.Info("burst", "clients", o.BurstClients)
-	rep.Burst = load(base, "burst", o.BurstClients, jobs, 0)
-	rep.Burst.Oversold, err = oversold(ctx, db)
-	if err != nil {
+	rep.Burst = load(base, "burst", o.BurstClients, jobs, 0, true)
+	if rep.Burst.Oversold, err = oversold(ctx, db); err != nil {
+		return nil, err
+	}
+	// The same burst with every connection opened at the press (as when
+	// the browsers' idle connections were closed): connection set-up
+	// counts. Sessions and patients are warm in the server's caches.
+	for i := range jobs {
+		jobs[i] = job{user: cold.Patients[i], slot: cold.Slots[0][0]}
+	}
+	warm(base, cold.Patients, 64)
+	log.Info("burst on new connections", "clients", o.BurstClients)
+	rep.Cold = load(base, "burst-new-conns", o.BurstClients, jobs, 0, false)
+	if rep.Cold.Oversold, err = oversold(ctx, db); err != nil {
 		return nil, err
 	}
 	// The same burst through a pool of keep-alive connections.
@@ -141,7 +156,7 @@ func Run(ctx context.Context, db *sqlstore.DB, o Options, log *slog.Logger) (*Re
 	}
 	warm(base, pooled.Patients, 64)
 	log.Info("burst over pooled connections", "clients", o.BurstClients, "connections", o.PooledConns)
-	rep.Pooled = load(base, "burst-pooled", o.PooledConns, jobs, 0)
+	rep.Pooled = load(base, "burst-pooled", o.PooledConns, jobs, 0, false)
 	if rep.Pooled.Oversold, err = oversold(ctx, db); err != nil {
 		return nil, err
 	}
@@ -154,7 +169,7 @@ func Run(ctx context.Context, db *sqlstore.DB, o Options, log *slog.Logger) (*Re
 	}
 	warm(base, sus.Patients, 64)
 	log.Info("sustained", "clients", o.SustainedClients, "bookings", len(jobs))
-	rep.Sustained = load(base, "sustained", o.SustainedClients, jobs, 0)
+	rep.Sustained = load(base, "sustained", o.SustainedClients, jobs, 0, false)
 	if rep.Sustained.Oversold, err = oversold(ctx, db); err != nil {
 		return nil, err
 	}
@@ -169,7 +184,7 @@ func Run(ctx context.Context, db *sqlstore.DB, o Options, log *slog.Logger) (*Re
 		}
 		warm(base, paced.Patients, 64)
 		log.Info("paced", "clients", o.SustainedClients, "rate", o.PacedRate, "bookings", len(jobs))
-		rep.Paced = load(base, fmt.Sprintf("paced %.0f/s", o.PacedRate), o.SustainedClients, jobs, o.PacedRate)
+		rep.Paced = load(base, fmt.Sprintf("paced %.0f/s", o.PacedRate), o.SustainedClients, jobs, o.PacedRate, false)
 		if rep.Paced.Oversold, err = oversold(ctx, db); err != nil {
 			return nil, err
 		}
@@ -232,6 +247,28 @@ func warm(base string, users []BenchUser, clients int) {
 	wg.Wait()
 }
 
+// openPage opens a connection and loads the booking page's data over it
+// (GET /api/v1/patients), as a browser does before the user books; the
+// connection stays open (nil when the page did not load).
+func openPage(addr, token string) (net.Conn, *bufio.Reader) {
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		return nil, nil
+	}
+	br := bufio.NewReaderSize(conn, 4096)
+	fmt.Fprintf(conn, "GET /api/v1/patients HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\n\r\n", addr, token)
+	res, err := http.ReadResponse(br, nil)
+	if err == nil {
+		_, err = io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+	}
+	if err != nil || res.Close {
+		conn.Close()
+		return nil, nil
+	}
+	return conn, br
+}
+
 type job struct {
 	user BenchUser
 	slot int64
@@ -241,19 +278,25 @@ type job struct {
 // Each client keeps one keep-alive connection and writes its requests as
 // bytes (a real browser's requests, without net/http's client machinery):
 // the load generator shares the two cores with the server, so it must
-// cost as little as it can. A load with as many clients as jobs is the
-// burst: every client opens its own connection. With rate > 0, job i is
-// due at start + i/rate and its latency counts from then.
-func load(base, name string, clients int, jobs []job, rate float64) Result {
+// cost as little as it can. A load with as many clients as jobs is a
+// burst: every client has its own connection. With opened, client i opens
+// its connection and loads job i's patients over it before the start
+// (the booking page), then books job i; otherwise connections open at
+// the first booking. With rate > 0, job i is due at start + i/rate and
+// its latency counts from then.
+func load(base, name string, clients int, jobs []job, rate float64, opened bool) Result {
 	addr := strings.TrimPrefix(base, "http://")
 	var next atomic.Int64
 	lat := make([]time.Duration, len(jobs))
 	codes := make([]string, len(jobs))
+	ended := make([]time.Time, len(jobs)) // when each answer was read
 	var wg sync.WaitGroup
 	gate := make(chan struct{})
 	var start time.Time
+	var ready sync.WaitGroup
 	for c := 0; c < clients; c++ {
 		wg.Add(1)
+		ready.Add(1)
 		go func() {
 			defer wg.Done()
 			var conn net.Conn
@@ -264,9 +307,19 @@ func load(base, name string, clients int, jobs []job, rate float64) Result {
 				}
 			}()
 			buf := make([]byte, 0, 512)
+			if opened {
+				conn, br = openPage(addr, jobs[c].user.Token)
+			}
+			ready.Done()
 			<-gate
-			for {
+			for first := true; ; first = false {
 				i := int(next.Add(1)) - 1
+				if opened {
+					i = c
+					if !first {
+						return
+					}
+				}
 				if i >= len(jobs) {
 					return
 				}
@@ -314,6 +367,7 @@ func load(base, name string, clients int, jobs []job, rate float64) Result {
 					return res.StatusCode, out.Error.Code, err
 				}()
 				lat[i] = time.Since(t0)
+				ended[i] = time.Now()
 				switch {
 				case err != nil:
 					codes[i] = "transport"
@@ -331,10 +385,19 @@ func load(base, name string, clients int, jobs []job, rate float64) Result {
 			}
 		}()
 	}
+	ready.Wait()
 	start = time.Now()
 	close(gate)
 	wg.Wait()
-	d := time.Since(start)
+	// The load lasts until its last answer (closing the connections after
+	// is not part of it).
+	var last time.Time
+	for _, t := range ended {
+		if t.After(last) {
+			last = t
+		}
+	}
+	d := last.Sub(start)
 	r := Result{Name: name, Clients: clients, Requests: len(jobs), Duration: d, Codes: map[string]int{}}
 	for _, c := range codes {
 		r.Codes[c]++
@@ -383,7 +446,7 @@ func Table(reps []*Report) string {
 				c1 = c.PerSec
 			}
 		}
-		for _, x := range []Result{r.Burst, r.Pooled, r.Sustained, r.Paced} {
+		for _, x := range []Result{r.Burst, r.Cold, r.Pooled, r.Sustained, r.Paced} {
 			if x.Name == "" {
 				continue
 			}
