@@ -227,7 +227,12 @@ func (db *DB) dialect(sqlText string) string {
 		"{{blob}}", map[Engine]string{SQLite: "BLOB", Postgres: "BYTEA"}[db.Engine],
 		"{{without_rowid}}", map[Engine]string{SQLite: " WITHOUT ROWID", Postgres: ""}[db.Engine],
 	)
-	return r.Replace(sqlText)
+	sqlText = r.Replace(sqlText)
+	// A line "-- postgres: STATEMENT" is a statement for PostgreSQL only.
+	if db.Engine == Postgres {
+		sqlText = strings.ReplaceAll(sqlText, "\n-- postgres: ", "\n")
+	}
+	return sqlText
 }
 
 // Migrate applies the numbered migrations that have not run yet, each in

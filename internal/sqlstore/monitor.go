@@ -101,133 +101,188 @@ func (db *DB) UpsertItem(ctx context.Context, it *monitor.Item) (bool, error) {
 // most three bands, so they share at least one.
 const fpBands = 4
 
-// itemTx holds the statements of storing items, prepared once for a
-// transaction (the pure-Go SQLite parses every unprepared statement).
-type itemTx struct {
-	tx                                   *sql.Tx
-	byURL, insert, dropBands, candidates *sql.Stmt
-	primary, addBands                    *sql.Stmt
-}
-
-func prepareItemTx(ctx context.Context, tx *sql.Tx) (*itemTx, error) {
-	t := &itemTx{tx: tx}
-	var parts []string
-	for b := 0; b < fpBands; b++ {
-		parts = append(parts, "SELECT item_id, fingerprint FROM monitor_bands WHERE band = "+strconv.Itoa(b)+" AND value = $"+strconv.Itoa(b+1))
-	}
-	var vals []string
-	for b := 0; b < fpBands; b++ {
-		vals = append(vals, "("+strconv.Itoa(b)+", $"+strconv.Itoa(b+3)+", $1, $2)")
-	}
-	for _, q := range []struct {
-		dst **sql.Stmt
-		sql string
-	}{
-		{&t.byURL, `SELECT id, title, published, summary, fingerprint FROM monitor_items WHERE url = $1`},
-		{&t.insert, `INSERT INTO monitor_items (source_id, url, title, media, published, body, summary, fetched_at, score, terms, threshold,
-			fingerprint, sentiment, sentiment_words) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id`},
-		{&t.dropBands, `DELETE FROM monitor_bands WHERE item_id = $1`},
-		{&t.candidates, strings.Join(parts, " UNION ALL ")},
-		{&t.primary, `SELECT published FROM monitor_items WHERE id = $1 AND duplicate_of = 0`},
-		{&t.addBands, `INSERT INTO monitor_bands (band, value, item_id, fingerprint) VALUES ` + strings.Join(vals, ", ")},
-	} {
-		st, err := tx.PrepareContext(ctx, q.sql)
-		if err != nil {
-			t.close()
-			return nil, err
-		}
-		*q.dst = st
-	}
-	return t, nil
-}
-
-func (t *itemTx) close() {
-	for _, st := range []*sql.Stmt{t.byURL, t.insert, t.dropBands, t.candidates, t.primary, t.addBands} {
-		if st != nil {
-			st.Close()
-		}
-	}
-}
+// itemChunk is how many items one round of statements stores (the
+// insert's 14 columns stay under SQLite's 999 parameters).
+const itemChunk = 64
 
 // UpsertItems stores many items in one transaction; it returns how many
-// were new or changed.
+// were new or changed. Each chunk of items takes a handful of statements
+// whatever its size: the stored items by URL, one insert of the new ones,
+// one lookup of repost candidates by fingerprint band, the candidates'
+// dates, one insert of the bands; merges are decided in memory, in the
+// items' order, exactly as storing them one by one would.
 func (db *DB) UpsertItems(ctx context.Context, items []*monitor.Item) (int, error) {
 	n := 0
 	err := db.tx(ctx, func(tx *sql.Tx) error {
 		n = 0
-		t, err := prepareItemTx(ctx, tx)
-		if err != nil {
-			return err
-		}
-		defer t.close()
-		for _, it := range items {
-			changed, err := upsertItemTx(ctx, t, it)
+		for len(items) > 0 {
+			// A chunk ends before a URL it already holds (the second is then
+			// an update of the first).
+			k, seen := 0, map[string]bool{}
+			for ; k < len(items) && k < itemChunk && !seen[items[k].URL]; k++ {
+				seen[items[k].URL] = true
+			}
+			used, c, err := db.upsertChunk(ctx, tx, items[:k])
 			if err != nil {
 				return err
 			}
-			if changed {
-				n++
-			}
+			n += c
+			items = items[used:]
 		}
 		return nil
 	})
 	return n, err
 }
 
-func upsertItemTx(ctx context.Context, t *itemTx, it *monitor.Item) (bool, error) {
-	tx := t.tx
-	var id int64
-	var title, published, summary string
-	var fp int64
-	err := t.byURL.QueryRowContext(ctx, it.URL).Scan(&id, &title, &published, &summary, &fp)
-	if err == nil && title == it.Title && published == it.Published && fp == int64(it.Fingerprint) {
-		it.ID = id
-		return false, nil // nothing changed
-	}
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return false, err
-	}
-	terms := strings.Join(it.Terms, ",")
-	if id != 0 {
-		it.ID = id
-		if _, err := tx.ExecContext(ctx, `UPDATE monitor_items SET title = $2, published = $3, body = $4, summary = $5, fetched_at = $6, score = $7,
-			terms = $8, threshold = $9, fingerprint = $10, sentiment = $11, sentiment_words = $12 WHERE id = $1`, id, it.Title, it.Published, it.Text,
-			it.Summary, micros(it.FetchedAt), it.Score, terms, it.Threshold, int64(it.Fingerprint), string(it.Sentiment), strings.Join(it.Feeling, ",")); err != nil {
-			return false, err
+// params is "$from, $from+1, ..., $from+n-1".
+func params(from, n int) string {
+	var sb strings.Builder
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			sb.WriteString(", ")
 		}
-		if _, err := t.dropBands.ExecContext(ctx, it.ID); err != nil {
-			return false, err
-		}
-		return true, mergeDuplicate(ctx, t, it)
+		sb.WriteString("$" + strconv.Itoa(from+i))
 	}
-	if err := t.insert.QueryRowContext(ctx, it.SourceID, it.URL,
-		it.Title, it.Media, it.Published, it.Text, it.Summary, micros(it.FetchedAt), it.Score, terms, it.Threshold, int64(it.Fingerprint),
-		string(it.Sentiment), strings.Join(it.Feeling, ",")).Scan(&it.ID); err != nil {
-		return false, err
-	}
-	return true, mergeDuplicate(ctx, t, it)
+	return sb.String()
 }
 
-// mergeDuplicate links a new item with a near-duplicate published within
-// 60 days: the earliest publication is the item, the other its repost.
-// Candidates come from the fingerprint bands (an index), then the exact
-// distance decides.
-func mergeDuplicate(ctx context.Context, t *itemTx, it *monitor.Item) error {
-	tx := t.tx
-	bandArgs := make([]any, fpBands)
+func bandValue(fp uint64, b int) int64 { return int64((fp >> (16 * b)) & 0xffff) }
+
+// mergeState is what deciding a merge needs of an item.
+type mergeState struct {
+	published   string
+	duplicateOf int64
+}
+
+// upsertChunk stores the first items of a chunk: all of them, or those
+// before the second stored item that changed (a changed item is taken
+// first in a chunk, so that no item before it sees it changed). It
+// returns how many items it took and how many of them were new or changed.
+func (db *DB) upsertChunk(ctx context.Context, tx *sql.Tx, items []*monitor.Item) (used, changed int, err error) {
+	// Stored items with these URLs.
+	type stored struct {
+		id               int64
+		title, published string
+		fingerprint      int64
+	}
+	have := map[string]stored{}
+	urls := make([]any, len(items))
+	for i, it := range items {
+		urls[i] = it.URL
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT id, url, title, published, fingerprint FROM monitor_items WHERE url IN (`+params(1, len(urls))+`)`, urls...)
+	if err != nil {
+		return 0, 0, err
+	}
+	for rows.Next() {
+		var x stored
+		var url string
+		if err := rows.Scan(&x.id, &url, &x.title, &x.published, &x.fingerprint); err != nil {
+			rows.Close()
+			return 0, 0, err
+		}
+		have[url] = x
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, 0, err
+	}
+	// Unchanged items are done; changed ones are updated (their bands
+	// dropped, their merge decided again); new ones are inserted together.
+	for k, it := range items {
+		x, ok := have[it.URL]
+		if k > 0 && ok && (x.title != it.Title || x.published != it.Published || x.fingerprint != int64(it.Fingerprint)) {
+			items = items[:k]
+			break
+		}
+	}
+	var merge, fresh []*monitor.Item // merge: changed and new, in order
+	for _, it := range items {
+		x, ok := have[it.URL]
+		switch {
+		case ok && x.title == it.Title && x.published == it.Published && x.fingerprint == int64(it.Fingerprint):
+			it.ID = x.id
+		case ok:
+			it.ID = x.id
+			if _, err := tx.ExecContext(ctx, `UPDATE monitor_items SET title = $2, published = $3, body = $4, summary = $5, fetched_at = $6, score = $7,
+				terms = $8, threshold = $9, fingerprint = $10, sentiment = $11, sentiment_words = $12, duplicate_of = 0 WHERE id = $1`, it.ID, it.Title, it.Published, it.Text,
+				it.Summary, micros(it.FetchedAt), it.Score, strings.Join(it.Terms, ","), it.Threshold, int64(it.Fingerprint), string(it.Sentiment),
+				strings.Join(it.Feeling, ",")); err != nil {
+				return 0, 0, err
+			}
+			if _, err := tx.ExecContext(ctx, `DELETE FROM monitor_bands WHERE item_id = $1`, it.ID); err != nil {
+				return 0, 0, err
+			}
+			merge = append(merge, it)
+		default:
+			fresh = append(fresh, it)
+			merge = append(merge, it)
+		}
+	}
+	if len(fresh) > 0 {
+		const cols = 14
+		var sb strings.Builder
+		args := make([]any, 0, cols*len(fresh))
+		sb.WriteString(`INSERT INTO monitor_items (source_id, url, title, media, published, body, summary, fetched_at, score, terms, threshold,
+			fingerprint, sentiment, sentiment_words) VALUES `)
+		for i, it := range fresh {
+			if i > 0 {
+				sb.WriteString(", ")
+			}
+			sb.WriteString("(" + params(len(args)+1, cols) + ")")
+			args = append(args, it.SourceID, it.URL, it.Title, it.Media, it.Published, it.Text, it.Summary, micros(it.FetchedAt), it.Score,
+				strings.Join(it.Terms, ","), it.Threshold, int64(it.Fingerprint), string(it.Sentiment), strings.Join(it.Feeling, ","))
+		}
+		sb.WriteString(" RETURNING id, url")
+		byURL := map[string]*monitor.Item{}
+		for _, it := range fresh {
+			byURL[it.URL] = it
+		}
+		rows, err := tx.QueryContext(ctx, sb.String(), args...)
+		if err != nil {
+			return 0, 0, err
+		}
+		for rows.Next() {
+			var id int64
+			var url string
+			if err := rows.Scan(&id, &url); err != nil {
+				rows.Close()
+				return 0, 0, err
+			}
+			byURL[url].ID = id
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return 0, 0, err
+		}
+	}
+	if len(merge) > 0 {
+		err = db.mergeDuplicates(ctx, tx, merge)
+	}
+	return len(items), len(merge), err
+}
+
+// mergeDuplicates links each item with a near-duplicate published within
+// 60 days: the earliest publication is the item, the others its reposts.
+// Candidates are the stored items sharing one of the four 16-bit bands of
+// the fingerprint (an index range holding a handful of items, with their
+// fingerprints) and the items before it in the list; the exact distance
+// decides, then the candidate: not itself a repost, published within the
+// period. The items' own bands are stored last.
+func (db *DB) mergeDuplicates(ctx context.Context, tx *sql.Tx, items []*monitor.Item) error {
+	// One lookup of every band value of every item.
+	var parts []string
+	var args []any
 	for b := 0; b < fpBands; b++ {
-		bandArgs[b] = int((it.Fingerprint >> (16 * b)) & 0xffff)
+		vals := make([]any, len(items))
+		for i, it := range items {
+			vals[i] = bandValue(it.Fingerprint, b)
+		}
+		parts = append(parts, `SELECT item_id, fingerprint FROM monitor_bands WHERE band = `+strconv.Itoa(b)+` AND value IN (`+params(len(args)+1, len(vals))+`)`)
+		args = append(args, vals...)
 	}
-	// Candidates: items sharing one of the four 16-bit bands (each lookup is
-	// an index range holding a handful of items, with their fingerprints);
-	// the exact distance decides, then the item: not itself a repost, and
-	// published within the period.
-	type cand struct {
-		id        int64
-		published string
-	}
-	var near []int64
-	rows, err := t.candidates.QueryContext(ctx, bandArgs...)
+	stored := map[int64]uint64{} // stored candidates' fingerprints
+	rows, err := tx.QueryContext(ctx, strings.Join(parts, " UNION ALL "), args...)
 	if err != nil {
 		return err
 	}
@@ -237,52 +292,109 @@ func mergeDuplicate(ctx context.Context, t *itemTx, it *monitor.Item) error {
 			rows.Close()
 			return err
 		}
-		if id != it.ID && monitor.NearDuplicate(uint64(fp), it.Fingerprint) && !slices.Contains(near, id) {
-			near = append(near, id)
-		}
+		stored[id] = uint64(fp)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	if _, err := t.addBands.ExecContext(ctx, append([]any{it.ID, int64(it.Fingerprint)}, bandArgs...)...); err != nil {
-		return err
+	// Only near candidates matter: their dates and whether they are reposts.
+	near := map[int64][]int64{}
+	var ids []any
+	for _, it := range items {
+		for id, fp := range stored {
+			if id != it.ID && monitor.NearDuplicate(fp, it.Fingerprint) {
+				if len(near[id]) == 0 {
+					ids = append(ids, id)
+				}
+				near[id] = append(near[id], it.ID)
+			}
+		}
 	}
-	var cands []cand
-	for _, id := range near {
-		c := cand{id: id}
-		switch err := t.primary.QueryRowContext(ctx, id).Scan(&c.published); {
-		case err == nil:
-			cands = append(cands, c)
-		case !errors.Is(err, sql.ErrNoRows):
+	state := map[int64]*mergeState{}
+	if len(ids) > 0 {
+		rows, err := tx.QueryContext(ctx, `SELECT id, published, duplicate_of FROM monitor_items WHERE id IN (`+params(1, len(ids))+`)`, ids...)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var id int64
+			var st mergeState
+			if err := rows.Scan(&id, &st.published, &st.duplicateOf); err != nil {
+				rows.Close()
+				return err
+			}
+			state[id] = &st
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
 			return err
 		}
 	}
-	day, err := time.Parse("2006-01-02", it.Published)
-	if err != nil || len(cands) == 0 {
-		return nil
-	}
-	from, to := day.AddDate(0, 0, -60).Format("2006-01-02"), day.AddDate(0, 0, 60).Format("2006-01-02")
-	sort.Slice(cands, func(a, b int) bool { return cands[a].published < cands[b].published })
-	var primary int64
-	var primaryDate string
-	for _, c := range cands {
-		if c.published >= from && c.published <= to {
-			primary, primaryDate = c.id, c.published
-			break
+	for i, it := range items {
+		type cand struct {
+			id        int64
+			published string
+		}
+		var cands []cand
+		for id := range state {
+			if slices.Contains(near[id], it.ID) && state[id].duplicateOf == 0 {
+				cands = append(cands, cand{id, state[id].published})
+			}
+		}
+		for _, o := range items[:i] {
+			if o.ID != it.ID && monitor.NearDuplicate(o.Fingerprint, it.Fingerprint) && state[o.ID].duplicateOf == 0 {
+				cands = append(cands, cand{o.ID, o.Published})
+			}
+		}
+		state[it.ID] = &mergeState{published: it.Published}
+		day, err := time.Parse("2006-01-02", it.Published)
+		if err != nil || len(cands) == 0 {
+			continue
+		}
+		from, to := day.AddDate(0, 0, -60).Format("2006-01-02"), day.AddDate(0, 0, 60).Format("2006-01-02")
+		sort.Slice(cands, func(a, b int) bool {
+			if cands[a].published != cands[b].published {
+				return cands[a].published < cands[b].published
+			}
+			return cands[a].id < cands[b].id
+		})
+		var primary int64
+		var primaryDate string
+		for _, c := range cands {
+			if c.published >= from && c.published <= to {
+				primary, primaryDate = c.id, c.published
+				break
+			}
+		}
+		if primary == 0 {
+			continue
+		}
+		if it.Published < primaryDate {
+			// This one ran first: it becomes the item; the others follow it.
+			for id, st := range state {
+				if id == primary || st.duplicateOf == primary {
+					st.duplicateOf = it.ID
+				}
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE monitor_items SET duplicate_of = $1 WHERE id = $2 OR duplicate_of = $2`, it.ID, primary); err != nil {
+				return err
+			}
+			continue
+		}
+		it.DuplicateOf = primary
+		state[it.ID].duplicateOf = primary
+		if _, err := tx.ExecContext(ctx, `UPDATE monitor_items SET duplicate_of = $1 WHERE id = $2`, primary, it.ID); err != nil {
+			return err
 		}
 	}
-	if primary == 0 {
-		return nil
+	bands := make([][]any, 0, fpBands*len(items))
+	for _, it := range items {
+		for b := 0; b < fpBands; b++ {
+			bands = append(bands, []any{b, bandValue(it.Fingerprint, b), it.ID, int64(it.Fingerprint)})
+		}
 	}
-	if it.Published < primaryDate {
-		// The new one ran first: it becomes the item; the others follow it.
-		_, err := tx.ExecContext(ctx, `UPDATE monitor_items SET duplicate_of = $1 WHERE id = $2 OR duplicate_of = $2`, it.ID, primary)
-		return err
-	}
-	it.DuplicateOf = primary
-	_, err = tx.ExecContext(ctx, `UPDATE monitor_items SET duplicate_of = $1 WHERE id = $2`, primary, it.ID)
-	return err
+	return db.insertMany(ctx, tx, "monitor_bands", "band, value, item_id, fingerprint", bands)
 }
 
 const itemCols = `id, source_id, url, title, media, published, body, summary, fetched_at, score, terms, threshold, override, fingerprint, duplicate_of,

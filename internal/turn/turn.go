@@ -59,7 +59,7 @@ func Start(cfg Config) (*Server, error) {
 		rand.Read(b[:])
 		cfg.Secret = hex.EncodeToString(b[:])
 	}
-	conn, err := net.ListenPacket("udp4", cfg.Addr)
+	conn, tl, err := listenPair(cfg.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("turn: listen %s: %w", cfg.Addr, err)
 	}
@@ -73,6 +73,9 @@ func Start(cfg Config) (*Server, error) {
 	relayIP := net.ParseIP(cfg.PublicIP)
 	if relayIP == nil {
 		conn.Close()
+		if tl != nil {
+			tl.Close()
+		}
 		return nil, fmt.Errorf("turn: public IP %q is not an IP address", cfg.PublicIP)
 	}
 	listenIP := "0.0.0.0"
@@ -90,10 +93,7 @@ func Start(cfg Config) (*Server, error) {
 		LoggerFactory:     lf,
 		PacketConnConfigs: []pturn.PacketConnConfig{{PacketConn: conn, RelayAddressGenerator: gen, PermissionHandler: permit}},
 	}
-	// The same port over TCP, for networks that let no UDP out (the relay to
-	// the other browser is still UDP, from the server).
-	tl, terr := net.Listen("tcp4", net.JoinHostPort(listenIP, strconv.Itoa(laddr.Port)))
-	if terr == nil {
+	if tl != nil {
 		sc.ListenerConfigs = []pturn.ListenerConfig{{Listener: tl, RelayAddressGenerator: gen, PermissionHandler: permit}}
 	}
 	srv, err := pturn.NewServer(sc)
@@ -104,7 +104,30 @@ func Start(cfg Config) (*Server, error) {
 		}
 		return nil, fmt.Errorf("turn: %w", err)
 	}
-	return &Server{cfg: cfg, srv: srv, conn: conn, port: laddr.Port, tcp: terr == nil}, nil
+	return &Server{cfg: cfg, srv: srv, conn: conn, port: laddr.Port, tcp: tl != nil}, nil
+}
+
+// listenPair listens on UDP at addr and on TCP at the same port, for
+// networks that let no UDP out (the relay to the other browser is still
+// UDP, from the server). With port 0 it tries other ports until both are
+// free; on a fixed port whose TCP side is taken it runs on UDP alone (tl
+// nil).
+func listenPair(addr string) (conn net.PacketConn, tl net.Listener, err error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, nil, err
+	}
+	for try := 0; ; try++ {
+		conn, err := net.ListenPacket("udp4", addr)
+		if err != nil {
+			return nil, nil, err
+		}
+		tl, err := net.Listen("tcp4", net.JoinHostPort(host, strconv.Itoa(conn.LocalAddr().(*net.UDPAddr).Port)))
+		if err == nil || port != "0" || try == 20 {
+			return conn, tl, nil
+		}
+		conn.Close()
+	}
 }
 
 // PublicPeer reports whether the relay may send to ip: not loopback,

@@ -17,3 +17,7 @@ INSERT INTO monitor_bands (band, value, item_id, fingerprint)
     UNION ALL SELECT 1, (fingerprint >> 16) & 65535, id, fingerprint FROM monitor_items
     UNION ALL SELECT 2, (fingerprint >> 32) & 65535, id, fingerprint FROM monitor_items
     UNION ALL SELECT 3, (fingerprint >> 48) & 65535, id, fingerprint FROM monitor_items;
+-- PostgreSQL keeps article bodies out of line without compressing them:
+-- compressing a 9 KB body cost more than storing the rest of the item, and
+-- a body is read whole or not at all.
+-- postgres: ALTER TABLE monitor_items ALTER COLUMN body SET STORAGE EXTERNAL;
