@@ -1,9 +1,15 @@
 package bench
 
 import (
+	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -61,4 +67,43 @@ func TestChatSmall(t *testing.T) {
 			t.Fatalf("%+v", r)
 		}
 	})
+}
+
+// The load generator's response reader reads what net/http's server
+// writes: a sized body, a chunked one, and a connection it closes.
+func TestReadAnswer(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/sized":
+			w.WriteHeader(409)
+			io.WriteString(w, `{"error":{"code":"slot_full"}}`)
+		case "/chunked":
+			w.WriteHeader(201)
+			io.WriteString(w, "first")
+			w.(http.Flusher).Flush()
+			io.WriteString(w, "second")
+		case "/close":
+			w.Header().Set("Connection", "close")
+			io.WriteString(w, "bye")
+		}
+	}))
+	defer srv.Close()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(srv.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	br := bufio.NewReader(conn)
+	for _, c := range []struct {
+		path   string
+		status int
+		body   string
+		closed bool
+	}{{"/sized", 409, `{"error":{"code":"slot_full"}}`, false}, {"/chunked", 201, "firstsecond", false}, {"/close", 200, "bye", true}} {
+		fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", c.path)
+		status, body, closed, err := readAnswer(br, nil)
+		if err != nil || status != c.status || string(body) != c.body || closed != c.closed {
+			t.Errorf("%s: %d %q closed=%v %v", c.path, status, body, closed, err)
+		}
+	}
 }
