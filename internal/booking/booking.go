@@ -7,6 +7,7 @@ package booking
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"sync"
@@ -41,6 +42,7 @@ type Service struct {
 	Now    func() time.Time
 	cache  *ttl.Cache
 	batch  *batcher
+	visits *visitReader
 	fullMu sync.Mutex
 	fullAt map[int64]time.Time // slots seen full, by when
 }
@@ -50,11 +52,16 @@ func New(st Store, now func() time.Time) *Service {
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{st: st, Engine: policy.NewEngine(), Now: now, cache: ttl.New(2*time.Second, 200_000), batch: newBatcher(st), fullAt: map[int64]time.Time{}}
+	return &Service{st: st, Engine: policy.NewEngine(), Now: now, cache: ttl.New(2*time.Second, 200_000), batch: newBatcher(st),
+		visits: newVisitReader(st), fullAt: map[int64]time.Time{}}
 }
 
-// Close stops the group-commit writer after the queued bookings.
-func (s *Service) Close() { s.batch.close() }
+// Close stops the group-commit writer after the queued bookings, and the
+// history reader.
+func (s *Service) Close() {
+	s.batch.close()
+	s.visits.close()
+}
 
 // Invalidate drops cached directory data and rules (after an edit).
 func (s *Service) Invalidate() { s.cache.Clear() }
@@ -78,7 +85,7 @@ func ParseAnswers(m map[string]bool) (Answers, error) {
 }
 
 func (s *Service) institution(ctx context.Context, code string) (*directory.Institution, error) {
-	v, err := s.cache.Get("inst:"+code, func() (any, error) { return s.st.Institution(ctx, code) })
+	v, err := s.cache.Get(ctx, "inst:"+code, func(ctx context.Context) (any, error) { return s.st.Institution(ctx, code) })
 	if err != nil {
 		return nil, err
 	}
@@ -87,7 +94,7 @@ func (s *Service) institution(ctx context.Context, code string) (*directory.Inst
 
 // Service returns a service of the catalogue (cached).
 func (s *Service) Service(ctx context.Context, code string) (*directory.Service, error) {
-	v, err := s.cache.Get("svc:"+code, func() (any, error) { return s.st.Service(ctx, code) })
+	v, err := s.cache.Get(ctx, "svc:"+code, func(ctx context.Context) (any, error) { return s.st.Service(ctx, code) })
 	if err != nil {
 		return nil, err
 	}
@@ -95,7 +102,7 @@ func (s *Service) Service(ctx context.Context, code string) (*directory.Service,
 }
 
 func (s *Service) rules(ctx context.Context, institution string) ([]policy.Rule, error) {
-	v, err := s.cache.Get("rules:"+institution, func() (any, error) { return s.st.Rules(ctx, institution) })
+	v, err := s.cache.Get(ctx, "rules:"+institution, func(ctx context.Context) (any, error) { return s.st.Rules(ctx, institution) })
 	if err != nil {
 		return nil, err
 	}
@@ -103,7 +110,7 @@ func (s *Service) rules(ctx context.Context, institution string) ([]policy.Rule,
 }
 
 func (s *Service) practitioner(ctx context.Context, id int64) (*directory.Practitioner, error) {
-	v, err := s.cache.Get(fmt.Sprintf("pr:%d", id), func() (any, error) { return s.st.Practitioner(ctx, id) })
+	v, err := s.cache.Get(ctx, fmt.Sprintf("pr:%d", id), func(ctx context.Context) (any, error) { return s.st.Practitioner(ctx, id) })
 	if err != nil {
 		return nil, err
 	}
@@ -141,8 +148,8 @@ func (s *Service) Check(ctx context.Context, p *identity.Patient, svc *directory
 		}
 	}
 	dayStr := day.In(dates.Beijing).Format(dates.Layout)
-	lv, err := s.cache.Get("visit:"+p.ResidentID+"|"+svc.Institution+"|"+svc.Department+"|"+dayStr, func() (any, error) {
-		return s.st.LastDefiniteVisit(ctx, p.ResidentID, svc.Institution, svc.Department, dayStr)
+	lv, err := s.cache.Get(ctx, "visit:"+p.ResidentID+"|"+svc.Institution+"|"+svc.Department+"|"+dayStr, func(ctx context.Context) (any, error) {
+		return s.visits.last(ctx, history.Query{ResidentID: p.ResidentID, Institution: svc.Institution, Department: svc.Department, OnOrBefore: dayStr})
 	})
 	if err != nil {
 		return nil, err
@@ -169,6 +176,12 @@ func (s *Service) Check(ctx context.Context, p *identity.Patient, svc *directory
 	ok, verdicts := s.Engine.Evaluate(ctx, policy.Applicable(rules, svc.Institution, svc.Department, svc.Code), f)
 	return &Result{Eligible: ok, Rules: verdicts}, nil
 }
+
+// writerRefusal is a booking the store refused after finding that its
+// idempotency key had booked nothing.
+type writerRefusal struct{ error }
+
+func (w writerRefusal) Unwrap() error { return w.error }
 
 // IneligibleError carries every rule's verdict of a refused booking.
 type IneligibleError struct{ Result *Result }
@@ -197,6 +210,10 @@ type Booked struct {
 // idempotency key had booked already, so a retry answers the same.
 func (s *Service) Book(ctx context.Context, r Request, patient *identity.Patient) (*Booked, error) {
 	b, err := s.book(ctx, r, patient)
+	var w writerRefusal
+	if errors.As(err, &w) {
+		return nil, w.error // the writer looked the key up already
+	}
 	if err != nil && r.IdemKey != "" {
 		if prev, perr := s.st.AppointmentByKey(ctx, r.Account.ID, r.IdemKey); perr == nil {
 			return &Booked{Appointment: prev, Replayed: true}, nil
@@ -234,6 +251,9 @@ func (s *Service) book(ctx context.Context, r Request, patient *identity.Patient
 	if !res.Eligible {
 		return nil, &IneligibleError{Result: res}
 	}
+	if s.full(slot.ID) {
+		return nil, errs.E(schedule.CodeSlotFull) // filled while the rules were checked
+	}
 	answers, _ := json.Marshal(r.Answers)
 	key := r.IdemKey
 	if key == "" {
@@ -251,7 +271,10 @@ func (s *Service) book(ctx context.Context, r Request, patient *identity.Patient
 		if out.Code == schedule.CodeSlotFull {
 			s.markFull(slot.ID)
 		}
-		return nil, errs.E(out.Code)
+		return nil, writerRefusal{errs.E(out.Code)}
+	}
+	if out.Filled {
+		s.markFull(slot.ID) // those who come next are refused at once
 	}
 	a := out.Appointment
 	a.DoctorName, a.ServiceName, a.PatientName = slot.DoctorName, svc.Name, patient.Name
@@ -261,7 +284,7 @@ func (s *Service) book(ctx context.Context, r Request, patient *identity.Patient
 // slot returns a slot's fixed facts (service, doctor, time) from a cache;
 // its remaining places are only a hint, the write decides.
 func (s *Service) slot(ctx context.Context, id int64) (*schedule.Slot, error) {
-	v, err := s.cache.Get(fmt.Sprintf("slot:%d", id), func() (any, error) { return s.st.Slot(ctx, id) })
+	v, err := s.cache.Get(ctx, fmt.Sprintf("slot:%d", id), func(ctx context.Context) (any, error) { return s.st.Slot(ctx, id) })
 	if err != nil {
 		return nil, err
 	}

@@ -144,3 +144,31 @@ func TestIdempotencyOnePerDayAndCancel(t *testing.T) {
 		}
 	})
 }
+
+// In one written batch: the last place taken, then requests the full slot
+// refuses; among them a retry of the booking that took the place, which
+// gets that booking back, not slot_full (the keys of all refused requests
+// are looked up together).
+func TestBatchRefusalsAndRetry(t *testing.T) {
+	sqltest.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		_, slot := fixture(t, db, 1)
+		ctx := context.Background()
+		as := patients(t, db, 3)
+		var reqs []schedule.BookRequest
+		for i, a := range as {
+			ps, _ := db.PatientsOf(ctx, a.ID)
+			reqs = append(reqs, schedule.BookRequest{SlotID: slot.ID, PatientID: ps[0].ID, AccountID: a.ID, IdemKey: fmt.Sprint("key-", i), Answers: "{}", At: now})
+		}
+		reqs = append(reqs, reqs[0]) // the first booking sent again
+		res, err := db.Book(ctx, reqs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res[0].Appointment == nil || !res[0].Filled || res[1].Code != schedule.CodeSlotFull || res[2].Code != schedule.CodeSlotFull {
+			t.Fatalf("outcomes %+v", res)
+		}
+		if !res[3].Replayed || res[3].Appointment == nil || res[3].Appointment.ID != res[0].Appointment.ID {
+			t.Fatalf("the retry: %+v", res[3])
+		}
+	})
+}

@@ -132,6 +132,12 @@ func ParseCSV(r io.Reader, institution string) ([]Visit, []Problem, error) {
 	return visits, problems, nil
 }
 
+// Query asks for a person's most recent definite visit in a department
+// on or before a day (YYYY-MM-DD).
+type Query struct {
+	ResidentID, Institution, Department, OnOrBefore string
+}
+
 // Last is the most recent definite visit of a person in a department.
 type Last struct {
 	Found         bool
@@ -144,7 +150,8 @@ type Store interface {
 	// InsertVisits stores visits, skipping those whose external id exists;
 	// returns how many were new.
 	InsertVisits(ctx context.Context, visits []Visit) (int, error)
-	LastDefiniteVisit(ctx context.Context, residentID, institution, department, onOrBefore string) (Last, error)
+	// LastDefiniteVisits answers many queries at once, in their order.
+	LastDefiniteVisits(ctx context.Context, qs []Query) ([]Last, error)
 	Visits(ctx context.Context, residentID string) ([]Visit, error)
 	CreateImport(ctx context.Context, institution, format string, by int64, at time.Time) (int64, error)
 	UpdateImport(ctx context.Context, institution string, r *Report, finished time.Time) error

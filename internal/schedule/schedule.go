@@ -183,6 +183,7 @@ type BookResult struct {
 	Appointment *Appointment
 	Code        string
 	Replayed    bool // the idempotency key had booked already
+	Filled      bool // this booking took the slot's last place
 }
 
 // Store persists schedules, slots and appointments.

@@ -42,16 +42,61 @@ func (db *DB) InsertVisits(ctx context.Context, visits []history.Visit) (int, er
 	return added, nil
 }
 
-func (db *DB) LastDefiniteVisit(ctx context.Context, residentID, institution, department, onOrBefore string) (history.Last, error) {
-	var l history.Last
-	err := db.QueryRowContext(ctx, `SELECT visit_date, diagnosis_code FROM visit_history
-		WHERE resident_id = $1 AND institution = $2 AND department = $3 AND definite AND visit_date <= $4
-		ORDER BY visit_date DESC LIMIT 1`, residentID, institution, department, onOrBefore).Scan(&l.Date, &l.DiagnosisCode)
-	if err == sql.ErrNoRows {
-		return l, nil
+// LastDefiniteVisits answers many queries with one statement: the
+// definite visits of the queries' people in their institutions and
+// departments (an index range each), the latest on or before each query's
+// day picked here.
+func (db *DB) LastDefiniteVisits(ctx context.Context, qs []history.Query) ([]history.Last, error) {
+	out := make([]history.Last, len(qs))
+	if len(qs) == 0 {
+		return out, nil
 	}
-	l.Found = err == nil
-	return l, err
+	var args []any
+	list := func(vals func(history.Query) string) string {
+		seen := map[string]bool{}
+		from := len(args) + 1
+		for _, q := range qs {
+			if v := vals(q); !seen[v] {
+				seen[v] = true
+				args = append(args, v)
+			}
+		}
+		return params(from, len(args)-from+1)
+	}
+	q := `SELECT resident_id, institution, department, visit_date, diagnosis_code FROM visit_history WHERE resident_id IN (` +
+		list(func(q history.Query) string { return q.ResidentID }) + `) AND institution IN (` +
+		list(func(q history.Query) string { return q.Institution }) + `) AND department IN (` +
+		list(func(q history.Query) string { return q.Department }) + `) AND definite ORDER BY visit_date DESC, diagnosis_code`
+	var rows *sql.Rows
+	var err error
+	if len(qs) == 1 {
+		rows, err = db.query(ctx, q, args...) // one statement, kept prepared
+	} else {
+		rows, err = db.r.QueryContext(db.readCtx(ctx), q, args...)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	type key struct{ rid, inst, dept string }
+	byKey := map[key][]int{}
+	for i, q := range qs {
+		k := key{q.ResidentID, q.Institution, q.Department}
+		byKey[k] = append(byKey[k], i)
+	}
+	for rows.Next() {
+		var k key
+		var date, code string
+		if err := rows.Scan(&k.rid, &k.inst, &k.dept, &date, &code); err != nil {
+			return nil, err
+		}
+		for _, i := range byKey[k] {
+			if !out[i].Found && date <= qs[i].OnOrBefore { // the latest first
+				out[i] = history.Last{Found: true, Date: date, DiagnosisCode: code}
+			}
+		}
+	}
+	return out, rows.Err()
 }
 
 func (db *DB) Visits(ctx context.Context, residentID string) ([]history.Visit, error) {

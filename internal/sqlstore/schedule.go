@@ -139,7 +139,7 @@ func (db *DB) Book(ctx context.Context, reqs []schedule.BookRequest) ([]schedule
 		var audits []*audit.Entry
 		var notices [][]any
 		take, err := tx.PrepareContext(ctx, `UPDATE slots SET booked = booked + 1 WHERE id = $1 AND booked < capacity AND status = 'open'
-			RETURNING service, institution, department, day, kind, starts_at`)
+			RETURNING service, institution, department, day, kind, starts_at, booked >= capacity`)
 		if err != nil {
 			return err
 		}
@@ -151,20 +151,25 @@ func (db *DB) Book(ctx context.Context, reqs []schedule.BookRequest) ([]schedule
 			return err
 		}
 		defer ins.Close()
+		// Requests whose slot could not be taken: once a slot refuses, it
+		// refuses the rest of the batch (a place is only given back right
+		// after it was taken), so it is not asked again; their keys and
+		// the slots' reasons are read together after.
+		refused := map[int64]bool{}
+		var losers []int
 		for i, r := range reqs {
+			if refused[r.SlotID] {
+				losers = append(losers, i)
+				continue
+			}
 			a := &schedule.Appointment{SlotID: r.SlotID, PatientID: r.PatientID, AccountID: r.AccountID, Status: schedule.Booked, IdemKey: r.IdemKey, CreatedAt: r.At}
 			var kind string
 			var start int64
-			err := take.QueryRowContext(ctx, r.SlotID).Scan(&a.Service, &a.Institution, &a.Department, &a.Day, &kind, &start)
+			var filled bool
+			err := take.QueryRowContext(ctx, r.SlotID).Scan(&a.Service, &a.Institution, &a.Department, &a.Day, &kind, &start, &filled)
 			if errors.Is(err, sql.ErrNoRows) {
-				if prev, err := appointmentByKey(ctx, tx, r.AccountID, r.IdemKey); err == nil {
-					results[i] = schedule.BookResult{Appointment: prev, Replayed: true}
-					continue
-				}
-				results[i].Code, err = whyNotTaken(ctx, tx, r.SlotID)
-				if err != nil {
-					return err
-				}
+				refused[r.SlotID] = true
+				losers = append(losers, i)
 				continue
 			}
 			if err != nil {
@@ -188,7 +193,7 @@ func (db *DB) Book(ctx context.Context, reqs []schedule.BookRequest) ([]schedule
 				return err
 			}
 			json.Unmarshal([]byte(r.Answers), &a.Answers)
-			results[i].Appointment = a
+			results[i].Appointment, results[i].Filled = a, filled
 			if n := r.Notice; n != nil {
 				n.Ref = "appointment/" + strconv.FormatInt(a.ID, 10)
 				notices = append(notices, []any{n.AccountID, n.Kind, n.Title, n.Body, n.TitleEN, n.BodyEN, n.Ref, micros(n.CreatedAt)})
@@ -197,6 +202,9 @@ func (db *DB) Book(ctx context.Context, reqs []schedule.BookRequest) ([]schedule
 				e.ObjectID, e.Institution = strconv.FormatInt(a.ID, 10), a.Institution
 				audits = append(audits, e)
 			}
+		}
+		if err := refusals(ctx, tx, reqs, losers, results); err != nil {
+			return err
 		}
 		if err := db.insertMany(ctx, tx, "notifications", noticeCols, notices); err != nil {
 			return err
@@ -207,6 +215,63 @@ func (db *DB) Book(ctx context.Context, reqs []schedule.BookRequest) ([]schedule
 		return nil, err
 	}
 	return results, nil
+}
+
+// refusals answers the requests whose slot refused them: a retry of a
+// booking that went through (its idempotency key) gets that booking, the
+// others the slot's reason. One statement finds the keys of all of them.
+func refusals(ctx context.Context, tx *sql.Tx, reqs []schedule.BookRequest, losers []int, results []schedule.BookResult) error {
+	if len(losers) == 0 {
+		return nil
+	}
+	var accounts, keys []any
+	for _, i := range losers {
+		accounts, keys = append(accounts, reqs[i].AccountID), append(keys, reqs[i].IdemKey)
+	}
+	type ak struct {
+		account int64
+		key     string
+	}
+	booked := map[ak]int64{}
+	rows, err := tx.QueryContext(ctx, `SELECT id, account_id, idem_key FROM appointments WHERE account_id IN (`+params(1, len(accounts))+
+		`) AND idem_key IN (`+params(len(accounts)+1, len(keys))+`)`, append(accounts, keys...)...)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var id int64
+		var k ak
+		if err := rows.Scan(&id, &k.account, &k.key); err != nil {
+			rows.Close()
+			return err
+		}
+		booked[k] = id
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	why := map[int64]string{}
+	for _, i := range losers {
+		r := reqs[i]
+		if id, ok := booked[ak{r.AccountID, r.IdemKey}]; ok {
+			prev, err := scanAppointment(tx.QueryRowContext(ctx, `SELECT `+apptCols+apptFrom+` WHERE a.id = $1`, id))
+			if err != nil {
+				return err
+			}
+			results[i] = schedule.BookResult{Appointment: prev, Replayed: true}
+			continue
+		}
+		code, ok := why[r.SlotID]
+		if !ok {
+			if code, err = whyNotTaken(ctx, tx, r.SlotID); err != nil {
+				return err
+			}
+			why[r.SlotID] = code
+		}
+		results[i].Code = code
+	}
+	return nil
 }
 
 func whyNotTaken(ctx context.Context, tx *sql.Tx, slotID int64) (string, error) {

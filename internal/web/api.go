@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -351,7 +352,7 @@ func (s *Server) patientOf(r *http.Request, idStr string) (*identity.Patient, er
 		s.record(r, "patient.read.denied", "patient", idStr, "", "")
 		return nil, errs.E(errs.NotFound)
 	}
-	v, err := s.links.Get(strconv.FormatInt(a.ID, 10)+":"+idStr, func() (any, error) { return s.ids.Store.AccountPatient(r.Context(), a.ID, id) })
+	v, err := s.links.Get(r.Context(), strconv.FormatInt(a.ID, 10)+":"+idStr, func(ctx context.Context) (any, error) { return s.ids.Store.AccountPatient(ctx, a.ID, id) })
 	if errs.Is(err, errs.NotFound) {
 		s.record(r, "patient.read.denied", "patient", idStr, "", "")
 	}

@@ -46,7 +46,7 @@ type visitCtx struct {
 // patientAccounts are the accounts linked to a patient (self, guardians);
 // links are only ever added, so they are cached for a minute.
 func (s *Server) patientAccounts(ctx context.Context, patientID int64) ([]int64, error) {
-	v, err := s.links.Get("accounts:"+strconv.FormatInt(patientID, 10), func() (any, error) {
+	v, err := s.links.Get(ctx, "accounts:"+strconv.FormatInt(patientID, 10), func(ctx context.Context) (any, error) {
 		return s.ids.Store.LinkedAccounts(ctx, patientID)
 	})
 	if err != nil {
