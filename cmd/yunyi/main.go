@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -27,6 +26,7 @@ import (
 	"github.com/yunyi-health/yunyi/internal/audit"
 	"github.com/yunyi-health/yunyi/internal/demo"
 	"github.com/yunyi-health/yunyi/internal/identity"
+	"github.com/yunyi-health/yunyi/internal/listen"
 	"github.com/yunyi-health/yunyi/internal/sqlstore"
 	"github.com/yunyi-health/yunyi/internal/turn"
 	"github.com/yunyi-health/yunyi/internal/web"
@@ -235,7 +235,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}()
 
-	ln, err := net.Listen("tcp", *addr)
+	lns, err := listen.TCP(*addr)
 	if err != nil {
 		return err
 	}
@@ -247,7 +247,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	url := "http://" + ln.Addr().String()
+	url := "http://" + lns[0].Addr().String()
 	fmt.Fprintf(stdout, "Yunyi %s listening on %s (database: %s, ready in %s)\n", Version, url, db.Engine, time.Since(start).Round(time.Millisecond))
 	if *withDemo {
 		fmt.Fprintf(stdout, "Demo mode. Every demo account's password is %q:\n", demo.Password)
@@ -255,8 +255,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintf(stdout, "  %-22s %-18s %s\n", a.Username, a.Role, a.Note)
 		}
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
+	errc := make(chan error, len(lns))
+	for _, ln := range lns {
+		go func() { errc <- hs.Serve(ln) }()
+	}
 	select {
 	case err := <-errc:
 		return err

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/yunyi-health/yunyi/internal/audit"
+	"github.com/yunyi-health/yunyi/internal/listen"
 	"github.com/yunyi-health/yunyi/internal/notify"
 	"github.com/yunyi-health/yunyi/internal/schedule"
 	"github.com/yunyi-health/yunyi/internal/sqlstore"
@@ -532,13 +533,15 @@ func serveLoopback(db *sqlstore.DB, cfg web.Config) (addr string, srv *web.Serve
 		al.Close()
 		return "", nil, nil, err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	lns, err := listen.TCP("127.0.0.1:0")
 	if err != nil {
 		srv.Close()
 		al.Close()
 		return "", nil, nil, err
 	}
 	hs := &http.Server{Handler: srv}
-	go hs.Serve(ln)
-	return ln.Addr().String(), srv, func() { hs.Close(); srv.Close(); al.Close() }, nil
+	for _, ln := range lns {
+		go hs.Serve(ln)
+	}
+	return lns[0].Addr().String(), srv, func() { hs.Close(); srv.Close(); al.Close() }, nil
 }
