@@ -29,7 +29,7 @@ func benchBooking(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs.IntVar(&o.BurstCapacity, "burst-capacity", o.BurstCapacity, "places of the burst slot")
 	fs.IntVar(&o.PooledConns, "pooled-conns", o.PooledConns, "connections of the pooled burst")
 	fs.IntVar(&o.SustainedClients, "clients", o.SustainedClients, "sustained clients")
-	fs.Float64Var(&o.PacedRate, "paced-rate", o.PacedRate, "bookings a second offered by the paced load (0: none)")
+	fs.Float64Var(&o.PacedRate, "paced-rate", o.PacedRate, "bookings a second offered by the paced load (0: none; default 2500, 800 on PostgreSQL)")
 	fs.IntVar(&o.Services, "services", o.Services, "sustained services")
 	fs.IntVar(&o.SlotsPerService, "slots", o.SlotsPerService, "slots per service")
 	fs.IntVar(&o.Capacity, "capacity", o.Capacity, "places per slot")
@@ -48,7 +48,13 @@ func benchBooking(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	log := newLogger(stderr)
 	var reports []*bench.Report
+	pacedSet := false
+	fs.Visit(func(f *flag.Flag) { pacedSet = pacedSet || f.Name == "paced-rate" })
 	err := eachBenchStore(ctx, *engines, *pg, func(db *sqlstore.DB) error {
+		o := o
+		if db.Engine == sqlstore.Postgres && !pacedSet {
+			o.PacedRate = bench.PostgresPacedRate // below what PostgreSQL sustains here
+		}
 		rep, err := bench.Run(ctx, db, o, log)
 		if err != nil {
 			return err

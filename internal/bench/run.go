@@ -80,6 +80,10 @@ type Options struct {
 	Profile io.Writer
 }
 
+// PostgresPacedRate is the paced load's default rate on PostgreSQL, whose
+// sustained rate on these machines is 1,100-2,100 bookings/s.
+const PostgresPacedRate = 800
+
 // Defaults are the targets: a 5,000-client burst on one 10-place
 // service; 256 clients over 50 services of 500 places.
 var Defaults = Options{PacedRate: 2500, PooledConns: 64, BurstClients: 5000, BurstCapacity: 10, SustainedClients: 256, Services: 50, SlotsPerService: 50, Capacity: 10, CeilingBookings: 10000}
