@@ -46,6 +46,11 @@ func TestLastDefiniteVisits(t *testing.T) {
 			return history.Last{Found: true, Date: date, DiagnosisCode: code}
 		}
 		want := []history.Last{last("2026-03-01", "L21"), last("2026-01-10", "L20"), last("2026-02-01", "E34"), {}, last("2026-02-20", "L30"), {}, {}}
+		// More than 8 people: the statement's lists are padded.
+		for i := 0; i < 13; i++ {
+			qs = append(qs, history.Query{ResidentID: rid(10+i, 20), Institution: "h1", Department: "derm", OnOrBefore: "2026-05-01"})
+			want = append(want, history.Last{})
+		}
 		got, err := db.LastDefiniteVisits(ctx, qs)
 		if err != nil {
 			t.Fatal(err)
