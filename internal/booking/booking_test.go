@@ -172,3 +172,60 @@ func TestBatchRefusalsAndRetry(t *testing.T) {
 		}
 	})
 }
+
+// One written batch mixing requests for slots only they ask for (taken
+// and inserted a statement for all of them) with requests sharing a slot
+// (one by one): a full slot refuses, a second booking of a patient the
+// same day is refused and its place returned, a key sent again gets the
+// booking it made (S-4's one booking a day per department).
+func TestBatchAloneAndShared(t *testing.T) {
+	sqltest.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		ctx := context.Background()
+		svc, s1 := fixture(t, db, 1)
+		for _, x := range []struct {
+			at  string
+			cap int
+		}{{"10:00", 1}, {"11:00", 2}, {"12:00", 1}, {"13:00", 1}} {
+			if err := db.SaveSchedule(ctx, &schedule.Schedule{Service: "h1-derm-fu", PractitionerID: s1.PractitionerID, Weekday: 4, StartTime: x.at, Capacity: x.cap, Active: true}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := svc.Generate(ctx, "h1-derm-fu", now, now.AddDate(0, 0, 7)); err != nil {
+			t.Fatal(err)
+		}
+		slots, _ := db.ListSlots(ctx, schedule.SlotFilter{Service: "h1-derm-fu"})
+		if len(slots) != 5 {
+			t.Fatalf("%d slots", len(slots))
+		}
+		s := func(k int) int64 { return slots[k].ID } // by start: 09:00 .. 13:00
+		as := patients(t, db, 5)
+		req := func(p int, slot int64, key string) schedule.BookRequest {
+			ps, _ := db.PatientsOf(ctx, as[p].ID)
+			return schedule.BookRequest{SlotID: slot, PatientID: ps[0].ID, AccountID: as[p].ID, IdemKey: key, Answers: "{}", At: now}
+		}
+		// 12:00 is full before the batch.
+		if res, err := db.Book(ctx, []schedule.BookRequest{req(4, s(3), "z")}); err != nil || res[0].Appointment == nil {
+			t.Fatalf("%+v %v", res, err)
+		}
+		res, err := db.Book(ctx, []schedule.BookRequest{
+			req(0, s(0), "a"), // alone: booked, the last place
+			req(0, s(2), "b"), // shares 11:00: patient 0 has a booking that day
+			req(1, s(1), "c"), // alone: booked
+			req(2, s(2), "d"), // shares 11:00: booked
+			req(3, s(3), "e"), // alone, full
+			req(1, s(4), "c"), // alone, the key of the third again
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res[0].Appointment == nil || !res[0].Filled || res[1].Code != schedule.CodeOnePerDay || res[2].Appointment == nil ||
+			res[3].Appointment == nil || res[4].Code != schedule.CodeSlotFull || !res[5].Replayed || res[5].Appointment.ID != res[2].Appointment.ID {
+			t.Fatalf("outcomes %+v", res)
+		}
+		for k, want := range []int{1, 1, 1, 1, 0} {
+			if sl, _ := db.Slot(ctx, s(k)); sl.Capacity-sl.Remaining != want {
+				t.Errorf("slot %d: %d booked, want %d", k, sl.Capacity-sl.Remaining, want)
+			}
+		}
+	})
+}
