@@ -1,6 +1,7 @@
 package web
 
 import (
+	"html/template"
 	"net/http"
 	"sort"
 	"strconv"
@@ -39,6 +40,7 @@ type monitorData struct {
 	Month              string
 	Relevant           string
 	Bars               []monthBar
+	Charts             template.HTML // the bars as SVG charts
 	Max                int
 	Topics             []string
 	Crawl              *CrawlRun
@@ -117,6 +119,7 @@ func (s *Server) monitorPage(w http.ResponseWriter, r *http.Request) (*page, err
 	if len(d.Bars) > 12 {
 		d.Bars = d.Bars[:12]
 	}
+	d.Charts = monthCharts(uiLang(r), d.Bars, d.Topics)
 	if id, err := strconv.ParseInt(r.URL.Query().Get("crawl"), 10, 64); err == nil {
 		if run, err := s.db.Run(ctx, id); err == nil {
 			d.Crawl = run
