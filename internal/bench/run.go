@@ -86,7 +86,7 @@ const PostgresPacedRate = 2000
 
 // Defaults are the targets: a 5,000-client burst on one 10-place
 // service; 256 clients over 50 services of 500 places.
-var Defaults = Options{PacedRate: 2500, PooledConns: 64, BurstClients: 5000, BurstCapacity: 10, SustainedClients: 256, Services: 50, SlotsPerService: 50, Capacity: 10, CeilingBookings: 10000}
+var Defaults = Options{PacedRate: 2500, PooledConns: 64, BurstClients: 5000, BurstCapacity: 10, SustainedClients: 256, Services: 50, SlotsPerService: 50, Capacity: 10, CeilingBookings: 25000}
 
 // Run builds the fixtures in db, starts the real server on loopback and
 // runs the burst, the sustained load and the store ceiling.
