@@ -143,7 +143,7 @@ func benchMonitor(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	fmt.Fprintln(stdout, "| engine | articles | characters each | seconds (processing) | articles/s | relevant | merged as reposts |")
+	fmt.Fprintln(stdout, "| engine | articles | characters each | seconds (processing done at) | articles/s | relevant | merged as reposts |")
 	fmt.Fprintln(stdout, "|---|---|---|---|---|---|---|")
 	return eachBenchStore(ctx, *engines, *pg, func(db *sqlstore.DB) error {
 		res, err := bench.Pipeline(ctx, db, *n, *runes)
