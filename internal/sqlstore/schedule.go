@@ -259,31 +259,13 @@ func (w *bookTx) bookAlone(ctx context.Context, idx []int) error {
 		return nil
 	}
 	sb.WriteString(" ON CONFLICT DO NOTHING RETURNING id, account_id, idem_key")
-	type ak struct {
-		account int64
-		key     string
-	}
-	made := map[ak]int64{}
-	rows, err = w.tx.QueryContext(ctx, sb.String(), args...)
+	made, err := idsByKey(ctx, w.tx, sb.String(), args...)
 	if err != nil {
-		return err
-	}
-	for rows.Next() {
-		var id int64
-		var k ak
-		if err := rows.Scan(&id, &k.account, &k.key); err != nil {
-			rows.Close()
-			return err
-		}
-		made[k] = id
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		return err
 	}
 	for _, i := range got {
 		r := w.reqs[i]
-		k := ak{r.AccountID, r.IdemKey}
+		k := idemKey{r.AccountID, r.IdemKey}
 		id, ok := made[k]
 		if !ok { // a unique conflict: the place goes back
 			if err := w.conflict(ctx, i); err != nil {
@@ -397,33 +379,15 @@ func refusals(ctx context.Context, tx *sql.Tx, reqs []schedule.BookRequest, lose
 	for _, i := range losers {
 		accounts, keys = append(accounts, reqs[i].AccountID), append(keys, reqs[i].IdemKey)
 	}
-	type ak struct {
-		account int64
-		key     string
-	}
-	booked := map[ak]int64{}
-	rows, err := tx.QueryContext(ctx, `SELECT id, account_id, idem_key FROM appointments WHERE account_id IN (`+params(1, len(accounts))+
+	booked, err := idsByKey(ctx, tx, `SELECT id, account_id, idem_key FROM appointments WHERE account_id IN (`+params(1, len(accounts))+
 		`) AND idem_key IN (`+params(len(accounts)+1, len(keys))+`)`, append(accounts, keys...)...)
 	if err != nil {
-		return err
-	}
-	for rows.Next() {
-		var id int64
-		var k ak
-		if err := rows.Scan(&id, &k.account, &k.key); err != nil {
-			rows.Close()
-			return err
-		}
-		booked[k] = id
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		return err
 	}
 	why := map[int64]string{}
 	for _, i := range losers {
 		r := reqs[i]
-		if id, ok := booked[ak{r.AccountID, r.IdemKey}]; ok {
+		if id, ok := booked[idemKey{r.AccountID, r.IdemKey}]; ok {
 			prev, err := scanAppointment(tx.QueryRowContext(ctx, `SELECT `+apptCols+apptFrom+` WHERE a.id = $1`, id))
 			if err != nil {
 				return err
@@ -441,6 +405,32 @@ func refusals(ctx context.Context, tx *sql.Tx, reqs []schedule.BookRequest, lose
 		results[i].Code = code
 	}
 	return nil
+}
+
+// idemKey is an appointment's idempotency key, unique per account.
+type idemKey struct {
+	account int64
+	key     string
+}
+
+// idsByKey runs q, whose rows are (id, account_id, idem_key) of
+// appointments, and maps their keys to their ids.
+func idsByKey(ctx context.Context, tx *sql.Tx, q string, args ...any) (map[idemKey]int64, error) {
+	rows, err := tx.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[idemKey]int64{}
+	for rows.Next() {
+		var id int64
+		var k idemKey
+		if err := rows.Scan(&id, &k.account, &k.key); err != nil {
+			return nil, err
+		}
+		out[k] = id
+	}
+	return out, rows.Err()
 }
 
 func whyNotTaken(ctx context.Context, tx *sql.Tx, slotID int64) (string, error) {
