@@ -34,7 +34,8 @@ func benchBooking(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs.IntVar(&o.SlotsPerService, "slots", o.SlotsPerService, "slots per service")
 	fs.IntVar(&o.Capacity, "capacity", o.Capacity, "places per slot")
 	fs.IntVar(&o.CeilingBookings, "ceiling", o.CeilingBookings, "bookings of the store ceiling run")
-	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the loads to this file")
+	fs.StringVar(&o.ProfileLoad, "profile-load", "", "profile this load alone: burst, burst-new-conns, burst-pooled, sustained or paced")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -21,10 +22,15 @@ import (
 // places there are, oversells nothing and answers no 5xx.
 func TestBenchmarkRunsSmall(t *testing.T) {
 	sqltest.Each(t, func(t *testing.T, db *sqlstore.DB) {
-		o := Options{BurstClients: 200, BurstCapacity: 10, PooledConns: 16, SustainedClients: 16, Services: 3, SlotsPerService: 2, Capacity: 5, CeilingBookings: 40}
+		var prof bytes.Buffer
+		o := Options{BurstClients: 200, BurstCapacity: 10, PooledConns: 16, SustainedClients: 16, Services: 3, SlotsPerService: 2, Capacity: 5, CeilingBookings: 40,
+			Profile: &prof, ProfileLoad: "burst-pooled"}
 		rep, err := Run(context.Background(), db, o, slog.New(slog.NewTextHandler(io.Discard, nil)))
 		if err != nil {
 			t.Fatal(err)
+		}
+		if prof.Len() == 0 {
+			t.Fatal("the load asked for was not profiled")
 		}
 		for _, r := range []Result{rep.Burst, rep.Cold, rep.Pooled} {
 			if r.OK != 10 || r.Rejected != 190 || r.Codes["slot_full"] != 190 || r.ServerErr != 0 || r.Oversold != 0 {

@@ -76,8 +76,10 @@ type Options struct {
 	Capacity         int
 	CeilingBookings  int
 	// Profile, when set, receives a CPU profile of the loads (not of the
-	// fixture building).
-	Profile io.Writer
+	// fixture building); of the load named ProfileLoad alone when that is
+	// set (burst, burst-new-conns, burst-pooled, sustained, paced).
+	Profile     io.Writer
+	ProfileLoad string
 }
 
 // PostgresPacedRate is the paced load's default rate on PostgreSQL, whose
@@ -130,9 +132,17 @@ func Run(ctx context.Context, db *sqlstore.DB, o Options, log *slog.Logger) (*Re
 	defer shutdown()
 	base := "http://" + addr
 
-	if o.Profile != nil {
+	if o.Profile != nil && o.ProfileLoad == "" {
 		pprof.StartCPUProfile(o.Profile)
 		defer pprof.StopCPUProfile()
+	}
+	// run runs a load, profiled when it is the one asked for.
+	run := func(name string, clients int, jobs []job, rate float64, opened bool) Result {
+		if o.Profile != nil && o.ProfileLoad != "" && (name == o.ProfileLoad || strings.HasPrefix(name, o.ProfileLoad+" ")) {
+			pprof.StartCPUProfile(o.Profile)
+			defer pprof.StopCPUProfile()
+		}
+		return load(base, name, clients, jobs, rate, opened)
 	}
 	// Burst: every client at once on one 10-place slot. Every client has
 	// the booking page open before the release: its browser loaded the
@@ -143,7 +153,7 @@ func Run(ctx context.Context, db *sqlstore.DB, o Options, log *slog.Logger) (*Re
 		jobs[i] = job{user: burst.Patients[i], slot: burst.Slots[0][0]}
 	}
 	log.Info("burst", "clients", o.BurstClients)
-	rep.Burst = load(base, "burst", o.BurstClients, jobs, 0, true)
+	rep.Burst = run("burst", o.BurstClients, jobs, 0, true)
 	if rep.Burst.Oversold, err = oversold(ctx, db); err != nil {
 		return nil, err
 	}
@@ -155,7 +165,7 @@ func Run(ctx context.Context, db *sqlstore.DB, o Options, log *slog.Logger) (*Re
 	}
 	warm(base, cold.Patients, 64)
 	log.Info("burst on new connections", "clients", o.BurstClients)
-	rep.Cold = load(base, "burst-new-conns", o.BurstClients, jobs, 0, false)
+	rep.Cold = run("burst-new-conns", o.BurstClients, jobs, 0, false)
 	if rep.Cold.Oversold, err = oversold(ctx, db); err != nil {
 		return nil, err
 	}
@@ -165,7 +175,7 @@ func Run(ctx context.Context, db *sqlstore.DB, o Options, log *slog.Logger) (*Re
 	}
 	warm(base, pooled.Patients, 64)
 	log.Info("burst over pooled connections", "clients", o.BurstClients, "connections", o.PooledConns)
-	rep.Pooled = load(base, "burst-pooled", o.PooledConns, jobs, 0, false)
+	rep.Pooled = run("burst-pooled", o.PooledConns, jobs, 0, false)
 	if rep.Pooled.Oversold, err = oversold(ctx, db); err != nil {
 		return nil, err
 	}
@@ -178,7 +188,7 @@ func Run(ctx context.Context, db *sqlstore.DB, o Options, log *slog.Logger) (*Re
 	}
 	warm(base, sus.Patients, 64)
 	log.Info("sustained", "clients", o.SustainedClients, "bookings", len(jobs))
-	rep.Sustained = load(base, "sustained", o.SustainedClients, jobs, 0, false)
+	rep.Sustained = run("sustained", o.SustainedClients, jobs, 0, false)
 	if rep.Sustained.Oversold, err = oversold(ctx, db); err != nil {
 		return nil, err
 	}
@@ -193,7 +203,7 @@ func Run(ctx context.Context, db *sqlstore.DB, o Options, log *slog.Logger) (*Re
 		}
 		warm(base, paced.Patients, 64)
 		log.Info("paced", "clients", o.SustainedClients, "rate", o.PacedRate, "bookings", len(jobs))
-		rep.Paced = load(base, fmt.Sprintf("paced %.0f/s", o.PacedRate), o.SustainedClients, jobs, o.PacedRate, false)
+		rep.Paced = run(fmt.Sprintf("paced %.0f/s", o.PacedRate), o.SustainedClients, jobs, o.PacedRate, false)
 		if rep.Paced.Oversold, err = oversold(ctx, db); err != nil {
 			return nil, err
 		}
