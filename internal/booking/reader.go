@@ -58,6 +58,13 @@ func (r *visitReader) last(ctx context.Context, q history.Query) (history.Last, 
 	select {
 	case o := <-req.out:
 		return o.last, o.err
+	case <-r.done: // closing: a lookup queued after the loops stopped gets no answer
+		select {
+		case o := <-req.out:
+			return o.last, o.err
+		default:
+			return history.Last{}, errClosed
+		}
 	case <-ctx.Done():
 		return history.Last{}, ctx.Err()
 	}
