@@ -38,6 +38,7 @@ func converter() (*opencc.OpenCC, error) {
 		if t2sErr != nil {
 			return
 		}
+		t2sFast = newT2STable(t2s) // nil if the dictionaries cannot be read
 		// The characters t2s changes, found once by converting the CJK
 		// block: a text with none of them is converted by returning it.
 		var block []rune
@@ -56,6 +57,9 @@ func converter() (*opencc.OpenCC, error) {
 	})
 	return t2s, t2sErr
 }
+
+// t2sFast is t2s read into maps (see t2sTable).
+var t2sFast *t2sTable
 
 // traditional is the set of CJK characters that t2s converts, a bit per
 // character from U+4E00 (nil: unknown, convert everything).
@@ -117,7 +121,9 @@ func collapseSpaces(s string) string {
 // runs of spaces: the text as shown (Chinese punctuation kept).
 func Simplify(s string) string {
 	if cc, err := converter(); err == nil && hasTraditional(s) {
-		if c, err := cc.Convert(s); err == nil {
+		if t2sFast != nil && utf8.ValidString(s) {
+			s = t2sFast.convert(s)
+		} else if c, err := cc.Convert(s); err == nil {
 			s = c
 		}
 	}
