@@ -9,14 +9,19 @@
 // writing transaction (so servers sharing a database never repeat a
 // number), and the hub delivers them after their commit, in order, so a
 // client that reconnects with the last number it saw gets what it missed,
-// none twice. Live delivery reaches the subscribers of this process.
+// none twice. Live delivery reaches the subscribers of this process, and
+// through a Bus (PostgreSQL's LISTEN/NOTIFY) those of the other servers
+// sharing the database.
 package chat
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -29,6 +34,24 @@ type Store interface {
 	// a stored client id Replayed with the stored number.
 	AppendMessages(ctx context.Context, ms []visit.Message) error
 	Messages(ctx context.Context, visitID, after int64, limit int) ([]visit.Message, error)
+}
+
+// Bus carries the events of a visit between the servers that share the
+// database: each server publishes what happens on it and delivers what
+// the others publish to its own subscribers.
+type Bus interface {
+	// Publish sends a notice to the other servers (it may queue).
+	Publish(n Notice)
+	// Listen calls fn with every notice, its own included, until ctx ends.
+	Listen(ctx context.Context, fn func(Notice))
+}
+
+// Notice is an event of one server for the others. A message's notice
+// carries its number only: the others read it from the store.
+type Notice struct {
+	Origin  string `json:"o"`
+	VisitID int64  `json:"v"`
+	Event   Event  `json:"e"`
 }
 
 // Event is what a subscriber receives.
@@ -59,12 +82,19 @@ type Hub struct {
 	closed chan struct{}
 	done   chan struct{}
 	once   sync.Once
+
+	bus       Bus
+	origin    string // this server, in its notices
+	stopBus   context.CancelFunc
+	busClosed chan struct{}
 }
 
 type room struct {
-	id   int64
-	mu   sync.Mutex
-	subs map[*Sub]struct{}
+	id      int64
+	mu      sync.Mutex
+	subs    map[*Sub]struct{}
+	lastSeq int64                    // the last message number delivered here
+	remote  map[string][]visit.Party // who is online on the other servers
 }
 
 type pending struct {
@@ -97,12 +127,73 @@ func New(store Store, log *slog.Logger, now func() time.Time) *Hub {
 	return h
 }
 
-// Close stops the writer after the queued messages.
+// Close stops the writer after the queued messages, and the bus.
 func (h *Hub) Close() {
 	h.once.Do(func() {
 		close(h.closed)
 		<-h.done
+		if h.stopBus != nil {
+			h.stopBus()
+			<-h.busClosed
+		}
 	})
+}
+
+// UseBus connects the hub to the other servers sharing the database.
+func (h *Hub) UseBus(b Bus) {
+	var id [8]byte
+	rand.Read(id[:])
+	h.bus, h.origin = b, hex.EncodeToString(id[:])
+	ctx, cancel := context.WithCancel(context.Background())
+	h.stopBus, h.busClosed = cancel, make(chan struct{})
+	go func() {
+		defer close(h.busClosed)
+		b.Listen(ctx, h.receive)
+	}()
+}
+
+// receive delivers another server's notice to this server's subscribers
+// of the visit (if any).
+func (h *Hub) receive(n Notice) {
+	if n.Origin == h.origin {
+		return
+	}
+	h.mu.Lock()
+	r := h.rooms[n.VisitID]
+	h.mu.Unlock()
+	if r == nil {
+		return
+	}
+	switch n.Event.Type {
+	case "message": // read what this server has not delivered, in order
+		r.mu.Lock()
+		after := r.lastSeq
+		r.mu.Unlock()
+		if n.Event.Seq <= after {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		ms, err := h.store.Messages(ctx, n.VisitID, after, 500)
+		cancel()
+		if err != nil {
+			h.log.Error("chat: read messages of another server", "visit", n.VisitID, "err", err)
+			return
+		}
+		for i := range ms {
+			h.deliver(r, nil, Event{Type: "message", Message: &ms[i]})
+		}
+	case "presence":
+		r.mu.Lock()
+		if r.remote == nil {
+			r.remote = map[string][]visit.Party{}
+		}
+		r.remote[n.Origin] = n.Event.Online
+		online := r.online()
+		r.mu.Unlock()
+		h.deliver(r, nil, Event{Type: "presence", Online: online})
+	default:
+		h.deliver(r, nil, n.Event)
+	}
 }
 
 func (h *Hub) room(id int64) *room {
@@ -122,10 +213,19 @@ func (h *Hub) Join(visitID, accountID int64, role visit.Party) *Sub {
 	s := &Sub{C: make(chan Event, 256), AccountID: accountID, Role: role, r: r, h: h}
 	r.mu.Lock()
 	r.subs[s] = struct{}{}
-	online := r.online()
 	r.mu.Unlock()
-	h.send(r, nil, Event{Type: "presence", Online: online})
+	h.presence(r)
 	return s
+}
+
+// presence tells the visit's subscribers who is online (here and on the
+// other servers) and the other servers who is online here.
+func (h *Hub) presence(r *room) {
+	r.mu.Lock()
+	online, here := r.online(), r.local()
+	r.mu.Unlock()
+	h.deliver(r, nil, Event{Type: "presence", Online: online})
+	h.publish(r.id, Event{Type: "presence", Online: here})
 }
 
 // Leave ends a subscription.
@@ -137,11 +237,10 @@ func (s *Sub) Leave() {
 		delete(r.subs, s)
 		close(s.C)
 	}
-	online := r.online()
 	r.mu.Unlock()
 	// The room stays (its numbering and recent client ids) while messages
 	// may be in flight; Forget drops it when the visit ends.
-	s.h.send(r, nil, Event{Type: "presence", Online: online})
+	s.h.presence(r)
 }
 
 // Forget drops a finished visit's room once nobody is in it.
@@ -158,7 +257,8 @@ func (h *Hub) Forget(visitID int64) {
 	}
 }
 
-func (r *room) online() []visit.Party {
+// local is who is online on this server.
+func (r *room) local() []visit.Party {
 	seen := map[visit.Party]bool{}
 	out := []visit.Party{}
 	for s := range r.subs {
@@ -170,12 +270,50 @@ func (r *room) online() []visit.Party {
 	return out
 }
 
-// send delivers an event to every subscriber of a room except skip. A
-// subscriber whose buffer is full is dropped (its client reconnects and
-// resumes from its last number).
+// online is who is online here or on another server.
+func (r *room) online() []visit.Party {
+	out := r.local()
+	for _, ps := range r.remote {
+		for _, p := range ps {
+			if !slices.Contains(out, p) {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+// send delivers an event here and publishes it to the other servers.
 func (h *Hub) send(r *room, skip *Sub, e Event) {
+	h.deliver(r, skip, e)
+	h.publish(r.id, e)
+}
+
+// publish tells the other servers (a message by its number only).
+func (h *Hub) publish(visitID int64, e Event) {
+	if h.bus == nil {
+		return
+	}
+	if e.Message != nil {
+		e = Event{Type: e.Type, Seq: e.Message.Seq}
+	}
+	h.bus.Publish(Notice{Origin: h.origin, VisitID: visitID, Event: e})
+}
+
+// deliver gives an event to every subscriber of a room here except skip.
+// Messages go out once each, in number order: one already delivered (read
+// for another server's notice) is not sent again. A subscriber whose
+// buffer is full is dropped (its client reconnects and resumes from its
+// last number).
+func (h *Hub) deliver(r *room, skip *Sub, e Event) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if e.Message != nil {
+		if e.Message.Seq <= r.lastSeq {
+			return
+		}
+		r.lastSeq = e.Message.Seq
+	}
 	for s := range r.subs {
 		if s == skip {
 			continue

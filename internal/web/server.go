@@ -59,6 +59,7 @@ type Server struct {
 	handler  http.Handler
 	demoInfo []DemoAccount
 	hub      *chat.Hub
+	stopBus  context.CancelFunc // the chat bus's publisher
 	blobs    blob.Store
 	sms      notify.SMS
 	bg       sync.WaitGroup
@@ -83,6 +84,15 @@ func New(cfg Config, db *sqlstore.DB, al *audit.Logger, log *slog.Logger) (*Serv
 	s := &Server{cfg: cfg, db: db, ids: ids, dir: db, audit: al, log: log, pages: p, limits: newLimiters(cfg.Limits), bk: booking.New(db, cfg.Now),
 		links: ttl.New(time.Minute, 200_000)}
 	s.hub = chat.New(db, log, cfg.Now)
+	// Servers sharing a PostgreSQL database carry each other's chat events.
+	busCtx, stopBus := context.WithCancel(context.Background())
+	s.stopBus = stopBus
+	if bus, err := db.ChatBus(busCtx, log); err != nil {
+		stopBus()
+		return nil, err
+	} else if bus != nil {
+		s.hub.UseBus(bus)
+	}
 	if cfg.BlobDir == "" {
 		cfg.BlobDir = defaultBlobDir(db)
 	}
@@ -112,6 +122,7 @@ func defaultBlobDir(db *sqlstore.DB) string {
 func (s *Server) Close() {
 	s.bk.Close()
 	s.hub.Close()
+	s.stopBus()
 	s.bg.Wait()
 }
 

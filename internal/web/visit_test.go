@@ -651,3 +651,73 @@ func TestChatAcrossServers(t *testing.T) {
 		}
 	})
 }
+
+// Two servers over one PostgreSQL database carry a visit's conversation
+// live: the patient on one, the doctor on the other see each other's
+// messages, the call's signalling and each other's presence at once
+// (LISTEN/NOTIFY). A SQLite database has one server.
+func TestChatLiveAcrossServers(t *testing.T) {
+	db := sqltest.Open(t, sqlstore.Postgres)
+	e := newEnv(t, db, relaxed)
+	other := newEnv(t, db, relaxed)
+	lm := e.login("liming")
+	doc := other.login("bch-dermatology-doctor")
+	slot := e.doctorSlot("bch-skin-fv", "bch", e.login("bch-dermatology-doctor"), nil)
+	id := e.bookVisit(lm, e.patientIDs(lm)["李小雨"], slot, "live-1")
+	vpath := fmt.Sprintf("/api/v1/visits/%.0f", id)
+	e.checkIn(lm, vpath)
+	if r := other.req("POST", vpath+"/start", doc, nil); r.status != 200 {
+		t.Fatalf("start %d %s", r.status, r.raw)
+	}
+	pc := wsDial(t, e, lm, id, 0)
+	dc := wsDial(t, other, doc, id, 0)
+	defer pc.Close(websocket.StatusNormalClosure, "")
+	defer dc.Close(websocket.StatusNormalClosure, "")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// next reads frames of a type, failing after 10 s.
+	next := func(c *websocket.Conn, typ string, ok func(map[string]any) bool) map[string]any {
+		t.Helper()
+		for {
+			var f map[string]any
+			if err := wsjson.Read(ctx, c, &f); err != nil {
+				t.Fatalf("waiting for %s: %v", typ, err)
+			}
+			if f["type"] == typ && ok(f) {
+				return f
+			}
+		}
+	}
+	hasDoctor := func(f map[string]any) bool {
+		for _, p := range f["online"].([]any) {
+			if p == "doctor" {
+				return true
+			}
+		}
+		return false
+	}
+	next(pc, "presence", hasDoctor) // the doctor is on the other server
+	for i := 1; i <= 3; i++ {
+		text := fmt.Sprint("医生您好 ", i)
+		if err := wsjson.Write(ctx, pc, map[string]any{"type": "message", "text": text, "client_id": fmt.Sprint("p", i)}); err != nil {
+			t.Fatal(err)
+		}
+		m := next(dc, "message", func(map[string]any) bool { return true })["message"].(map[string]any)
+		if m["seq"] != float64(i) || m["text"] != text {
+			t.Fatalf("the doctor's server delivered %v", m)
+		}
+	}
+	if err := wsjson.Write(ctx, dc, map[string]any{"type": "message", "text": "请问有没有发热？", "client_id": "d1"}); err != nil {
+		t.Fatal(err)
+	}
+	if m := next(pc, "message", func(f map[string]any) bool { return f["message"].(map[string]any)["seq"] == 4.0 })["message"].(map[string]any); m["sender_role"] != "doctor" {
+		t.Fatalf("the patient's server delivered %v", m)
+	}
+	// The call's signalling crosses too.
+	if err := wsjson.Write(ctx, dc, map[string]any{"type": "signal", "data": map[string]any{"sdp": "offer"}}); err != nil {
+		t.Fatal(err)
+	}
+	if f := next(pc, "signal", func(map[string]any) bool { return true }); f["data"].(map[string]any)["sdp"] != "offer" || f["role"] != "doctor" {
+		t.Fatalf("signal %v", f)
+	}
+}
