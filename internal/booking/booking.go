@@ -312,7 +312,9 @@ func (s *Service) markFull(id int64) {
 	s.fullAt[id] = time.Now()
 }
 
-func (s *Service) placeFreed(id int64) {
+// PlaceFreed forgets what this server knows of a slot's places (a place
+// was given back, maybe through another server).
+func (s *Service) PlaceFreed(id int64) {
 	s.fullMu.Lock()
 	delete(s.fullAt, id)
 	s.fullMu.Unlock()
@@ -339,7 +341,7 @@ func (s *Service) Cancel(ctx context.Context, a *schedule.Appointment, reason st
 	if err := s.st.Cancel(ctx, a.ID, reason, s.Now()); err != nil {
 		return err
 	}
-	s.placeFreed(a.SlotID)
+	s.PlaceFreed(a.SlotID)
 	a.Status = schedule.Cancelled
 	return nil
 }

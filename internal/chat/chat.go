@@ -152,6 +152,9 @@ func (h *Hub) UseBus(b Bus) {
 	}()
 }
 
+// Origin is this server's name in its notices ("" without a bus).
+func (h *Hub) Origin() string { return h.origin }
+
 // receive delivers another server's notice to this server's subscribers
 // of the visit (if any).
 func (h *Hub) receive(n Notice) {

@@ -79,6 +79,10 @@ func (s *Service) forget(key string) {
 	s.mu.Unlock()
 }
 
+// ForgetToken drops the cached session of a token's hash (after another
+// server revoked it).
+func (s *Service) ForgetToken(hash []byte) { s.forget(string(hash)) }
+
 // ForgetAccount drops the cached sessions of an account (after it was
 // disabled or its sessions revoked).
 func (s *Service) ForgetAccount(id int64) {

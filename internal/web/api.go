@@ -232,6 +232,7 @@ func (s *Server) apiLogout(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	s.loggedOut(ri.token)
 	s.record(r, "auth.logout", "account", ri.account.Username, ri.account.Institution, "")
 	w.WriteHeader(http.StatusNoContent)
 }
@@ -278,6 +279,10 @@ func (s *Server) redeem(r *http.Request, code string) (*identity.Patient, error)
 	if err != nil {
 		return nil, err
 	}
+	// The child's guardians changed: cached lists of them go, here and on
+	// the other servers.
+	s.links.Drop("accounts:" + strconv.FormatInt(p.ID, 10))
+	s.changed("links", "", p.ID)
 	return p, s.record(r, "patient.link", "patient", strconv.FormatInt(p.ID, 10), "", "guardian")
 }
 

@@ -342,6 +342,7 @@ func (s *Server) cancelAppointment(r *http.Request, reason string) (*schedule.Ap
 	if err := s.bk.Cancel(r.Context(), a, reason); err != nil {
 		return nil, err
 	}
+	s.changed("slot", "", a.SlotID)
 	return a, s.record(r, "appointment.cancel", "appointment", r.PathValue("id"), a.Institution, reason)
 }
 
@@ -395,7 +396,7 @@ func (s *Server) saveRule(r *http.Request, rule *policy.Rule) error {
 	if err := s.db.SaveRule(r.Context(), rule); err != nil {
 		return err
 	}
-	s.bk.Invalidate()
+	s.invalidateBooking()
 	return s.record(r, "rule.save", "rule", strconv.FormatInt(rule.ID, 10), rule.Institution, rule.Code+": "+rule.Expr)
 }
 
@@ -430,7 +431,7 @@ func (s *Server) apiDeleteRule(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	s.bk.Invalidate()
+	s.invalidateBooking()
 	s.record(r, "rule.delete", "rule", r.PathValue("id"), code, "")
 	w.WriteHeader(http.StatusNoContent)
 }
@@ -645,7 +646,7 @@ func (s *Server) importHistory(r *http.Request, inst *directory.Institution, bod
 			rep.Status = "failed"
 			s.log.Error("history import", "institution", inst.Code, "err", err)
 		}
-		s.bk.Invalidate()
+		s.invalidateBooking()
 		if uerr := s.db.UpdateImport(ctx, inst.Code, rep, s.cfg.Now()); uerr != nil && err == nil {
 			err = uerr
 		}

@@ -90,7 +90,7 @@ func (s *Server) saveInstitution(w http.ResponseWriter, r *http.Request, i *dire
 		s.fail(w, r, err)
 		return
 	}
-	s.bk.Invalidate()
+	s.invalidateBooking()
 	if err := s.record(r, action, "institution", i.Code, i.Code, string(i.Status)); err != nil {
 		s.fail(w, r, err)
 		return
@@ -168,7 +168,7 @@ func (s *Server) setQualification(r *http.Request, code string, in qualification
 	if err := s.dir.SetQualification(r.Context(), code, in.Status, in.ApprovedOn, in.Note); err != nil {
 		return err
 	}
-	s.bk.Invalidate()
+	s.invalidateBooking()
 	return s.record(r, "institution.qualification", "institution", code, code, string(in.Status)+" "+in.Note)
 }
 
@@ -394,7 +394,7 @@ func (s *Server) saveService(r *http.Request, inst *directory.Institution, sv *d
 	if err := s.dir.SaveService(r.Context(), sv); err != nil {
 		return err
 	}
-	s.bk.Invalidate()
+	s.invalidateBooking()
 	return s.record(r, "service.save", "service", sv.Code, sv.Institution, sv.Name)
 }
 
@@ -657,7 +657,7 @@ func (s *Server) liftSuspension(r *http.Request, p *directory.Practitioner, sid 
 	if err := s.dir.LiftSuspension(r.Context(), p.ID, sid, s.cfg.Now()); err != nil {
 		return err
 	}
-	s.bk.Invalidate()
+	s.invalidateBooking()
 	return s.record(r, "practitioner.lift", "practitioner", strconv.FormatInt(p.ID, 10), p.Institution, strconv.FormatInt(sid, 10))
 }
 

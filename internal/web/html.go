@@ -168,6 +168,7 @@ func (s *Server) postLogout(w http.ResponseWriter, r *http.Request) {
 			s.fail(w, r, err)
 			return
 		}
+		s.loggedOut(ri.token)
 		s.record(r, "auth.logout", "account", ri.account.Username, ri.account.Institution, "")
 	}
 	s.clearCookie(w, sessionCookie)

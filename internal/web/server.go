@@ -59,7 +59,8 @@ type Server struct {
 	handler  http.Handler
 	demoInfo []DemoAccount
 	hub      *chat.Hub
-	stopBus  context.CancelFunc // the chat bus's publisher
+	stopBus  context.CancelFunc // the buses' publishers and listeners
+	changes  *sqlstore.Notifier // what this server changed, for the others (PostgreSQL)
 	blobs    blob.Store
 	sms      notify.SMS
 	bg       sync.WaitGroup
@@ -84,14 +85,13 @@ func New(cfg Config, db *sqlstore.DB, al *audit.Logger, log *slog.Logger) (*Serv
 	s := &Server{cfg: cfg, db: db, ids: ids, dir: db, audit: al, log: log, pages: p, limits: newLimiters(cfg.Limits), bk: booking.New(db, cfg.Now),
 		links: ttl.New(time.Minute, 200_000)}
 	s.hub = chat.New(db, log, cfg.Now)
-	// Servers sharing a PostgreSQL database carry each other's chat events.
+	// Servers sharing a PostgreSQL database carry each other's chat events
+	// and tell each other what they changed.
 	busCtx, stopBus := context.WithCancel(context.Background())
 	s.stopBus = stopBus
-	if bus, err := db.ChatBus(busCtx, log); err != nil {
+	if err := s.startBuses(busCtx); err != nil {
 		stopBus()
 		return nil, err
-	} else if bus != nil {
-		s.hub.UseBus(bus)
 	}
 	if cfg.BlobDir == "" {
 		cfg.BlobDir = defaultBlobDir(db)

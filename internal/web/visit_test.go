@@ -721,3 +721,29 @@ func TestChatLiveAcrossServers(t *testing.T) {
 		t.Fatalf("signal %v", f)
 	}
 }
+
+// Two servers over one PostgreSQL database: a session revoked on one is
+// refused by the other at once, although the other had it cached (for up
+// to 30 s); a new guardian linked on one reaches the child's visit
+// through the other at once (its list of guardians was cached a minute).
+func TestChangesReachTheOtherServer(t *testing.T) {
+	db := sqltest.Open(t, sqlstore.Postgres)
+	a := newEnv(t, db, relaxed)
+	b := newEnv(t, db, relaxed)
+	eventually := func(what string, ok func() bool) {
+		t.Helper()
+		for end := time.Now().Add(3 * time.Second); !ok(); time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(end) {
+				t.Fatalf("the other server did not learn: %s", what)
+			}
+		}
+	}
+	tok := a.login("liming")
+	if r := b.req("GET", "/api/v1/me", tok, nil); r.status != 200 { // now cached on b
+		t.Fatalf("me on b %d", r.status)
+	}
+	if r := a.req("POST", "/api/v1/auth/logout", tok, nil); r.status != 204 {
+		t.Fatalf("logout %d", r.status)
+	}
+	eventually("the logout", func() bool { return b.req("GET", "/api/v1/me", tok, nil).status == 401 })
+}

@@ -3,7 +3,6 @@ package sqlstore
 import (
 	"context"
 	"database/sql/driver"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"regexp"
@@ -11,20 +10,18 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/stdlib"
-
-	"github.com/yunyi-health/yunyi/internal/chat"
 )
 
-// pgBus carries chat notices between the servers sharing a PostgreSQL
+// Notifier carries notices between the servers sharing a PostgreSQL
 // database with LISTEN/NOTIFY, on a channel of the schema (tests share a
 // database, each in its own schema). Notices are queued and sent a batch
 // a statement, so that a busy chat costs one round trip a batch; one held
 // connection listens, and comes back after a failure.
-type pgBus struct {
+type Notifier struct {
 	db      *DB
 	log     *slog.Logger
 	channel string
-	queue   chan chat.Notice
+	queue   chan []byte
 }
 
 // maxNotice is PostgreSQL's limit on a notification's payload, less room.
@@ -32,10 +29,10 @@ const maxNotice = 7900
 
 var notChannel = regexp.MustCompile(`[^a-z0-9_]`)
 
-// ChatBus returns the bus of the servers sharing this database (nil on
-// SQLite, whose database one server holds). The publisher runs until ctx
-// ends.
-func (db *DB) ChatBus(ctx context.Context, log *slog.Logger) (chat.Bus, error) {
+// Notifier returns the notifier of the servers sharing this database on
+// channel name (nil on SQLite, whose database one server holds). Its
+// publisher runs until ctx ends.
+func (db *DB) Notifier(ctx context.Context, name string, log *slog.Logger) (*Notifier, error) {
 	if db.Engine != Postgres {
 		return nil, nil
 	}
@@ -43,72 +40,66 @@ func (db *DB) ChatBus(ctx context.Context, log *slog.Logger) (chat.Bus, error) {
 	if err := db.w.QueryRowContext(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {
 		return nil, err
 	}
-	ch := "yunyi_chat_" + notChannel.ReplaceAllString(strings.ToLower(schema), "_")
+	ch := "yunyi_" + name + "_" + notChannel.ReplaceAllString(strings.ToLower(schema), "_")
 	if len(ch) > 63 {
 		ch = ch[:63]
 	}
-	b := &pgBus{db: db, log: log, channel: ch, queue: make(chan chat.Notice, 8192)}
+	b := &Notifier{db: db, log: log, channel: ch, queue: make(chan []byte, 8192)}
 	go b.publisher(ctx)
 	return b, nil
 }
 
-func (b *pgBus) Publish(n chat.Notice) {
+// Publish queues a notice for the other servers (and this one's
+// listener); a notice over NOTIFY's limit, or one the full queue has no
+// room for, is dropped with a warning.
+func (b *Notifier) Publish(payload []byte) {
+	if len(payload) > maxNotice {
+		b.log.Warn("notice too large for NOTIFY, dropped", "channel", b.channel, "bytes", len(payload))
+		return
+	}
 	select {
-	case b.queue <- n:
+	case b.queue <- payload:
 	default:
-		b.log.Warn("chat bus: queue full, a notice is dropped", "visit", n.VisitID, "type", n.Event.Type)
+		b.log.Warn("notice queue full, a notice is dropped", "channel", b.channel)
 	}
 }
 
-func (b *pgBus) publisher(ctx context.Context) {
+func (b *Notifier) publisher(ctx context.Context) {
 	for {
 		var batch []string
-		add := func(n chat.Notice) {
-			p, err := json.Marshal(n)
-			switch {
-			case err != nil:
-			case len(p) > maxNotice:
-				b.log.Warn("chat bus: notice too large for NOTIFY, dropped", "visit", n.VisitID, "type", n.Event.Type, "bytes", len(p))
-			default:
-				batch = append(batch, string(p))
-			}
-		}
 		select {
-		case n := <-b.queue:
-			add(n)
+		case p := <-b.queue:
+			batch = append(batch, string(p))
 		case <-ctx.Done():
 			return
 		}
 	fill:
 		for len(batch) < 256 {
 			select {
-			case n := <-b.queue:
-				add(n)
+			case p := <-b.queue:
+				batch = append(batch, string(p))
 			default:
 				break fill
 			}
-		}
-		if len(batch) == 0 {
-			continue
 		}
 		c, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		_, err := b.db.w.ExecContext(c, `SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p`, b.channel, batch)
 		cancel()
 		if err != nil {
-			b.log.Error("chat bus: notify", "n", len(batch), "err", err)
+			b.log.Error("notify", "channel", b.channel, "n", len(batch), "err", err)
 		}
 	}
 }
 
 // Listen holds a connection listening on the channel until ctx ends,
 // taking a new one after a failure.
-func (b *pgBus) Listen(ctx context.Context, fn func(chat.Notice)) {
+func (b *Notifier) Listen(ctx context.Context, fn func(payload []byte)) {
 	for ctx.Err() == nil {
 		err := b.listen(ctx, fn)
 		if ctx.Err() != nil {
 			return
 		}
-		b.log.Warn("chat bus: listening failed, again in a second", "err", err)
+		b.log.Warn("listening for notices failed, again in a second", "channel", b.channel, "err", err)
 		select {
 		case <-time.After(time.Second):
 		case <-ctx.Done():
@@ -116,7 +107,7 @@ func (b *pgBus) Listen(ctx context.Context, fn func(chat.Notice)) {
 	}
 }
 
-func (b *pgBus) listen(ctx context.Context, fn func(chat.Notice)) error {
+func (b *Notifier) listen(ctx context.Context, fn func(payload []byte)) error {
 	conn, err := b.db.w.Conn(ctx)
 	if err != nil {
 		return err
@@ -140,10 +131,7 @@ func (b *pgBus) listen(ctx context.Context, fn func(chat.Notice)) error {
 				}
 				return err
 			}
-			var x chat.Notice
-			if json.Unmarshal([]byte(n.Payload), &x) == nil {
-				fn(x)
-			}
+			fn([]byte(n.Payload))
 		}
 	})
 }
