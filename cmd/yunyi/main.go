@@ -149,6 +149,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	turnAddr := fs.String("turn-addr", "127.0.0.1:3478", "UDP address of the embedded STUN/TURN server for video calls (\"off\" to disable)")
 	turnIP := fs.String("turn-public-ip", "", "the IP address browsers reach the TURN server at (default: the listen IP)")
 	turnPrivate := fs.Bool("turn-allow-private", false, "let the TURN relay reach loopback and private addresses (on with --demo)")
+	turnTLS := fs.String("turn-tls-addr", "", "also serve TURN over TLS at this address (e.g. :443 or :5349), for networks that let only HTTPS out")
+	turnCert := fs.String("turn-tls-cert", "", "certificate file (PEM) of TURN over TLS")
+	turnKey := fs.String("turn-tls-key", "", "key file (PEM) of TURN over TLS")
+	turnHost := fs.String("turn-tls-host", "", "the host name browsers reach TURN over TLS by, as in its certificate (default: the public IP)")
 	files := fs.String("files", "", "folder of uploaded files (default: beside the SQLite file)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -166,7 +170,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	var ts *turn.Server
 	if *turnAddr != "off" && *turnAddr != "" {
-		ts, err = turn.Start(turn.Config{Addr: *turnAddr, PublicIP: *turnIP, AllowPrivatePeers: *turnPrivate || *withDemo})
+		ts, err = turn.Start(turn.Config{Addr: *turnAddr, PublicIP: *turnIP, AllowPrivatePeers: *turnPrivate || *withDemo,
+			TLSAddr: *turnTLS, TLSCertFile: *turnCert, TLSKeyFile: *turnKey, TLSHost: *turnHost})
+		if err != nil && *turnTLS != "" {
+			return err // TURN over TLS was asked for and cannot run: say so now
+		}
 		if err != nil {
 			// Video still works between browsers that reach each other.
 			log.Warn("TURN server not started; video calls need a direct path", "err", err)

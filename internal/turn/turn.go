@@ -7,6 +7,7 @@ package turn
 
 import (
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"fmt"
 	"net"
@@ -28,6 +29,11 @@ type Config struct {
 	// addresses (a demo or test on one machine); off, the relay cannot be
 	// used to reach the server's own network.
 	AllowPrivatePeers bool
+	// TLSAddr, when set, also serves TURN over TLS there (e.g. ":443" or
+	// ":5349"), for networks that let only HTTPS out; TLSCertFile and
+	// TLSKeyFile hold its certificate, issued for TLSHost, the name
+	// browsers reach it by (turns: URLs name the host, not the address).
+	TLSAddr, TLSCertFile, TLSKeyFile, TLSHost string
 }
 
 // Server is a running TURN server.
@@ -37,6 +43,8 @@ type Server struct {
 	conn net.PacketConn
 	port int
 	tcp  bool // also listening on TCP (same port), for networks that block UDP
+	// tlsPort is the port of TURN over TLS (0: none).
+	tlsPort int
 }
 
 // ICEServer is one entry of RTCPeerConnection's iceServers.
@@ -96,15 +104,36 @@ func Start(cfg Config) (*Server, error) {
 	if tl != nil {
 		sc.ListenerConfigs = []pturn.ListenerConfig{{Listener: tl, RelayAddressGenerator: gen, PermissionHandler: permit}}
 	}
+	closeAll := func() {
+		conn.Close()
+		for _, l := range sc.ListenerConfigs {
+			l.Listener.Close()
+		}
+	}
+	tlsPort := 0
+	if cfg.TLSAddr != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
+		if err != nil {
+			closeAll()
+			return nil, fmt.Errorf("turn: TLS certificate: %w", err)
+		}
+		ln, err := tls.Listen("tcp4", cfg.TLSAddr, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+		if err != nil {
+			closeAll()
+			return nil, fmt.Errorf("turn: listen TLS %s: %w", cfg.TLSAddr, err)
+		}
+		sc.ListenerConfigs = append(sc.ListenerConfigs, pturn.ListenerConfig{Listener: ln, RelayAddressGenerator: gen, PermissionHandler: permit})
+		tlsPort = ln.Addr().(*net.TCPAddr).Port
+		if cfg.TLSHost == "" {
+			cfg.TLSHost = cfg.PublicIP
+		}
+	}
 	srv, err := pturn.NewServer(sc)
 	if err != nil {
-		conn.Close()
-		if tl != nil {
-			tl.Close()
-		}
+		closeAll()
 		return nil, fmt.Errorf("turn: %w", err)
 	}
-	return &Server{cfg: cfg, srv: srv, conn: conn, port: laddr.Port, tcp: tl != nil}, nil
+	return &Server{cfg: cfg, srv: srv, conn: conn, port: laddr.Port, tcp: tl != nil, tlsPort: tlsPort}, nil
 }
 
 // listenPair listens on UDP at addr and on TCP at the same port, for
@@ -153,6 +182,9 @@ func (s *Server) ICEServers(user string) ([]ICEServer, error) {
 	relay := ICEServer{URLs: []string{"turn:" + hp + "?transport=udp"}, Username: name, Credential: pass}
 	if s.tcp {
 		relay.URLs = append(relay.URLs, "turn:"+hp+"?transport=tcp")
+	}
+	if s.tlsPort != 0 {
+		relay.URLs = append(relay.URLs, "turns:"+net.JoinHostPort(s.cfg.TLSHost, strconv.Itoa(s.tlsPort))+"?transport=tcp")
 	}
 	return []ICEServer{{URLs: []string{"stun:" + hp}}, relay}, nil
 }

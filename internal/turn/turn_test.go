@@ -1,7 +1,17 @@
 package turn
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -95,9 +105,43 @@ func TestRelayOverTCP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	relayThrough(t, conn, addr, ice[1], "over tcp")
+}
+
+// And over TLS, for networks that let only HTTPS out: the browsers get a
+// turns: URL naming the certificate's host.
+func TestRelayOverTLS(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile, pool := selfSigned(t, dir, "turn.example.org")
+	s, err := Start(Config{Addr: "127.0.0.1:0", AllowPrivatePeers: true, TLSAddr: "127.0.0.1:0", TLSCertFile: certFile, TLSKeyFile: keyFile,
+		TLSHost: "turn.example.org"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ice, _ := s.ICEServers("visit-3")
+	want := "turns:turn.example.org:" + strconv.Itoa(s.tlsPort) + "?transport=tcp"
+	if urls := ice[1].URLs; urls[len(urls)-1] != want {
+		t.Fatalf("no TLS relay offered: %v", urls)
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(s.tlsPort)
+	conn, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: pool, ServerName: "turn.example.org"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	relayThrough(t, conn, addr, ice[1], "over tls")
+	if _, err := Start(Config{Addr: "127.0.0.1:0", TLSAddr: "127.0.0.1:0", TLSCertFile: filepath.Join(dir, "none.pem"), TLSKeyFile: keyFile}); err == nil {
+		t.Fatal("a missing certificate was accepted")
+	}
+}
+
+// relayThrough allocates a relay over a stream connection with the
+// credentials of ice, and checks a peer receives through it.
+func relayThrough(t *testing.T, conn net.Conn, addr string, ice ICEServer, text string) {
+	t.Helper()
 	defer conn.Close()
 	c, err := pturn.NewClient(&pturn.ClientConfig{STUNServerAddr: addr, TURNServerAddr: addr, Conn: pturn.NewSTUNConn(conn),
-		Username: ice[1].Username, Password: ice[1].Credential, Realm: "yunyi", LoggerFactory: logging.NewDefaultLoggerFactory()})
+		Username: ice.Username, Password: ice.Credential, Realm: "yunyi", LoggerFactory: logging.NewDefaultLoggerFactory()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,13 +156,41 @@ func TestRelayOverTCP(t *testing.T) {
 	defer rc.Close()
 	peer, _ := net.ListenPacket("udp4", "127.0.0.1:0")
 	defer peer.Close()
-	if _, err := rc.WriteTo([]byte("over tcp"), peer.LocalAddr()); err != nil {
+	if _, err := rc.WriteTo([]byte(text), peer.LocalAddr()); err != nil {
 		t.Fatal(err)
 	}
 	peer.SetReadDeadline(time.Now().Add(3 * time.Second))
 	buf := make([]byte, 64)
 	n, _, err := peer.ReadFrom(buf)
-	if err != nil || string(buf[:n]) != "over tcp" {
+	if err != nil || string(buf[:n]) != text {
 		t.Fatalf("peer got %q, %v", buf[:n], err)
 	}
+}
+
+// selfSigned writes a certificate for host and its key into dir, and
+// returns their files and a pool trusting it.
+func selfSigned(t *testing.T, dir, host string) (certFile, keyFile string, pool *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: host}, DNSNames: []string{host},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
+	cert, _ := x509.ParseCertificate(der)
+	pool = x509.NewCertPool()
+	pool.AddCert(cert)
+	return certFile, keyFile, pool
 }
