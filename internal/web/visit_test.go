@@ -584,21 +584,31 @@ func TestQuestionnairesAsData(t *testing.T) {
 	})
 }
 
+// visitOnTwoServers books a first visit of 李小雨 through server e, checks
+// it in there and has the doctor start it through server other; it
+// returns the patient's and the doctor's tokens (of e and other), the
+// visit and its API path.
+func visitOnTwoServers(t *testing.T, e, other *env, key string) (lm, doc string, id float64, vpath string) {
+	t.Helper()
+	lm = e.login("liming")
+	doc = other.login("bch-dermatology-doctor")
+	slot := e.doctorSlot("bch-skin-fv", "bch", e.login("bch-dermatology-doctor"), nil)
+	id = e.bookVisit(lm, e.patientIDs(lm)["李小雨"], slot, key)
+	vpath = fmt.Sprintf("/api/v1/visits/%.0f", id)
+	e.checkIn(lm, vpath)
+	if r := other.req("POST", vpath+"/start", doc, nil); r.status != 200 {
+		t.Fatalf("start on the other server %d %s", r.status, r.raw)
+	}
+	return lm, doc, id, vpath
+}
+
 // Two servers over one database carry one visit's chat: the database
 // numbers the messages, so concurrent posts through both get distinct
 // numbers without gaps, and a resend through the other server is found.
 func TestChatAcrossServers(t *testing.T) {
 	eachEnv(t, func(t *testing.T, e *env) {
 		other := newEnv(t, e.db, map[string][2]float64{"chat-account": {60000, 1000}, "login-ip": {6000, 1000}, "login-user": {6000, 1000}})
-		lm := e.login("liming")
-		doc := other.login("bch-dermatology-doctor")
-		slot := e.doctorSlot("bch-skin-fv", "bch", e.login("bch-dermatology-doctor"), nil)
-		id := e.bookVisit(lm, e.patientIDs(lm)["李小雨"], slot, "x1")
-		vpath := fmt.Sprintf("/api/v1/visits/%.0f", id)
-		e.checkIn(lm, vpath)
-		if r := other.req("POST", vpath+"/start", doc, nil); r.status != 200 {
-			t.Fatalf("start on the other server %d %s", r.status, r.raw)
-		}
+		lm, doc, id, vpath := visitOnTwoServers(t, e, other, "x1")
 		var wg sync.WaitGroup
 		errc := make(chan string, 40)
 		for i := range 15 {
@@ -660,15 +670,7 @@ func TestChatLiveAcrossServers(t *testing.T) {
 	db := sqltest.Open(t, sqlstore.Postgres)
 	e := newEnv(t, db, relaxed)
 	other := newEnv(t, db, relaxed)
-	lm := e.login("liming")
-	doc := other.login("bch-dermatology-doctor")
-	slot := e.doctorSlot("bch-skin-fv", "bch", e.login("bch-dermatology-doctor"), nil)
-	id := e.bookVisit(lm, e.patientIDs(lm)["李小雨"], slot, "live-1")
-	vpath := fmt.Sprintf("/api/v1/visits/%.0f", id)
-	e.checkIn(lm, vpath)
-	if r := other.req("POST", vpath+"/start", doc, nil); r.status != 200 {
-		t.Fatalf("start %d %s", r.status, r.raw)
-	}
+	lm, doc, id, _ := visitOnTwoServers(t, e, other, "live-1")
 	pc := wsDial(t, e, lm, id, 0)
 	dc := wsDial(t, other, doc, id, 0)
 	defer pc.Close(websocket.StatusNormalClosure, "")
