@@ -150,13 +150,15 @@ func (db *DB) Book(ctx context.Context, reqs []schedule.BookRequest) ([]schedule
 	results := make([]schedule.BookResult, len(reqs))
 	err := db.tx(ctx, func(tx *sql.Tx) error {
 		w := &bookTx{tx: tx, reqs: reqs, results: results}
-		asked := map[int64]int{}
-		for _, r := range reqs {
-			asked[r.SlotID]++
+		asked := map[int64]int{} // on SQLite left empty: every request goes one by one
+		if db.Engine == Postgres {
+			for _, r := range reqs {
+				asked[r.SlotID]++
+			}
 		}
 		var alone, shared []int
 		for i, r := range reqs {
-			if asked[r.SlotID] == 1 && db.Engine == Postgres {
+			if asked[r.SlotID] == 1 {
 				alone = append(alone, i)
 			} else {
 				shared = append(shared, i)
@@ -279,8 +281,9 @@ func (w *bookTx) bookAlone(ctx context.Context, idx []int) error {
 	return nil
 }
 
-// bookShared writes requests for slots several requests of the batch ask
-// for, one by one. Once a slot refuses, it refuses the rest of the batch
+// bookShared writes requests one by one in their order: on PostgreSQL
+// those for slots several requests of the batch ask for, on SQLite all of
+// them. Once a slot refuses, it refuses the rest of the batch
 // (a place is only given back right after it was taken), so it is not
 // asked again.
 func (w *bookTx) bookShared(ctx context.Context, idx []int) error {
