@@ -39,6 +39,11 @@ func benchBooking(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	switch o.ProfileLoad {
+	case "", "burst", "burst-new-conns", "burst-pooled", "sustained", "paced":
+	default:
+		return fmt.Errorf("--profile-load %q: not a load (burst, burst-new-conns, burst-pooled, sustained, paced)", o.ProfileLoad)
+	}
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
 		if err != nil {
