@@ -11,6 +11,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/yunyi-health/yunyi/internal/identity"
+	"github.com/yunyi-health/yunyi/internal/testclock"
 )
 
 // chromium finds Debian's Chromium, or skips (fails when
@@ -77,7 +78,7 @@ func TestBrowserGuardianRegistersAddsChildAndBrowses(t *testing.T) {
 	eachEngine(t, func(t *testing.T, dsn string) {
 		s := startServer(t, t.TempDir(), "--demo", "--db", dsn)
 		ctx := newBrowser(t)
-		now := time.Now()
+		now := testclock.Start()
 		var txt, loc string
 		guardianID := identity.MakeResidentID("110101", now.AddDate(-34, -2, 0), 7, identity.Female)
 		childID := identity.MakeResidentID("110101", now.AddDate(-6, -1, 0), 8, identity.Male)

@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/yunyi-health/yunyi/internal/testclock"
 )
 
 var binary string
@@ -63,7 +65,9 @@ var listening = regexp.MustCompile(`listening on (http://\S+)`)
 func startServer(t *testing.T, dir string, args ...string) *server {
 	t.Helper()
 	start := time.Now()
-	cmd := exec.Command(binary, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...)
+	// The server runs on the tests' clock (testclock), the browser on the
+	// real one: the server decides, as it must for a phone whose clock is off.
+	cmd := exec.Command(binary, append([]string{"serve", "--addr", "127.0.0.1:0", "--now", testclock.Start().Format(time.RFC3339)}, args...)...)
 	cmd.Dir = dir
 	stdout, _ := cmd.StdoutPipe()
 	cmd.Stderr = cmd.Stdout

@@ -16,8 +16,6 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
-
-	"github.com/yunyi-health/yunyi/internal/dates"
 )
 
 // api calls the JSON API with a bearer token.
@@ -71,12 +69,11 @@ func doctorSlots(t *testing.T, base, service, institution, doctor string) []floa
 	}
 	var slots struct{ Items []map[string]any }
 	api(t, "GET", base+"/api/v1/slots?service="+service, "", nil, &slots)
-	// H-BCH books 1 to 7 days ahead (S-2): today's slots (Beijing time) are
-	// listed but no longer bookable.
-	today := time.Now().In(dates.Beijing).Format(dates.Layout)
+	// H-BCH books 1 to 7 days ahead (S-2): today's slots are listed but not
+	// bookable.
 	var out []float64
 	for _, s := range slots.Items {
-		if s["doctor_id"] == pid && s["remaining"].(float64) > 0 && s["day"].(string) > today {
+		if s["doctor_id"] == pid && s["bookable"] == true {
 			out = append(out, s["id"].(float64))
 		}
 	}

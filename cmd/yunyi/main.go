@@ -154,10 +154,15 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	turnKey := fs.String("turn-tls-key", "", "key file (PEM) of TURN over TLS")
 	turnHost := fs.String("turn-tls-host", "", "the host name browsers reach TURN over TLS by, as in its certificate (default: the public IP)")
 	files := fs.String("files", "", "folder of uploaded files (default: beside the SQLite file)")
+	nowFlag := fs.String("now", os.Getenv("YUNYI_NOW"), "start the server's clock at this RFC 3339 instant and let it run on from there (demos and tests; default: the real time)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	start := time.Now()
+	now, err := serverClock(*nowFlag)
+	if err != nil {
+		return err
+	}
 	log := newLogger(stderr)
 	slog.SetDefault(log)
 	db, err := openDB(ctx, *dsn)
@@ -165,7 +170,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer db.Close()
-	al := audit.NewLogger(db)
+	al := audit.NewLoggerClock(db, now)
 	defer al.Close()
 
 	var ts *turn.Server
@@ -183,13 +188,13 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			log.Info("TURN server", "port", ts.Port())
 		}
 	}
-	srv, err := web.New(web.Config{Demo: *withDemo, SecureCookies: !*insecure, TURN: ts, BlobDir: *files}, db, al, log)
+	srv, err := web.New(web.Config{Now: now, Demo: *withDemo, SecureCookies: !*insecure, TURN: ts, BlobDir: *files}, db, al, log)
 	if err != nil {
 		return err
 	}
 	var demoAccounts []demo.Account
 	if *withDemo {
-		accts, loaded, err := demo.Load(ctx, db, time.Now())
+		accts, loaded, err := demo.Load(ctx, db, now())
 		if err != nil {
 			return fmt.Errorf("demo data: %w", err)
 		}
@@ -257,6 +262,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	url := "http://" + lns[0].Addr().String()
 	fmt.Fprintf(stdout, "Yunyi %s listening on %s (database: %s, ready in %s)\n", Version, url, db.Engine, time.Since(start).Round(time.Millisecond))
+	if *nowFlag != "" {
+		fmt.Fprintf(stdout, "The server's clock started at %s.\n", *nowFlag)
+	}
 	if *withDemo {
 		fmt.Fprintf(stdout, "Demo mode. Every demo account's password is %q:\n", demo.Password)
 		for _, a := range demoAccounts {
@@ -388,4 +396,20 @@ func monitorCrawl(ctx context.Context, args []string, stdout io.Writer) error {
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
 	return enc.Encode(run)
+}
+
+// serverClock is the server's clock: the real time, or one that started at
+// the instant at (RFC 3339) when the server started and runs at real speed.
+// Cookies carry Max-Age, so browsers on the real clock keep their sessions;
+// the server alone decides expiry.
+func serverClock(at string) (func() time.Time, error) {
+	if at == "" {
+		return time.Now, nil
+	}
+	t, err := time.Parse(time.RFC3339, at)
+	if err != nil {
+		return nil, fmt.Errorf("--now %q: not an RFC 3339 time (2026-12-02T10:00:00+08:00)", at)
+	}
+	offset := time.Until(t)
+	return func() time.Time { return time.Now().Add(offset) }, nil
 }

@@ -30,8 +30,12 @@ type request struct {
 const MaxBatch = 256
 
 // NewLogger starts a Logger writing to s. Close stops it.
-func NewLogger(s Store) *Logger {
-	l := &Logger{store: s, now: time.Now, reqs: make(chan request, 4096), done: make(chan struct{}), stop: make(chan struct{})}
+func NewLogger(s Store) *Logger { return NewLoggerClock(s, time.Now) }
+
+// NewLoggerClock starts a Logger that times entries by now (the server's
+// clock).
+func NewLoggerClock(s Store, now func() time.Time) *Logger {
+	l := &Logger{store: s, now: now, reqs: make(chan request, 4096), done: make(chan struct{}), stop: make(chan struct{})}
 	l.wg.Add(1)
 	go l.run()
 	return l

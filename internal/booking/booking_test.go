@@ -8,18 +8,22 @@ import (
 	"time"
 
 	"github.com/yunyi-health/yunyi/internal/booking"
+	"github.com/yunyi-health/yunyi/internal/dates"
 	"github.com/yunyi-health/yunyi/internal/directory"
 	"github.com/yunyi-health/yunyi/internal/errs"
 	"github.com/yunyi-health/yunyi/internal/identity"
 	"github.com/yunyi-health/yunyi/internal/schedule"
 	"github.com/yunyi-health/yunyi/internal/sqlstore"
 	"github.com/yunyi-health/yunyi/internal/sqlstore/sqltest"
+	"github.com/yunyi-health/yunyi/internal/testclock"
 )
 
-var now = time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+// now is the tests' instant (testclock).
+func now() time.Time { return testclock.Start() }
 
 // fixture: one approved institution, one department, one follow-up service
-// open every day, one doctor with a 10-place session every day.
+// open every day, one doctor with a session on the weekday three days ahead,
+// so that the week from now() holds it exactly once whatever today is.
 func fixture(t *testing.T, db *sqlstore.DB, capacity int) (*booking.Service, *schedule.Slot) {
 	t.Helper()
 	ctx := context.Background()
@@ -35,12 +39,12 @@ func fixture(t *testing.T, db *sqlstore.DB, capacity int) (*booking.Service, *sc
 		Days: directory.Weekdays{1, 2, 3, 4, 5, 6, 7}, Active: true, Release: directory.DefaultRelease}))
 	doc := &directory.Practitioner{Institution: "h1", Department: "derm", Name: "王医生", Profession: directory.Doctor, Title: directory.TitleChief, LicenceNo: "L1"}
 	must(db.SavePractitioner(ctx, doc))
-	must(db.SaveSchedule(ctx, &schedule.Schedule{Service: "h1-derm-fu", PractitionerID: doc.ID, Weekday: 4, StartTime: "09:00", Capacity: capacity, Active: true}))
-	svc := booking.New(db, func() time.Time { return now })
+	must(db.SaveSchedule(ctx, &schedule.Schedule{Service: "h1-derm-fu", PractitionerID: doc.ID, Weekday: isoWeekday(now().In(dates.Beijing).AddDate(0, 0, 3)), StartTime: "09:00", Capacity: capacity, Active: true}))
+	svc := booking.New(db, func() time.Time { return now() })
 	t.Cleanup(svc.Close)
-	n, err := svc.Generate(ctx, "h1-derm-fu", now, now.AddDate(0, 0, 7))
+	n, err := svc.Generate(ctx, "h1-derm-fu", now(), now().AddDate(0, 0, 7))
 	must(err)
-	if n != 1 { // one Thursday in the week: 2026-11-26
+	if n != 1 {
 		t.Fatalf("generated %d slots", n)
 	}
 	slots, err := db.ListSlots(ctx, schedule.SlotFilter{Service: "h1-derm-fu"})
@@ -52,9 +56,9 @@ func patients(t *testing.T, db *sqlstore.DB, n int) []*identity.Account {
 	t.Helper()
 	var out []*identity.Account
 	for i := 0; i < n; i++ {
-		a := &identity.Account{Username: fmt.Sprintf("p%04d", i), PasswordHash: "x", Role: identity.RolePatient, CreatedAt: now}
-		birth := now.AddDate(-30, 0, -i)
-		p := &identity.Patient{Name: "患者", ResidentID: identity.MakeResidentID("110105", birth, i%100, identity.Male), Birth: birth, Sex: identity.Male, CreatedAt: now}
+		a := &identity.Account{Username: fmt.Sprintf("p%04d", i), PasswordHash: "x", Role: identity.RolePatient, CreatedAt: now()}
+		birth := now().AddDate(-30, 0, -i)
+		p := &identity.Patient{Name: "患者", ResidentID: identity.MakeResidentID("110105", birth, i%100, identity.Male), Birth: birth, Sex: identity.Male, CreatedAt: now()}
 		if err := db.CreatePatientAccount(context.Background(), a, p); err != nil {
 			t.Fatal(err)
 		}
@@ -157,7 +161,7 @@ func TestBatchRefusalsAndRetry(t *testing.T) {
 		var reqs []schedule.BookRequest
 		for i, a := range as {
 			ps, _ := db.PatientsOf(ctx, a.ID)
-			reqs = append(reqs, schedule.BookRequest{SlotID: slot.ID, PatientID: ps[0].ID, AccountID: a.ID, IdemKey: fmt.Sprint("key-", i), Answers: "{}", At: now})
+			reqs = append(reqs, schedule.BookRequest{SlotID: slot.ID, PatientID: ps[0].ID, AccountID: a.ID, IdemKey: fmt.Sprint("key-", i), Answers: "{}", At: now()})
 		}
 		reqs = append(reqs, reqs[0]) // the first booking sent again
 		res, err := db.Book(ctx, reqs)
@@ -186,11 +190,11 @@ func TestBatchAloneAndShared(t *testing.T) {
 			at  string
 			cap int
 		}{{"10:00", 1}, {"11:00", 2}, {"12:00", 1}, {"13:00", 1}} {
-			if err := db.SaveSchedule(ctx, &schedule.Schedule{Service: "h1-derm-fu", PractitionerID: s1.PractitionerID, Weekday: 4, StartTime: x.at, Capacity: x.cap, Active: true}); err != nil {
+			if err := db.SaveSchedule(ctx, &schedule.Schedule{Service: "h1-derm-fu", PractitionerID: s1.PractitionerID, Weekday: isoWeekday(now().In(dates.Beijing).AddDate(0, 0, 3)), StartTime: x.at, Capacity: x.cap, Active: true}); err != nil {
 				t.Fatal(err)
 			}
 		}
-		if _, err := svc.Generate(ctx, "h1-derm-fu", now, now.AddDate(0, 0, 7)); err != nil {
+		if _, err := svc.Generate(ctx, "h1-derm-fu", now(), now().AddDate(0, 0, 7)); err != nil {
 			t.Fatal(err)
 		}
 		slots, _ := db.ListSlots(ctx, schedule.SlotFilter{Service: "h1-derm-fu"})
@@ -201,7 +205,7 @@ func TestBatchAloneAndShared(t *testing.T) {
 		as := patients(t, db, 5)
 		req := func(p int, slot int64, key string) schedule.BookRequest {
 			ps, _ := db.PatientsOf(ctx, as[p].ID)
-			return schedule.BookRequest{SlotID: slot, PatientID: ps[0].ID, AccountID: as[p].ID, IdemKey: key, Answers: "{}", At: now}
+			return schedule.BookRequest{SlotID: slot, PatientID: ps[0].ID, AccountID: as[p].ID, IdemKey: key, Answers: "{}", At: now()}
 		}
 		// 12:00 is full before the batch.
 		if res, err := db.Book(ctx, []schedule.BookRequest{req(4, s(3), "z")}); err != nil || res[0].Appointment == nil {
@@ -228,4 +232,13 @@ func TestBatchAloneAndShared(t *testing.T) {
 			}
 		}
 	})
+}
+
+// isoWeekday is t's weekday numbered 1 (Monday) to 7 (Sunday), as schedules
+// number them.
+func isoWeekday(t time.Time) int {
+	if w := int(t.Weekday()); w != 0 {
+		return w
+	}
+	return 7
 }

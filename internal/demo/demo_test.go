@@ -3,11 +3,11 @@ package demo
 import (
 	"context"
 	"testing"
-	"time"
 
 	"github.com/yunyi-health/yunyi/internal/dates"
 	"github.com/yunyi-health/yunyi/internal/sqlstore"
 	"github.com/yunyi-health/yunyi/internal/sqlstore/sqltest"
+	"github.com/yunyi-health/yunyi/internal/testclock"
 )
 
 // The demo loads once; a later start keeps everything and moves the
@@ -16,7 +16,7 @@ import (
 func TestLoadTwiceRefreshesHistory(t *testing.T) {
 	ctx := context.Background()
 	sqltest.Each(t, func(t *testing.T, db *sqlstore.DB) {
-		t0 := time.Date(2026, 11, 25, 2, 0, 0, 0, time.UTC)
+		t0 := testclock.Start()
 		if _, loaded, err := Load(ctx, db, t0); err != nil || !loaded {
 			t.Fatalf("first load: %v %v", loaded, err)
 		}

@@ -3,11 +3,14 @@ package directory
 import (
 	"testing"
 	"time"
+
+	"github.com/yunyi-health/yunyi/internal/testclock"
 )
 
-var day = time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
+// day is the tests' instant (testclock).
+func day() time.Time { return testclock.Start() }
 
-func ago(y int) string { return day.AddDate(-y, 0, -1).Format("2006-01-02") }
+func ago(y int) string { return day().AddDate(-y, 0, -1).Format("2006-01-02") }
 
 // D-1: licence, 3 years of independent practice, attending or above, 1 year
 // of internet follow-up, training passed. D-2: suspensions.
@@ -21,7 +24,7 @@ func TestFirstVisitCheckD1D2(t *testing.T) {
 		{"meets D-1", func(p *Practitioner) {}, nil},
 		{"chief meets D-1", func(p *Practitioner) { p.Title = TitleChief }, nil},
 		{"resident", func(p *Practitioner) { p.Title = TitleResident }, []string{"d1_title"}},
-		{"2 years of practice", func(p *Practitioner) { p.PracticeSince = day.AddDate(-3, 0, 1).Format("2006-01-02") }, []string{"d1_practice_years"}},
+		{"2 years of practice", func(p *Practitioner) { p.PracticeSince = day().AddDate(-3, 0, 1).Format("2006-01-02") }, []string{"d1_practice_years"}},
 		{"no internet practice", func(p *Practitioner) { p.InternetSince = "" }, []string{"d1_internet_years"}},
 		{"no training", func(p *Practitioner) { p.TrainingPassedOn = "" }, []string{"d1_training"}},
 		{"no licence", func(p *Practitioner) { p.LicenceNo = "" }, []string{"d1_no_licence"}},
@@ -33,14 +36,14 @@ func TestFirstVisitCheckD1D2(t *testing.T) {
 			p.Suspensions = []Suspension{{Scope: SuspendFirstVisit, Reason: "quality"}}
 		}, []string{"d2_suspended_first_visit"}},
 		{"D-2 lifted suspension no longer counts", func(p *Practitioner) {
-			p.Suspensions = []Suspension{{Scope: SuspendAll, Reason: "x", LiftedAt: day}}
+			p.Suspensions = []Suspension{{Scope: SuspendAll, Reason: "x", LiftedAt: day()}}
 		}, nil},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			p := ok
 			c.edit(&p)
-			eligible, reasons := p.FirstVisitCheck(day)
+			eligible, reasons := p.FirstVisitCheck(day())
 			if eligible != (len(c.codes) == 0) {
 				t.Fatalf("eligible=%v reasons=%v", eligible, reasons)
 			}

@@ -6,9 +6,11 @@ import (
 	"time"
 
 	"github.com/yunyi-health/yunyi/internal/errs"
+	"github.com/yunyi-health/yunyi/internal/testclock"
 )
 
-var now = time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+// now is the tests' instant (testclock): checks against "today" hold on any date.
+func now() time.Time { return testclock.Start() }
 
 func fieldCodes(t *testing.T, err error) map[string]string {
 	t.Helper()
@@ -37,12 +39,12 @@ func TestParseResidentID(t *testing.T) {
 		{"bad check digit", valid[:17] + string("0123456789X"[(indexOf(valid[17])+1)%11]), "resident_id_checksum"},
 		{"unknown province", "99010519491231002X", "resident_id_region"},
 		{"impossible date", "110105" + "19890230" + "0012", "resident_id_birth"},
-		{"born in the future", MakeResidentID("110105", now.AddDate(0, 0, 3), 1, Male), "resident_id_future"},
+		{"born in the future", MakeResidentID("110105", now().AddDate(0, 0, 3), 1, Male), "resident_id_future"},
 		{"before 1900", MakeResidentID("110105", time.Date(1899, 12, 31, 0, 0, 0, 0, time.UTC), 1, Male), "resident_id_birth"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			rid, err := ParseResidentID(c.in, now)
+			rid, err := ParseResidentID(c.in, now())
 			if c.code == "" {
 				if err != nil {
 					t.Fatalf("want valid, got %v", err)
@@ -69,27 +71,39 @@ func indexOf(c byte) int {
 }
 
 func TestResidentIDDerivesBirthAndSex(t *testing.T) {
-	rid, err := ParseResidentID("11010519491231002X", now)
+	rid, err := ParseResidentID("11010519491231002X", now())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if rid.Birth.Format("2006-01-02") != "1949-12-31" || rid.Sex != Female || rid.Region != "110105" {
 		t.Fatalf("got %+v", rid)
 	}
-	m := MakeResidentID("310101", time.Date(2019, 6, 1, 0, 0, 0, 0, time.UTC), 7, Male)
-	rid, err = ParseResidentID(m, now)
-	if err != nil || rid.Sex != Male || AgeOn(rid.Birth, now) != 7 {
+	m := MakeResidentID("310101", now().AddDate(-7, -2, 0), 7, Male)
+	rid, err = ParseResidentID(m, now())
+	if err != nil || rid.Sex != Male || AgeOn(rid.Birth, now()) != 7 {
 		t.Fatalf("got %+v %v", rid, err)
 	}
 }
 
 func TestAgeOn(t *testing.T) {
-	b := time.Date(2008, 11, 26, 0, 0, 0, 0, time.UTC)
-	if AgeOn(b, now) != 17 {
-		t.Fatal("day before the 18th birthday is 17")
+	cases := []struct {
+		birth, on string
+		want      int
+	}{
+		{"2008-11-26", "2026-11-25", 17}, // the day before the 18th birthday
+		{"2008-11-26", "2026-11-26", 18}, // on the birthday
+		{"2008-02-29", "2026-02-28", 17}, // born on a leap day: 18 on 1 March in a common year
+		{"2008-02-29", "2026-03-01", 18},
+		{"2008-02-29", "2028-02-29", 20},
+		{"2009-12-31", "2027-12-31", 18}, // across the year change
+		{"2009-12-31", "2027-12-30", 17},
 	}
-	if AgeOn(b, now.AddDate(0, 0, 1)) != 18 {
-		t.Fatal("on the birthday is 18")
+	for _, c := range cases {
+		b, _ := time.Parse("2006-01-02", c.birth)
+		on, _ := time.Parse("2006-01-02", c.on)
+		if got := AgeOn(b, on); got != c.want {
+			t.Errorf("born %s, on %s: %d, want %d", c.birth, c.on, got, c.want)
+		}
 	}
 }
 
@@ -97,7 +111,7 @@ func TestRegistrationReportsEveryField(t *testing.T) {
 	good := MakeResidentID("110105", time.Date(1988, 3, 9, 0, 0, 0, 0, time.UTC), 1, Male)
 	bad := good[:17] + string("0123456789X"[(indexOf(good[17])+1)%11])
 	r := Registration{Username: "1x", Password: "short", Name: "A", ResidentID: bad, Phone: "12345"}
-	_, err := r.Validate(now)
+	_, err := r.Validate(now())
 	got := fieldCodes(t, err)
 	want := map[string]string{"username": "username_format", "password": "password_length", "name": "name_format",
 		"resident_id": "resident_id_checksum", "phone": "phone_format"}
@@ -111,12 +125,12 @@ func TestRegistrationReportsEveryField(t *testing.T) {
 func TestRegistrationBirthAndSexMustAgree(t *testing.T) {
 	id := MakeResidentID("110105", time.Date(1990, 1, 2, 0, 0, 0, 0, time.UTC), 3, Male)
 	r := Registration{Username: "zhang3", Password: "secret123", Name: "张三", ResidentID: id, Phone: "13800001111", BirthDate: "1990-01-03", Sex: "female"}
-	got := fieldCodes(t, mustErr(r.Validate(now)))
+	got := fieldCodes(t, mustErr(r.Validate(now())))
 	if got["birth_date"] != "resident_id_mismatch_birth" || got["sex"] != "resident_id_mismatch_sex" {
 		t.Fatalf("got %v", got)
 	}
 	r.BirthDate, r.Sex = "1990-01-02", "male"
-	if _, err := r.Validate(now); err != nil {
+	if _, err := r.Validate(now()); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -124,17 +138,17 @@ func TestRegistrationBirthAndSexMustAgree(t *testing.T) {
 func mustErr(_ ResidentID, err error) error { return err }
 
 func TestChildMustBeMinor(t *testing.T) {
-	adult := MakeResidentID("110105", now.AddDate(-18, 0, -1), 1, Male)
+	adult := MakeResidentID("110105", now().AddDate(-18, 0, -1), 1, Male)
 	n := NewPatient{Name: "李小明", ResidentID: adult, Relation: RelChild}
-	if got := fieldCodes(t, mustErr(n.Validate(now)))["resident_id"]; got != "child_not_minor" {
+	if got := fieldCodes(t, mustErr(n.Validate(now())))["resident_id"]; got != "child_not_minor" {
 		t.Fatalf("got %s", got)
 	}
-	n.ResidentID = MakeResidentID("110105", now.AddDate(-17, 0, 0).AddDate(0, 0, 1), 1, Male)
-	if _, err := n.Validate(now); err != nil {
+	n.ResidentID = MakeResidentID("110105", now().AddDate(-17, 0, 0).AddDate(0, 0, 1), 1, Male)
+	if _, err := n.Validate(now()); err != nil {
 		t.Fatal(err)
 	}
 	n.Relation = "spouse"
-	if got := fieldCodes(t, mustErr(n.Validate(now)))["relation"]; got != "relation_invalid" {
+	if got := fieldCodes(t, mustErr(n.Validate(now())))["relation"]; got != "relation_invalid" {
 		t.Fatalf("got %s", got)
 	}
 }
@@ -154,12 +168,12 @@ func TestPasswordHash(t *testing.T) {
 }
 
 func TestSessionValidity(t *testing.T) {
-	s := Session{ExpiresAt: now.Add(time.Hour), IdleExpiry: now.Add(time.Minute)}
-	if !s.Valid(now) || s.Valid(now.Add(2*time.Minute)) {
+	s := Session{ExpiresAt: now().Add(time.Hour), IdleExpiry: now().Add(time.Minute)}
+	if !s.Valid(now()) || s.Valid(now().Add(2*time.Minute)) {
 		t.Fatal("idle expiry")
 	}
 	s.Revoked = true
-	if s.Valid(now) {
+	if s.Valid(now()) {
 		t.Fatal("revoked")
 	}
 }

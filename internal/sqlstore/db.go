@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -50,6 +51,22 @@ type DB struct {
 	ckpt     *sql.DB // SQLite: the checkpointer's own connection
 	ckptStop chan struct{}
 	ckptDone chan struct{}
+
+	clock atomic.Pointer[func() time.Time]
+}
+
+// SetClock makes the store time what it records (created and updated times)
+// by the server's clock. The database's own clock (its NOW function and the like)
+// is never used: a server run on another clock (tests, demos) stays
+// consistent with itself.
+func (db *DB) SetClock(now func() time.Time) { db.clock.Store(&now) }
+
+// now is the time by the server's clock (the real one unless SetClock).
+func (db *DB) now() time.Time {
+	if c := db.clock.Load(); c != nil {
+		return (*c)()
+	}
+	return time.Now()
 }
 
 // readStmt returns the prepared statement of a read query. SQLite (modernc)

@@ -101,7 +101,7 @@ func (db *DB) Institution(ctx context.Context, code string) (*directory.Institut
 }
 
 func (db *DB) SaveInstitution(ctx context.Context, i *directory.Institution) error {
-	now := micros(time.Now())
+	now := micros(db.now())
 	_, err := db.w.ExecContext(ctx, `INSERT INTO institutions (`+instCols+`, created_at, updated_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14)
 		ON CONFLICT (code) DO UPDATE SET name = excluded.name, name_en = excluded.name_en, alias = excluded.alias,
@@ -116,7 +116,7 @@ func (db *DB) SaveInstitution(ctx context.Context, i *directory.Institution) err
 
 func (db *DB) SetQualification(ctx context.Context, code string, q directory.Qualification, on, note string) error {
 	res, err := db.w.ExecContext(ctx, `UPDATE institutions SET status = $2, approved_on = $3, status_note = $4, updated_at = $5 WHERE code = $1`,
-		code, string(q), on, note, micros(time.Now()))
+		code, string(q), on, note, micros(db.now()))
 	if err != nil {
 		return err
 	}

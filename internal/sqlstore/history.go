@@ -14,7 +14,7 @@ var _ history.Store = (*DB)(nil)
 // InsertVisits writes in batches of 500 per transaction.
 func (db *DB) InsertVisits(ctx context.Context, visits []history.Visit) (int, error) {
 	added := 0
-	now := micros(time.Now())
+	now := micros(db.now())
 	for start := 0; start < len(visits); start += 500 {
 		end := min(start+500, len(visits))
 		err := db.tx(ctx, func(tx *sql.Tx) error {

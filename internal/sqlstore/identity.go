@@ -309,7 +309,7 @@ var _ identity.InviteStore = (*DB)(nil)
 
 func (db *DB) CreateInvite(ctx context.Context, codeHash []byte, inv *identity.Invite) error {
 	_, err := db.w.ExecContext(ctx, `INSERT INTO guardian_invites (code_hash, patient_id, created_by, expires_at, created_at) VALUES ($1, $2, $3, $4, $5)`,
-		codeHash, inv.PatientID, inv.CreatedBy, micros(inv.ExpiresAt), micros(time.Now()))
+		codeHash, inv.PatientID, inv.CreatedBy, micros(inv.ExpiresAt), micros(db.now()))
 	return err
 }
 

@@ -570,7 +570,7 @@ func (db *DB) SaveTaxonomy(ctx context.Context, t monitor.Taxonomy) error {
 func (db *DB) CreateReport(ctx context.Context, r *monitor.Report) error {
 	err := db.tx(ctx, func(tx *sql.Tx) error {
 		if err := tx.QueryRowContext(ctx, `INSERT INTO monitor_reports (number, from_day, to_day, issue_date, publisher, scope, status, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`, r.Number, r.From, r.To, r.Date, r.Publisher, r.Scope, r.Status, micros(time.Now())).Scan(&r.ID); err != nil {
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`, r.Number, r.From, r.To, r.Date, r.Publisher, r.Scope, r.Status, micros(db.now())).Scan(&r.ID); err != nil {
 			return err
 		}
 		return db.writeReportItems(ctx, tx, r)

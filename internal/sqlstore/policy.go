@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"time"
 
 	"github.com/yunyi-health/yunyi/internal/errs"
 	"github.com/yunyi-health/yunyi/internal/policy"
@@ -31,7 +30,7 @@ func (db *DB) Rules(ctx context.Context, institution string) ([]policy.Rule, err
 }
 
 func (db *DB) SaveRule(ctx context.Context, r *policy.Rule) error {
-	now := micros(time.Now())
+	now := micros(db.now())
 	if r.ID == 0 {
 		err := db.w.QueryRowContext(ctx, `INSERT INTO policy_rules (institution, department, service, code, source, message_zh, message_en, expr, position, active, updated_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id`,

@@ -3,6 +3,10 @@ package sqlstore_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -13,12 +17,14 @@ import (
 	"github.com/yunyi-health/yunyi/internal/identity"
 	"github.com/yunyi-health/yunyi/internal/sqlstore"
 	"github.com/yunyi-health/yunyi/internal/sqlstore/sqltest"
+	"github.com/yunyi-health/yunyi/internal/testclock"
 )
 
-var now = time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+// now is the tests' instant (testclock).
+func now() time.Time { return testclock.Start() }
 
 func rid(seq int, years int) string {
-	return identity.MakeResidentID("110105", now.AddDate(-years, 0, -20), seq, identity.Male)
+	return identity.MakeResidentID("110105", now().AddDate(-years, 0, -20), seq, identity.Male)
 }
 
 func TestMigrateIsIdempotent(t *testing.T) {
@@ -33,14 +39,14 @@ func TestMigrateIsIdempotent(t *testing.T) {
 func TestIdentityStore(t *testing.T) {
 	ctx := context.Background()
 	sqltest.Each(t, func(t *testing.T, db *sqlstore.DB) {
-		a := &identity.Account{Username: "liming", PasswordHash: "h", Role: identity.RolePatient, CreatedAt: now}
-		p := &identity.Patient{Name: "李明", ResidentID: rid(1, 38), Birth: now.AddDate(-38, 0, -20), Sex: identity.Male, CreatedAt: now}
+		a := &identity.Account{Username: "liming", PasswordHash: "h", Role: identity.RolePatient, CreatedAt: now()}
+		p := &identity.Patient{Name: "李明", ResidentID: rid(1, 38), Birth: now().AddDate(-38, 0, -20), Sex: identity.Male, CreatedAt: now()}
 		if err := db.CreatePatientAccount(ctx, a, p); err != nil {
 			t.Fatal(err)
 		}
 		// Duplicate username: refused, and nothing of the second attempt is kept.
-		a2 := &identity.Account{Username: "liming", PasswordHash: "h", Role: identity.RolePatient, CreatedAt: now}
-		p2 := &identity.Patient{Name: "李四", ResidentID: rid(2, 30), Birth: now, Sex: identity.Male, CreatedAt: now}
+		a2 := &identity.Account{Username: "liming", PasswordHash: "h", Role: identity.RolePatient, CreatedAt: now()}
+		p2 := &identity.Patient{Name: "李四", ResidentID: rid(2, 30), Birth: now(), Sex: identity.Male, CreatedAt: now()}
 		err := db.CreatePatientAccount(ctx, a2, p2)
 		if errs.Code(err) != errs.Duplicate {
 			t.Fatalf("want duplicate, got %v", err)
@@ -49,8 +55,8 @@ func TestIdentityStore(t *testing.T) {
 			t.Fatalf("field %v", e.Fields)
 		}
 		// Duplicate resident ID (N-5: one person, one patient).
-		a3 := &identity.Account{Username: "other", PasswordHash: "h", Role: identity.RolePatient, CreatedAt: now}
-		p3 := &identity.Patient{Name: "李明", ResidentID: p.ResidentID, Birth: p.Birth, Sex: identity.Male, CreatedAt: now}
+		a3 := &identity.Account{Username: "other", PasswordHash: "h", Role: identity.RolePatient, CreatedAt: now()}
+		p3 := &identity.Patient{Name: "李明", ResidentID: p.ResidentID, Birth: p.Birth, Sex: identity.Male, CreatedAt: now()}
 		err = db.CreatePatientAccount(ctx, a3, p3)
 		if e, ok := err.(*errs.Error); !ok || e.Code != errs.Duplicate || e.Fields[0].Field != "resident_id" {
 			t.Fatalf("want resident_id duplicate, got %v", err)
@@ -59,7 +65,7 @@ func TestIdentityStore(t *testing.T) {
 			t.Fatalf("the failed registration left an account: %v", err)
 		}
 		// Children.
-		c := &identity.Patient{Name: "李小雨", ResidentID: rid(3, 8), Birth: now.AddDate(-8, 0, 0), Sex: identity.Female, CreatedAt: now}
+		c := &identity.Patient{Name: "李小雨", ResidentID: rid(3, 8), Birth: now().AddDate(-8, 0, 0), Sex: identity.Female, CreatedAt: now()}
 		if err := db.AddPatient(ctx, a.ID, c, identity.RelChild); err != nil {
 			t.Fatal(err)
 		}
@@ -73,33 +79,33 @@ func TestIdentityStore(t *testing.T) {
 		}
 		// Failed logins lock the account at the limit.
 		for i := 1; i <= 3; i++ {
-			acc, err := db.RecordLogin(ctx, a.ID, false, 3, time.Minute, now)
+			acc, err := db.RecordLogin(ctx, a.ID, false, 3, time.Minute, now())
 			if err != nil {
 				t.Fatal(err)
 			}
-			locked := now.Before(acc.LockedUntil)
+			locked := now().Before(acc.LockedUntil)
 			if locked != (i == 3) {
 				t.Fatalf("attempt %d locked=%v", i, locked)
 			}
 		}
-		acc, _ := db.RecordLogin(ctx, a.ID, true, 3, time.Minute, now)
+		acc, _ := db.RecordLogin(ctx, a.ID, true, 3, time.Minute, now())
 		if acc.FailedLogins != 0 || !acc.LockedUntil.IsZero() {
 			t.Fatalf("success resets: %+v", acc)
 		}
 		// Sessions.
 		tok, hash := identity.NewToken()
 		_ = tok
-		s := &identity.Session{TokenHash: hash, AccountID: a.ID, Kind: identity.SessionAPI, CSRF: "c", CreatedAt: now, ExpiresAt: now.Add(time.Hour), IdleExpiry: now.Add(time.Minute)}
+		s := &identity.Session{TokenHash: hash, AccountID: a.ID, Kind: identity.SessionAPI, CSRF: "c", CreatedAt: now(), ExpiresAt: now().Add(time.Hour), IdleExpiry: now().Add(time.Minute)}
 		if err := db.CreateSession(ctx, s); err != nil {
 			t.Fatal(err)
 		}
 		got, err := db.SessionByTokenHash(ctx, hash)
-		if err != nil || got.AccountID != a.ID || !got.Valid(now) {
+		if err != nil || got.AccountID != a.ID || !got.Valid(now()) {
 			t.Fatalf("%+v %v", got, err)
 		}
 		db.RevokeSession(ctx, hash)
 		got, _ = db.SessionByTokenHash(ctx, hash)
-		if got.Valid(now) {
+		if got.Valid(now()) {
 			t.Fatal("revoked session still valid")
 		}
 	})
@@ -156,7 +162,7 @@ func TestDirectoryStore(t *testing.T) {
 		if err := db.SavePractitioner(ctx, dup); errs.Code(err) != errs.Duplicate {
 			t.Fatalf("duplicate licence: %v", err)
 		}
-		s := &directory.Suspension{PractitionerID: p.ID, Scope: directory.SuspendFirstVisit, Reason: "D-2", Since: now}
+		s := &directory.Suspension{PractitionerID: p.ID, Scope: directory.SuspendFirstVisit, Reason: "D-2", Since: now()}
 		if err := db.AddSuspension(ctx, s); err != nil {
 			t.Fatal(err)
 		}
@@ -164,10 +170,10 @@ func TestDirectoryStore(t *testing.T) {
 		if _, ok := gp.ActiveSuspension(); !ok {
 			t.Fatal("suspension not stored")
 		}
-		if err := db.LiftSuspension(ctx, p.ID, s.ID, now); err != nil {
+		if err := db.LiftSuspension(ctx, p.ID, s.ID, now()); err != nil {
 			t.Fatal(err)
 		}
-		if err := db.LiftSuspension(ctx, p.ID, s.ID, now); !errs.Is(err, errs.NotFound) {
+		if err := db.LiftSuspension(ctx, p.ID, s.ID, now()); !errs.Is(err, errs.NotFound) {
 			t.Fatal("lifting twice")
 		}
 		list, _ := db.Practitioners(ctx, "h1")
@@ -224,4 +230,46 @@ func TestAuditChainTamper(t *testing.T) {
 			t.Fatalf("truncation not found: %v", problem)
 		}
 	})
+}
+
+// Where the server's clock meets the database's (issue 10): the store times
+// what it records by the server's clock (SetClock), never by the database's
+// now(), so a server on another clock stays consistent with itself. No
+// statement or migration calls the database's clock.
+func TestStoreTimesByTheServersClock(t *testing.T) {
+	sqltest.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		at := time.Date(2027, 12, 31, 15, 30, 0, 0, time.UTC) // 23:30 Beijing on New Year's Eve
+		db.SetClock(func() time.Time { return at })
+		ctx := context.Background()
+		if err := db.SaveInstitution(ctx, &directory.Institution{Code: "h1", Name: "测试医院", Status: directory.QualPending}); err != nil {
+			t.Fatal(err)
+		}
+		var updated int64
+		if err := db.Writer().QueryRow(`SELECT updated_at FROM institutions WHERE code = 'h1'`).Scan(&updated); err != nil {
+			t.Fatal(err)
+		}
+		if got := time.UnixMicro(updated).UTC(); !got.Equal(at) {
+			t.Fatalf("recorded at %s, want the server's %s", got, at)
+		}
+	})
+	dbClock := regexp.MustCompile(`(?i)(^|[^.\w])now()\(\)|current_timestamp|current_date|localtimestamp|datetime\('now()'|strftime\([^)]*'now()'`)
+	files, _ := filepath.Glob("*.go")
+	mig, _ := filepath.Glob("migrations/*.sql")
+	for _, f := range append(files, mig...) {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		for i, line := range strings.Split(string(b), "\n") {
+			if l := strings.TrimSpace(line); strings.HasPrefix(l, "func ") || strings.HasPrefix(l, "//") || (strings.HasPrefix(l, "--") && !strings.HasPrefix(l, "-- postgres:")) {
+				continue // declarations and comments
+			}
+			if m := dbClock.FindString(line); m != "" {
+				t.Errorf("%s:%d reads the database's clock (%s)", f, i+1, m)
+			}
+		}
+	}
 }

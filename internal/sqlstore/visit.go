@@ -190,7 +190,7 @@ func (db *DB) SaveAnswers(ctx context.Context, id int64, questionnaire string, a
 		return err
 	}
 	return db.tx(ctx, func(tx *sql.Tx) error {
-		now := time.Now()
+		now := db.now()
 		if checkIn != nil {
 			now = checkIn.At
 		}

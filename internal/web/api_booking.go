@@ -160,7 +160,32 @@ func (s *Server) apiSlots(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"items": slots, "questions": questions(apiLang(r))})
+	// Each slot says whether it can be booked now under its service's release
+	// (S-2), and when it opens if not yet.
+	now := s.cfg.Now()
+	out := make([]slotOut, len(slots))
+	for i, sl := range slots {
+		out[i].Slot = sl
+		svc, err := s.bk.Service(r.Context(), sl.Service)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		switch err := svc.Release.Bookable(sl.Start, now); {
+		case err == nil:
+			out[i].Bookable = sl.Remaining > 0
+		case errs.Code(err) == directory.CodeNotOpen:
+			out[i].OpensAt = svc.Release.OpensFor(sl.Start)
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": out, "questions": questions(apiLang(r))})
+}
+
+// slotOut is a listed slot with whether it can be booked now.
+type slotOut struct {
+	schedule.Slot
+	Bookable bool      `json:"bookable"`
+	OpensAt  time.Time `json:"opens_at,omitzero"`
 }
 
 type bookIn struct {

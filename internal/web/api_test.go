@@ -71,7 +71,7 @@ func TestRegisterBadInputChangesNothing(t *testing.T) {
 	eachEnv(t, func(t *testing.T, e *env) {
 		good := map[string]string{"username": "qianqi", "password": "secret-123", "name": "钱七", "resident_id": newRID(30), "phone": "13911112222"}
 		badCheck := good["resident_id"][:17] + map[bool]string{true: "1", false: "0"}[good["resident_id"][17] == '0']
-		future := fmt.Sprintf("110105%s0011", testNow.AddDate(0, 1, 0).Format("20060102"))
+		future := fmt.Sprintf("110105%s0011", testNow().AddDate(0, 1, 0).Format("20060102"))
 		cases := []struct {
 			name   string
 			edit   map[string]string

@@ -139,11 +139,23 @@ func anonCSRFOK(r *http.Request) bool {
 	return subtle.ConstantTimeCompare([]byte(got), []byte(c.Value)) == 1
 }
 
+// setSessionCookie sets the session cookie with Max-Age, the session's
+// remaining seconds on the server's clock, and no absolute Expires: a phone
+// whose clock is wrong keeps its session, and the server alone decides expiry.
 func (s *Server) setSessionCookie(w http.ResponseWriter, token string, sess *identity.Session) {
 	http.SetCookie(w, &http.Cookie{
 		Name: sessionCookie, Value: token, Path: "/", HttpOnly: true, Secure: s.cfg.SecureCookies,
-		SameSite: http.SameSiteLaxMode, Expires: sess.ExpiresAt,
+		SameSite: http.SameSiteLaxMode, MaxAge: cookieMaxAge(sess.ExpiresAt.Sub(s.cfg.Now())),
 	})
+}
+
+// cookieMaxAge is a cookie's Max-Age for a remaining lifetime: at least one
+// second (0 would mean "no Max-Age" to net/http).
+func cookieMaxAge(d time.Duration) int {
+	if n := int(d / time.Second); n > 0 {
+		return n
+	}
+	return 1
 }
 
 func (s *Server) clearCookie(w http.ResponseWriter, name string) {

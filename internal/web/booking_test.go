@@ -9,7 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/yunyi-health/yunyi/internal/dates"
 	"github.com/yunyi-health/yunyi/internal/fhir"
+	"github.com/yunyi-health/yunyi/internal/testclock"
 )
 
 // patientIDs maps the names of an account's profiles to their ids.
@@ -28,7 +30,7 @@ func (e *env) slotOf(service string) map[string]any {
 	r := e.req("GET", "/api/v1/slots?service="+service, "", nil)
 	for _, it := range r.items() {
 		m := it.(map[string]any)
-		if m["remaining"].(float64) > 0 {
+		if m["bookable"] == true {
 			return m
 		}
 	}
@@ -208,14 +210,23 @@ func TestBookingThroughTheAPI(t *testing.T) {
 func TestReleaseNotOpen(t *testing.T) {
 	eachEnv(t, func(t *testing.T, e *env) {
 		admin := e.login("bch-admin")
+		slot := e.slotOf("bch-allergy-fu")
+		// The service's first release, a month from today at 14:00.
+		opens := time.Date(testNow().In(dates.Beijing).Year(), testNow().In(dates.Beijing).Month(), testNow().In(dates.Beijing).Day()+30, 14, 0, 0, 0, dates.Beijing)
 		r := e.req("PUT", "/api/v1/institutions/bch/services/bch-allergy-fu", admin, map[string]any{"department": "allergy", "name": "过敏反应科复诊",
-			"kind": "follow_up", "price": 50, "book_min_days": 1, "book_max_days": 7, "opens_at": "2026-12-31T14:00:00+08:00"})
+			"kind": "follow_up", "price": 50, "book_min_days": 1, "book_max_days": 7, "opens_at": opens.Format(time.RFC3339)})
 		if r.status != 200 {
 			t.Fatalf("%d %s", r.status, r.raw)
 		}
+		for _, it := range e.req("GET", "/api/v1/slots?service=bch-allergy-fu", "", nil).items() {
+			m := it.(map[string]any)
+			if m["bookable"] != false || m["opens_at"] != opens.UTC().Format(time.RFC3339) {
+				t.Fatalf("a slot before the release is listed as %v, opening %v", m["bookable"], m["opens_at"])
+			}
+		}
 		lm := e.login("liming")
-		b := e.req("POST", "/api/v1/appointments", lm, map[string]any{"slot_id": e.slotOf("bch-allergy-fu")["id"], "patient_id": e.patientIDs(lm)["李小雨"]})
-		if b.status != 409 || b.errCode() != "not_open" || !strings.Contains(b.errMessage(), "2026-12-31 14:00") {
+		b := e.req("POST", "/api/v1/appointments", lm, map[string]any{"slot_id": slot["id"], "patient_id": e.patientIDs(lm)["李小雨"]})
+		if b.status != 409 || b.errCode() != "not_open" || !strings.Contains(b.errMessage(), opens.Format("2006-01-02 15:04")) {
 			t.Fatalf("%d %s", b.status, b.raw)
 		}
 		r = e.req("PUT", "/api/v1/institutions/bch/services/bch-allergy-fu", admin, map[string]any{"department": "allergy", "name": "x", "kind": "follow_up",
@@ -271,8 +282,8 @@ func TestFirstVisitSlotsAndSuspension(t *testing.T) {
 			}
 		}
 		// Generating again does not give the suspended doctor first-visit slots.
-		e.req("POST", "/api/v1/services/bch-skin-fv/slots/generate", admin, map[string]string{"from": "2026-11-25", "to": "2026-12-20"})
-		for _, it := range e.req("GET", "/api/v1/slots?service=bch-skin-fv&to=2026-12-20", "", nil).items() {
+		e.req("POST", "/api/v1/services/bch-skin-fv/slots/generate", admin, map[string]string{"from": testclock.Day(0), "to": testclock.Day(25)})
+		for _, it := range e.req("GET", "/api/v1/slots?service=bch-skin-fv&to="+testclock.Day(25), "", nil).items() {
 			if it.(map[string]any)["doctor_id"] == slot["doctor_id"] {
 				t.Fatal("D-1/D-2: new first-visit slots for the suspended doctor")
 			}

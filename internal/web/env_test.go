@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,21 +18,14 @@ import (
 	"github.com/yunyi-health/yunyi/internal/identity"
 	"github.com/yunyi-health/yunyi/internal/sqlstore"
 	"github.com/yunyi-health/yunyi/internal/sqlstore/sqltest"
+	"github.com/yunyi-health/yunyi/internal/testclock"
 )
 
-var testNow = time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+// testNow() is the instant the tests run at: the next working day at 10:00
+// Beijing, or YUNYI_TEST_NOW (see testclock).
+func testNow() time.Time { return testclock.Start() }
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+type clock = testclock.Clock
 
 // env is a real server over a real store with the demo data.
 type env struct {
@@ -48,7 +40,7 @@ var relaxed = map[string][2]float64{"login-ip": {6000, 1000}, "login-user": {600
 
 func newEnv(t *testing.T, db *sqlstore.DB, limits map[string][2]float64) *env {
 	t.Helper()
-	c := &clock{t: testNow}
+	c := testclock.New()
 	al := audit.NewLogger(db)
 	t.Cleanup(al.Close)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -58,7 +50,7 @@ func newEnv(t *testing.T, db *sqlstore.DB, limits map[string][2]float64) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := demo.Load(context.Background(), db, testNow); err != nil {
+	if _, _, err := demo.Load(context.Background(), db, testNow()); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Booking().GenerateAll(context.Background()); err != nil {
@@ -167,7 +159,7 @@ var ridSeq = 40
 // newRID returns a fresh valid resident ID of someone aged years.
 func newRID(years int) string {
 	ridSeq++
-	return identity.MakeResidentID("110108", testNow.AddDate(-years, 0, -30), ridSeq, identity.Female)
+	return identity.MakeResidentID("110108", testNow().AddDate(-years, 0, -30), ridSeq, identity.Female)
 }
 
 func (e *env) register(username string, years int) (string, map[string]any) {

@@ -7,8 +7,10 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/yunyi-health/yunyi/internal/i18n"
+	"github.com/yunyi-health/yunyi/internal/identity"
 	"github.com/yunyi-health/yunyi/internal/sqlstore"
 	"github.com/yunyi-health/yunyi/internal/sqlstore/sqltest"
 )
@@ -244,4 +246,49 @@ func TestSecondGuardianPages(t *testing.T) {
 			t.Fatal("the child is not on the second guardian's page")
 		}
 	})
+}
+
+// Where the server's clock meets a client's (issue 10): the session cookie
+// carries Max-Age, the session's remaining seconds, and no Expires, so a
+// client whose clock is years off (here the cookie jar on the real clock,
+// the server a year and more ahead or behind) keeps it; the server alone
+// ends the session.
+func TestSessionCookieMaxAgeServerDecidesExpiry(t *testing.T) {
+	for _, offset := range []time.Duration{0, 400 * 24 * time.Hour, -400 * 24 * time.Hour} {
+		t.Run(fmt.Sprint(offset), func(t *testing.T) {
+			db := sqltest.Open(t, sqlstore.SQLite)
+			e := newEnv(t, db, relaxed)
+			e.clock.Set(time.Now().Add(offset))
+			b := newBrowser(t, e)
+			b.get("/login")
+			res := b.post("/login", map[string]string{"username": "liming", "password": "yunyi2026", "csrf": b.csrf()})
+			if res.StatusCode != http.StatusSeeOther {
+				t.Fatalf("login: %d", res.StatusCode)
+			}
+			var set *http.Cookie
+			for _, c := range res.Cookies() {
+				if c.Name == sessionCookie {
+					set = c
+				}
+			}
+			if set == nil || !set.Expires.IsZero() || strings.Contains(res.Header.Get("Set-Cookie"), "Expires=") {
+				t.Fatalf("session cookie with an absolute expiry: %v", res.Header.Values("Set-Cookie"))
+			}
+			if want := int(identity.DefaultPolicy.SessionTTL / time.Second); set.MaxAge != want {
+				t.Fatalf("Max-Age %d, want the session's %d seconds", set.MaxAge, want)
+			}
+			if r := b.get("/me"); r.StatusCode != 200 {
+				t.Fatalf("the jar dropped the session: /me %d", r.StatusCode)
+			}
+			// The server's clock passes the idle timeout: the jar still sends
+			// the cookie, and the server refuses it.
+			e.clock.Add(identity.DefaultPolicy.SessionIdle + time.Minute)
+			if b.cookie(sessionCookie) == "" {
+				t.Fatal("the jar dropped the cookie on its own")
+			}
+			if r := b.get("/me"); r.StatusCode != http.StatusSeeOther || !strings.HasPrefix(r.Header.Get("Location"), "/login") {
+				t.Fatalf("an expired session still served: %d", r.StatusCode)
+			}
+		})
+	}
 }

@@ -76,6 +76,7 @@ func New(cfg Config, db *sqlstore.DB, al *audit.Logger, log *slog.Logger) (*Serv
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	db.SetClock(cfg.Now) // the store times what it records by the server's clock
 	ids := identity.NewService(db)
 	ids.Now = cfg.Now
 	p, err := loadPages()

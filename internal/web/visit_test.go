@@ -427,7 +427,7 @@ func TestVisitStartNeedsD1(t *testing.T) {
 			t.Fatal(err)
 		}
 		if _, err := e.db.InsertVisits(context.Background(), []history.Visit{{Institution: "bch", Department: "dermatology", ResidentID: rid,
-			Date: testNow.AddDate(0, 0, -10).Format("2006-01-02"), DiagnosisCode: "L20.9", DiagnosisName: "特应性皮炎", Definite: true, ExternalID: "t-1"}}); err != nil {
+			Date: testNow().AddDate(0, 0, -10).Format("2006-01-02"), DiagnosisCode: "L20.9", DiagnosisName: "特应性皮炎", Definite: true, ExternalID: "t-1"}}); err != nil {
 			t.Fatal(err)
 		}
 		fu := e.doctorSlot("bch-dermatology-fu", "bch", doc, nil)
@@ -466,7 +466,7 @@ func TestVisitRemindersAndNoShow(t *testing.T) {
 		id := e.bookVisit(lm, e.patientIDs(lm)["李小雨"], slot, "r1")
 		vpath := fmt.Sprintf("/api/v1/visits/%.0f", id)
 		start, _ := time.Parse(time.RFC3339, slot["start"].(string))
-		e.clock.t = start.Add(-20 * time.Minute)
+		e.clock.Set(start.Add(-20 * time.Minute))
 		lm, doc = e.login("liming"), e.login("bch-dermatology-doctor") // the sessions of the day before expired
 		for range 2 {
 			if err := e.s.SendReminders(context.Background()); err != nil {
@@ -493,7 +493,7 @@ func TestVisitRemindersAndNoShow(t *testing.T) {
 		slot2 := e.doctorSlot("bch-skin-fv", "bch", doc, map[float64]bool{slot["id"].(float64): true})
 		id2 := e.bookVisit(lm, e.patientIDs(lm)["李小天"], slot2, "r2")
 		start2, _ := time.Parse(time.RFC3339, slot2["start"].(string))
-		e.clock.t = start2.Add(16 * time.Minute)
+		e.clock.Set(start2.Add(16 * time.Minute))
 		doc = e.login("bch-dermatology-doctor")
 		if r := e.req("POST", fmt.Sprintf("/api/v1/visits/%.0f/no-show", id2), doc, nil); r.status != 200 || r.body["state"] != "no_show" {
 			t.Fatalf("no-show %d %s", r.status, r.raw)
