@@ -27,6 +27,7 @@ import (
 	"github.com/yunyi-health/yunyi/internal/demo"
 	"github.com/yunyi-health/yunyi/internal/identity"
 	"github.com/yunyi-health/yunyi/internal/listen"
+	"github.com/yunyi-health/yunyi/internal/sign"
 	"github.com/yunyi-health/yunyi/internal/sqlstore"
 	"github.com/yunyi-health/yunyi/internal/turn"
 	"github.com/yunyi-health/yunyi/internal/web"
@@ -154,6 +155,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	turnKey := fs.String("turn-tls-key", "", "key file (PEM) of TURN over TLS")
 	turnHost := fs.String("turn-tls-host", "", "the host name browsers reach TURN over TLS by, as in its certificate (default: the public IP)")
 	files := fs.String("files", "", "folder of uploaded files (default: beside the SQLite file)")
+	keysFlag := fs.String("keys", os.Getenv("YUNYI_KEYS"), "file of the master key (64 hex characters, mode 0600) that seals practitioners' SM2 signing keys; with --demo and none given, yunyi.keys in the working folder is made")
 	nowFlag := fs.String("now", os.Getenv("YUNYI_NOW"), "start the server's clock at this RFC 3339 instant and let it run on from there (demos and tests; default: the real time)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -188,7 +190,14 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			log.Info("TURN server", "port", ts.Port())
 		}
 	}
-	srv, err := web.New(web.Config{Now: now, Demo: *withDemo, SecureCookies: !*insecure, TURN: ts, BlobDir: *files}, db, al, log)
+	master, err := masterKey(*keysFlag, *withDemo)
+	if err != nil {
+		return err
+	}
+	if master == nil {
+		log.Warn("no signing key file (--keys or YUNYI_KEYS): prescriptions cannot be signed, issued or reviewed")
+	}
+	srv, err := web.New(web.Config{Now: now, SigningKey: master, Demo: *withDemo, SecureCookies: !*insecure, TURN: ts, BlobDir: *files}, db, al, log)
 	if err != nil {
 		return err
 	}
@@ -243,6 +252,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 				// Reminders of the visits of the next half hour.
 				if err := srv.SendReminders(ctx); err != nil {
 					log.Error("visit reminders", "err", err)
+				}
+				// Prescriptions not reviewed within their validity (N-13).
+				if err := srv.ExpirePrescriptions(ctx); err != nil {
+					log.Error("prescription expiry", "err", err)
 				}
 			}
 		}
@@ -412,4 +425,24 @@ func serverClock(at string) (func() time.Time, error) {
 	}
 	offset := time.Until(t)
 	return func() time.Time { return time.Now().Add(offset) }, nil
+}
+
+// masterKey is the operator's key that seals the signing keys: from --keys
+// (a file, or the 64 hex characters themselves), or for the demo a file
+// yunyi.keys in the working folder made on first start. nil when none.
+func masterKey(keys string, demoMode bool) ([]byte, error) {
+	if keys != "" {
+		if k, ok := sign.MasterKeyFromEnv(keys); ok {
+			return k, nil
+		}
+		return sign.LoadMasterKey(keys)
+	}
+	if !demoMode {
+		return nil, nil
+	}
+	const demoKeys = "yunyi.keys"
+	if _, err := os.Stat(demoKeys); err == nil {
+		return sign.LoadMasterKey(demoKeys)
+	}
+	return sign.CreateMasterKey(demoKeys)
 }

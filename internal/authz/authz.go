@@ -92,3 +92,19 @@ func SeeInstitutionAppointments(a Actor, institution string) bool {
 	}
 	return false
 }
+
+// ReviewPrescriptions: the review queue and the review (审方, N-11) belong
+// to the pharmacists of the prescription's institution.
+func ReviewPrescriptions(a Actor, institution string) bool {
+	return a.Role == identity.RolePharmacist && a.Institution == institution
+}
+
+// PrescribingStats: per-doctor prescribing statistics (统方) only for the
+// institution's quality staff and the regulator (N-15).
+func PrescribingStats(a Actor, institution string) bool {
+	return (a.Role == identity.RoleQuality && a.Institution == institution) || a.Role == identity.RoleRegulator
+}
+
+// ManageFormulary: an institution's formulary and its own prescription
+// rules: its admin, or a sysadmin.
+func ManageFormulary(a Actor, institution string) bool { return ManageInstitution(a, institution) }

@@ -16,6 +16,7 @@ import (
 	"github.com/yunyi-health/yunyi/internal/identity"
 	"github.com/yunyi-health/yunyi/internal/monitor"
 	"github.com/yunyi-health/yunyi/internal/policy"
+	"github.com/yunyi-health/yunyi/internal/rx"
 	"github.com/yunyi-health/yunyi/internal/schedule"
 	"github.com/yunyi-health/yunyi/internal/visit"
 )
@@ -38,6 +39,8 @@ type Store interface {
 	monitor.Store
 	SaveQuestionnaire(ctx context.Context, q *visit.Questionnaire) error
 	SetVisitDate(ctx context.Context, institution, externalID, date string) error
+	SaveFormulary(ctx context.Context, items []rx.FormularyItem) error
+	SaveRxRule(ctx context.Context, r *rx.Rule) error
 }
 
 type dept struct {
@@ -223,6 +226,9 @@ func (l *loader) run(ctx context.Context) error {
 	if err := l.history(ctx); err != nil {
 		return err
 	}
+	if err := l.prescribing(ctx); err != nil {
+		return err
+	}
 	return LoadMonitor(ctx, l.s, l.now)
 }
 
@@ -368,6 +374,10 @@ func (l *loader) staff(ctx context.Context, in inst) error {
 		if err := l.s.SavePractitioner(ctx, ph); err != nil {
 			return err
 		}
+	}
+	// Quality staff: prescribing statistics (N-15).
+	if _, err := l.account(ctx, in.Code+"-quality", identity.RoleQuality, in.Code, "质控人员（处方统计）"); err != nil {
+		return err
 	}
 	if in.courier {
 		if _, err := l.account(ctx, in.Code+"-courier", identity.RoleCourier, in.Code, "配送员"); err != nil {

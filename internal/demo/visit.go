@@ -8,6 +8,17 @@ import (
 
 func num(v float64) *float64 { return &v }
 
+// drugAllergies asks for the drug allergies the prescription rules check.
+func drugAllergies() visit.Field {
+	return visit.Field{Key: "drug_allergies", Label: "药物过敏史（如青霉素、头孢，无则填“无”）", LabelEN: "Drug allergies (e.g. penicillin; \"none\" if none)", Type: visit.FieldText}
+}
+
+// weightNow asks for the child's weight, offered to the doctor for
+// weight-based doses.
+func weightNow() visit.Field {
+	return visit.Field{Key: "weight_kg", Label: "目前体重", LabelEN: "Weight now", Type: visit.FieldNumber, Unit: "kg", Min: num(1), Max: num(200)}
+}
+
 func yesno(key, label, en string) visit.Field {
 	return visit.Field{Key: key, Label: label, LabelEN: en, Type: visit.FieldYesNo}
 }
@@ -25,6 +36,7 @@ func Questionnaires() []visit.Questionnaire {
 			{Key: "diagnosed_on", Label: "确诊日期", LabelEN: "Diagnosed on", Type: visit.FieldDate},
 			{Key: "current_state", Label: "目前情况（症状变化、复查结果）", LabelEN: "Current state (symptoms, recent results)", Type: visit.FieldTextarea, Required: true},
 			{Key: "medicines", Label: "正在使用的药物及用法", LabelEN: "Medicines taken now, and how", Type: visit.FieldTextarea},
+			drugAllergies(),
 			yesno("new_symptoms", "是否出现新的症状", "Any new symptoms"),
 			yesno("chest_pain", "是否有胸痛、呼吸困难或意识改变", "Chest pain, breathlessness or confusion"),
 			files("既往病历、检查检验报告（JPEG、PNG 或 PDF）", "Past records and lab reports (JPEG, PNG or PDF)", false),
@@ -38,6 +50,7 @@ func Questionnaires() []visit.Questionnaire {
 			{Key: "concern", Label: "主要担心的问题", LabelEN: "Main concern", Type: visit.FieldChoice, Required: true, Options: []visit.Option{
 				{Value: "short", Label: "身高偏矮", LabelEN: "Short stature"}, {Value: "slow", Label: "长得慢", LabelEN: "Growing slowly"},
 				{Value: "early_puberty", Label: "发育偏早", LabelEN: "Early puberty"}, {Value: "other", Label: "其他", LabelEN: "Other"}}},
+			weightNow(), drugAllergies(),
 			{Key: "measurements", Label: "身高体重记录（最近的几次）", LabelEN: "Height and weight history", Type: visit.FieldTable, Required: true, MaxRows: 12,
 				Columns: []visit.Column{{Key: "date", Label: "日期", LabelEN: "Date", Type: visit.FieldDate},
 					{Key: "height_cm", Label: "身高", LabelEN: "Height", Type: visit.FieldNumber, Unit: "cm"},
@@ -58,6 +71,7 @@ func Questionnaires() []visit.Questionnaire {
 			{Key: "concern", Label: "主要问题", LabelEN: "Main problem", Type: visit.FieldChoice, Required: true, Options: []visit.Option{
 				{Value: "picky", Label: "挑食、进食少", LabelEN: "Picky eating"}, {Value: "underweight", Label: "体重不增或偏瘦", LabelEN: "Underweight"},
 				{Value: "overweight", Label: "超重或肥胖", LabelEN: "Overweight"}, {Value: "anaemia", Label: "贫血", LabelEN: "Anaemia"}}},
+			weightNow(), drugAllergies(),
 			{Key: "diet", Label: "一日饮食情况（早、中、晚及加餐）", LabelEN: "A day's diet", Type: visit.FieldTextarea, Required: true},
 			{Key: "weights", Label: "体重变化记录", LabelEN: "Weight curve", Type: visit.FieldTable, MaxRows: 12,
 				Columns: []visit.Column{{Key: "date", Label: "日期", LabelEN: "Date", Type: visit.FieldDate},
@@ -79,6 +93,7 @@ func Questionnaires() []visit.Questionnaire {
 			{Key: "description", Label: "皮疹描述、诱因及用药情况", LabelEN: "Rash, triggers, treatments tried", Type: visit.FieldTextarea},
 			yesno("fever", "是否伴有发热", "With fever"),
 			yesno("blisters_mucosa", "是否有大片水疱或口腔、眼部黏膜受累", "Large blisters, or mouth or eyes affected"),
+			weightNow(), drugAllergies(),
 			files("皮损照片（清晰、光线充足，必传）", "Photos of the skin (sharp, well lit; required)", true),
 		}, RedFlags: []visit.RedFlag{
 			{Code: "mucosa", When: `has(a.blisters_mucosa) && a.blisters_mucosa == true`, Message: "大片水疱或黏膜受累：警惕重症药疹，应立即线下或急诊就诊",

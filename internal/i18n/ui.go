@@ -125,6 +125,7 @@ func init() {
 		"role.pharmacist":        {"药师", "Pharmacist"},
 		"role.institution_admin": {"机构管理员", "Institution administrator"},
 		"role.courier":           {"配送员", "Courier"},
+		"role.quality":           {"质控人员", "Quality staff"},
 		"role.regulator":         {"监管人员", "Regulator"},
 		"role.sysadmin":          {"系统管理员", "System administrator"},
 

@@ -24,12 +24,13 @@ const (
 	RolePharmacist       Role = "pharmacist"
 	RoleInstitutionAdmin Role = "institution_admin"
 	RoleCourier          Role = "courier"
+	RoleQuality          Role = "quality" // an institution's quality staff (医务/质控): prescribing statistics (N-15)
 	RoleRegulator        Role = "regulator"
 	RoleSysadmin         Role = "sysadmin"
 )
 
 // Roles lists every role.
-var Roles = []Role{RolePatient, RoleDoctor, RolePharmacist, RoleInstitutionAdmin, RoleCourier, RoleRegulator, RoleSysadmin}
+var Roles = []Role{RolePatient, RoleDoctor, RolePharmacist, RoleInstitutionAdmin, RoleCourier, RoleQuality, RoleRegulator, RoleSysadmin}
 
 // Valid reports whether r is a known role.
 func (r Role) Valid() bool {
@@ -44,7 +45,7 @@ func (r Role) Valid() bool {
 // Staff roles work for one institution.
 func (r Role) Staff() bool {
 	switch r {
-	case RoleDoctor, RolePharmacist, RoleInstitutionAdmin, RoleCourier:
+	case RoleDoctor, RolePharmacist, RoleInstitutionAdmin, RoleCourier, RoleQuality:
 		return true
 	}
 	return false

@@ -291,6 +291,11 @@ func (db *DB) Practitioner(ctx context.Context, id int64) (*directory.Practition
 	return p, err
 }
 
+// PractitionerByAccount is the practitioner record of a staff account.
+func (db *DB) PractitionerByAccount(ctx context.Context, accountID int64) (*directory.Practitioner, error) {
+	return scanPractitioner(db.QueryRowContext(ctx, `SELECT `+practitionerCols+` FROM practitioners WHERE account_id = $1 ORDER BY id LIMIT 1`, accountID))
+}
+
 func (db *DB) SavePractitioner(ctx context.Context, p *directory.Practitioner) error {
 	var acct any
 	if p.AccountID != 0 {

@@ -114,6 +114,19 @@ func (s *Server) apiTable() []route {
 		{"PUT /api/v1/questionnaires/{code}", s.requireLogin(s.apiSaveQuestionnaire)},
 		{"GET /api/v1/oversight/terminations", s.requireLogin(s.apiTerminations)},
 		{"GET /api/v1/sandbox/sms", s.requireLogin(s.apiSMSLog)},
+		{"GET /api/v1/drugs", jsonAPI(s, http.StatusOK, s.searchDrugs)},
+		{"GET /api/v1/institutions/{code}/formulary", jsonAPI(s, http.StatusOK, s.getFormulary)},
+		{"PUT /api/v1/institutions/{code}/formulary", s.requireLogin(jsonAPI(s, http.StatusOK, s.putFormulary))},
+		{"GET /api/v1/institutions/{code}/prescription-rules", s.requireLogin(jsonAPI(s, http.StatusOK, s.getRxRules))},
+		{"PUT /api/v1/institutions/{code}/prescription-rules/{rule}", s.requireLogin(jsonAPI(s, http.StatusOK, s.putRxRule))},
+		{"GET /api/v1/institutions/{code}/prescribing-stats", s.requireLogin(jsonAPI(s, http.StatusOK, s.prescribingStats))},
+		{"POST /api/v1/visits/{id}/prescriptions", s.requireLogin(s.apiPrescribe)},
+		{"POST /api/v1/visits/{id}/prescriptions/check", s.requireLogin(jsonAPI(s, http.StatusOK, s.checkPrescription))},
+		{"GET /api/v1/visits/{id}/prescriptions", s.requireLogin(jsonAPI(s, http.StatusOK, s.visitPrescriptions))},
+		{"GET /api/v1/prescriptions", s.requireLogin(jsonAPI(s, http.StatusOK, s.listPrescriptions))},
+		{"GET /api/v1/prescriptions/{id}", s.requireLogin(s.apiPrescription)},
+		{"POST /api/v1/prescriptions/{id}/review", s.requireLogin(jsonAPI(s, http.StatusOK, s.apiReview))},
+		{"GET /api/v1/prescriptions/{id}/verify", jsonAPI(s, http.StatusOK, s.apiVerify)},
 	}
 }
 

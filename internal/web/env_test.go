@@ -25,6 +25,9 @@ import (
 // Beijing, or YUNYI_TEST_NOW (see testclock).
 func testNow() time.Time { return testclock.Start() }
 
+// testMasterKey seals the practitioners' signing keys in tests.
+var testMasterKey = []byte("yunyi-test-master-key-32-bytes!!")
+
 type clock = testclock.Clock
 
 // env is a real server over a real store with the demo data.
@@ -46,7 +49,7 @@ func newEnv(t *testing.T, db *sqlstore.DB, limits map[string][2]float64) *env {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	fast := crawl.DefaultOptions
 	fast.PerHost, fast.Backoff = 1000, 10*time.Millisecond // fixture sites on loopback
-	s, err := New(Config{Demo: true, Now: c.Now, Limits: limits, Crawl: &fast, BlobDir: t.TempDir()}, db, al, log)
+	s, err := New(Config{Demo: true, Now: c.Now, SigningKey: testMasterKey, Limits: limits, Crawl: &fast, BlobDir: t.TempDir()}, db, al, log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,12 +18,13 @@ func statusOf(code string) int {
 	switch code {
 	case errs.Invalid, "bad_json", "bad_file", "report_empty":
 		return http.StatusBadRequest
-	case "ineligible":
+	case "ineligible", "prescription_refused":
 		return http.StatusUnprocessableEntity
 	case "slot_full", "already_booked", "not_open", "booking_closed", "cancel_cutoff", "slot_closed",
-		"visit_illegal_step", "visit_locked", "record_locked", "record_not_signed", "chat_closed", "too_early", "attachment_count":
+		"visit_illegal_step", "visit_locked", "record_locked", "record_not_signed", "chat_closed", "too_early", "attachment_count",
+		"prescribe_window", "prescription_not_pending", "prescription_expired", "prescription_revises":
 		return http.StatusConflict
-	case "doctor_not_eligible", "invite_not_child":
+	case "doctor_not_eligible", "invite_not_child", "not_prescriber":
 		return http.StatusForbidden
 	case "attachment_type":
 		return http.StatusUnsupportedMediaType
@@ -47,7 +48,7 @@ func statusOf(code string) int {
 		return http.StatusUnsupportedMediaType
 	case "method_not_allowed":
 		return http.StatusMethodNotAllowed
-	case errs.Unavailable, "pdf_font_missing":
+	case errs.Unavailable, "pdf_font_missing", "signing_unavailable":
 		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError

@@ -23,9 +23,12 @@ import (
 	"github.com/yunyi-health/yunyi/internal/errs"
 	"github.com/yunyi-health/yunyi/internal/identity"
 	"github.com/yunyi-health/yunyi/internal/notify"
+	"github.com/yunyi-health/yunyi/internal/rx"
+	"github.com/yunyi-health/yunyi/internal/sign"
 	"github.com/yunyi-health/yunyi/internal/sqlstore"
 	"github.com/yunyi-health/yunyi/internal/ttl"
 	"github.com/yunyi-health/yunyi/internal/turn"
+	"github.com/yunyi-health/yunyi/internal/visit"
 )
 
 //go:embed templates static openapi.json
@@ -41,6 +44,7 @@ type Config struct {
 	BlobDir       string                // folder of uploaded files (default: a folder beside the database, or a temporary one)
 	TURN          *turn.Server          // the embedded TURN server whose credentials browsers get; nil: none
 	SMS           notify.SMS            // SMS adapter (default: the sandbox, recording into the database)
+	SigningKey    []byte                // the operator's master key sealing practitioners' SM2 keys (--keys); nil: no signatures
 }
 
 // Server holds the dependencies of the handlers.
@@ -64,6 +68,8 @@ type Server struct {
 	blobs    blob.Store
 	sms      notify.SMS
 	bg       sync.WaitGroup
+	rxc      *rx.Checker // prescriptions: catalogue, rules engine
+	rxKeys   *rx.Keys    // prescriptions: signing (nil without a master key)
 }
 
 // DemoAccount is shown on the login page in demo mode.
@@ -103,6 +109,17 @@ func New(cfg Config, db *sqlstore.DB, al *audit.Logger, log *slog.Logger) (*Serv
 	s.sms = cfg.SMS
 	if s.sms == nil {
 		s.sms = &notify.SandboxSMS{Log: db, Delay: 200 * time.Millisecond, Now: cfg.Now}
+	}
+	if err := ensureRxRules(context.Background(), db); err != nil {
+		return nil, err
+	}
+	s.rxc = &rx.Checker{Cat: rx.DefaultCatalogue(), Engine: rx.NewEngine(), ICD: func(c string) bool { _, ok := visit.LookupICD(c); return ok }}
+	if cfg.SigningKey != nil {
+		sealer, err := sign.NewSealer(cfg.SigningKey)
+		if err != nil {
+			return nil, err
+		}
+		s.rxKeys = &rx.Keys{Store: db, Sealer: sealer}
 	}
 	s.cfg = cfg
 	s.handler = s.routes()
@@ -277,3 +294,26 @@ func (s *Server) recoverer(next http.Handler) http.Handler {
 // detach keeps ctx's values but not its cancellation, for work that goes
 // on after the answer.
 func detach(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }
+
+// ensureRxRules stores the platform's shipped prescription safety rules
+// that are not there yet (a rule an operator changed is kept as it is).
+func ensureRxRules(ctx context.Context, db *sqlstore.DB) error {
+	have, err := db.RxRules(ctx, "")
+	if err != nil {
+		return err
+	}
+	platform := map[string]bool{}
+	for _, r := range have {
+		if r.Institution == "" {
+			platform[r.Code] = true
+		}
+	}
+	for _, r := range rx.DefaultRules() {
+		if !platform[r.Code] {
+			if err := db.SaveRxRule(ctx, &r); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

@@ -77,7 +77,7 @@ func (e *env) doctorSlot(service, institution, doctorToken string, skip map[floa
 	}
 	for _, it := range e.req("GET", "/api/v1/slots?service="+service, "", nil).items() {
 		m := it.(map[string]any)
-		if m["doctor_id"] == pid && m["remaining"].(float64) > 0 && !skip[m["id"].(float64)] {
+		if m["doctor_id"] == pid && m["bookable"] == true && !skip[m["id"].(float64)] {
 			return m
 		}
 	}

@@ -1,0 +1,66 @@
+package demo
+
+import (
+	"context"
+	"hash/fnv"
+
+	"github.com/yunyi-health/yunyi/internal/rx"
+)
+
+// formularyTags are the catalogue tags each demo institution stocks: the
+// children's hospitals their paediatric specialties, the adults' hospitals
+// chronic disease. Every institution also stocks a few controlled drugs
+// (not for online use) so that R-2 and the formulary rules show.
+var formularyTags = map[string][]string{
+	"bch":       {"paed-skin", "growth", "nutrition", "allergy", "paediatric", "general"},
+	"ccmc":      {"paed-skin", "growth", "nutrition", "allergy", "paediatric", "general"},
+	"xuanwu":    {"chronic", "neuro", "general"},
+	"shijitan":  {"chronic", "rheum", "general"},
+	"pumch":     {"chronic", "rheum", "paed-skin", "allergy", "general"},
+	"changgung": {"chronic", "general"},
+}
+
+// Formulary is a demo institution's formulary: the catalogue drugs carrying
+// its tags, online; every controlled drug is stocked too, those under special
+// management for the wards only, not online. Prices are fixed per drug (fen).
+func Formulary(inst string) []rx.FormularyItem {
+	want := map[string]bool{}
+	for _, t := range formularyTags[inst] {
+		want[t] = true
+	}
+	var out []rx.FormularyItem
+	for _, d := range rx.DefaultCatalogue().All() {
+		tagged := false
+		for _, t := range d.Tags {
+			tagged = tagged || want[t]
+		}
+		controlled, banned := d.Control != rx.NoControl, false
+		for _, c := range rx.SpecialManagement {
+			banned = banned || d.Control == c
+		}
+		if !tagged && !controlled {
+			continue
+		}
+		h := fnv.New32a()
+		h.Write([]byte(d.Code))
+		price := 800 + int64(h.Sum32()%9000) // 8 to 98 yuan
+		out = append(out, rx.FormularyItem{Institution: inst, Drug: d.Code, PriceFen: price, Online: !banned})
+	}
+	return out
+}
+
+// prescribing loads the formularies and 宣武医院's own prescription rule
+// (the platform's rules are the server's defaults).
+func (l *loader) prescribing(ctx context.Context) error {
+	for inst := range formularyTags {
+		if err := l.s.SaveFormulary(ctx, Formulary(inst)); err != nil {
+			return err
+		}
+	}
+	for _, r := range rx.XuanwuRules() {
+		if err := l.s.SaveRxRule(ctx, &r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
