@@ -216,6 +216,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			shown = append(shown, web.DemoAccount{Username: a.Username, Password: demo.Password, Role: a.Role, Note: a.Note})
 		}
 		srv.SetDemoAccounts(shown)
+		// Yesterday's visits with an approved and a rejected-then-approved prescription.
+		if err := srv.LoadDemoPrescriptions(ctx); err != nil {
+			return fmt.Errorf("demo prescriptions: %w", err)
+		}
 	}
 
 	defer srv.Close()

@@ -451,3 +451,37 @@ func TestPrescribingStatsAndCatalogue(t *testing.T) {
 		}
 	})
 }
+
+// The demo's prescriptions: 李小雨's approved, 李小天's rejected, revised and
+// approved, each verifying; loading twice adds nothing.
+func TestDemoPrescriptions(t *testing.T) {
+	eachEnv(t, func(t *testing.T, e *env) {
+		for range 2 {
+			if err := e.s.LoadDemoPrescriptions(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n := e.count("prescriptions"); n != 3 {
+			t.Fatalf("%d demo prescriptions", n)
+		}
+		lm := e.login("liming")
+		list := e.req("GET", "/api/v1/prescriptions", lm, nil).items()
+		if len(list) != 2 {
+			t.Fatalf("the guardian sees %d", len(list))
+		}
+		versions := map[float64]bool{}
+		for _, it := range list {
+			m := it.(map[string]any)
+			versions[m["version"].(float64)] = true
+			if m["status"] != "approved" {
+				t.Fatalf("demo prescription %v", m["status"])
+			}
+			if r := e.req("GET", fmt.Sprintf("/api/v1/prescriptions/%.0f/verify", m["id"].(float64)), lm, nil); r.body["valid"] != true {
+				t.Fatalf("demo prescription does not verify: %s", r.raw)
+			}
+		}
+		if !versions[1] || !versions[2] {
+			t.Fatalf("versions %v", versions)
+		}
+	})
+}
