@@ -55,6 +55,7 @@ Commands:
   bench booking measure booking over HTTP and on the store (--engine, --out)
   bench monitor measure the monitoring pipeline without the network (--engine, --articles)
   bench chat    measure chat delivery: 2,000 visits over WebSocket, a message a second each (--engine, --visits)
+  rx verify     check a prescription's SM2 signatures against the database (--id, --db); exit 1 when invalid
   monitor crawl collect the monitoring report's sources now (--db)
   version       print the version
 
@@ -98,6 +99,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return errors.New("usage: yunyi bench booking|monitor|chat [--engine sqlite,postgres] [--out FILE]")
 		}
 		return benchBooking(ctx, args[2:], stdout, stderr)
+	case "rx":
+		if len(args) < 2 || args[1] != "verify" {
+			return errors.New("usage: yunyi rx verify --id N [--db ...]")
+		}
+		return rxVerify(ctx, args[2:], stdout)
 	case "monitor":
 		if len(args) < 2 || args[1] != "crawl" {
 			return errors.New("usage: yunyi monitor crawl [--db ...]")
