@@ -174,6 +174,7 @@ type Prescription struct {
 	Items         []Item      `json:"items"`
 	Diagnoses     []string    `json:"diagnoses"` // ICD-10
 	WeightKg      float64     `json:"weight_kg,omitempty"`
+	Allergies     string      `json:"allergies,omitempty"` // the drug allergies declared when it was checked
 	Supply        Supply      `json:"supply"`
 	LongTermWhy   string      `json:"long_term_reason,omitempty"`
 	Note          string      `json:"note,omitempty"`

@@ -161,6 +161,7 @@ func (c *Checker) Prepare(sub *Subject, in *Input, formulary map[string]Formular
 		DoctorID: sub.DoctorID, DoctorName: sub.DoctorName, WeightKg: in.WeightKg, Supply: in.Supply, LongTermWhy: in.LongTermReason,
 		Note: in.Note, Status: PendingReview, IssuedAt: now.UTC().Truncate(time.Microsecond), ValidDays: in.ValidDays}
 	p.ValidUntil = ValidUntil(now, in.ValidDays)
+	p.Allergies, _ = sub.Answers["drug_allergies"].(string)
 	seenDiag := map[string]bool{}
 	for i, d := range in.Diagnoses {
 		d = strings.ToUpper(strings.TrimSpace(d))

@@ -114,6 +114,7 @@ type rxBody struct {
 	Items       []rx.Item    `json:"items"`
 	Diagnoses   []string     `json:"diagnoses"`
 	WeightKg    float64      `json:"weight_kg"`
+	Allergies   string       `json:"allergies,omitempty"`
 	Supply      rx.Supply    `json:"supply"`
 	LongTermWhy string       `json:"long_term_reason"`
 	Note        string       `json:"note"`
@@ -143,7 +144,7 @@ func scanRx(row interface{ Scan(...any) error }) (*rx.Prescription, error) {
 	}
 	p.PatientName, p.PatientSex, p.PatientAge, p.DoctorName = b.PatientName, b.PatientSex, b.PatientAge, b.DoctorName
 	p.Items, p.Diagnoses, p.WeightKg, p.Supply, p.LongTermWhy, p.Note = b.Items, b.Diagnoses, b.WeightKg, b.Supply, b.LongTermWhy, b.Note
-	p.Verdicts, p.Confirmed = b.Verdicts, b.Confirmed
+	p.Verdicts, p.Confirmed, p.Allergies = b.Verdicts, b.Confirmed, b.Allergies
 	p.IssuedAt, p.ValidUntil, p.ReviewedAt = fromMicros(issued), fromMicros(until), fromMicros(reviewed)
 	if review != "" {
 		var rv rxReview
@@ -166,7 +167,7 @@ func scanRx(row interface{ Scan(...any) error }) (*rx.Prescription, error) {
 
 func (db *DB) Issue(ctx context.Context, p *rx.Prescription, sign func(*rx.Prescription) (rx.Signature, error), notes []notify.Notification) error {
 	body, err := json.Marshal(rxBody{PatientName: p.PatientName, PatientSex: p.PatientSex, PatientAge: p.PatientAge, DoctorName: p.DoctorName,
-		Items: p.Items, Diagnoses: p.Diagnoses, WeightKg: p.WeightKg, Supply: p.Supply, LongTermWhy: p.LongTermWhy, Note: p.Note,
+		Items: p.Items, Diagnoses: p.Diagnoses, WeightKg: p.WeightKg, Allergies: p.Allergies, Supply: p.Supply, LongTermWhy: p.LongTermWhy, Note: p.Note,
 		Verdicts: p.Verdicts, Confirmed: p.Confirmed})
 	if err != nil {
 		return err

@@ -119,6 +119,8 @@ func (s *Server) apiTable() []route {
 		{"PUT /api/v1/institutions/{code}/formulary", s.requireLogin(jsonAPI(s, http.StatusOK, s.putFormulary))},
 		{"GET /api/v1/institutions/{code}/prescription-rules", s.requireLogin(jsonAPI(s, http.StatusOK, s.getRxRules))},
 		{"PUT /api/v1/institutions/{code}/prescription-rules/{rule}", s.requireLogin(jsonAPI(s, http.StatusOK, s.putRxRule))},
+		{"GET /api/v1/institutions/{code}/prescription-settings", s.requireLogin(jsonAPI(s, http.StatusOK, s.getRxSettings))},
+		{"PUT /api/v1/institutions/{code}/prescription-settings", s.requireLogin(jsonAPI(s, http.StatusOK, s.putRxSettings))},
 		{"GET /api/v1/institutions/{code}/prescribing-stats", s.requireLogin(jsonAPI(s, http.StatusOK, s.prescribingStats))},
 		{"POST /api/v1/visits/{id}/prescriptions", s.requireLogin(s.apiPrescribe)},
 		{"POST /api/v1/visits/{id}/prescriptions/check", s.requireLogin(jsonAPI(s, http.StatusOK, s.checkPrescription))},

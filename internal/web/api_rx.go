@@ -139,6 +139,38 @@ func (s *Server) putFormulary(ctx context.Context, c call, in formularyIn) (form
 	return s.getFormulary(ctx, c, none{})
 }
 
+// --- settings ---
+
+type rxSettings struct {
+	PrescribeWindowHours int `json:"prescribe_window_hours"`
+}
+
+func (s *Server) getRxSettings(ctx context.Context, c call, _ none) (rxSettings, error) {
+	w, err := s.db.PrescribeWindow(ctx, c.Path("code"))
+	return rxSettings{PrescribeWindowHours: int(w.Hours())}, err
+}
+
+// putRxSettings sets how long after a visit its doctor may still prescribe
+// (data per institution, default 24 hours).
+func (s *Server) putRxSettings(ctx context.Context, c call, in rxSettings) (rxSettings, error) {
+	code := c.Path("code")
+	if !authz.ManageFormulary(c.Actor, code) {
+		return rxSettings{}, errs.E(errs.Forbidden)
+	}
+	if in.PrescribeWindowHours < 0 || in.PrescribeWindowHours > 7*24 {
+		var f errs.Fields
+		f.Add("prescribe_window_hours", "number_range")
+		return rxSettings{}, f.Err()
+	}
+	if err := s.db.SetPrescribeWindow(ctx, code, in.PrescribeWindowHours); err != nil {
+		return rxSettings{}, err
+	}
+	if err := s.record(c.r, "rx_settings.save", "institution", code, code, fmt.Sprint(in.PrescribeWindowHours)); err != nil {
+		return rxSettings{}, err
+	}
+	return in, nil
+}
+
 // --- safety rules ---
 
 type rxRulesOut struct {
@@ -375,13 +407,11 @@ func (s *Server) apiPrescribe(w http.ResponseWriter, r *http.Request) {
 
 type rxJSON struct {
 	*rx.Prescription
-	StatusText  string       `json:"status_text"`
-	FHIRStatus  string       `json:"fhir_status"`
-	Rules       []verdictOut `json:"rules"`
-	VerifyCode  string       `json:"verify_code,omitempty"`
-	Diagnosis   []string     `json:"diagnosis_names"`
-	Allergies   string       `json:"allergies,omitempty"`
-	PatientAgeY int          `json:"-"`
+	StatusText string       `json:"status_text"`
+	FHIRStatus string       `json:"fhir_status"`
+	Rules      []verdictOut `json:"rules"`
+	VerifyCode string       `json:"verify_code,omitempty"`
+	Diagnosis  []string     `json:"diagnosis_names"`
 }
 
 func (s *Server) rxOut(p *rx.Prescription, lang i18n.Lang) *rxJSON {

@@ -201,6 +201,11 @@ func TestPrescriptionSafetyRules(t *testing.T) {
 		if c, _ := ok.body["confirmed"].([]any); len(c) != 1 || c[0] != "interaction" {
 			t.Fatalf("confirmation not recorded: %s", ok.raw)
 		}
+		// The pharmacist's queue shows what the rules saw: age, weight, allergies, verdicts.
+		q := e.req("GET", "/api/v1/prescriptions?status=pending_review", e.login("bch-pharmacist"), nil).items()
+		if len(q) != 1 || q[0].(map[string]any)["allergies"] != "青霉素" || q[0].(map[string]any)["weight_kg"] != float64(25) || len(q[0].(map[string]any)["rules"].([]any)) < 10 {
+			t.Fatalf("queue %v", q)
+		}
 	})
 }
 
@@ -396,6 +401,16 @@ func TestPrescriptionExpiryAndWindow(t *testing.T) {
 		if !strings.Contains(string(e.req("GET", "/api/v1/notifications", doc, nil).raw), "处方已过期") ||
 			!strings.Contains(string(e.req("GET", "/api/v1/notifications", lm, nil).raw), "处方已过期") {
 			t.Fatal("expiry not told")
+		}
+		// The window is data: only the institution's admin sets it.
+		if r := e.req("PUT", "/api/v1/institutions/bch/prescription-settings", e.login("ccmc-admin"), map[string]any{"prescribe_window_hours": 48}); r.status != 403 {
+			t.Fatalf("another hospital sets the window: %d", r.status)
+		}
+		if r := e.req("PUT", "/api/v1/institutions/bch/prescription-settings", e.login("bch-admin"), map[string]any{"prescribe_window_hours": 1000}); r.status != 400 {
+			t.Fatalf("a window of 1000 hours: %d", r.status)
+		}
+		if r := e.req("GET", "/api/v1/institutions/bch/prescription-settings", e.login("bch-admin"), nil); r.body["prescribe_window_hours"] != float64(24) {
+			t.Fatalf("default window %s", r.raw)
 		}
 		// The window: complete the visit, 25 hours later no prescription.
 		if r := e.req("POST", vpath+"/complete", doc, map[string]any{"chief_complaint": "皮疹", "present_illness": "3 天",
