@@ -145,20 +145,30 @@ func (w *pdfWriter) line(text string, size float64, center bool) error {
 	return nil
 }
 
+// NewPDF starts a PDF of the page size with the CJK font as "cjk" and the
+// Latin one as "latin", both embedded so that the text extracts.
+func NewPDF(size *gopdf.Rect) (*gopdf.GoPdf, error) {
+	cjk, latin, err := Fonts()
+	if err != nil {
+		return nil, err
+	}
+	pdf := &gopdf.GoPdf{}
+	pdf.Start(gopdf.Config{PageSize: *size})
+	if err := pdf.AddTTFFont("cjk", cjk); err != nil {
+		return nil, fmt.Errorf("font %s: %w", cjk, err)
+	}
+	if err := pdf.AddTTFFont("latin", latin); err != nil {
+		return nil, fmt.Errorf("font %s: %w", latin, err)
+	}
+	return pdf, nil
+}
+
 // WritePDF writes the report as an A4 PDF in the seed's layout, with its
 // fonts embedded, so its text extracts as Chinese.
 func (r *Report) WritePDF(out io.Writer) error {
-	cjk, latin, err := Fonts()
+	pdf, err := NewPDF(gopdf.PageSizeA4)
 	if err != nil {
 		return err
-	}
-	pdf := &gopdf.GoPdf{}
-	pdf.Start(gopdf.Config{PageSize: *gopdf.PageSizeA4})
-	if err := pdf.AddTTFFont("cjk", cjk); err != nil {
-		return fmt.Errorf("font %s: %w", cjk, err)
-	}
-	if err := pdf.AddTTFFont("latin", latin); err != nil {
-		return fmt.Errorf("font %s: %w", latin, err)
 	}
 	pdf.AddPage()
 	w := &pdfWriter{pdf: pdf, left: 60, width: 475, bottom: 780, y: 60}

@@ -8,13 +8,12 @@ package policy
 
 import (
 	"context"
-	"fmt"
 	"sort"
 	"strings"
-	"sync"
 
 	"cel.dev/cel-go/cel"
 
+	"github.com/yunyi-health/yunyi/internal/celrule"
 	"github.com/yunyi-health/yunyi/internal/errs"
 )
 
@@ -103,9 +102,7 @@ var Variables = []struct{ Name, Type, Doc string }{
 // Engine compiles and evaluates rules; compiled programs are cached by
 // expression text.
 type Engine struct {
-	env   *cel.Env
-	mu    sync.RWMutex
-	progs map[string]cel.Program
+	c *celrule.Compiler
 }
 
 // NewEngine builds the CEL environment of the facts.
@@ -119,33 +116,11 @@ func NewEngine() *Engine {
 	if err != nil {
 		panic(err) // the variable list is fixed: a failure is a programming error
 	}
-	return &Engine{env: env, progs: map[string]cel.Program{}}
+	return &Engine{c: celrule.New(env)}
 }
 
 // Compile checks that expr is a boolean expression over the facts.
-func (e *Engine) Compile(expr string) (cel.Program, error) {
-	e.mu.RLock()
-	p, ok := e.progs[expr]
-	e.mu.RUnlock()
-	if ok {
-		return p, nil
-	}
-	ast, iss := e.env.Compile(expr)
-	if iss != nil && iss.Err() != nil {
-		return nil, fmt.Errorf("%s", strings.TrimSpace(iss.Err().Error()))
-	}
-	if ast.OutputType() != cel.BoolType {
-		return nil, fmt.Errorf("the expression must be true or false, not %s", ast.OutputType())
-	}
-	p, err := e.env.Program(ast, cel.EvalOptions(cel.OptOptimize))
-	if err != nil {
-		return nil, err
-	}
-	e.mu.Lock()
-	e.progs[expr] = p
-	e.mu.Unlock()
-	return p, nil
-}
+func (e *Engine) Compile(expr string) (cel.Program, error) { return e.c.Compile(expr) }
 
 // Validate checks a rule for saving, compiling its expression.
 func (e *Engine) Validate(r *Rule) error {

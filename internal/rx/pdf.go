@@ -58,17 +58,9 @@ func RenderPDF(w io.Writer, p *Prescription, v PDFView) error {
 	if p == nil {
 		return fmt.Errorf("rx: render PDF: no prescription")
 	}
-	cjk, latin, err := monitor.Fonts()
+	pdf, err := monitor.NewPDF(gopdf.PageSizeA5)
 	if err != nil {
 		return err
-	}
-	pdf := &gopdf.GoPdf{}
-	pdf.Start(gopdf.Config{PageSize: *gopdf.PageSizeA5})
-	if err := pdf.AddTTFFont("cjk", cjk); err != nil {
-		return fmt.Errorf("font %s: %w", cjk, err)
-	}
-	if err := pdf.AddTTFFont("latin", latin); err != nil {
-		return fmt.Errorf("font %s: %w", latin, err)
 	}
 	number := fmt.Sprintf("%d-v%d", p.ID, p.Version)
 	pdf.SetInfo(gopdf.PdfInfo{Title: "电子处方笺 " + number, Creator: "Yunyi", Producer: "Yunyi"})

@@ -2,13 +2,12 @@ package rx
 
 import (
 	"context"
-	"fmt"
 	"sort"
 	"strings"
-	"sync"
 
 	"cel.dev/cel-go/cel"
 
+	"github.com/yunyi-health/yunyi/internal/celrule"
 	"github.com/yunyi-health/yunyi/internal/errs"
 )
 
@@ -106,9 +105,7 @@ const CostLimit = 100_000
 
 // Engine compiles and evaluates safety rules; programs are cached by text.
 type Engine struct {
-	env   *cel.Env
-	mu    sync.RWMutex
-	progs map[string]cel.Program
+	c *celrule.Compiler
 }
 
 // NewEngine builds the CEL environment of the facts.
@@ -123,33 +120,11 @@ func NewEngine() *Engine {
 	if err != nil {
 		panic(err) // a fixed list: a failure is a programming error
 	}
-	return &Engine{env: env, progs: map[string]cel.Program{}}
+	return &Engine{c: celrule.New(env, cel.CostLimit(CostLimit))}
 }
 
 // Compile checks that expr is a boolean expression over the facts.
-func (e *Engine) Compile(expr string) (cel.Program, error) {
-	e.mu.RLock()
-	p, ok := e.progs[expr]
-	e.mu.RUnlock()
-	if ok {
-		return p, nil
-	}
-	ast, iss := e.env.Compile(expr)
-	if iss != nil && iss.Err() != nil {
-		return nil, fmt.Errorf("%s", strings.TrimSpace(iss.Err().Error()))
-	}
-	if ast.OutputType() != cel.BoolType {
-		return nil, fmt.Errorf("the expression must be true or false, not %s", ast.OutputType())
-	}
-	p, err := e.env.Program(ast, cel.EvalOptions(cel.OptOptimize), cel.CostLimit(CostLimit))
-	if err != nil {
-		return nil, err
-	}
-	e.mu.Lock()
-	e.progs[expr] = p
-	e.mu.Unlock()
-	return p, nil
-}
+func (e *Engine) Compile(expr string) (cel.Program, error) { return e.c.Compile(expr) }
 
 // Validate checks a rule for saving.
 func (e *Engine) Validate(r *Rule) error {
