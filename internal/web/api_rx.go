@@ -525,14 +525,13 @@ func (s *Server) prescriptionPDF(w http.ResponseWriter, r *http.Request, p *rx.P
 	w.Write(buf.Bytes())
 }
 
-// verifyURL is the address the QR code carries.
+// verifyURL is the address the QR code carries: the host the request came
+// to, over HTTPS unless it came over plain HTTP without a proxy saying
+// otherwise.
 func (s *Server) verifyURL(r *http.Request, p *rx.Prescription) string {
-	scheme := "https"
-	if r.TLS == nil && !s.cfg.SecureCookies {
-		scheme = "http"
-	}
-	if r.TLS == nil && strings.HasPrefix(r.Host, "127.0.0.1") {
-		scheme = "http"
+	scheme := "http"
+	if r.TLS != nil || r.Header.Get("X-Forwarded-Proto") == "https" {
+		scheme = "https"
 	}
 	return fmt.Sprintf("%s://%s/rx/verify/%d?code=%s", scheme, r.Host, p.ID, s.verifyCode(p))
 }
