@@ -55,6 +55,7 @@ type Facts struct {
 	DoseOutOfRange       []string // "drug: x mg/kg/day (range a–b)"
 	WeightMissing        []string // drugs dosed by weight for a child whose weight is not given
 	Diagnoses            []string
+	VisitDiagnoses       []string // recorded in the visit's record (draft or signed)
 	ValidDays            int64
 }
 
@@ -71,7 +72,7 @@ func (f *Facts) vars() map[string]any {
 		"not_in_formulary": l(f.NotInFormulary), "not_online": l(f.NotOnline), "allergy_hits": l(f.AllergyHits),
 		"duplicate_ingredients": l(f.DuplicateIngredients), "interactions": l(f.Interactions), "max_days": f.MaxDays,
 		"supply": f.Supply, "long_term_reason": f.LongTermReason, "dose_out_of_range": l(f.DoseOutOfRange),
-		"weight_missing": l(f.WeightMissing), "diagnoses": l(f.Diagnoses), "valid_days": f.ValidDays,
+		"weight_missing": l(f.WeightMissing), "diagnoses": l(f.Diagnoses), "visit_diagnoses": l(f.VisitDiagnoses), "valid_days": f.ValidDays,
 	}
 }
 
@@ -96,6 +97,7 @@ var Variables = []struct{ Name, Type, Doc string }{
 	{"dose_out_of_range", "list", "儿童按体重计算的日剂量超出范围的药品"},
 	{"weight_missing", "list", "需按体重给药但未填写儿童体重的药品"},
 	{"diagnoses", "list", "处方诊断（ICD-10）"},
+	{"visit_diagnoses", "list", "本次问诊病历中已记录的诊断（ICD-10）"},
 	{"valid_days", "int", "处方有效天数（1–3）"},
 }
 
@@ -274,6 +276,9 @@ func DefaultRules() []Rule {
 		{Code: "under-6-accompanied", Source: "N-4", Severity: Confirm, Position: 100, Active: true,
 			MessageZH: "6 岁以下儿童：须确认监护人和相关专业医师陪伴", MessageEN: "A child under 6: confirm that a guardian and a clinician are with the child",
 			Expr: "age_years >= 6"},
+		{Code: "visit-diagnosis", Source: "V-2, N-9", Severity: Refuse, Position: 5, Active: true,
+			MessageZH: "处方诊断须为本次问诊病历中记录的诊断之一", MessageEN: "The prescription's diagnosis must be one recorded in this visit's record",
+			Expr: "visit_diagnoses.size() == 0 || diagnoses.exists(d, d in visit_diagnoses)"},
 		{Code: "validity", Source: "N-13", Severity: Refuse, Position: 110, Active: true,
 			MessageZH: "处方当日有效，延长有效期最长不超过 3 天", MessageEN: "A prescription is valid on the day of issue, extended to 3 days at most",
 			Expr: "valid_days >= 1 && valid_days <= 3"},

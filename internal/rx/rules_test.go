@@ -49,6 +49,7 @@ func TestRulesOnFacts(t *testing.T) {
 		{"paediatric dose", func(f *Facts) { f.DoseOutOfRange = []string{"x"} }, "paediatric-dose", true},
 		{"N-4 under 6", func(f *Facts) { f.AgeYears = 5 }, "under-6-accompanied", true},
 		{"N-13 4 days", func(f *Facts) { f.ValidDays = 4 }, "validity", false},
+		{"V-2 a diagnosis the visit did not record", func(f *Facts) { f.VisitDiagnoses = []string{"J45.9"} }, "visit-diagnosis", false},
 	}
 	if pass, vs := e.Evaluate(context.Background(), rules, ok(), nil); !pass {
 		t.Fatalf("clean facts refused: %+v", vs)

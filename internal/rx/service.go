@@ -49,6 +49,7 @@ type Subject struct {
 	DoctorID    int64 // practitioner
 	DoctorName  string
 	Answers     map[string]any // the pre-consultation (allergies, weight)
+	Diagnoses   []string       // ICD-10 codes recorded in the visit's record so far
 }
 
 // Input is a doctor's prescription as sent.
@@ -176,7 +177,7 @@ func (c *Checker) Prepare(sub *Subject, in *Input, formulary map[string]Formular
 	}
 	age := dates.Years(sub.Birth, now)
 	facts := &Facts{Institution: sub.Institution, Department: sub.Department, AgeYears: int64(age), AgeMonths: int64(months(sub.Birth, now)),
-		WeightKg: in.WeightKg, Supply: string(in.Supply), LongTermReason: in.LongTermReason, Diagnoses: p.Diagnoses, ValidDays: int64(in.ValidDays)}
+		WeightKg: in.WeightKg, Supply: string(in.Supply), LongTermReason: in.LongTermReason, Diagnoses: p.Diagnoses, VisitDiagnoses: sub.Diagnoses, ValidDays: int64(in.ValidDays)}
 	allergens := Allergens(sub.Answers)
 	ingredientCount := map[string]int{}
 	var ingredients []string

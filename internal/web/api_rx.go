@@ -282,9 +282,41 @@ func (s *Server) prescribeSubject(r *http.Request) (*rx.Subject, *visitCtx, erro
 	if err != nil {
 		return nil, nil, err
 	}
-	return &rx.Subject{VisitID: v.ID, VisitState: string(v.State), VisitEnded: v.EndedAt, Institution: v.Institution, Department: v.Department,
+	diags, err := s.visitDiagnoses(r.Context(), v.ID)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &rx.Subject{Diagnoses: diags, VisitID: v.ID, VisitState: string(v.State), VisitEnded: v.EndedAt, Institution: v.Institution, Department: v.Department,
 		PatientID: p.ID, PatientName: p.Name, PatientSex: string(p.Sex), Birth: p.Birth, DoctorID: v.DoctorID, DoctorName: v.DoctorName,
 		Answers: v.Answers}, vc, nil
+}
+
+// visitDiagnoses are the ICD-10 codes of the visit's record: its draft
+// and every signed version.
+func (s *Server) visitDiagnoses(ctx context.Context, visitID int64) ([]string, error) {
+	var out []string
+	seen := map[string]bool{}
+	add := func(r *visit.Record) {
+		for _, d := range r.Diagnoses {
+			if !seen[d.Code] {
+				seen[d.Code] = true
+				out = append(out, d.Code)
+			}
+		}
+	}
+	if d, err := s.db.Draft(ctx, visitID); err == nil {
+		add(d)
+	} else if !errs.Is(err, errs.NotFound) {
+		return nil, err
+	}
+	recs, err := s.db.Records(ctx, visitID)
+	if err != nil {
+		return nil, err
+	}
+	for i := range recs {
+		add(&recs[i])
+	}
+	return out, nil
 }
 
 // prepare validates and checks a prescription without issuing it.

@@ -131,6 +131,9 @@ func TestPrescriptionSafetyRules(t *testing.T) {
 		}
 		// 李小雨 is 8, declared a penicillin allergy and weighs 25 kg.
 		vpath, doc, _ := e.rxVisit("李小雨", map[string]any{"drug_allergies": "青霉素", "weight_kg": 25})
+		if r := e.req("PUT", vpath+"/record", doc, map[string]any{"chief_complaint": "面部皮疹", "diagnoses": []map[string]string{{"code": "L20.9"}}}); r.status != 200 {
+			t.Fatalf("draft %d %s", r.status, r.raw)
+		}
 		post := func(body map[string]any) resp {
 			if _, ok := body["diagnoses"]; !ok {
 				body["diagnoses"] = []string{"L20.9"}
@@ -153,6 +156,8 @@ func TestPrescriptionSafetyRules(t *testing.T) {
 			{"N-14 8 days normally", map[string]any{"items": []any{item(cetirizine, 5, "mg", "qd", 8, 1)}, "weight_kg": 25}, []string{"days-supply"}},
 			{"N-14 4 days acute", map[string]any{"items": []any{item(cetirizine, 5, "mg", "qd", 4, 1)}, "supply": "acute", "weight_kg": 25}, []string{"days-supply"}},
 			{"N-14 long-term without its reason", map[string]any{"items": []any{item(cetirizine, 5, "mg", "qd", 30, 2)}, "supply": "long_term", "weight_kg": 25}, []string{"days-supply"}},
+			{"V-2 a diagnosis the visit's record does not have", map[string]any{"items": []any{item(cetirizine, 5, "mg", "qd", 5, 1)}, "diagnoses": []string{"J45.9"}, "weight_kg": 25},
+				[]string{"visit-diagnosis"}},
 			{"N-13 valid for 4 days", map[string]any{"items": []any{item(cetirizine, 5, "mg", "qd", 5, 1)}, "valid_days": 4, "weight_kg": 25}, []string{"validity"}},
 			{"N-11 a child's weight-based dose without the weight", map[string]any{"items": []any{item(ibu, 200, "mg", "tid", 3, 1)}}, []string{"child-weight"}},
 			{"N-11 a child's dose over the range needs confirmation", map[string]any{"items": []any{item(ibu, 600, "mg", "tid", 3, 1)}, "weight_kg": 25}, []string{"paediatric-dose"}},
