@@ -39,9 +39,34 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// trackSources stats every source file the binary is built from, while the
+// tests run: go test then knows what this package's result depends on (it
+// builds the binary with an external command it cannot see into), and a
+// change to the server's code or templates runs these tests again instead
+// of reusing a cached pass.
+var trackSources = sync.OnceFunc(func() {
+	filepath.WalkDir("..", func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return nil
+		}
+		if d.IsDir() {
+			if name := d.Name(); path != ".." && (strings.HasPrefix(name, ".") || name == "docs" || name == "e2e") {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		switch filepath.Ext(path) {
+		case ".go", ".html", ".js", ".css", ".sql", ".tsv", ".txt", ".json", ".mod", ".sum":
+			os.Stat(path)
+		}
+		return nil
+	})
+})
+
 // yunyi runs a command of the binary in dir and returns its output.
 func yunyi(t *testing.T, dir string, args ...string) (string, error) {
 	t.Helper()
+	trackSources()
 	cmd := exec.Command(binary, args...)
 	cmd.Dir = dir
 	out, err := cmd.CombinedOutput()
@@ -64,6 +89,7 @@ var listening = regexp.MustCompile(`listening on (http://\S+)`)
 // startServer starts the binary and waits until /readyz answers.
 func startServer(t *testing.T, dir string, args ...string) *server {
 	t.Helper()
+	trackSources()
 	start := time.Now()
 	// The server runs on the tests' clock (testclock), the browser on the
 	// real one: the server decides, as it must for a phone whose clock is off.

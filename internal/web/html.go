@@ -45,6 +45,7 @@ func (s *Server) htmlRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /regulator/{code}/qualification", s.requireLogin(s.postQualification))
 	s.bookingRoutes(mux)
 	s.visitRoutes(mux)
+	s.rxRoutes(mux)
 	s.adminBookingRoutes(mux)
 	s.monitorRoutes(mux)
 	mux.HandleFunc("GET /", func(w http.ResponseWriter, r *http.Request) { s.fail(w, r, errs.E(errs.NotFound)) })

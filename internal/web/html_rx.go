@@ -1,0 +1,297 @@
+package web
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/yunyi-health/yunyi/internal/dates"
+	"github.com/yunyi-health/yunyi/internal/errs"
+	"github.com/yunyi-health/yunyi/internal/i18n"
+	"github.com/yunyi-health/yunyi/internal/identity"
+	"github.com/yunyi-health/yunyi/internal/rx"
+)
+
+// The e-prescription pages (issue 11): the pharmacist's queue and review
+// (审方), the guardian's prescriptions and the public verification page
+// the QR code of a printed prescription points at. The doctor prescribes on
+// the visit page (templates/visit.html, static/rx.js) through the JSON API;
+// these pages read and review through the same functions as the API
+// (loadPrescription, review, verify), so the same rules and audit apply.
+func (s *Server) rxRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /pharmacist", s.requireLogin(s.show("rx_queue", s.rxQueuePage)))
+	mux.HandleFunc("GET /prescriptions", s.requireLogin(s.show("rx_mine", s.rxMinePage)))
+	mux.HandleFunc("GET /prescriptions/{id}", s.requireLogin(s.show("rx_view", s.rxPage)))
+	mux.HandleFunc("POST /prescriptions/{id}/review", s.requireLogin(s.postRxReview))
+	mux.HandleFunc("GET /rx/verify/{id}", s.rxVerifyPage)
+}
+
+// rxView is a prescription as the pages show it: the API's view, times in
+// Beijing, names for codes and each item's directions in words.
+type rxView struct {
+	*rxJSON
+	Issued, Until, Reviewed string
+	InstitutionName         string
+	DepartmentName          string
+	Weight                  string // "16" (kg), "" when not given
+	Lines                   []rxLine
+	SupplyText              string
+}
+
+// rxLine is one item: what is dispensed and how it is taken.
+type rxLine struct {
+	rx.Item
+	Usage string // "150 mg，每日三次，口服"
+}
+
+// beijingTime formats an instant for the pages.
+func beijingTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.In(dates.Beijing).Format("2006-01-02 15:04")
+}
+
+func formatNumber(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
+
+// rxViewOf builds the view of a prescription; allergies (from the visit's
+// pre-consultation) only for those who review or prescribe.
+func (s *Server) rxViewOf(ctx context.Context, p *rx.Prescription, lang i18n.Lang, allergies bool) (*rxView, error) {
+	v := &rxView{rxJSON: s.rxOut(p, lang), Issued: beijingTime(p.IssuedAt), Until: beijingTime(p.ValidUntil), Reviewed: beijingTime(p.ReviewedAt),
+		InstitutionName: p.Institution, DepartmentName: p.Department, SupplyText: i18n.T(lang, "rx.supply."+string(p.Supply))}
+	if p.WeightKg > 0 {
+		v.Weight = formatNumber(p.WeightKg)
+	}
+	if inst, err := s.dir.Institution(ctx, p.Institution); err == nil {
+		v.InstitutionName = inst.Name
+		if lang == i18n.EN && inst.NameEN != "" {
+			v.InstitutionName = inst.NameEN
+		}
+		for _, d := range inst.Departments {
+			if d.Code == p.Department {
+				v.DepartmentName = d.Name
+				if lang == i18n.EN && d.NameEN != "" {
+					v.DepartmentName = d.NameEN
+				}
+			}
+		}
+	} else if !errs.Is(err, errs.NotFound) {
+		return nil, err
+	}
+	for _, it := range p.Items {
+		parts := []string{formatNumber(it.Dose) + " " + it.DoseUnit, i18n.T(lang, "rx.freq."+it.Frequency)}
+		if it.Route != "" {
+			parts = append(parts, i18n.T(lang, "rx.route."+it.Route))
+		}
+		parts = append(parts, i18n.T(lang, "rx.days_n", it.Days))
+		v.Lines = append(v.Lines, rxLine{Item: it, Usage: strings.Join(parts, i18n.T(lang, "list.sep"))})
+	}
+	if allergies {
+		vs, err := s.db.Visit(ctx, p.VisitID)
+		if err != nil {
+			return nil, err
+		}
+		for _, key := range []string{"drug_allergies", "allergies"} {
+			if a, _ := vs.Answers[key].(string); strings.TrimSpace(a) != "" {
+				v.Allergies = strings.TrimSpace(a)
+				break
+			}
+		}
+	}
+	return v, nil
+}
+
+type rxListData struct {
+	Items []*rxView
+}
+
+// rxQueuePage is the pharmacist's queue: the institution's prescriptions
+// waiting for review, oldest first (N-11).
+func (s *Server) rxQueuePage(w http.ResponseWriter, r *http.Request) (*page, error) {
+	p := s.newPage(w, r, "title.rx_queue")
+	a := actor(r)
+	if a.Role != identity.RolePharmacist || a.Institution == "" {
+		return nil, errs.E(errs.Forbidden)
+	}
+	ctx := r.Context()
+	list, err := s.db.Prescriptions(ctx, rx.Filter{Institution: a.Institution, Status: rx.PendingReview})
+	if err != nil {
+		return nil, err
+	}
+	d := rxListData{}
+	for i := range list {
+		v, err := s.rxViewOf(ctx, &list[i], p.Lang, true)
+		if err != nil {
+			return nil, err
+		}
+		d.Items = append(d.Items, v)
+	}
+	if err := s.record(r, "prescription.list", "prescription", string(rx.PendingReview), a.Institution, strconv.Itoa(len(list))); err != nil {
+		return nil, err
+	}
+	p.Data = d
+	return p, nil
+}
+
+// rxMinePage lists the approved (and dispensed) prescriptions of the
+// patient's own and their children's profiles (R-1: never before review).
+func (s *Server) rxMinePage(w http.ResponseWriter, r *http.Request) (*page, error) {
+	p := s.newPage(w, r, "title.rx_mine")
+	a := actor(r)
+	if a.Role != identity.RolePatient {
+		return nil, errs.E(errs.Forbidden)
+	}
+	ctx := r.Context()
+	pats, err := s.ids.Store.PatientsOf(ctx, a.ID)
+	if err != nil {
+		return nil, err
+	}
+	ids := []int64{}
+	for _, pt := range pats {
+		ids = append(ids, pt.ID)
+	}
+	var list []rx.Prescription
+	for _, st := range []rx.Status{rx.Approved, rx.Dispensed} {
+		got, err := s.db.Prescriptions(ctx, rx.Filter{PatientIDs: ids, Status: st})
+		if err != nil {
+			return nil, err
+		}
+		list = append(list, got...)
+	}
+	sort.SliceStable(list, func(i, j int) bool { return list[i].IssuedAt.After(list[j].IssuedAt) })
+	d := rxListData{}
+	for i := range list {
+		v, err := s.rxViewOf(ctx, &list[i], p.Lang, false)
+		if err != nil {
+			return nil, err
+		}
+		d.Items = append(d.Items, v)
+	}
+	if err := s.record(r, "prescription.list", "prescription", string(rx.Approved), "", strconv.Itoa(len(list))); err != nil {
+		return nil, err
+	}
+	p.Data = d
+	return p, nil
+}
+
+// rxPageData is the prescription page: the prescription, who looks at it,
+// the review form (the pharmacist's, while it waits) and the verification.
+type rxPageData struct {
+	*rxView
+	Role      string // pharmacist | doctor | patient
+	CanReview bool
+	Verify    *verifyOut
+	VerifyErr string
+	VerifyURL string
+	Reasons   []string        // the usual reasons of a rejection, in the page's language
+	Checked   map[string]bool // reasons ticked before a refused submission
+	FormOther string          // the form's input after a refusal
+	FormNote  string
+}
+
+// rxReasons are the usual reasons to reject (《医疗机构处方审核规范》).
+var rxReasons = []string{"indication", "drug_choice", "dose", "form_route", "duplicate", "interaction", "allergy"}
+
+// rxPage shows a prescription to the pharmacist of its institution, the
+// visit's doctor, or the patient and guardians once approved; anyone else
+// gets not_found (loadPrescription).
+func (s *Server) rxPage(w http.ResponseWriter, r *http.Request) (*page, error) {
+	p := s.newPage(w, r, "title.rx")
+	rxp, role, err := s.loadPrescription(r, true)
+	if err != nil {
+		return nil, err
+	}
+	ctx := r.Context()
+	v, err := s.rxViewOf(ctx, rxp, p.Lang, role != "patient")
+	if err != nil {
+		return nil, err
+	}
+	d := &rxPageData{rxView: v, Role: role, CanReview: role == "pharmacist" && rxp.Status == rx.PendingReview, Checked: map[string]bool{}}
+	if d.CanReview {
+		for _, k := range rxReasons {
+			d.Reasons = append(d.Reasons, p.T("rx.reason."+k))
+		}
+	}
+	if out, err := s.verify(ctx, r); err == nil {
+		d.Verify = &out
+		if v.VerifyCode != "" {
+			d.VerifyURL = fmt.Sprintf("/rx/verify/%d?code=%s", rxp.ID, v.VerifyCode)
+		}
+	} else {
+		_, body := describe(err, p.Lang)
+		d.VerifyErr = body.Message
+	}
+	p.Title = fmt.Sprintf("%s · %s", p.T("title.rx"), rxp.PatientName)
+	p.Data = d
+	return p, nil
+}
+
+// postRxReview is the pharmacist's review form: approve (signing) or reject
+// with reasons; back to the prescription with a flash, or the page again
+// with the errors and the input.
+func (s *Server) postRxReview(w http.ResponseWriter, r *http.Request) {
+	r.ParseForm()
+	in := reviewIn{Decision: r.PostFormValue("decision"), Note: r.PostFormValue("note")}
+	in.Reasons = append(in.Reasons, r.PostForm["reasons"]...)
+	in.Reasons = append(in.Reasons, strings.Split(r.PostFormValue("other_reasons"), "\n")...)
+	p, err := s.review(r, in)
+	if err == nil {
+		flash := "rx_approved"
+		if p.Status == rx.Rejected {
+			flash = "rx_rejected"
+		}
+		http.Redirect(w, r, fmt.Sprintf("/prescriptions/%d?ok=%s", p.ID, flash), http.StatusSeeOther)
+		return
+	}
+	switch errs.Code(err) {
+	case errs.NotFound, errs.Unauthorized, errs.Forbidden, errs.Internal:
+		s.fail(w, r, err)
+		return
+	}
+	pg, perr := s.rxPage(w, r)
+	if perr != nil {
+		s.fail(w, r, perr)
+		return
+	}
+	pg.setErr(err)
+	pg.Form = r.PostForm
+	d := pg.Data.(*rxPageData)
+	for _, x := range r.PostForm["reasons"] {
+		d.Checked[x] = true
+	}
+	d.FormOther, d.FormNote = r.PostFormValue("other_reasons"), r.PostFormValue("note")
+	s.render(w, r, statusOf(errs.Code(err)), "rx_view", pg)
+}
+
+// rxVerifyData is the public verification page.
+type rxVerifyData struct {
+	Result  *verifyOut
+	Issued  string
+	Until   string
+	Unknown bool
+}
+
+// rxVerifyPage checks a prescription's signatures for anyone holding its
+// verification code (the QR code), or for those who may see it.
+func (s *Server) rxVerifyPage(w http.ResponseWriter, r *http.Request) {
+	p := s.newPage(w, r, "title.rx_verify")
+	out, err := s.verify(r.Context(), r)
+	status := http.StatusOK
+	d := rxVerifyData{}
+	switch {
+	case errs.Is(err, errs.NotFound):
+		status, d.Unknown = http.StatusNotFound, true
+	case err != nil:
+		s.fail(w, r, err)
+		return
+	default:
+		d.Result, d.Issued, d.Until = &out, beijingTime(out.IssuedAt), beijingTime(out.ValidUntil)
+		d.Result.StatusText = p.T("rx.status." + out.Status)
+	}
+	p.Data = d
+	s.render(w, r, status, "rx_verify", p)
+}
