@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -207,4 +209,62 @@ func benchChat(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	return writeTable(stdout, *out, bench.ChatTable(rs))
+}
+
+// benchRx runs `yunyi bench rx`: prescriptions checked against every rule,
+// issued and approved (both signed) over HTTP, the rule check alone and the
+// store ceiling, on fresh stores.
+func benchRx(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, engines, pg, out := benchFlags("bench rx")
+	o := bench.RxDefaults
+	fs.IntVar(&o.Prescriptions, "prescriptions", o.Prescriptions, "prescriptions issued and approved over HTTP (a visit each)")
+	fs.IntVar(&o.Clients, "clients", o.Clients, "HTTP clients")
+	fs.IntVar(&o.Doctors, "doctors", o.Doctors, "doctors sharing the visits")
+	fs.IntVar(&o.Pharmacists, "pharmacists", o.Pharmacists, "pharmacists sharing the reviews")
+	fs.IntVar(&o.Checks, "checks", o.Checks, "rule checks of each in-process row")
+	workers := fs.String("check-workers", strings.Trim(strings.Join(strings.Fields(fmt.Sprint(o.CheckWorkers)), ","), "[]"), "goroutines of the in-process rule check rows (comma-separated)")
+	fs.IntVar(&o.CeilingPrescriptions, "ceiling", o.CeilingPrescriptions, "prescriptions of the store ceiling run")
+	fs.IntVar(&o.CeilingWorkers, "ceiling-workers", o.CeilingWorkers, "concurrent callers of the store ceiling")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the loads to this file")
+	fs.StringVar(&o.ProfileLoad, "profile-load", "", "profile this load alone: "+strings.Join(bench.RxLoads, ", "))
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if o.ProfileLoad != "" && !slices.Contains(bench.RxLoads, o.ProfileLoad) {
+		return fmt.Errorf("--profile-load %q: not a load (%s)", o.ProfileLoad, strings.Join(bench.RxLoads, ", "))
+	}
+	o.CheckWorkers = nil
+	for _, w := range strings.Split(*workers, ",") {
+		if w = strings.TrimSpace(w); w == "" {
+			continue
+		}
+		n, err := strconv.Atoi(w)
+		if err != nil || n < 1 {
+			return fmt.Errorf("--check-workers %q: not a number of goroutines", w)
+		}
+		o.CheckWorkers = append(o.CheckWorkers, n)
+	}
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		o.Profile = f
+	}
+	log := newLogger(stderr)
+	var reps []*bench.RxReport
+	err := eachBenchStore(ctx, *engines, *pg, func(db *sqlstore.DB) error {
+		rep, err := bench.RunRx(ctx, db, o, log)
+		if err != nil {
+			return err
+		}
+		reps = append(reps, rep)
+		fmt.Fprintf(stderr, "%s http: outcomes %v\n", rep.Engine, rep.HTTP.Codes)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return writeTable(stdout, *out, bench.RxTable(reps))
 }
