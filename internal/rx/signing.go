@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/emmansun/gmsm/sm2"
@@ -70,10 +71,19 @@ func ReviewContent(p *Prescription, doctor Signature) map[string]any {
 }
 
 // Keys gives practitioners their SM2 key pairs, the private keys sealed
-// under the operator's master key.
+// under the operator's master key. Opened keys are kept in memory (a
+// practitioner's key never changes once stored).
 type Keys struct {
 	Store  Store
 	Sealer *sign.Sealer
+
+	mu     sync.Mutex
+	opened map[int64]openedKey
+}
+
+type openedKey struct {
+	pub  string
+	priv *sm2.PrivateKey
 }
 
 // Signer is a practitioner's opened signing key.
@@ -87,6 +97,12 @@ type Signer struct {
 // Signer opens a practitioner's key (making the key pair on first use). Do
 // it before a transaction that signs: it reads and may write the store.
 func (k *Keys) Signer(ctx context.Context, role string, practitionerID int64, name string) (*Signer, error) {
+	k.mu.Lock()
+	o, ok := k.opened[practitionerID]
+	k.mu.Unlock()
+	if ok {
+		return &Signer{role: role, name: name, id: practitionerID, pub: o.pub, priv: o.priv}, nil
+	}
 	pub, sealed, err := k.Store.SigningKey(ctx, practitionerID)
 	if errs.Is(err, errs.NotFound) {
 		priv, gerr := sign.GenerateKey()
@@ -113,6 +129,12 @@ func (k *Keys) Signer(ctx context.Context, role string, practitionerID int64, na
 	if err != nil {
 		return nil, fmt.Errorf("open the signing key of practitioner %d: %w", practitionerID, err)
 	}
+	k.mu.Lock()
+	if k.opened == nil {
+		k.opened = map[int64]openedKey{}
+	}
+	k.opened[practitionerID] = openedKey{pub: pub, priv: priv}
+	k.mu.Unlock()
 	return &Signer{role: role, name: name, id: practitionerID, pub: pub, priv: priv}, nil
 }
 

@@ -258,8 +258,8 @@ func (e *refusedError) Error() string { return "prescription refused" }
 // prescribeSubject loads what prescribing needs and checks that the caller
 // is the visit's own doctor, in the visit or within the window after it
 // (N-9).
-func (s *Server) prescribeSubject(r *http.Request) (*rx.Subject, *visitCtx, error) {
-	vc, err := s.loadVisit(r, true)
+func (s *Server) prescribeSubject(r *http.Request, audited bool) (*rx.Subject, *visitCtx, error) {
+	vc, err := s.loadVisit(r, audited)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -367,7 +367,7 @@ type checkOut struct {
 // checkPrescription evaluates the rules on a draft (the doctor's page shows
 // the verdicts as they type); nothing is stored.
 func (s *Server) checkPrescription(ctx context.Context, c call, in rx.Input) (checkOut, error) {
-	sub, _, err := s.prescribeSubject(c.r)
+	sub, _, err := s.prescribeSubject(c.r, true)
 	if err != nil {
 		return checkOut{}, err
 	}
@@ -387,7 +387,7 @@ func (s *Server) prescribe(r *http.Request, in rx.Input) (*rx.Prescription, erro
 	if s.rxKeys == nil {
 		return nil, errs.E("signing_unavailable")
 	}
-	sub, _, err := s.prescribeSubject(r)
+	sub, _, err := s.prescribeSubject(r, false) // the issue's own audit entry records the access
 	if err != nil {
 		return nil, err
 	}
@@ -647,7 +647,7 @@ type reviewIn struct {
 
 // review approves (signing) or rejects a pending prescription (N-11).
 func (s *Server) review(r *http.Request, in reviewIn) (*rx.Prescription, error) {
-	p, role, err := s.loadPrescription(r, true)
+	p, role, err := s.loadPrescription(r, false) // the review's own audit entry records the access
 	if err != nil {
 		return nil, err
 	}
@@ -704,9 +704,13 @@ func (s *Server) review(r *http.Request, in reviewIn) (*rx.Prescription, error) 
 		if err != nil {
 			return nil, err
 		}
-		signer = func(p *rx.Prescription) (rx.Signature, error) {
-			return key.Sign(rx.ReviewContent(p, doctor), p.ReviewedAt)
+		// Everything the approval covers is known now: sign before the
+		// transaction (its compare-and-set decides; a lost race discards it).
+		sig, err := key.Sign(rx.ReviewContent(p, doctor), p.ReviewedAt)
+		if err != nil {
+			return nil, err
 		}
+		signer = func(*rx.Prescription) (rx.Signature, error) { return sig, nil }
 		accounts, err := s.patientAccounts(ctx, p.PatientID)
 		if err != nil {
 			return nil, err
