@@ -110,6 +110,7 @@ func init() {
 		"field.capacity_range": {"号源数须在 1 到 500 之间", "Capacity must be 1 to 500"},
 		"field.days_range":     {"天数超出范围", "Number of days out of range"},
 		"field.too_long":       {"内容过长", "Too long"},
+		"field.nul_character":  {"不能包含空字符（NUL）", "May not contain a NUL character"},
 		"field.period_invalid": {"结束日期须在开始日期之后，且不超过 92 天", "The end must follow the start, within 92 days"},
 		"field.expr_invalid":   {"规则表达式无法编译：%s", "The rule expression does not compile: %s"},
 	})

@@ -7,8 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/yunyi-health/yunyi/internal/errs"
 	"github.com/yunyi-health/yunyi/internal/sqlstore"
 	"github.com/yunyi-health/yunyi/internal/sqlstore/sqltest"
+	visitpkg "github.com/yunyi-health/yunyi/internal/visit"
 )
 
 func TestHealthAndReady(t *testing.T) {
@@ -688,6 +690,43 @@ func TestSecondGuardian(t *testing.T) {
 		}
 		if n := e.count("guardian_invites WHERE used_by <> 0"); n != 1 {
 			t.Fatalf("%d codes spent", n)
+		}
+	})
+}
+
+// A NUL character in any JSON text is refused with a field error on both
+// stores (SQLite would keep it, PostgreSQL fail on it); nothing is stored.
+func TestNULCharacterRefused(t *testing.T) {
+	eachEnv(t, func(t *testing.T, e *env) {
+		before := e.count("accounts")
+		r := e.req("POST", "/api/v1/auth/register", "", `{"username":"nul1","password":"secret-123","name":"张\u0000三","resident_id":"11010519491231002X","phone":"13800009999"}`)
+		if r.status != 400 || r.fieldCodes()["name"] != "nul_character" {
+			t.Fatalf("register %d %s", r.status, r.raw)
+		}
+		if e.count("accounts") != before {
+			t.Fatal("an account was stored")
+		}
+		lm := e.login("liming")
+		r = e.req("POST", "/api/v1/patients", lm, `{"name":"李小明","resident_id":"x","relation":"child","tags":[{"k":"a\u0000"}]}`)
+		if r.status != 400 || r.fieldCodes()["tags[0].k"] != "nul_character" {
+			t.Fatalf("nested %d %s", r.status, r.raw)
+		}
+		if r := e.req("POST", "/api/v1/auth/register", "", `{"username":"nul2","password":"secret-123","name":"张三"}`, "Accept-Language", "en"); r.status != 400 {
+			t.Fatalf("a plain bad registration %d", r.status)
+		}
+		// Chat: over the API and through the path the socket shares.
+		vpath, doc, _ := e.rxVisit("李小雨", nil)
+		if r := e.req("POST", vpath+"/messages", doc, `{"text":"你好\u0000"}`); r.status != 400 || r.fieldCodes()["text"] != "nul_character" {
+			t.Fatalf("chat %d %s", r.status, r.raw)
+		}
+		var id int64
+		fmt.Sscanf(vpath, "/api/v1/visits/%d", &id)
+		v, err := e.db.Visit(t.Context(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.s.post(t.Context(), &visitCtx{v: v, party: visitpkg.PartyDoctor}, 1, messageIn{Text: "a\x00b"}); errs.Code(err) != errs.Invalid {
+			t.Fatalf("socket path: %v", err)
 		}
 	})
 }

@@ -829,7 +829,9 @@ func (s *Server) post(ctx context.Context, vc *visitCtx, accountID int64, in mes
 	switch m.Kind {
 	case visit.MsgText:
 		m.Text = strings.TrimSpace(in.Text)
-		if m.Text == "" {
+		if strings.ContainsRune(m.Text, 0) { // the chat socket and forms do not pass through decode
+			f.Add("text", "nul_character")
+		} else if m.Text == "" {
 			f.Add("text", "required")
 		} else if utf8.RuneCountInString(m.Text) > visit.MaxMessageRunes {
 			f.Add("text", "too_long")

@@ -1,11 +1,14 @@
 package web
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"mime"
 	"net/http"
+	"sort"
 	"strings"
 
 	"github.com/yunyi-health/yunyi/internal/errs"
@@ -140,7 +143,24 @@ func decode(w http.ResponseWriter, r *http.Request, v any) error {
 			return errs.E(errs.Unsupported)
 		}
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return errs.E(errs.PayloadTooBig)
+		}
+		return &errs.Error{Code: "bad_json", Err: fmt.Errorf("read: %w", err)}
+	}
+	// A NUL character is refused in any text: SQLite would store it and
+	// PostgreSQL refuse it, so both refuse it here, naming the field.
+	if bytes.Contains(body, []byte(`\u0000`)) {
+		if field := nulField(body); field != "" {
+			var f errs.Fields
+			f.Add(field, "nul_character")
+			return f.Err()
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		var mbe *http.MaxBytesError
@@ -164,4 +184,51 @@ func decode(w http.ResponseWriter, r *http.Request, v any) error {
 		return &errs.Error{Code: "bad_json"}
 	}
 	return nil
+}
+
+// nulField is the path of the first string (or key) of a JSON document that
+// holds a NUL character, "" when none does.
+func nulField(body []byte) string {
+	var doc any
+	if json.Unmarshal(body, &doc) != nil {
+		return ""
+	}
+	var walk func(v any, path string) string
+	walk = func(v any, path string) string {
+		switch x := v.(type) {
+		case string:
+			if strings.ContainsRune(x, 0) {
+				return path
+			}
+		case map[string]any:
+			keys := make([]string, 0, len(x))
+			for k := range x {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			for _, k := range keys {
+				p := k
+				if path != "" {
+					p = path + "." + k
+				}
+				if strings.ContainsRune(k, 0) {
+					return p
+				}
+				if f := walk(x[k], p); f != "" {
+					return f
+				}
+			}
+		case []any:
+			for i, e := range x {
+				if f := walk(e, fmt.Sprintf("%s[%d]", path, i)); f != "" {
+					return f
+				}
+			}
+		}
+		return ""
+	}
+	if f := walk(doc, ""); f != "" {
+		return f
+	}
+	return ""
 }
