@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/yunyi-health/yunyi/internal/dates"
+	"github.com/yunyi-health/yunyi/internal/rx"
 	"github.com/yunyi-health/yunyi/internal/sqlstore"
 	"github.com/yunyi-health/yunyi/internal/sqlstore/sqltest"
 	"github.com/yunyi-health/yunyi/internal/testclock"
@@ -38,4 +39,14 @@ func TestLoadTwiceRefreshesHistory(t *testing.T) {
 			}
 		}
 	})
+}
+
+// The demo hospitals' own prescription rules compile (H-XW).
+func TestDemoRxRulesCompile(t *testing.T) {
+	e := rx.NewEngine()
+	for _, r := range RxRules() {
+		if err := e.Validate(&r); err != nil {
+			t.Errorf("%s: %v", r.Code, err)
+		}
+	}
 }

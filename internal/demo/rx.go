@@ -3,6 +3,7 @@ package demo
 import (
 	"context"
 	"hash/fnv"
+	"strings"
 
 	"github.com/yunyi-health/yunyi/internal/rx"
 )
@@ -57,10 +58,25 @@ func (l *loader) prescribing(ctx context.Context) error {
 			return err
 		}
 	}
-	for _, r := range rx.XuanwuRules() {
+	for _, r := range RxRules() {
 		if err := l.s.SaveRxRule(ctx, &r); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// RxRules are the demo institutions' own prescription rules: 宣武医院 never
+// prescribes other high-risk or special-management drugs online either (R-2,
+// seed H-XW), replacing the platform's rule of the same code there.
+func RxRules() []rx.Rule {
+	var classes []string
+	for _, c := range append(rx.SpecialManagement, rx.HighRisk, rx.Special) {
+		classes = append(classes, `"`+string(c)+`"`)
+	}
+	return []rx.Rule{{Institution: "xuanwu", Code: "banned-control-class", Source: "R-2, N-10, H-XW", Severity: rx.Refuse, Position: 10, Active: true,
+		Detail:    "controlled",
+		MessageZH: "本院不在线开具麻醉药品、精神药品、其他高警示药品和特殊管理药品",
+		MessageEN: "This hospital never prescribes narcotic, psychotropic, other high-risk or special-management drugs online",
+		Expr:      "!control_classes.exists(c, c in [" + strings.Join(classes, ", ") + "])"}}
 }

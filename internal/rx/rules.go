@@ -234,7 +234,8 @@ var ClassNames = map[ControlClass]string{Narcotic: "麻醉药品", Psychotropic1
 var SpecialManagement = []ControlClass{Narcotic, Psychotropic1, Psychotropic2, Toxic, Radioactive, Precursor}
 
 // DefaultRules are the platform's shipped safety rules; institutions add or
-// replace them (宣武医院 bans high-risk and special-management drugs too).
+// replace them by code as their own data (the demo's 宣武医院 bans high-risk
+// and special-management drugs too).
 func DefaultRules() []Rule {
 	classes := func(cs ...ControlClass) string {
 		q := make([]string, len(cs))
@@ -283,14 +284,4 @@ func DefaultRules() []Rule {
 			MessageZH: "处方当日有效，延长有效期最长不超过 3 天", MessageEN: "A prescription is valid on the day of issue, extended to 3 days at most",
 			Expr: "valid_days >= 1 && valid_days <= 3"},
 	}
-}
-
-// XuanwuRules are 宣武医院's own: it never prescribes other high-risk or
-// special-management drugs online either (R-2, seed H-XW).
-func XuanwuRules() []Rule {
-	classes := `["narcotic", "psychotropic_1", "psychotropic_2", "toxic", "radioactive", "precursor", "high_risk", "special"]`
-	return []Rule{{Institution: "xuanwu", Code: "banned-control-class", Source: "R-2, N-10, H-XW", Severity: Refuse, Position: 10, Active: true, Detail: "controlled",
-		MessageZH: "本院不在线开具麻醉药品、精神药品、其他高警示药品和特殊管理药品",
-		MessageEN: "This hospital never prescribes narcotic, psychotropic, other high-risk or special-management drugs online",
-		Expr:      "!control_classes.exists(c, c in " + classes + ")"}}
 }
