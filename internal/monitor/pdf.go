@@ -50,65 +50,61 @@ func Fonts() (cjk, latin string, err error) {
 	return cjk, latin, nil
 }
 
-// pdfWriter lays out lines of mixed Chinese and Latin text, each rune in
-// the font that has it.
-type pdfWriter struct {
-	pdf                 *gopdf.GoPdf
-	left, width, bottom float64
-	y                   float64
-}
+// PDFText sets mixed Chinese and Latin text on a PDF made by NewPDF: each
+// run of runes in the font that has it.
+type PDFText struct{ PDF *gopdf.GoPdf }
 
-func latinRune(r rune) bool { return r < 0x2070 && r != '·' } // Latin, and general punctuation such as “”
+// latinRune reports whether r is set in the Latin font: Latin letters,
+// digits and general punctuation such as “”, but not the middle dot, which
+// Chinese text uses in names.
+func latinRune(r rune) bool { return r < 0x2070 && r != '·' }
 
-// runs splits text into pieces of one font.
-func runs(text string) []struct {
+type run struct {
 	latin bool
 	s     string
-} {
-	var out []struct {
-		latin bool
-		s     string
-	}
+}
+
+// runs splits text into pieces of one font.
+func runs(text string) []run {
+	var out []run
 	for _, r := range text {
 		l := latinRune(r)
 		if n := len(out); n > 0 && out[n-1].latin == l {
 			out[n-1].s += string(r)
 			continue
 		}
-		out = append(out, struct {
-			latin bool
-			s     string
-		}{l, string(r)})
+		out = append(out, run{l, string(r)})
 	}
 	return out
 }
 
-func (w *pdfWriter) measure(text string, size float64) float64 {
+func (t PDFText) font(latin bool, size float64) {
+	if latin {
+		t.PDF.SetFont("latin", "", size)
+	} else {
+		t.PDF.SetFont("cjk", "", size)
+	}
+}
+
+// Measure is the width of text at the font size.
+func (t PDFText) Measure(text string, size float64) float64 {
 	total := 0.0
 	for _, r := range runs(text) {
-		w.font(r.latin, size)
-		if tw, err := w.pdf.MeasureTextWidth(r.s); err == nil {
+		t.font(r.latin, size)
+		if tw, err := t.PDF.MeasureTextWidth(r.s); err == nil {
 			total += tw
 		}
 	}
 	return total
 }
 
-func (w *pdfWriter) font(latin bool, size float64) {
-	if latin {
-		w.pdf.SetFont("latin", "", size)
-	} else {
-		w.pdf.SetFont("cjk", "", size)
-	}
-}
-
-// wrap breaks text into lines that fit the width.
-func (w *pdfWriter) wrap(text string, size float64) []string {
+// Wrap breaks text into lines no wider than width.
+func (t PDFText) Wrap(text string, size, width float64) []string {
 	var lines []string
 	var cur []rune
 	for _, r := range text {
 		next := append(cur, r)
-		if len(cur) > 0 && w.measure(string(next), size) > w.width {
+		if len(cur) > 0 && t.Measure(string(next), size) > width {
 			lines = append(lines, string(cur))
 			cur = []rune{r}
 			continue
@@ -121,24 +117,40 @@ func (w *pdfWriter) wrap(text string, size float64) []string {
 	return lines
 }
 
+// Write sets one line with its top left at (x, y).
+func (t PDFText) Write(x, y float64, text string, size float64) error {
+	for _, r := range runs(text) {
+		t.font(r.latin, size)
+		t.PDF.SetXY(x, y)
+		if err := t.PDF.Cell(nil, r.s); err != nil {
+			return err
+		}
+		tw, _ := t.PDF.MeasureTextWidth(r.s)
+		x += tw
+	}
+	return nil
+}
+
+// pdfWriter lays out the report's lines top to bottom, wrapped to its width.
+type pdfWriter struct {
+	PDFText
+	pdf                 *gopdf.GoPdf
+	left, width, bottom float64
+	y                   float64
+}
+
 func (w *pdfWriter) line(text string, size float64, center bool) error {
-	for _, l := range w.wrap(text, size) {
+	for _, l := range w.Wrap(text, size, w.width) {
 		if w.y+size > w.bottom {
 			w.pdf.AddPage()
 			w.y = 60
 		}
 		x := w.left
 		if center {
-			x = w.left + (w.width-w.measure(l, size))/2
+			x = w.left + (w.width-w.Measure(l, size))/2
 		}
-		for _, r := range runs(l) {
-			w.font(r.latin, size)
-			w.pdf.SetXY(x, w.y)
-			if err := w.pdf.Cell(nil, r.s); err != nil {
-				return err
-			}
-			tw, _ := w.pdf.MeasureTextWidth(r.s)
-			x += tw
+		if err := w.Write(x, w.y, l, size); err != nil {
+			return err
 		}
 		w.y += size * 1.6
 	}
@@ -171,7 +183,7 @@ func (r *Report) WritePDF(out io.Writer) error {
 		return err
 	}
 	pdf.AddPage()
-	w := &pdfWriter{pdf: pdf, left: 60, width: 475, bottom: 780, y: 60}
+	w := &pdfWriter{PDFText: PDFText{PDF: pdf}, pdf: pdf, left: 60, width: 475, bottom: 780, y: 60}
 	var b strings.Builder
 	if err := r.WriteText(&b); err != nil {
 		return err

@@ -64,7 +64,7 @@ func RenderPDF(w io.Writer, p *Prescription, v PDFView) error {
 	}
 	number := fmt.Sprintf("%d-v%d", p.ID, p.Version)
 	pdf.SetInfo(gopdf.PdfInfo{Title: "电子处方笺 " + number, Creator: "Yunyi", Producer: "Yunyi"})
-	pen := &pdfPen{pdf: pdf}
+	pen := &pdfPen{PDFText: monitor.PDFText{PDF: pdf}, pdf: pdf}
 	if err := pen.newPage(); err != nil {
 		return err
 	}
@@ -162,7 +162,7 @@ func RenderPDF(w io.Writer, p *Prescription, v PDFView) error {
 	if err := pen.room(10.5); err != nil {
 		return err
 	}
-	if err := pen.text(pdfWidth-pen.measure(amount, 10.5), pen.y, amount, 10.5); err != nil {
+	if err := pen.text(pdfWidth-pen.Measure(amount, 10.5), pen.y, amount, 10.5); err != nil {
 		return err
 	}
 	pen.y += 10.5 * 1.6
@@ -216,7 +216,7 @@ func (pen *pdfPen) footer(p *Prescription, v PDFView, w io.Writer) error {
 	}
 	height := 0.0
 	for _, l := range lines {
-		height += float64(len(pen.wrap(l.s, l.size, leftW))) * l.size * 1.6
+		height += float64(len(pen.Wrap(l.s, l.size, leftW))) * l.size * 1.6
 	}
 	if v.VerifyURL != "" {
 		height = max(height, pdfQRSize+14)
@@ -253,7 +253,7 @@ func (pen *pdfPen) footer(p *Prescription, v PDFView, w io.Writer) error {
 		if err := pen.pdf.ImageByHolder(img, x, y, &gopdf.Rect{W: pdfQRSize, H: pdfQRSize}); err != nil {
 			return fmt.Errorf("rx: QR code: %w", err)
 		}
-		if err := pen.text(pdfWidth-pdfQRSize+(pdfQRSize-pen.measure(pdfQRLabel, 8))/2, pdfBottom-10, pdfQRLabel, 8); err != nil {
+		if err := pen.text(pdfWidth-pdfQRSize+(pdfQRSize-pen.Measure(pdfQRLabel, 8))/2, pdfBottom-10, pdfQRLabel, 8); err != nil {
 			return err
 		}
 	}
@@ -273,7 +273,7 @@ type pdfLine struct {
 func (pen *pdfPen) item(n int, it Item) error {
 	head := strings.Join(pdfNonEmpty(pdfOr(it.Name, it.Drug), it.Strength, it.Form), "　")
 	qty := fmt.Sprintf("×%d%s", it.Quantity, it.Unit)
-	qw := pen.measure(qty, 11)
+	qw := pen.Measure(qty, 11)
 	if err := pen.room((11 + 9.5) * 1.6); err != nil { // keep the drug and its directions together
 		return err
 	}
@@ -381,6 +381,7 @@ func pdfNonEmpty(ss ...string) []string {
 // it (the CJK fallback fonts lack Latin glyphs, or have poor ones), with y
 // the top of the next line. x positions are relative to the left margin.
 type pdfPen struct {
+	monitor.PDFText
 	pdf  *gopdf.GoPdf
 	y    float64
 	cont string // heads each page after the first
@@ -409,92 +410,21 @@ func (pen *pdfPen) newPage() error {
 	return err
 }
 
-type pdfRun struct {
-	latin bool
-	s     string
-}
-
-// pdfLatin reports whether r is set in the Latin font: Latin letters,
-// digits and general punctuation such as “”, but not the middle dot,
-// which Chinese text uses in names.
-func pdfLatin(r rune) bool { return r < 0x2070 && r != '·' }
-
-func pdfRuns(text string) []pdfRun {
-	var out []pdfRun
-	for _, r := range text {
-		l := pdfLatin(r)
-		if n := len(out); n > 0 && out[n-1].latin == l {
-			out[n-1].s += string(r)
-			continue
-		}
-		out = append(out, pdfRun{l, string(r)})
-	}
-	return out
-}
-
-func (pen *pdfPen) font(latin bool, size float64) {
-	if latin {
-		pen.pdf.SetFont("latin", "", size)
-	} else {
-		pen.pdf.SetFont("cjk", "", size)
-	}
-}
-
-func (pen *pdfPen) measure(text string, size float64) float64 {
-	total := 0.0
-	for _, r := range pdfRuns(text) {
-		pen.font(r.latin, size)
-		if w, err := pen.pdf.MeasureTextWidth(r.s); err == nil {
-			total += w
-		}
-	}
-	return total
-}
-
 // text writes one line at (x, y), x from the left margin, y its top.
 func (pen *pdfPen) text(x, y float64, text string, size float64) error {
-	x += pdfMargin
-	for _, r := range pdfRuns(text) {
-		pen.font(r.latin, size)
-		pen.pdf.SetXY(x, y)
-		if err := pen.pdf.Cell(nil, r.s); err != nil {
-			return err
-		}
-		w, _ := pen.pdf.MeasureTextWidth(r.s)
-		x += w
-	}
-	return nil
-}
-
-// wrap breaks text into lines no wider than width.
-func (pen *pdfPen) wrap(text string, size, width float64) []string {
-	var lines []string
-	var cur []rune
-	for _, r := range text {
-		next := append(cur, r)
-		if len(cur) > 0 && pen.measure(string(next), size) > width {
-			lines = append(lines, string(cur))
-			cur = []rune{r}
-			continue
-		}
-		cur = next
-	}
-	if len(cur) > 0 {
-		lines = append(lines, string(cur))
-	}
-	return lines
+	return pen.Write(x+pdfMargin, y, text, size)
 }
 
 // para writes text wrapped to width from x, centred on the page if center,
 // starting a new page when the bottom is reached.
 func (pen *pdfPen) para(text string, size, x, width float64, center bool) error {
-	for _, l := range pen.wrap(text, size, width) {
+	for _, l := range pen.Wrap(text, size, width) {
 		if err := pen.room(size); err != nil {
 			return err
 		}
 		lx := x
 		if center {
-			lx = x + (width-pen.measure(l, size))/2
+			lx = x + (width-pen.Measure(l, size))/2
 		}
 		if err := pen.text(lx, pen.y, l, size); err != nil {
 			return err
@@ -507,7 +437,7 @@ func (pen *pdfPen) para(text string, size, x, width float64, center bool) error 
 // labelled writes "label text" with the continuation lines indented
 // under the text.
 func (pen *pdfPen) labelled(label, text string, size, width float64) error {
-	lw := pen.measure(label, size)
+	lw := pen.Measure(label, size)
 	if err := pen.text(0, pen.y, label, size); err != nil {
 		return err
 	}
@@ -527,7 +457,7 @@ func (pen *pdfPen) columns(size float64, cells []string, at []float64) error {
 		if i+1 < len(at) {
 			end = at[i+1]
 		}
-		if pen.measure(c, size) > (end-at[i])*pdfWidth-6 {
+		if pen.Measure(c, size) > (end-at[i])*pdfWidth-6 {
 			fits = false
 		}
 	}
