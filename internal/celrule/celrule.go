@@ -9,6 +9,8 @@ import (
 	"sync"
 
 	"cel.dev/cel-go/cel"
+
+	"github.com/yunyi-health/yunyi/internal/errs"
 )
 
 // Compiler compiles boolean expressions in one environment.
@@ -48,4 +50,27 @@ func (c *Compiler) Compile(expr string) (cel.Program, error) {
 	c.progs[expr] = p
 	c.mu.Unlock()
 	return p, nil
+}
+
+// CheckRule checks what every rule row has: a code (trimmed in place), a
+// message in Chinese and in English, and an expression that compiles. Each
+// problem is added to f.
+func (c *Compiler) CheckRule(f *errs.Fields, code *string, messageZH, messageEN, expr string) {
+	*code = strings.TrimSpace(*code)
+	if *code == "" {
+		f.Add("code", "required")
+	} else if len(*code) > 60 || strings.ContainsAny(*code, " \t\n/") {
+		f.Add("code", "code_format")
+	}
+	if strings.TrimSpace(messageZH) == "" {
+		f.Add("message_zh", "required")
+	}
+	if strings.TrimSpace(messageEN) == "" {
+		f.Add("message_en", "required")
+	}
+	if strings.TrimSpace(expr) == "" {
+		f.Add("expr", "required")
+	} else if _, err := c.Compile(expr); err != nil {
+		f.Add("expr", "expr_invalid", err.Error())
+	}
 }

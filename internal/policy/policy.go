@@ -9,7 +9,6 @@ package policy
 import (
 	"context"
 	"sort"
-	"strings"
 
 	"cel.dev/cel-go/cel"
 
@@ -125,25 +124,9 @@ func (e *Engine) Compile(expr string) (cel.Program, error) { return e.c.Compile(
 // Validate checks a rule for saving, compiling its expression.
 func (e *Engine) Validate(r *Rule) error {
 	var f errs.Fields
-	r.Code = strings.TrimSpace(r.Code)
-	if r.Code == "" {
-		f.Add("code", "required")
-	} else if len(r.Code) > 60 || strings.ContainsAny(r.Code, " \t\n/") {
-		f.Add("code", "code_format")
-	}
-	if strings.TrimSpace(r.MessageZH) == "" {
-		f.Add("message_zh", "required")
-	}
-	if strings.TrimSpace(r.MessageEN) == "" {
-		f.Add("message_en", "required")
-	}
+	e.c.CheckRule(&f, &r.Code, r.MessageZH, r.MessageEN, r.Expr)
 	if r.Department == "" && r.Service != "" {
 		f.Add("department", "required")
-	}
-	if strings.TrimSpace(r.Expr) == "" {
-		f.Add("expr", "required")
-	} else if _, err := e.Compile(r.Expr); err != nil {
-		f.Add("expr", "expr_invalid", err.Error())
 	}
 	return f.Err()
 }
