@@ -3,7 +3,6 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"image"
 	"image/color"
 	"image/png"
@@ -49,22 +48,7 @@ func TestBrowserRxPrescribeReviewRevise(t *testing.T) {
 		pat, doc, pha := newBrowser(t), newBrowser(t), newBrowser(t)
 		prun, drun, hrun := steps(t, pat), steps(t, doc), steps(t, pha)
 
-		prun("the guardian books a first visit for 李小天",
-			login(s.URL, "liming", "yunyi2026"),
-			chromedp.WaitVisible(css("#patients")),
-			chromedp.Navigate(fmt.Sprintf("%s/book/slots/%.0f", s.URL, slots[0])),
-			chromedp.WaitVisible(css("#book-form")),
-		)
-		prun("confirm the booking",
-			chromedp.SetValue(css("#patient"), patientOption(pat, t, "李小天")),
-			chromedp.Click(css(`.question[data-key=first_visit] input[value=yes]`)),
-			chromedp.Click(css("#check")),
-			chromedp.WaitVisible(css("#eligible")),
-			chromedp.Click(css("#confirm")),
-			chromedp.WaitVisible(css(`#appointments a[data-visit]`)),
-			chromedp.Click(css(`#appointments a[data-visit]`)),
-			chromedp.WaitVisible(css("#pre-consult-form")),
-		)
+		bookFirstVisit(t, pat, prun, s.URL, slots[0], "李小天")
 		prun("the pre-consultation: a photo, weight 16 kg, no drug allergies",
 			chromedp.SetUploadFiles(css("#file"), []string{photo}),
 			chromedp.Click(css("#upload")),

@@ -116,22 +116,7 @@ func TestBrowserOnlineVisit(t *testing.T) {
 	doc := mediaBrowser(t)
 	prun, drun := steps(t, pat), steps(t, doc)
 
-	prun("the guardian books a first visit for her child",
-		login(s.URL, "liming", "yunyi2026"),
-		chromedp.WaitVisible(css("#patients")),
-		chromedp.Navigate(fmt.Sprintf("%s/book/slots/%.0f", s.URL, slots[0])),
-		chromedp.WaitVisible(css("#book-form")),
-	)
-	prun("answer and confirm",
-		chromedp.SetValue(css("#patient"), patientOption(pat, t, "李小雨")),
-		chromedp.Click(css(`.question[data-key=first_visit] input[value=yes]`)),
-		chromedp.Click(css("#check")),
-		chromedp.WaitVisible(css("#eligible")),
-		chromedp.Click(css("#confirm")),
-		chromedp.WaitVisible(css(`#appointments a[data-visit]`)),
-		chromedp.Click(css(`#appointments a[data-visit]`)),
-		chromedp.WaitVisible(css("#pre-consult-form")),
-	)
+	bookFirstVisit(t, pat, prun, s.URL, slots[0], "李小雨")
 	prun("upload a photo of the rash",
 		chromedp.SetUploadFiles(css("#file"), []string{photo}),
 		chromedp.Click(css("#upload")),
@@ -284,4 +269,26 @@ func waitFor(t *testing.T, ctx ctxT, cond string) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("timed out waiting for %s", cond)
+}
+
+// bookFirstVisit logs the guardian liming in, books a first visit on slot
+// for the child and opens the visit's pre-consultation.
+func bookFirstVisit(t *testing.T, ctx ctxT, run func(string, ...chromedp.Action[chromedp.Void]), base string, slot float64, child string) {
+	t.Helper()
+	run("the guardian books a first visit for "+child,
+		login(base, "liming", "yunyi2026"),
+		chromedp.WaitVisible(css("#patients")),
+		chromedp.Navigate(fmt.Sprintf("%s/book/slots/%.0f", base, slot)),
+		chromedp.WaitVisible(css("#book-form")),
+	)
+	run("answer and confirm",
+		chromedp.SetValue(css("#patient"), patientOption(ctx, t, child)),
+		chromedp.Click(css(`.question[data-key=first_visit] input[value=yes]`)),
+		chromedp.Click(css("#check")),
+		chromedp.WaitVisible(css("#eligible")),
+		chromedp.Click(css("#confirm")),
+		chromedp.WaitVisible(css(`#appointments a[data-visit]`)),
+		chromedp.Click(css(`#appointments a[data-visit]`)),
+		chromedp.WaitVisible(css("#pre-consult-form")),
+	)
 }

@@ -79,6 +79,11 @@ func (b *browser) postWith(path string, form map[string]string, hdr ...string) *
 	for k, x := range form {
 		v.Set(k, x)
 	}
+	return b.postValues(path, v, hdr...)
+}
+
+// postValues posts a form whose fields may repeat (checkboxes).
+func (b *browser) postValues(path string, v url.Values, hdr ...string) *http.Response {
 	req, _ := http.NewRequest("POST", b.e.ts.URL+path, strings.NewReader(v.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	for i := 0; i+1 < len(hdr); i += 2 {

@@ -2,7 +2,6 @@ package web
 
 import (
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -161,7 +160,7 @@ func TestRxPagesAndReviewForm(t *testing.T) {
 			!strings.Contains(ph.last, `id="form-error"`) || !strings.Contains(ph.last, ">请调整</textarea>") {
 			t.Fatalf("reject without reasons: %d", res.StatusCode)
 		}
-		res = ph.postForm(page1+"/review", url.Values{"csrf": {csrf}, "decision": {"reject"}, "reasons": {"用法、用量不适宜"},
+		res = ph.postValues(page1+"/review", url.Values{"csrf": {csrf}, "decision": {"reject"}, "reasons": {"用法、用量不适宜"},
 			"other_reasons": {"西替利嗪剂量请按体重调整\n"}})
 		if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != page1+"?ok=rx_rejected" {
 			t.Fatalf("reject: %d %s", res.StatusCode, res.Header.Get("Location"))
@@ -235,19 +234,4 @@ func TestRxPagesAndReviewForm(t *testing.T) {
 			t.Fatalf("English verification %d", res.StatusCode)
 		}
 	})
-}
-
-// postForm posts a form whose fields may repeat (checkboxes).
-func (b *browser) postForm(path string, form url.Values) *http.Response {
-	b.t.Helper()
-	req, _ := http.NewRequest("POST", b.e.ts.URL+path, strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	res, err := b.c.Do(req)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	body, _ := io.ReadAll(res.Body)
-	res.Body.Close()
-	b.last = string(body)
-	return res
 }
