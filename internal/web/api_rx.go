@@ -132,7 +132,7 @@ func (s *Server) putFormulary(ctx context.Context, c call, in formularyIn) (form
 	if err := s.db.SaveFormulary(ctx, in.Items); err != nil {
 		return formularyOut{}, err
 	}
-	s.links.Drop("formulary:" + code)
+	s.dropCached("formulary:" + code)
 	if err := s.record(c.r, "formulary.save", "institution", code, code, fmt.Sprintf("%d items", len(in.Items))); err != nil {
 		return formularyOut{}, err
 	}
@@ -216,7 +216,7 @@ func (s *Server) putRxRule(ctx context.Context, c call, in rx.Rule) (rx.Rule, er
 	if err := s.db.SaveRxRule(ctx, &in); err != nil {
 		return rx.Rule{}, err
 	}
-	s.links.Drop("rxrules:" + code)
+	s.dropCached("rxrules:" + code)
 	if err := s.record(c.r, "rx_rule.save", "rx_rule", in.Code, code, in.Expr); err != nil {
 		return rx.Rule{}, err
 	}

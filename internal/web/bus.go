@@ -88,7 +88,16 @@ func (s *Server) apply(c change) {
 		s.bk.PlaceFreed(c.ID)
 	case "links":
 		s.links.Drop("accounts:" + strconv.FormatInt(c.ID, 10))
+	case "cache":
+		s.links.Drop(c.Key)
 	}
+}
+
+// dropCached drops a key of the short-lived cache here and on the other
+// servers (a formulary or an institution's prescription rules changed).
+func (s *Server) dropCached(key string) {
+	s.links.Drop(key)
+	s.changed("cache", key, 0)
 }
 
 // loggedOut revokes a session here and on the other servers.

@@ -748,4 +748,16 @@ func TestChangesReachTheOtherServer(t *testing.T) {
 		t.Fatalf("logout %d", r.status)
 	}
 	eventually("the logout", func() bool { return b.req("GET", "/api/v1/me", tok, nil).status == 401 })
+	// An institution's prescription rules, cached on b, changed on a.
+	rules := func(e *env) string {
+		return string(e.req("GET", "/api/v1/institutions/bch/prescription-rules", e.login("bch-admin"), nil).raw)
+	}
+	if strings.Contains(rules(b), "bch-no-injections") {
+		t.Fatal("the rule is there before it is saved")
+	}
+	if r := a.req("PUT", "/api/v1/institutions/bch/prescription-rules/bch-no-injections", a.login("bch-admin"), map[string]any{"severity": "refuse",
+		"message_zh": "本院不在线开具注射剂", "message_en": "No injections online here", "expr": `true`, "active": true}); r.status != 200 {
+		t.Fatalf("save rule %d %s", r.status, r.raw)
+	}
+	eventually("the new prescription rule", func() bool { return strings.Contains(rules(b), "bch-no-injections") })
 }
