@@ -10,7 +10,6 @@ import (
 
 	"github.com/yunyi-health/yunyi/internal/dates"
 	"github.com/yunyi-health/yunyi/internal/errs"
-	"github.com/yunyi-health/yunyi/internal/notify"
 )
 
 // Error codes of prescribing and review.
@@ -79,17 +78,24 @@ type Store interface {
 	SigningKey(ctx context.Context, practitionerID int64) (pub string, sealed []byte, err error)
 	AddSigningKey(ctx context.Context, practitionerID int64, pub string, sealed []byte, at time.Time) error
 
-	// Issue stores a new version (the next of its visit; when p.Revises is
-	// set, that one must be the visit's latest and rejected), then calls
-	// sign with p.ID set and stores its signature, and the notices, all in
-	// one transaction.
-	Issue(ctx context.Context, p *Prescription, sign func(*Prescription) (Signature, error), notes []notify.Notification) error
+	// LatestVersion returns a visit's latest prescription (0, 0, "" when
+	// it has none).
+	LatestVersion(ctx context.Context, visitID int64) (id int64, version int, status Status, err error)
+	// ReservePrescriptionID hands out an id no prescription has, so that
+	// the doctor signs (the signed content names the id) before the write.
+	ReservePrescriptionID(ctx context.Context) (int64, error)
+	// Issue writes a batch of signed prescriptions in one transaction, each
+	// with its notices and audit entry. A request whose id, or whose visit
+	// and version, is taken gets errs conflict in its Err (and nothing of
+	// it is written); the others are written.
+	Issue(ctx context.Context, reqs []*IssueRequest) error
 	Prescription(ctx context.Context, id int64) (*Prescription, error)
 	Prescriptions(ctx context.Context, f Filter) ([]Prescription, error)
-	// Review moves a pending prescription to approved or rejected (compare
-	// and set on pending_review and valid_until); sign, when given, signs
-	// the approval in the same transaction.
-	Review(ctx context.Context, p *Prescription, sign func(*Prescription) (Signature, error), notes []notify.Notification) error
+	// Review writes a batch of reviews in one transaction, each a compare
+	// and set on pending_review and valid_until: one that finds its
+	// prescription no longer pending gets prescription_not_pending, one
+	// past its validity prescription_expired, a missing one not_found.
+	Review(ctx context.Context, reqs []*ReviewRequest) error
 	// Expire marks pending prescriptions past their validity expired and
 	// returns them.
 	Expire(ctx context.Context, now time.Time) ([]Prescription, error)

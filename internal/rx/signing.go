@@ -153,6 +153,20 @@ func (s *Signer) Sign(content map[string]any, at time.Time) (Signature, error) {
 		Value: base64.StdEncoding.EncodeToString(sig), At: at.UTC().Truncate(time.Microsecond)}, nil
 }
 
+// Approve signs a reviewed prescription's approval (ReviewContent over the
+// doctor's signature, p.Signatures[0]) and appends the signature to p.
+func (s *Signer) Approve(p *Prescription) error {
+	if len(p.Signatures) == 0 || p.Signatures[0].Role != RoleDoctor {
+		return fmt.Errorf("prescription %d: approval without the doctor's signature", p.ID)
+	}
+	sig, err := s.Sign(ReviewContent(p, p.Signatures[0]), p.ReviewedAt)
+	if err != nil {
+		return err
+	}
+	p.Signatures = append(p.Signatures, sig)
+	return nil
+}
+
 // SignatureCheck is one signature's verdict.
 type SignatureCheck struct {
 	Role  string `json:"role"`

@@ -38,13 +38,17 @@ import (
 // in ECMAScript (ES6) form, strings with minimal escaping, no whitespace,
 // UTF-8.
 //
-// v is first marshalled with encoding/json (so its struct tags, omitempty
+// A plain tree (maps of strings to any, lists, strings, bools, ints,
+// float64s) is written directly; any other v is first marshalled with encoding/json (so its struct tags, omitempty
 // and MarshalJSON methods apply), then canonicalized by
 // github.com/gowebpki/jcs. As RFC 8785 requires I-JSON, numbers are IEEE
 // 754 doubles, and an integer field beyond ±2^53 (an int64 ID, say) would
 // be silently rounded: Canonical refuses any integer whose canonical form
 // is not its own digits. Carry such values as strings.
 func Canonical(v any) ([]byte, error) {
+	if out, err := appendTree(make([]byte, 0, 1024), v); err != errNotTree {
+		return out, err
+	}
 	raw, err := json.Marshal(v)
 	if err != nil {
 		return nil, fmt.Errorf("sign: canonical form: %w", err)

@@ -53,6 +53,11 @@ type DB struct {
 	ckptDone chan struct{}
 
 	clock atomic.Pointer[func() time.Time]
+
+	rxSeq struct { // SQLite: the next prescription id to hand out (see ReservePrescriptionID)
+		sync.Mutex
+		next int64
+	}
 }
 
 // SetClock makes the store time what it records (created and updated times)
@@ -417,40 +422,66 @@ type execer interface {
 // rows. On SQLite the parameters are positional (?): the driver looks up
 // every $N name linearly, which made large statements quadratic.
 func (db *DB) insertMany(ctx context.Context, q execer, table, cols string, rows [][]any) error {
-	if len(rows) == 0 {
-		return nil
-	}
-	positional := db.Engine == SQLite
-	width := len(rows[0])
-	per := max(1, 900/width)
-	for start := 0; start < len(rows); start += per {
-		end := min(start+per, len(rows))
-		var sb strings.Builder
-		args := make([]any, 0, (end-start)*width)
-		sb.WriteString("INSERT INTO " + table + " (" + cols + ") VALUES ")
-		for i, r := range rows[start:end] {
-			if i > 0 {
-				sb.WriteByte(',')
-			}
-			sb.WriteByte('(')
-			for j := range r {
-				if j > 0 {
-					sb.WriteByte(',')
-				}
-				if positional {
-					sb.WriteByte('?')
-				} else {
-					sb.WriteString("$" + strconv.Itoa(len(args)+j+1))
-				}
-			}
-			sb.WriteByte(')')
-			args = append(args, r...)
-		}
-		if _, err := q.ExecContext(ctx, sb.String(), args...); err != nil {
+	for _, c := range valueChunks(rows) {
+		text, args := db.valuesStatement("INSERT INTO "+table+" ("+cols+") VALUES ", c, nil, "")
+		if _, err := q.ExecContext(ctx, text, args...); err != nil {
 			return fmt.Errorf("insert %s: %w", table, err)
 		}
 	}
 	return nil
+}
+
+// valueChunks splits rows so that one statement's parameters stay under
+// 900 (SQLite's old limit of 999, and few enough for any engine).
+func valueChunks(rows [][]any) [][][]any {
+	if len(rows) == 0 {
+		return nil
+	}
+	per := max(1, 900/len(rows[0]))
+	var out [][][]any
+	for start := 0; start < len(rows); start += per {
+		out = append(out, rows[start:min(start+per, len(rows))])
+	}
+	return out
+}
+
+// valuesStatement writes prefix, a VALUES list of rows and suffix, with its
+// arguments. casts, when given, wraps each column's parameter in CAST(… AS
+// type) (a VALUES list joined in an UPDATE … FROM needs its types on
+// PostgreSQL). On SQLite the parameters are positional (?): the driver
+// looks up every $N name linearly, which made large statements quadratic.
+func (db *DB) valuesStatement(prefix string, rows [][]any, casts []string, suffix string) (string, []any) {
+	positional := db.Engine == SQLite
+	width := len(rows[0])
+	var sb strings.Builder
+	args := make([]any, 0, len(rows)*width)
+	sb.WriteString(prefix)
+	for i, r := range rows {
+		if i > 0 {
+			sb.WriteByte(',')
+		}
+		sb.WriteByte('(')
+		for j := range r {
+			if j > 0 {
+				sb.WriteByte(',')
+			}
+			if casts != nil && casts[j] != "" {
+				sb.WriteString("CAST(")
+			}
+			if positional {
+				sb.WriteByte('?')
+			} else {
+				sb.WriteString("$" + strconv.Itoa(len(args)+j+1))
+			}
+			if casts != nil && casts[j] != "" {
+				sb.WriteString(" AS " + casts[j] + ")")
+			}
+		}
+		sb.WriteByte(')')
+		args = append(args, r...)
+	}
+	sb.WriteString(suffix)
+	return sb.String(), args
 }
 
 // InsertRows writes rows into table in one transaction (bulk loads: the

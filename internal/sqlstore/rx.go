@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/yunyi-health/yunyi/internal/audit"
 	"github.com/yunyi-health/yunyi/internal/errs"
 	"github.com/yunyi-health/yunyi/internal/notify"
 	"github.com/yunyi-health/yunyi/internal/rx"
@@ -165,54 +166,136 @@ func scanRx(row interface{ Scan(...any) error }) (*rx.Prescription, error) {
 	return &p, nil
 }
 
-func (db *DB) Issue(ctx context.Context, p *rx.Prescription, sign func(*rx.Prescription) (rx.Signature, error), notes []notify.Notification) error {
-	body, err := json.Marshal(rxBody{PatientName: p.PatientName, PatientSex: p.PatientSex, PatientAge: p.PatientAge, DoctorName: p.DoctorName,
-		Items: p.Items, Diagnoses: p.Diagnoses, WeightKg: p.WeightKg, Allergies: p.Allergies, Supply: p.Supply, LongTermWhy: p.LongTermWhy, Note: p.Note,
-		Verdicts: p.Verdicts, Confirmed: p.Confirmed})
-	if err != nil {
+func (db *DB) LatestVersion(ctx context.Context, visitID int64) (int64, int, rx.Status, error) {
+	var id int64
+	var version int
+	var status string
+	err := db.QueryRowContext(ctx, `SELECT id, version, status FROM prescriptions WHERE visit_id = $1 ORDER BY version DESC LIMIT 1`, visitID).
+		Scan(&id, &version, &status)
+	if err == sql.ErrNoRows {
+		return 0, 0, "", nil
+	}
+	return id, version, rx.Status(status), err
+}
+
+// ReservePrescriptionID hands out the next id: on PostgreSQL from the
+// table's identity sequence (shared by every server), on SQLite (one
+// server a file) from a counter started at the largest id stored.
+func (db *DB) ReservePrescriptionID(ctx context.Context) (int64, error) {
+	if db.Engine == Postgres {
+		var id int64
+		err := db.w.QueryRowContext(ctx, `SELECT nextval(pg_get_serial_sequence('prescriptions', 'id'))`).Scan(&id)
+		return id, err
+	}
+	db.rxSeq.Lock()
+	defer db.rxSeq.Unlock()
+	if db.rxSeq.next == 0 {
+		if err := db.loadRxSeq(ctx); err != nil {
+			return 0, err
+		}
+	}
+	id := db.rxSeq.next
+	db.rxSeq.next++
+	return id, nil
+}
+
+// loadRxSeq (re)starts the SQLite counter after the largest id stored
+// (rxSeq held).
+func (db *DB) loadRxSeq(ctx context.Context) error {
+	var maxID int64
+	if err := db.w.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) FROM prescriptions`).Scan(&maxID); err != nil {
 		return err
 	}
-	return db.tx(ctx, func(tx *sql.Tx) error {
-		var latestID int64
-		var latest int
-		var latestStatus string
-		err := tx.QueryRowContext(ctx, `SELECT id, version, status FROM prescriptions WHERE visit_id = $1 ORDER BY version DESC LIMIT 1`, p.VisitID).
-			Scan(&latestID, &latest, &latestStatus)
-		if err != nil && err != sql.ErrNoRows {
-			return err
-		}
-		if p.Revises != 0 && (p.Revises != latestID || latestStatus != string(rx.Rejected)) {
-			return errs.E(rx.CodeRevises)
-		}
-		p.Version = latest + 1
-		now := micros(db.now())
-		if err := tx.QueryRowContext(ctx, `INSERT INTO prescriptions (visit_id, version, revises, institution, department, patient_id, doctor_id,
-			status, body, issued_at, valid_days, valid_until, total_fen, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id`,
-			p.VisitID, p.Version, p.Revises, p.Institution, p.Department, p.PatientID, p.DoctorID, string(p.Status), string(body),
-			micros(p.IssuedAt), p.ValidDays, micros(p.ValidUntil), p.TotalFen, now).Scan(&p.ID); err != nil {
-			if u, _ := isUnique(err); u {
-				return errs.E(errs.Conflict)
-			}
-			return err
-		}
-		sig, err := sign(p)
+	db.rxSeq.next = max(db.rxSeq.next, maxID+1)
+	return nil
+}
+
+const rxInsertCols = `id, visit_id, version, revises, institution, department, patient_id, doctor_id, status, body, issued_at, valid_days,
+	valid_until, total_fen, doctor_sig, updated_at`
+
+// Issue writes a batch of signed prescriptions: one multi-row INSERT that
+// skips a row whose id or visit and version is taken, then the notices
+// and audit entries of those written.
+func (db *DB) Issue(ctx context.Context, reqs []*rx.IssueRequest) error {
+	rows := make([][]any, 0, len(reqs))
+	now := micros(db.now())
+	for _, r := range reqs {
+		r.Err = nil
+		p := r.P
+		body, err := json.Marshal(rxBody{PatientName: p.PatientName, PatientSex: p.PatientSex, PatientAge: p.PatientAge, DoctorName: p.DoctorName,
+			Items: p.Items, Diagnoses: p.Diagnoses, WeightKg: p.WeightKg, Allergies: p.Allergies, Supply: p.Supply, LongTermWhy: p.LongTermWhy, Note: p.Note,
+			Verdicts: p.Verdicts, Confirmed: p.Confirmed})
 		if err != nil {
 			return err
 		}
-		raw, _ := json.Marshal(sig)
-		if _, err := tx.ExecContext(ctx, `UPDATE prescriptions SET doctor_sig = $2 WHERE id = $1`, p.ID, string(raw)); err != nil {
-			return err
-		}
-		p.Signatures = []rx.Signature{sig}
-		for i := range notes {
-			notes[i].Ref = fmt.Sprintf("prescription/%d", p.ID)
-			if err := insertNotice(ctx, tx, &notes[i]); err != nil {
+		sig := ""
+		if len(p.Signatures) > 0 {
+			raw, err := json.Marshal(p.Signatures[0])
+			if err != nil {
 				return err
 			}
+			sig = string(raw)
 		}
-		return nil
+		rows = append(rows, []any{p.ID, p.VisitID, p.Version, p.Revises, p.Institution, p.Department, p.PatientID, p.DoctorID, string(p.Status),
+			string(body), micros(p.IssuedAt), p.ValidDays, micros(p.ValidUntil), p.TotalFen, sig, now})
+	}
+	written := make(map[int64]bool, len(reqs))
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		clear(written)
+		for _, c := range valueChunks(rows) {
+			text, args := db.valuesStatement(`INSERT INTO prescriptions (`+rxInsertCols+`) VALUES `, c, nil, ` ON CONFLICT DO NOTHING RETURNING id`)
+			ids, err := scanIDs(tx.QueryContext(ctx, text, args...))
+			if err != nil {
+				return err
+			}
+			for _, id := range ids {
+				written[id] = true
+			}
+		}
+		var notices [][]any
+		var entries []*audit.Entry
+		for _, r := range reqs {
+			if written[r.P.ID] {
+				notices, entries = appendNotices(notices, r.Notes, r.P.ID), appendEntry(entries, r.Audit)
+			}
+		}
+		if err := db.insertMany(ctx, tx, "notifications", noticeCols, notices); err != nil {
+			return err
+		}
+		return db.appendAuditTx(ctx, tx, entries)
 	})
+	if err != nil {
+		return err
+	}
+	conflicts := false
+	for _, r := range reqs {
+		if !written[r.P.ID] {
+			r.Err, conflicts = errs.E(errs.Conflict), true
+		}
+	}
+	if conflicts && db.Engine == SQLite {
+		db.rxSeq.Lock()
+		err = db.loadRxSeq(ctx) // another handle on the file may have taken ids
+		db.rxSeq.Unlock()
+	}
+	return err
+}
+
+// appendNotices adds a prescription's notices as notification rows.
+func appendNotices(rows [][]any, notes []notify.Notification, id int64) [][]any {
+	for i := range notes {
+		n := &notes[i]
+		n.Ref = fmt.Sprintf("prescription/%d", id)
+		rows = append(rows, []any{n.AccountID, n.Kind, n.Title, n.Body, n.TitleEN, n.BodyEN, n.Ref, micros(n.CreatedAt)})
+	}
+	return rows
+}
+
+func appendEntry(entries []*audit.Entry, e *audit.Entry) []*audit.Entry {
+	if e == nil {
+		return entries
+	}
+	return append(entries, e)
 }
 
 func (db *DB) Prescription(ctx context.Context, id int64) (*rx.Prescription, error) {
@@ -259,44 +342,106 @@ func (db *DB) Prescriptions(ctx context.Context, f rx.Filter) ([]rx.Prescription
 	return collect(rows, scanRx)
 }
 
-func (db *DB) Review(ctx context.Context, p *rx.Prescription, sign func(*rx.Prescription) (rx.Signature, error), notes []notify.Notification) error {
-	review, _ := json.Marshal(rxReview{Reasons: p.ReviewReasons, Note: p.ReviewNote})
-	return db.tx(ctx, func(tx *sql.Tx) error {
+var rxReviewCasts = []string{"BIGINT", "TEXT", "BIGINT", "TEXT", "BIGINT", "TEXT", "TEXT"}
+
+// Review writes a batch of reviews: one UPDATE … FROM (VALUES …) whose
+// compare and set (still pending, still valid at the review's time)
+// decides each, then the notices and audit entries of those that went
+// through. A prescription asked for twice in one batch is decided by the
+// first request; the second finds it decided.
+func (db *DB) Review(ctx context.Context, reqs []*rx.ReviewRequest) error {
+	var rows [][]any
+	first := make(map[int64]*rx.ReviewRequest, len(reqs))
+	for _, r := range reqs {
+		r.Err = nil
+		p := r.P
+		if first[p.ID] != nil {
+			continue
+		}
+		first[p.ID] = r
+		review, _ := json.Marshal(rxReview{Reasons: p.ReviewReasons, Note: p.ReviewNote})
 		psig := ""
-		if sign != nil {
-			sig, err := sign(p)
+		if n := len(p.Signatures); p.Status == rx.Approved && n > 0 && p.Signatures[n-1].Role == rx.RolePharmacist {
+			raw, err := json.Marshal(p.Signatures[n-1])
 			if err != nil {
 				return err
 			}
-			raw, _ := json.Marshal(sig)
 			psig = string(raw)
-			p.Signatures = append(p.Signatures, sig)
 		}
-		res, err := tx.ExecContext(ctx, `UPDATE prescriptions SET status = $2, reviewer_id = $3, reviewer_name = $4, reviewed_at = $5, review = $6,
-			pharmacist_sig = $7, updated_at = $5 WHERE id = $1 AND status = 'pending_review' AND valid_until >= $5`,
-			p.ID, string(p.Status), p.ReviewerID, p.ReviewerName, micros(p.ReviewedAt), string(review), psig)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			var status string
-			var until int64
-			if err := tx.QueryRowContext(ctx, `SELECT status, valid_until FROM prescriptions WHERE id = $1`, p.ID).Scan(&status, &until); err != nil {
-				return notFound(err)
+		rows = append(rows, []any{p.ID, string(p.Status), p.ReviewerID, p.ReviewerName, micros(p.ReviewedAt), string(review), psig})
+	}
+	done := make(map[int64]bool, len(rows))
+	failed := map[int64]error{}
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		clear(done)
+		clear(failed)
+		for _, c := range valueChunks(rows) {
+			text, args := db.valuesStatement(`UPDATE prescriptions SET status = v.column2, reviewer_id = v.column3, reviewer_name = v.column4,
+				reviewed_at = v.column5, review = v.column6, pharmacist_sig = v.column7, updated_at = v.column5 FROM (VALUES `, c, rxReviewCasts,
+				`) AS v WHERE prescriptions.id = v.column1 AND prescriptions.status = 'pending_review' AND prescriptions.valid_until >= v.column5
+				RETURNING prescriptions.id`)
+			ids, err := scanIDs(tx.QueryContext(ctx, text, args...))
+			if err != nil {
+				return err
 			}
-			if status == string(rx.PendingReview) {
-				return errs.E(rx.CodeExpired)
+			for _, id := range ids {
+				done[id] = true
 			}
-			return errs.E(rx.CodeNotPending)
 		}
-		for i := range notes {
-			notes[i].Ref = fmt.Sprintf("prescription/%d", p.ID)
-			if err := insertNotice(ctx, tx, &notes[i]); err != nil {
+		var lost [][]any
+		for id := range first {
+			if !done[id] {
+				lost = append(lost, []any{id})
+				failed[id] = errs.E(errs.NotFound)
+			}
+		}
+		if len(lost) > 0 {
+			text, args := db.valuesStatement(`SELECT id, status FROM prescriptions WHERE id IN (`, lost, nil, `)`)
+			rs, err := tx.QueryContext(ctx, text, args...)
+			if err != nil {
+				return err
+			}
+			defer rs.Close()
+			for rs.Next() {
+				var id int64
+				var status string
+				if err := rs.Scan(&id, &status); err != nil {
+					return err
+				}
+				if status == string(rx.PendingReview) {
+					failed[id] = errs.E(rx.CodeExpired)
+				} else {
+					failed[id] = errs.E(rx.CodeNotPending)
+				}
+			}
+			if err := rs.Err(); err != nil {
 				return err
 			}
 		}
-		return nil
+		var notices [][]any
+		var entries []*audit.Entry
+		for id, r := range first {
+			if done[id] {
+				notices, entries = appendNotices(notices, r.Notes, id), appendEntry(entries, r.Audit)
+			}
+		}
+		if err := db.insertMany(ctx, tx, "notifications", noticeCols, notices); err != nil {
+			return err
+		}
+		return db.appendAuditTx(ctx, tx, entries)
 	})
+	if err != nil {
+		return err
+	}
+	for _, r := range reqs {
+		switch {
+		case first[r.P.ID] != r && done[r.P.ID]:
+			r.Err = errs.E(rx.CodeNotPending)
+		case !done[r.P.ID]:
+			r.Err = failed[r.P.ID]
+		}
+	}
+	return nil
 }
 
 func (db *DB) Expire(ctx context.Context, now time.Time) ([]rx.Prescription, error) {

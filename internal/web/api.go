@@ -141,11 +141,15 @@ func (s *Server) apiRoutes(mux *http.ServeMux) {
 // record appends an audit entry for the request; an access whose audit
 // record cannot be written is not served.
 func (s *Server) record(r *http.Request, action, objType, objID, institution, detail string) error {
+	return s.audit.Record(r.Context(), *s.entry(r, action, objType, objID, institution, detail))
+}
+
+// entry is the audit entry of the request's actor doing action, for a
+// write that commits it in its own transaction.
+func (s *Server) entry(r *http.Request, action, objType, objID, institution, detail string) *audit.Entry {
 	a := actor(r)
-	return s.audit.Record(r.Context(), audit.Entry{
-		ActorID: a.ID, ActorRole: string(a.Role), Action: action, ObjectType: objType, ObjectID: objID,
-		Institution: institution, IP: clientIP(r), Detail: detail,
-	})
+	return &audit.Entry{At: s.cfg.Now().UTC().Truncate(time.Microsecond), ActorID: a.ID, ActorRole: string(a.Role), Action: action,
+		ObjectType: objType, ObjectID: objID, Institution: institution, IP: clientIP(r), Detail: detail}
 }
 
 // --- accounts and patients ---

@@ -400,17 +400,10 @@ func (s *Server) prescribe(r *http.Request, in rx.Input) (*rx.Prescription, erro
 	if err != nil {
 		return nil, err
 	}
-	err = s.db.Issue(ctx, p, func(p *rx.Prescription) (rx.Signature, error) {
-		return signer.Sign(rx.DoctorContent(p), p.IssuedAt)
-	}, nil)
-	if err != nil {
-		return nil, err
-	}
-	detail := fmt.Sprintf("v%d", p.Version)
-	if len(p.Confirmed) > 0 {
-		detail += " confirmed " + strings.Join(p.Confirmed, ",")
-	}
-	if err := s.record(r, "prescription.issue", "prescription", strconv.FormatInt(p.ID, 10), p.Institution, detail); err != nil {
+	// The audit entry commits with the prescription itself (the writer
+	// names the id, the version and the confirmed rules in it).
+	entry := s.entry(r, "prescription.issue", "prescription", "", p.Institution, "")
+	if err := s.rxw.Issue(ctx, p, signer, nil, entry); err != nil {
 		return nil, err
 	}
 	return p, nil
@@ -692,25 +685,21 @@ func (s *Server) review(r *http.Request, in reviewIn) (*rx.Prescription, error) 
 	p.ReviewerID, p.ReviewerName, p.ReviewedAt = ph.ID, ph.Name, now.UTC().Truncate(time.Microsecond)
 	p.ReviewReasons, p.ReviewNote = reasons, in.Note
 	var notes []notify.Notification
-	var signer func(*rx.Prescription) (rx.Signature, error)
 	doctorAcct := int64(0)
 	if v, err := s.db.Visit(ctx, p.VisitID); err == nil {
 		doctorAcct = v.DoctorAccountID
 	}
 	if in.Decision == "approve" {
 		p.Status = rx.Approved
-		doctor := p.Signatures[0]
 		key, err := s.rxKeys.Signer(ctx, rx.RolePharmacist, ph.ID, ph.Name)
 		if err != nil {
 			return nil, err
 		}
 		// Everything the approval covers is known now: sign before the
 		// transaction (its compare-and-set decides; a lost race discards it).
-		sig, err := key.Sign(rx.ReviewContent(p, doctor), p.ReviewedAt)
-		if err != nil {
+		if err := key.Approve(p); err != nil {
 			return nil, err
 		}
-		signer = func(*rx.Prescription) (rx.Signature, error) { return sig, nil }
 		accounts, err := s.patientAccounts(ctx, p.PatientID)
 		if err != nil {
 			return nil, err
@@ -735,14 +724,12 @@ func (s *Server) review(r *http.Request, in reviewIn) (*rx.Prescription, error) 
 				CreatedAt: now})
 		}
 	}
-	if err := s.db.Review(ctx, p, signer, notes); err != nil {
+	// The audit entry commits with the review itself.
+	if err := s.rxw.Review(ctx, p, notes, s.entry(r, "prescription.review", "prescription", "", p.Institution, in.Decision)); err != nil {
 		return nil, err
 	}
 	for _, n := range notes {
 		s.sendSMS(n.AccountID, n.Kind, "【云医】"+n.Body)
-	}
-	if err := s.record(r, "prescription.review", "prescription", strconv.FormatInt(p.ID, 10), p.Institution, in.Decision); err != nil {
-		return nil, err
 	}
 	return p, nil
 }

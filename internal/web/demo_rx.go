@@ -156,19 +156,19 @@ func (s *Server) LoadDemoPrescriptions(ctx context.Context) error {
 			if err := s.rxc.Check(ctx, rules, pr, facts); err != nil {
 				return nil, fmt.Errorf("demo prescription for %s: %w", pl.child, err)
 			}
-			return pr, s.db.Issue(ctx, pr, func(pr *rx.Prescription) (rx.Signature, error) { return docKey.Sign(rx.DoctorContent(pr), pr.IssuedAt) }, nil)
+			return pr, s.rxw.Issue(ctx, pr, docKey, nil, nil)
 		}
 		review := func(pr *rx.Prescription, when time.Time, reasons []string) error {
 			pr.ReviewerID, pr.ReviewerName, pr.ReviewedAt, pr.ReviewReasons = ph.ID, ph.Name, when.UTC(), reasons
 			if len(reasons) > 0 {
 				pr.Status = rx.Rejected
-				return s.db.Review(ctx, pr, nil, nil)
+			} else {
+				pr.Status, pr.ReviewNote = rx.Approved, "已核对用法用量"
+				if err := phKey.Approve(pr); err != nil {
+					return err
+				}
 			}
-			pr.Status, pr.ReviewNote = rx.Approved, "已核对用法用量"
-			doctor := pr.Signatures[0]
-			return s.db.Review(ctx, pr, func(pr *rx.Prescription) (rx.Signature, error) {
-				return phKey.Sign(rx.ReviewContent(pr, doctor), pr.ReviewedAt)
-			}, nil)
+			return s.rxw.Review(ctx, pr, nil, nil)
 		}
 		pr, err := issue(pl.first, at.Add(10*time.Minute))
 		if err != nil {

@@ -2,12 +2,15 @@ package web
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/yunyi-health/yunyi/internal/audit"
 	"github.com/yunyi-health/yunyi/internal/rx"
 )
 
@@ -376,6 +379,98 @@ func TestPrescriptionReviewAndSignatures(t *testing.T) {
 			if n == 0 {
 				t.Errorf("no audit entry %s", action)
 			}
+		}
+	})
+}
+
+// Issues and reviews are written by group commit: concurrent prescriptions
+// for one visit each get their own version (a lost race reads, signs and
+// tries again), every one verifies, two approvals of one prescription give
+// one approval and one prescription_not_pending (N-11), and each issue and
+// review commits its own audit entry.
+func TestPrescriptionsWrittenTogether(t *testing.T) {
+	eachEnv(t, func(t *testing.T, e *env) {
+		ibu := drugCode(t, "ibuprofen", "oral", true)
+		e.stock("bch", true, ibu)
+		vpath, doc, lm := e.rxVisit("李小天", map[string]any{"drug_allergies": "无", "weight_kg": 16})
+		body := map[string]any{"items": []any{item(ibu, 150, "mg", "tid", 3, 1)}, "diagnoses": []string{"L20.9"}, "weight_kg": 16,
+			"confirm": []string{"under-6-accompanied"}}
+		const n = 12
+		got := make([]resp, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Add(1)
+			go func() { defer wg.Done(); got[i] = e.req("POST", vpath+"/prescriptions", doc, body) }()
+		}
+		wg.Wait()
+		versions, ids := map[float64]bool{}, map[float64]bool{}
+		for _, r := range got {
+			if r.status != 201 {
+				t.Fatalf("issue %d %s", r.status, r.raw)
+			}
+			versions[r.body["version"].(float64)], ids[r.body["id"].(float64)] = true, true
+		}
+		if len(versions) != n || len(ids) != n || !versions[1] || !versions[n] {
+			t.Fatalf("versions %v ids %v", versions, ids)
+		}
+		ph := e.login("bch-pharmacist")
+		var list []float64
+		for id := range ids {
+			list = append(list, id)
+		}
+		// The first prescription twice, the others once, all at once.
+		list = append(list, list[0])
+		reviews := make([]resp, len(list))
+		for i, id := range list {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				reviews[i] = e.req("POST", fmt.Sprintf("/api/v1/prescriptions/%.0f/review", id), ph, map[string]any{"decision": "approve"})
+			}()
+		}
+		wg.Wait()
+		approved, lost := 0, 0
+		for _, r := range reviews {
+			switch {
+			case r.status == 200 && r.body["status"] == "approved":
+				approved++
+			case r.status == 409 && r.errCode() == "prescription_not_pending":
+				lost++
+			default:
+				t.Fatalf("review %d %s", r.status, r.raw)
+			}
+		}
+		if approved != n || lost != 1 {
+			t.Fatalf("%d approved, %d refused", approved, lost)
+		}
+		for id := range ids {
+			if r := e.req("GET", fmt.Sprintf("/api/v1/prescriptions/%.0f/verify", id), lm, nil); r.body["valid"] != true {
+				t.Fatalf("prescription %.0f: %s", id, r.raw)
+			}
+			for _, action := range []string{"prescription.issue", "prescription.review"} {
+				var k int
+				e.db.Writer().QueryRow(`SELECT COUNT(*) FROM audit_log WHERE action = $1 AND object_id = $2`, action, fmt.Sprintf("%.0f", id)).Scan(&k)
+				if k != 1 {
+					t.Errorf("prescription %.0f: %d %s entries", id, k, action)
+				}
+			}
+		}
+		var details []string
+		rows, err := e.db.Writer().Query(`SELECT detail FROM audit_log WHERE action = 'prescription.issue' ORDER BY seq`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var d string
+			rows.Scan(&d)
+			details = append(details, d)
+		}
+		rows.Close()
+		if len(details) != n || !strings.HasPrefix(details[0], "v") || !strings.Contains(details[0], "confirmed under-6-accompanied") {
+			t.Fatalf("issue entries %q", details)
+		}
+		if _, prob, err := audit.Verify(context.Background(), e.db); err != nil || prob != nil {
+			t.Fatalf("audit chain: %v %v", prob, err)
 		}
 	})
 }

@@ -70,6 +70,7 @@ type Server struct {
 	bg       sync.WaitGroup
 	rxc      *rx.Checker // prescriptions: catalogue, rules engine
 	rxKeys   *rx.Keys    // prescriptions: signing (nil without a master key)
+	rxw      *rx.Writer  // prescriptions: the group-commit writer of issues and reviews
 }
 
 // DemoAccount is shown on the login page in demo mode.
@@ -121,6 +122,7 @@ func New(cfg Config, db *sqlstore.DB, al *audit.Logger, log *slog.Logger) (*Serv
 		}
 		s.rxKeys = &rx.Keys{Store: db, Sealer: sealer}
 	}
+	s.rxw = rx.NewWriter(db)
 	s.cfg = cfg
 	s.handler = s.routes()
 	return s, nil
@@ -135,10 +137,11 @@ func defaultBlobDir(db *sqlstore.DB) string {
 	return filepath.Join(os.TempDir(), "yunyi-files")
 }
 
-// Close stops the booking and chat writers after what is queued, and
-// waits for background sends.
+// Close stops the booking, prescription and chat writers after what is
+// queued, and waits for background sends.
 func (s *Server) Close() {
 	s.bk.Close()
+	s.rxw.Close()
 	s.hub.Close()
 	s.stopBus()
 	s.bg.Wait()
