@@ -1,6 +1,7 @@
 // Command yunyi is the Yunyi internet-hospital platform in one binary.
 //
-//	yunyi serve [--addr 127.0.0.1:8080] [--db yunyi.db|postgres://...] [--demo]
+//	yunyi serve [--addr 127.0.0.1:8080] [--db yunyi.db|postgres://...] [--demo] [--tls-cert FILE --tls-key FILE]
+//	            [--http-redirect-addr :80] [--trusted-proxies CIDR,...] [--metrics-addr 127.0.0.1:9090|off] [--log-format text|json]
 //	yunyi migrate [--db ...]
 //	yunyi user create --username U --password P --role R [--institution CODE]
 //	yunyi audit verify [--db ...]
@@ -15,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -27,6 +29,7 @@ import (
 	"github.com/yunyi-health/yunyi/internal/demo"
 	"github.com/yunyi-health/yunyi/internal/identity"
 	"github.com/yunyi-health/yunyi/internal/listen"
+	"github.com/yunyi-health/yunyi/internal/metrics"
 	"github.com/yunyi-health/yunyi/internal/sign"
 	"github.com/yunyi-health/yunyi/internal/sqlstore"
 	"github.com/yunyi-health/yunyi/internal/turn"
@@ -143,13 +146,7 @@ func openDB(ctx context.Context, dsn string) (*sqlstore.DB, error) {
 	return db, nil
 }
 
-func newLogger(w io.Writer) *slog.Logger {
-	lvl := slog.LevelInfo
-	if os.Getenv("YUNYI_DEBUG") != "" {
-		lvl = slog.LevelDebug
-	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: lvl}))
-}
+func newLogger(w io.Writer) *slog.Logger { return newLogFormat(w, "text") }
 
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
@@ -167,7 +164,15 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	files := fs.String("files", "", "folder of uploaded files (default: beside the SQLite file)")
 	keysFlag := fs.String("keys", os.Getenv("YUNYI_KEYS"), "file of the master key (64 hex characters, mode 0600) that seals practitioners' SM2 signing keys; with --demo and none given, yunyi.keys in the working folder is made")
 	nowFlag := fs.String("now", os.Getenv("YUNYI_NOW"), "start the server's clock at this RFC 3339 instant and let it run on from there (demos and tests; default: the real time)")
+	ops := addOpsFlags(fs)
+	fs.SetOutput(stderr)
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if err := ops.resolve(fs); err != nil {
 		return err
 	}
 	start := time.Now()
@@ -175,7 +180,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log := newLogger(stderr)
+	log := newLogFormat(stderr, ops.logFormat)
 	slog.SetDefault(log)
 	db, err := openDB(ctx, *dsn)
 	if err != nil {
@@ -207,7 +212,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if master == nil {
 		log.Warn("no signing key file (--keys or YUNYI_KEYS): prescriptions cannot be signed, issued or reviewed")
 	}
-	srv, err := web.New(web.Config{Now: now, SigningKey: master, Demo: *withDemo, SecureCookies: !*insecure, TURN: ts, BlobDir: *files}, db, al, log)
+	srv, err := web.New(web.Config{Now: now, SigningKey: master, Demo: *withDemo, SecureCookies: !*insecure, TURN: ts, BlobDir: *files,
+		TrustedProxies: ops.trusted, Metrics: metrics.Default}, db, al, log)
 	if err != nil {
 		return err
 	}
@@ -275,10 +281,21 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}()
 
+	var certs *certReloader
+	if ops.tlsCert != "" {
+		if certs, err = newCertReloader(ops.tlsCert, ops.tlsKey, log); err != nil {
+			return err
+		}
+	}
 	lns, err := listen.TCP(*addr)
 	if err != nil {
 		return err
 	}
+	defer func() {
+		for _, ln := range lns {
+			ln.Close() // when returning before serving (the server closes what it serves)
+		}
+	}()
 	hs := &http.Server{
 		Handler:           srv,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -287,8 +304,48 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	url := "http://" + lns[0].Addr().String()
+	scheme := "http"
+	if certs != nil {
+		hs.TLSConfig, scheme = certs.tlsConfig(), "https"
+	}
+	errc := make(chan error, len(lns)+2)
+	// Plain HTTP redirected to HTTPS, and the metrics, each on its own address.
+	var side []*http.Server
+	var sideInfo []string
+	if ops.redirectAddr != "" {
+		ln, err := net.Listen("tcp", ops.redirectAddr)
+		if err != nil {
+			return fmt.Errorf("--http-redirect-addr: %w", err)
+		}
+		defer ln.Close()
+		_, port, _ := net.SplitHostPort(lns[0].Addr().String())
+		rs := &http.Server{Handler: redirectToHTTPS(port), ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second,
+			IdleTimeout: 30 * time.Second, ErrorLog: hs.ErrorLog}
+		side = append(side, rs)
+		sideInfo = append(sideInfo, fmt.Sprintf("Redirecting http://%s to HTTPS.", ln.Addr()))
+		go func() { errc <- rs.Serve(ln) }()
+	}
+	if ops.metricsAddr != "off" && ops.metricsAddr != "" {
+		ln, err := net.Listen("tcp", ops.metricsAddr)
+		switch {
+		case err != nil && ops.metricsExplicit:
+			return fmt.Errorf("--metrics-addr: %w", err)
+		case err != nil:
+			// The default address may be another server's on this host.
+			log.Warn("metrics not served (--metrics-addr to choose another address, \"off\" to disable)", "addr", ops.metricsAddr, "err", err)
+		default:
+			defer ln.Close()
+			ms := metricsServer(metrics.Default, log)
+			side = append(side, ms)
+			sideInfo = append(sideInfo, fmt.Sprintf("Metrics at http://%s/metrics.", ln.Addr()))
+			go func() { errc <- ms.Serve(ln) }()
+		}
+	}
+	url := scheme + "://" + lns[0].Addr().String()
 	fmt.Fprintf(stdout, "Yunyi %s listening on %s (database: %s, ready in %s)\n", Version, url, db.Engine, time.Since(start).Round(time.Millisecond))
+	for _, l := range sideInfo {
+		fmt.Fprintln(stdout, l)
+	}
 	if *nowFlag != "" {
 		fmt.Fprintf(stdout, "The server's clock started at %s.\n", *nowFlag)
 	}
@@ -298,9 +355,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintf(stdout, "  %-22s %-18s %s\n", a.Username, a.Role, a.Note)
 		}
 	}
-	errc := make(chan error, len(lns))
 	for _, ln := range lns {
-		go func() { errc <- hs.Serve(ln) }()
+		if certs != nil {
+			go func() { errc <- hs.ServeTLS(ln, "", "") }()
+		} else {
+			go func() { errc <- hs.Serve(ln) }()
+		}
 	}
 	select {
 	case err := <-errc:
@@ -310,6 +370,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	log.Info("shutting down; letting requests in flight finish")
 	sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
+	for _, s := range side {
+		s.Shutdown(sctx)
+	}
 	if err := hs.Shutdown(sctx); err != nil {
 		return err
 	}

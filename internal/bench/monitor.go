@@ -8,10 +8,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"unicode"
-
-	"github.com/longbridgeapp/opencc"
 	"time"
+	"unicode"
 
 	"github.com/yunyi-health/yunyi/internal/demo"
 	"github.com/yunyi-health/yunyi/internal/monitor"
@@ -52,10 +50,6 @@ func syntheticArticles(n, runes int) ([]monitor.Raw, error) {
 			chars = append(chars, c)
 		}
 	}
-	s2t, err := opencc.New("s2t")
-	if err != nil {
-		return nil, err
-	}
 	terms := []string{"互联网医院", "电子处方", "医保支付", "远程医疗", "电子病历", "大数据", "人工智能"}
 	r := rand.New(rand.NewPCG(1, 2))
 	out := make([]monitor.Raw, n)
@@ -80,9 +74,7 @@ func syntheticArticles(n, runes int) ([]monitor.Raw, error) {
 		}
 		text, title := b.String(), fmt.Sprintf("测试文章 %d", i)
 		if i%20 == 7 {
-			if text, err = s2t.Convert(text); err != nil {
-				return nil, err
-			}
+			text = monitor.Traditional(text)
 			title = fmt.Sprintf("測試文章 %d", i)
 		}
 		out[i] = monitor.Raw{Media: "压测媒体", URL: fmt.Sprintf("https://example.org/a/%d", i), Title: title,

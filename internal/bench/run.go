@@ -502,7 +502,7 @@ func load(base, name string, clients int, jobs []job, rate float64, opened bool)
 func oversold(ctx context.Context, db *sqlstore.DB) (int, error) {
 	var n int
 	err := db.Writer().QueryRowContext(ctx, `SELECT COUNT(*) FROM slots s LEFT JOIN
-		(SELECT slot_id, COUNT(*) AS c FROM appointments WHERE status = 'booked' GROUP BY slot_id) a ON a.slot_id = s.id
+		(SELECT slot_id, COUNT(*) AS c FROM appointments WHERE status IN ('booked', 'held') GROUP BY slot_id) a ON a.slot_id = s.id
 		WHERE COALESCE(a.c, 0) > s.capacity OR COALESCE(a.c, 0) <> s.booked`).Scan(&n)
 	return n, err
 }

@@ -63,6 +63,17 @@ type inst struct {
 	courier    bool              // ships drugs itself (has a courier account)
 	oneSession bool              // one session of 10 places a day per follow-up service (H-CCMC)
 	suspend    string            // department whose second doctor is suspended from first visits (D-2)
+	payAt      string            // when its services' fees are paid (M-1); "": none online yet
+}
+
+// feeTiming is when the institution's fees are paid online (M-1): the
+// demo's institutions other than the one the seeds describe as paying at
+// booking (H-CCMC, self-pay) take no fee online.
+func (in inst) feeTiming() string {
+	if in.payAt == "" {
+		return directory.PayNone
+	}
+	return in.payAt
 }
 
 var pilotSpecs = map[string]spec{
@@ -87,7 +98,7 @@ func institutions() []inst {
 				{"child-health", "儿童保健科", "Child Health Care", []spec{pilotSpecs["growth"], pilotSpecs["nutrition"]}, all, 5000},
 			},
 			// Seed 1: slots 1 to 7 days ahead.
-			directory.Release{MinDays: 1, MaxDays: 7, ReleaseTime: "00:00", CancelCutoffM: 120}, false, false, "dermatology"},
+			directory.Release{MinDays: 1, MaxDays: 7, ReleaseTime: "00:00", CancelCutoffM: 120}, false, false, "dermatology", ""},
 		{directory.Institution{Code: "ccmc", Name: "首都儿童医学中心", NameEN: "Capital Children's Medical Center",
 			Alias: "首都儿科研究所附属儿童医院（首儿所）", Status: directory.QualApproved, ApprovedOn: "2020-06-02", OnlineSince: "2020-06-02",
 			Channel: "微信公众号“首都儿童医学中心”", Pilot: true, Delivery: "医院快递配送：药品和发票当天寄出，手机查看物流",
@@ -98,7 +109,7 @@ func institutions() []inst {
 				{"child-health", "儿童保健科", "Child Health Care", []spec{pilotSpecs["growth"], pilotSpecs["nutrition"]}, "1,3,5,7", 3000},
 				{"respiratory", "呼吸科", "Respiratory Medicine", nil, "2,4,6", 3000},
 				{"dermatology", "皮肤科", "Dermatology", []spec{pilotSpecs["skin"]}, "2,4,6", 3000},
-			}, directory.Release{}, true, true, ""},
+			}, directory.Release{}, true, true, "", directory.PayAtBooking},
 		{directory.Institution{Code: "xuanwu", Name: "宣武医院", NameEN: "Xuanwu Hospital", Alias: "首都医科大学宣武医院",
 			Status: directory.QualApproved, ApprovedOn: "2020-03-01", Channel: "App“掌上宣武医院”", Insurance: true,
 			Delivery: "医院配送到家，收到药品时持医保卡实时结算", DeliveryArea: "北京市内"},
@@ -106,27 +117,27 @@ func institutions() []inst {
 				{"neurology", "神经内科", "Neurology", nil, all, 4000},
 				{"cardiology", "心内科", "Cardiology", nil, all, 4000},
 				{"endocrinology", "内分泌科", "Endocrinology", nil, all, 4000},
-			}, directory.Release{}, true, false, ""},
+			}, directory.Release{}, true, false, "", ""},
 		{directory.Institution{Code: "shijitan", Name: "世纪坛医院", NameEN: "Beijing Shijitan Hospital", Status: directory.QualApproved,
 			ApprovedOn: "2020-04-29", OnlineSince: "2020-04-29", Channel: "App“世纪云服务”（创建账号并绑定社保卡）", Delivery: "医院配送"},
 			[]dept{
 				{"cardiology", "心内科", "Cardiology", nil, all, 4000},
 				{"endocrinology", "内分泌科", "Endocrinology", nil, all, 4000},
 				{"gastroenterology", "消化内科", "Gastroenterology", nil, all, 4000},
-			}, directory.Release{}, true, false, ""},
+			}, directory.Release{}, true, false, "", ""},
 		{directory.Institution{Code: "changgung", Name: "北京清华长庚医院", NameEN: "Beijing Tsinghua Changgung Hospital", Status: directory.QualPending,
 			StatusNote: "2020 年 4 月通过北京市卫生健康委信息中心查核验收（互联网诊疗资质评审），待正式批复后开展业务"},
 			[]dept{
 				{"general", "普通内科", "General Internal Medicine", nil, all, 4000},
 				{"cardiology", "心内科", "Cardiology", nil, all, 4000},
-			}, directory.Release{}, false, false, ""},
+			}, directory.Release{}, false, false, "", ""},
 		{directory.Institution{Code: "pumch", Name: "北京协和医院", NameEN: "Peking Union Medical College Hospital", Status: directory.QualApproved,
 			ApprovedOn: "2020-05-20", Channel: "App“北京协和医院”", Delivery: "医院配送"},
 			[]dept{
 				{"endocrinology", "内分泌科", "Endocrinology", nil, all, 6000},
 				{"rheumatology", "风湿免疫科", "Rheumatology", nil, all, 6000},
 				{"dermatology", "皮肤科", "Dermatology", nil, all, 6000},
-			}, directory.Release{}, true, false, ""},
+			}, directory.Release{}, true, false, "", ""},
 	}
 }
 
@@ -242,7 +253,7 @@ func (l *loader) institution(ctx context.Context, in inst) error {
 			return err
 		}
 		for _, d := range in.depts {
-			if err := l.department(ctx, i.Code, d, in.releaseOrDefault()); err != nil {
+			if err := l.department(ctx, i.Code, d, in.releaseOrDefault(), in.feeTiming()); err != nil {
 				return err
 			}
 		}
@@ -260,13 +271,13 @@ func (in inst) releaseOrDefault() directory.Release {
 	return in.release
 }
 
-func (l *loader) department(ctx context.Context, code string, d dept, release directory.Release) error {
+func (l *loader) department(ctx context.Context, code string, d dept, release directory.Release, payAt string) error {
 	if err := l.s.SaveDepartment(ctx, &directory.Department{Institution: code, Code: d.code, Name: d.name, NameEN: d.en, Online: true}); err != nil {
 		return err
 	}
 	days, _ := directory.ParseWeekdays(d.days)
 	fu := &directory.Service{Institution: code, Department: d.code, Code: code + "-" + d.code + "-fu", Name: d.name + "复诊",
-		NameEN: d.en + " follow-up", Kind: directory.FollowUp, PriceFen: d.fuPrice, Days: days, Active: true, Release: release,
+		NameEN: d.en + " follow-up", Kind: directory.FollowUp, PriceFen: d.fuPrice, PayAt: payAt, Days: days, Active: true, Release: release,
 		Questionnaire: questionnaireOf("")}
 	if err := l.s.SaveService(ctx, fu); err != nil {
 		return err
@@ -277,7 +288,7 @@ func (l *loader) department(ctx context.Context, code string, d dept, release di
 		}
 		if sp.firstVisit {
 			fv := &directory.Service{Institution: code, Department: d.code, Code: code + "-" + sp.code + "-fv", Name: sp.name + "首诊",
-				NameEN: sp.en + " first visit", Kind: directory.FirstVisit, Specialty: sp.code, PriceFen: d.fuPrice + 3000, Days: days, Active: true,
+				NameEN: sp.en + " first visit", Kind: directory.FirstVisit, Specialty: sp.code, PriceFen: d.fuPrice + 3000, PayAt: payAt, Days: days, Active: true,
 				Release: release, Questionnaire: questionnaireOf(sp.code)}
 			// S-5: first-visit booking opened on 2026-01-31 in the afternoon.
 			fv.OpensAt = PilotOpens

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/yunyi-health/yunyi/internal/dates"
+	"github.com/yunyi-health/yunyi/internal/policy"
 	"github.com/yunyi-health/yunyi/internal/rx"
 	"github.com/yunyi-health/yunyi/internal/sqlstore"
 	"github.com/yunyi-health/yunyi/internal/sqlstore/sqltest"
@@ -47,6 +48,28 @@ func TestDemoRxRulesCompile(t *testing.T) {
 	for _, r := range RxRules() {
 		if err := e.Validate(&r); err != nil {
 			t.Errorf("%s: %v", r.Code, err)
+		}
+	}
+}
+
+// Every shipped rule (booking, prescription, red flag) is within the cost
+// estimate that refuses hostile rules at save (issue 15).
+func TestShippedRulesWithinCostLimit(t *testing.T) {
+	pe := policy.NewEngine()
+	for _, r := range Rules() {
+		if err := pe.Validate(&r); err != nil {
+			t.Errorf("booking rule %s: %v", r.Code, err)
+		}
+	}
+	re := rx.NewEngine()
+	for _, r := range append(rx.DefaultRules(), RxRules()...) {
+		if err := re.Validate(&r); err != nil {
+			t.Errorf("prescription rule %s: %v", r.Code, err)
+		}
+	}
+	for _, q := range Questionnaires() {
+		if err := q.Validate(); err != nil {
+			t.Errorf("questionnaire %s: %v", q.Code, err)
 		}
 	}
 }

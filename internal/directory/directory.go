@@ -91,11 +91,40 @@ type Service struct {
 	Specialty   string      `json:"specialty,omitempty"` // specialty code
 	PriceFen    int64       `json:"price_fen"`
 	Price       float64     `json:"price"` // yuan, derived from PriceFen
-	Days        Weekdays    `json:"days"`
-	Active      bool        `json:"active"`
+	// PayAt is when the fee is paid: "at_booking" (the default where a
+	// price is set: a booking holds its place until paid) or "none" (M-1).
+	PayAt string `json:"pay_at"`
+	// PayWindowMinutes is how long a hold waits for its payment (default 15).
+	PayWindowMinutes int      `json:"pay_window_minutes"`
+	Days             Weekdays `json:"days"`
+	Active           bool     `json:"active"`
 	// Questionnaire is the code of the pre-consultation template (V-1).
 	Questionnaire string `json:"questionnaire,omitempty"`
 	Release
+}
+
+// When a service's fee is paid (M-1).
+const (
+	PayAtBooking = "at_booking"
+	PayNone      = "none"
+)
+
+// PaidAtBooking says whether booking the service holds the place until its
+// fee is paid: a price is set and the fee is not "none".
+func (s *Service) PaidAtBooking() bool {
+	return s.PriceFen > 0 && s.PayAt != PayNone
+}
+
+// DefaultPaymentWindow is how long a hold waits for its payment unless the
+// service sets another.
+const DefaultPaymentWindow = 15
+
+// PaymentWindow is the service's payment window in minutes (0: the default).
+func (s *Service) PaymentWindow() int {
+	if s.PayWindowMinutes <= 0 {
+		return DefaultPaymentWindow
+	}
+	return s.PayWindowMinutes
 }
 
 // Weekdays is a set of days a service opens, as ISO numbers 1 (Monday) to 7.
@@ -221,6 +250,14 @@ func (s *Service) Validate() error {
 	}
 	if s.PriceFen < 0 || s.PriceFen > 10_000_000 {
 		f.Add("price", "price_range")
+	}
+	switch s.PayAt {
+	case "", PayAtBooking, PayNone:
+	default:
+		f.Add("pay_at", "invalid")
+	}
+	if s.PayWindowMinutes < 0 || s.PayWindowMinutes > 1440 {
+		f.Add("pay_window_minutes", "number_range")
 	}
 	if s.ReleaseTime == "" {
 		s.Release = DefaultRelease

@@ -17,7 +17,6 @@ const (
 	Forbidden      = "forbidden"
 	Unauthorized   = "unauthorized"
 	BadCredentials = "bad_credentials"
-	AccountLocked  = "account_locked"
 	RateLimited    = "rate_limited"
 	Conflict       = "conflict"
 	Duplicate      = "duplicate"

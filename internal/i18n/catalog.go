@@ -8,7 +8,6 @@ var catalog = map[string][2]string{
 	"forbidden":              {"您无权执行此操作", "You are not allowed to do this"},
 	"unauthorized":           {"请先登录，或登录已过期", "Please log in; your session may have expired"},
 	"bad_credentials":        {"用户名或密码错误", "Wrong username or password"},
-	"account_locked":         {"密码错误次数过多，账户已锁定，请约 %.0f 分钟后再试", "Too many wrong passwords: the account is locked for about %.0f minutes"},
 	"rate_limited":           {"操作过于频繁，请稍后再试", "Too many requests; please try again later"},
 	"conflict":               {"操作与当前状态冲突", "This conflicts with the current state"},
 	"duplicate":              {"该信息已被登记", "This is already registered"},
@@ -88,6 +87,15 @@ func init() {
 	catalog["field.unknown_field"] = [2]string{"不认识的字段", "Unknown field"}
 }
 
+// Editing an object with PUT or PATCH (issue 15, N-19).
+func init() {
+	add(map[string][2]string{
+		"field.put_missing":       {"PUT 替换整个对象，不能省略此项（只改部分字段请用 PATCH）", "PUT replaces the whole object: this field may not be left out (use PATCH to change only some fields)"},
+		"field.field_not_allowed": {"您的角色不能修改此项", "Your role may not change this field"},
+		"field.read_only":         {"此项在这里只读，请在它自己的地址修改", "This field is read-only here; change it at its own address"},
+	})
+}
+
 // Booking texts.
 func init() {
 	add(map[string][2]string{
@@ -113,6 +121,20 @@ func init() {
 		"field.nul_character":  {"不能包含空字符（NUL）", "May not contain a NUL character"},
 		"field.period_invalid": {"结束日期须在开始日期之后，且不超过 92 天", "The end must follow the start, within 92 days"},
 		"field.expr_invalid":   {"规则表达式无法编译：%s", "The rule expression does not compile: %s"},
+	})
+}
+
+// Rules that are data (booking, prescription, red flags): the bounds of
+// their cost (issue 15, package celrule).
+func init() {
+	add(map[string][2]string{
+		"field.rule_too_costly": {"规则的计算量可能过大（最坏情况约 %d 步，上限 %d 步），请简化表达式",
+			"The rule could cost too much to evaluate (about %d steps at worst; the limit is %d): simplify it"},
+		"rule.failed":           {"规则 %s 未能完成计算（%s），按未通过处理", "Rule %s could not be evaluated (%s) and counts as not passed"},
+		"rule.failed.cost":      {"超出计算量上限", "over the cost limit"},
+		"rule.failed.cancelled": {"请求已取消", "the request was cancelled"},
+		"rule.failed.error":     {"表达式在这些数据上出错", "the expression failed on these facts"},
+		"flag.failed":           {"红旗规则 %s 未能完成计算（%s），请医师自行核对：%s", "Red flag %s could not be evaluated (%s); check it yourself: %s"},
 	})
 }
 

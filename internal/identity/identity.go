@@ -60,8 +60,6 @@ type Account struct {
 	Institution  string // institution code for staff roles, else ""
 	Phone        string
 	Disabled     bool
-	FailedLogins int
-	LockedUntil  time.Time
 	CreatedAt    time.Time
 }
 
@@ -261,10 +259,6 @@ type Store interface {
 	CreateAccount(ctx context.Context, a *Account) error
 	AccountByUsername(ctx context.Context, username string) (*Account, error)
 	AccountByID(ctx context.Context, id int64) (*Account, error)
-	// RecordLogin stores the outcome of a login attempt: on failure it
-	// increments the failure count and sets LockedUntil when the limit is
-	// reached; on success it resets both.
-	RecordLogin(ctx context.Context, id int64, ok bool, maxFailures int, lock time.Duration, now time.Time) (*Account, error)
 	SetPassword(ctx context.Context, id int64, hash string) error
 
 	AddPatient(ctx context.Context, accountID int64, p *Patient, rel Relation) error

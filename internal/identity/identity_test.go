@@ -2,6 +2,8 @@ package identity
 
 import (
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -175,5 +177,50 @@ func TestSessionValidity(t *testing.T) {
 	s.Revoked = true
 	if s.Valid(now()) {
 		t.Fatal("revoked")
+	}
+}
+
+// fits lists the resident IDs in region that agree with what an answer
+// shows next to a masked ID: the mask's visible characters, the birth date
+// and the sex.
+func fits(masked, region string, birth time.Time, sex Sex) []string {
+	var out []string
+	for seq := 0; seq < 1000; seq++ {
+		s := region + birth.Format("20060102") + fmt.Sprintf("%03d", seq)
+		if (seq%2 == 1) != (sex == Male) {
+			continue
+		}
+		id := s + string(CheckDigit(s))
+		ok := true
+		for i := range masked {
+			ok = ok && (masked[i] == '*' || masked[i] == id[i])
+		}
+		if ok {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// Issue 15 (N-19): the masked ID, the birth date and the sex shown with it
+// do not rebuild the ID, even for someone who knows the region (the old
+// mask, first 6 and last 4 visible, left exactly one).
+func TestMaskedIDCannotBeRebuilt(t *testing.T) {
+	birth := time.Date(1988, 3, 9, 0, 0, 0, 0, time.UTC)
+	for seq, sex := range map[int]Sex{36: Female, 71: Male, 4: Female} {
+		id := MakeResidentID("110105", birth, seq, sex)
+		m := MaskResidentID(id)
+		if len(m) != 18 || m[0] != id[0] || m[17] != id[17] || strings.Count(m, "*") != 16 {
+			t.Fatalf("%s masked as %s", id, m)
+		}
+		if n := len(fits(m, "110105", birth, sex)); n < 20 {
+			t.Errorf("%s: %d IDs fit %s, the birth date and the sex", id, n, m)
+		}
+		if old := id[:6] + "********" + id[14:]; len(fits(old, "110105", birth, sex)) != 1 {
+			t.Fatal("the old mask should have been rebuildable")
+		}
+	}
+	if MaskResidentID("123") != "******" {
+		t.Fatal("a malformed ID shows nothing")
 	}
 }

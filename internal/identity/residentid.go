@@ -102,13 +102,20 @@ func ParseResidentID(s string, now time.Time) (ResidentID, error) {
 // AgeOn returns the age in whole years on the given day.
 func AgeOn(birth, day time.Time) int { return dates.Years(birth, day) }
 
-// MaskResidentID hides the middle of a resident ID for display (first 6 and
-// last 4 characters visible), as Chinese services do.
+// MaskResidentID hides a resident ID (the real-name identity of N-5) for
+// display, showing only its first and last characters ("1****************8"),
+// so that an answer carrying it cannot rebuild it (issue 15, N-19). An ID
+// is region (6 digits), birth date (8), sequence (3, the last odd for men)
+// and a check character, and the same answers show the birth date and the
+// sex: the usual mask (first 6 and last 4 visible) left exactly one ID that
+// fits. With only the first and last characters visible, someone who knows
+// the region (a Beijing district) is left with about 45 IDs that fit the
+// check character, and thousands for someone who does not.
 func MaskResidentID(s string) string {
 	if len(s) != 18 {
 		return "******"
 	}
-	return s[:6] + "********" + s[14:]
+	return s[:1] + strings.Repeat("*", 16) + s[17:]
 }
 
 // MakeResidentID builds a valid resident ID for a region code (6 digits),

@@ -12,7 +12,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/go-ego/gse"
-	"github.com/longbridgeapp/opencc"
 	"golang.org/x/text/width"
 )
 
@@ -25,28 +24,26 @@ import (
 // (the segmenter's takes a second or two and tens of megabytes).
 var (
 	t2sOnce sync.Once
-	t2s     *opencc.OpenCC
+	t2sFast *t2sTable // OpenCC's t2s dictionaries read into maps
 	t2sErr  error
 	segOnce sync.Once
 	seg     gse.Segmenter
 	segErr  error
 )
 
-func converter() (*opencc.OpenCC, error) {
+func converter() (*t2sTable, error) {
 	t2sOnce.Do(func() {
-		t2s, t2sErr = opencc.New("t2s")
+		t2sFast, t2sErr = newT2STable()
 		if t2sErr != nil {
 			return
 		}
-		t2sFast = newT2STable(t2s) // nil if the dictionaries cannot be read
 		// The characters t2s changes, found once by converting the CJK
 		// block: a text with none of them is converted by returning it.
 		var block []rune
 		for r := rune(0x4E00); r <= 0x9FFF; r++ {
 			block = append(block, r)
 		}
-		out, err := t2s.Convert(string(block))
-		if conv := []rune(out); err == nil && len(conv) == len(block) {
+		if conv := []rune(t2sFast.convert(string(block))); len(conv) == len(block) {
 			traditional = new([(0x9FFF - 0x4E00 + 64) / 64]uint64)
 			for i, r := range block {
 				if conv[i] != r {
@@ -55,11 +52,8 @@ func converter() (*opencc.OpenCC, error) {
 			}
 		}
 	})
-	return t2s, t2sErr
+	return t2sFast, t2sErr
 }
-
-// t2sFast is t2s read into maps (see t2sTable).
-var t2sFast *t2sTable
 
 // traditional is the set of CJK characters that t2s converts, a bit per
 // character from U+4E00 (nil: unknown, convert everything).
@@ -120,12 +114,8 @@ func collapseSpaces(s string) string {
 // Simplify converts traditional characters to simplified and collapses
 // runs of spaces: the text as shown (Chinese punctuation kept).
 func Simplify(s string) string {
-	if cc, err := converter(); err == nil && hasTraditional(s) {
-		if t2sFast != nil && utf8.ValidString(s) {
-			s = t2sFast.convert(s)
-		} else if c, err := cc.Convert(s); err == nil {
-			s = c
-		}
+	if t, err := converter(); err == nil && hasTraditional(s) {
+		s = t.convert(s)
 	}
 	return collapseSpaces(s)
 }

@@ -2,14 +2,11 @@ package monitor
 
 import (
 	"hash/fnv"
-	"math/rand/v2"
 	"os"
 	"regexp"
 	"strings"
 	"testing"
 	"unicode/utf8"
-
-	"github.com/longbridgeapp/opencc"
 )
 
 func TestNormalizeTraditionalAndFullWidth(t *testing.T) {
@@ -156,50 +153,6 @@ func TestSentencesAsTheRegexp(t *testing.T) {
 		}
 		if got := Sentences(text); strings.Join(got, "|") != strings.Join(want, "|") {
 			t.Errorf("Sentences(%.30q) = %q, want %q", text, got, want)
-		}
-	}
-}
-
-// The conversion read into maps gives what opencc's Convert gives: seed
-// 002 (traditional), seed 000 turned traditional, random characters of the
-// whole CJK block with punctuation, Latin and digits.
-func TestT2STableIsOpenCC(t *testing.T) {
-	cc, err := converter()
-	if err != nil || t2sFast == nil {
-		t.Fatalf("converter: %v, table %v", err, t2sFast != nil)
-	}
-	texts := []string{"", "北京市試點互聯網診療首診服務", "乾燥的乾隆年間，著作權與髮型", "ＡＢＣ１２３ abc 123。"}
-	for _, f := range []string{"../../../shared/seeds/002_8fc21cac9b61f19b.txt", "../../../shared/seeds/000_084e12d233652512.txt"} {
-		if b, err := os.ReadFile(f); err == nil {
-			texts = append(texts, string(b))
-		}
-	}
-	if s2t, err := opencc.New("s2t"); err == nil && len(texts) > 5 {
-		trad, _ := s2t.Convert(texts[5])
-		texts = append(texts, trad)
-	}
-	r := rand.New(rand.NewPCG(3, 4))
-	for n := 0; n < 20; n++ {
-		var b strings.Builder
-		for k := 0; k < 500; k++ {
-			switch r.IntN(10) {
-			case 0:
-				b.WriteString("，")
-			case 1:
-				b.WriteString("Ab9 ")
-			default:
-				b.WriteRune(rune(0x4E00 + r.IntN(0x5200)))
-			}
-		}
-		texts = append(texts, b.String())
-	}
-	for i, s := range texts {
-		want, err := cc.Convert(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := t2sFast.convert(s); got != want {
-			t.Errorf("text %d: differs from opencc\n got %.80q\nwant %.80q", i, got, want)
 		}
 	}
 }

@@ -115,13 +115,18 @@ func NewEngine() *Engine {
 	if err != nil {
 		panic(err) // the variable list is fixed: a failure is a programming error
 	}
-	return &Engine{c: celrule.New(env)}
+	return &Engine{c: celrule.New(env, celrule.Config{MaxSize: MaxFactSize})}
 }
+
+// MaxFactSize is the longest string fact (codes, an ICD-10 code) the cost
+// estimate of a rule assumes: every fact is a number, a boolean or a code.
+const MaxFactSize = 100
 
 // Compile checks that expr is a boolean expression over the facts.
 func (e *Engine) Compile(expr string) (cel.Program, error) { return e.c.Compile(expr) }
 
-// Validate checks a rule for saving, compiling its expression.
+// Validate checks a rule for saving, compiling its expression; a rule
+// that could cost more than celrule.CostLimit is refused (rule_too_costly).
 func (e *Engine) Validate(r *Rule) error {
 	var f errs.Fields
 	e.c.CheckRule(&f, &r.Code, r.MessageZH, r.MessageEN, r.Expr)
@@ -181,17 +186,19 @@ func Applicable(rules []Rule, institution, department, service string) []Rule {
 }
 
 // Evaluate runs every rule on the facts and reports each verdict. A rule
-// that fails to evaluate counts as refused (fail closed).
+// that cannot be evaluated (over the cost limit, ctx cancelled, an error on
+// these facts) counts as refused (fail closed), its message naming the rule
+// and the reason.
 func (e *Engine) Evaluate(ctx context.Context, rules []Rule, f Facts) (eligible bool, verdicts []Verdict) {
 	vars := f.vars()
 	eligible = true
 	for _, r := range rules {
 		v := Verdict{Code: r.Code, Source: r.Source, MessageZH: r.MessageZH, MessageEN: r.MessageEN}
-		if p, err := e.Compile(r.Expr); err == nil {
-			if out, _, err := p.ContextEval(ctx, vars); err == nil {
-				v.Passed, _ = out.Value().(bool)
-			}
+		ok, err := e.c.Eval(ctx, r.Expr, vars)
+		if err != nil {
+			v.MessageZH, v.MessageEN = celrule.Failure(r.Code, err)
 		}
+		v.Passed = ok
 		eligible = eligible && v.Passed
 		verdicts = append(verdicts, v)
 	}

@@ -2,7 +2,11 @@ package policy
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"testing"
+
+	"github.com/yunyi-health/yunyi/internal/errs"
 )
 
 func TestCompileRefusesBadExpressions(t *testing.T) {
@@ -52,5 +56,47 @@ func TestApplicableNarrowestWins(t *testing.T) {
 	got = Applicable(rules, "bch", "cardiology", "bch-cardiology-fu")
 	if len(got) != 2 || got[1].Expr != "days_since_last_visit <= 90" {
 		t.Fatalf("%+v", got)
+	}
+}
+
+// nestedAll is the hostile rule of issue 15: nine nested .all() over
+// ten-element lists (10^9 steps).
+func nestedAll() string {
+	e := "age >= 0"
+	for i := 0; i < 9; i++ {
+		e = "[1, 2, 3, 4, 5, 6, 7, 8, 9, 10].all(x" + string(rune('a'+i)) + ", " + e + ")"
+	}
+	return e
+}
+
+// Issue 15: a rule that could burn a core is refused when saved; one that
+// goes over the cost limit anyway fails closed, naming itself; a cancelled
+// request stops the evaluation.
+func TestHostileRules(t *testing.T) {
+	e := NewEngine()
+	r := Rule{Code: "hostile", MessageZH: "x", MessageEN: "x", Expr: nestedAll()}
+	var fe *errs.Error
+	if err := e.Validate(&r); !errors.As(err, &fe) || len(fe.Fields) != 1 || fe.Fields[0].Field != "expr" || fe.Fields[0].Code != "rule_too_costly" {
+		t.Fatalf("nine nested .all() saved: %v", err)
+	}
+	// Within the estimate for codes of up to MaxFactSize characters, over
+	// the limit on facts far longer than any code.
+	costly := Rule{Code: "long-codes", Expr: `department.contains(specialty + specialty) || age >= 0`, Active: true}
+	if err := e.Validate(&Rule{Code: costly.Code, MessageZH: "x", MessageEN: "x", Expr: costly.Expr}); err != nil {
+		t.Fatal(err)
+	}
+	cheap := Rule{Code: "adult", Expr: "age >= 18", Active: true, MessageZH: "成人", MessageEN: "Adults"}
+	huge := Facts{Age: 40, Department: strings.Repeat("d", 20_000_000), Specialty: "x"}
+	ok, vs := e.Evaluate(context.Background(), []Rule{cheap, costly}, huge)
+	if ok || len(vs) != 2 || !vs[0].Passed || vs[1].Passed || !strings.Contains(vs[1].MessageZH, "long-codes") ||
+		!strings.Contains(vs[1].MessageEN, "long-codes") || !strings.Contains(vs[1].MessageEN, "cost limit") {
+		t.Fatalf("%v %+v", ok, vs)
+	}
+	// The request went away: nothing is evaluated, every rule fails closed.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	ok, vs = e.Evaluate(ctx, []Rule{cheap}, Facts{Age: 40})
+	if ok || vs[0].Passed || !strings.Contains(vs[0].MessageEN, "cancelled") {
+		t.Fatalf("%v %+v", ok, vs)
 	}
 }

@@ -102,8 +102,14 @@ var Variables = []struct{ Name, Type, Doc string }{
 }
 
 // CostLimit bounds one rule's evaluation: rules are data, and a hostile or
-// careless one must not burn a core (it fails closed).
-const CostLimit = 100_000
+// careless one must not burn a core (it fails closed). The bound and its
+// estimate at save are celrule's, the same for every kind of rule.
+const CostLimit = celrule.CostLimit
+
+// MaxFactSize is the longest list or string fact the cost estimate of a
+// rule assumes: a prescription has at most MaxItems drugs, so its lists
+// (drugs, classes, pairs of interacting drugs, diagnoses) stay well below.
+const MaxFactSize = 100
 
 // Engine compiles and evaluates safety rules; programs are cached by text.
 type Engine struct {
@@ -122,13 +128,14 @@ func NewEngine() *Engine {
 	if err != nil {
 		panic(err) // a fixed list: a failure is a programming error
 	}
-	return &Engine{c: celrule.New(env, cel.CostLimit(CostLimit))}
+	return &Engine{c: celrule.New(env, celrule.Config{MaxSize: MaxFactSize})}
 }
 
 // Compile checks that expr is a boolean expression over the facts.
 func (e *Engine) Compile(expr string) (cel.Program, error) { return e.c.Compile(expr) }
 
-// Validate checks a rule for saving.
+// Validate checks a rule for saving; a rule that could cost more than
+// CostLimit is refused (rule_too_costly).
 func (e *Engine) Validate(r *Rule) error {
 	var f errs.Fields
 	e.c.CheckRule(&f, &r.Code, r.MessageZH, r.MessageEN, r.Expr)
@@ -174,22 +181,26 @@ func Applicable(rules []Rule, institution string) []Rule {
 
 // Evaluate runs every rule on the facts. ok is false when a refuse rule
 // failed, or a confirm rule failed that confirmed does not name. A rule that
-// cannot be evaluated fails (closed).
+// cannot be evaluated (over the cost limit, ctx cancelled, an error on these
+// facts) fails closed: a refusal whose message names the rule and why.
 func (e *Engine) Evaluate(ctx context.Context, rules []Rule, f *Facts, confirmed []string) (ok bool, verdicts []Verdict) {
 	vars := f.vars()
 	ok = true
 	for _, r := range rules {
 		v := Verdict{Code: r.Code, Source: r.Source, Severity: r.Severity, MessageZH: r.MessageZH, MessageEN: r.MessageEN}
-		if p, err := e.Compile(r.Expr); err == nil {
-			if out, _, err := p.ContextEval(ctx, vars); err == nil {
-				v.Passed, _ = out.Value().(bool)
-			}
+		passed, err := e.c.Eval(ctx, r.Expr, vars)
+		if err != nil {
+			// Not evaluated: a refusal whatever its severity (a
+			// confirmation cannot cover what nobody checked).
+			v.MessageZH, v.MessageEN = celrule.Failure(r.Code, err)
+			v.Severity = Refuse
 		}
+		v.Passed = passed
 		if !v.Passed {
 			if d, _ := vars[r.Detail].([]string); len(d) > 0 {
 				v.Detail = strings.Join(d, "；")
 			}
-			if r.Severity == Confirm && contains(confirmed, r.Code) {
+			if v.Severity == Confirm && contains(confirmed, r.Code) {
 				v.Confirmed = true
 			} else {
 				ok = false

@@ -2,10 +2,13 @@ package rx
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/yunyi-health/yunyi/internal/dates"
+	"github.com/yunyi-health/yunyi/internal/errs"
 )
 
 func TestDefaultRulesCompile(t *testing.T) {
@@ -104,23 +107,58 @@ func TestXuanwuBansHighRisk(t *testing.T) {
 	}
 }
 
-// A rule too costly to run fails closed; a rule that does not compile is
-// refused at save.
+// nestedAll is the hostile rule of issue 15: nine nested .all() over
+// ten-element lists (10^9 steps).
+func nestedAll() string {
+	e := "drugs.size() >= 0"
+	for i := 0; i < 9; i++ {
+		e = "[1, 2, 3, 4, 5, 6, 7, 8, 9, 10].all(x" + string(rune('a'+i)) + ", " + e + ")"
+	}
+	return e
+}
+
+// Issue 15: a rule that does not compile or could cost too much is refused
+// at save; one that goes over the cost limit anyway (a rule saved before
+// the estimate, facts larger than any prescription's) fails closed as a
+// refusal naming itself, whatever its severity; a cancelled request stops.
 func TestHostileRules(t *testing.T) {
 	e := NewEngine()
 	bad := Rule{Code: "x", Severity: Refuse, MessageZH: "x", MessageEN: "x", Expr: "drugs.size() +"}
 	if err := e.Validate(&bad); err == nil {
 		t.Fatal("a broken expression saved")
 	}
-	heavy := Rule{Code: "heavy", Severity: Refuse, MessageZH: "x", MessageEN: "x", Active: true,
-		Expr: "[1,2,3,4,5,6,7,8,9,10].all(a, [1,2,3,4,5,6,7,8,9,10].all(b, [1,2,3,4,5,6,7,8,9,10].all(c, [1,2,3,4,5,6,7,8,9,10].all(d, [1,2,3,4,5,6,7,8,9,10].all(e, a+b+c+d+e > 0)))))"}
-	start := time.Now()
-	pass, vs := e.Evaluate(context.Background(), []Rule{heavy}, &Facts{}, nil)
-	if pass || vs[0].Passed {
-		t.Fatal("a rule past the cost limit passed")
+	heavy := Rule{Code: "heavy", Severity: Confirm, MessageZH: "x", MessageEN: "x", Active: true, Expr: nestedAll()}
+	var fe *errs.Error
+	if err := e.Validate(&heavy); !errors.As(err, &fe) || len(fe.Fields) != 1 || fe.Fields[0].Field != "expr" || fe.Fields[0].Code != "rule_too_costly" {
+		t.Fatalf("nine nested .all() saved: %v", err)
 	}
-	if time.Since(start) > 5*time.Second {
-		t.Fatal("the cost limit did not stop the rule")
+	pass, vs := e.Evaluate(context.Background(), []Rule{heavy}, &Facts{}, []string{"heavy"})
+	if pass || vs[0].Passed || vs[0].Severity != Refuse || !strings.Contains(vs[0].MessageZH, "heavy") {
+		t.Fatalf("a stored rule past the estimate: %v %+v", pass, vs)
+	}
+	// Within the estimate for lists of MaxFactSize, over the limit on
+	// thousands of interactions.
+	dup := Rule{Code: "dup-pairs", Severity: Confirm, MessageZH: "x", MessageEN: "x", Active: true,
+		Expr: "interactions.all(x, x in interactions)"}
+	if err := e.Validate(&dup); err != nil {
+		t.Fatal(err)
+	}
+	many := make([]string, 20_000)
+	for i := range many {
+		many[i] = strings.Repeat("药", i%17)
+	}
+	pass, vs = e.Evaluate(context.Background(), []Rule{dup}, &Facts{Interactions: many}, []string{"dup-pairs"})
+	if pass || vs[0].Passed || vs[0].Severity != Refuse || !strings.Contains(vs[0].MessageZH, "dup-pairs") || !strings.Contains(vs[0].MessageEN, "cost limit") {
+		t.Fatalf("past the cost limit: %v %+v", pass, vs)
+	}
+	if pass, _ := e.Evaluate(context.Background(), []Rule{dup}, &Facts{Interactions: many[:5]}, nil); !pass {
+		t.Fatal("the rule on a prescription's facts")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	pass, vs = e.Evaluate(ctx, []Rule{dup}, &Facts{Interactions: many}, nil)
+	if pass || vs[0].Passed || !strings.Contains(vs[0].MessageEN, "cancelled") {
+		t.Fatalf("cancelled: %v %+v", pass, vs)
 	}
 }
 

@@ -124,6 +124,8 @@ func Generate(svc directory.Service, schedules []Schedule, doctors map[int64]dir
 const (
 	Booked    = "booked"
 	Cancelled = "cancelled"
+	Held      = "held"    // a paid service's place, kept until PayBy for its payment
+	Expired   = "expired" // a hold whose payment did not come in time: its place went back
 )
 
 // Appointment is a patient's booking of a slot.
@@ -148,11 +150,12 @@ type Appointment struct {
 	CancelledAt  time.Time             `json:"cancelled_at,omitzero"`
 	CancelReason string                `json:"cancel_reason,omitempty"`
 	VisitState   string                `json:"visit_state,omitempty"` // the online visit's state once it has moved
+	PayBy        time.Time             `json:"pay_by,omitzero"`       // a held appointment's payment deadline
 }
 
 // CanCancel says whether the patient may still cancel at now.
 func (a Appointment) CanCancel(now time.Time, cutoffMinutes int) error {
-	if a.Status != Booked {
+	if a.Status != Booked && a.Status != Held {
 		return errs.E(errs.Conflict)
 	}
 	if now.After(a.Start.Add(-time.Duration(cutoffMinutes) * time.Minute)) {
@@ -169,6 +172,9 @@ type BookRequest struct {
 	IdemKey   string
 	Answers   string // JSON
 	At        time.Time
+	// PayBy, when set, makes the booking a hold (status held) kept until
+	// then for its payment.
+	PayBy time.Time
 	// Notice, when set, is put in the account's inbox in the same
 	// transaction as the booking (its Ref is filled in).
 	Notice *notify.Notification

@@ -161,14 +161,14 @@ func (db *DB) SaveSpecialty(ctx context.Context, s *directory.Specialty) error {
 }
 
 const serviceCols = `institution, department, code, name, name_en, kind, specialty, price_fen, days, active,
-	book_min_days, book_max_days, release_time, opens_at, cancel_cutoff_minutes, questionnaire`
+	book_min_days, book_max_days, release_time, opens_at, cancel_cutoff_minutes, questionnaire, pay_at, pay_window_minutes`
 
 func scanService(row interface{ Scan(...any) error }) (*directory.Service, error) {
 	var s directory.Service
 	var kind, days string
 	var opens int64
 	if err := row.Scan(&s.Institution, &s.Department, &s.Code, &s.Name, &s.NameEN, &kind, &s.Specialty, &s.PriceFen, &days, &s.Active,
-		&s.MinDays, &s.MaxDays, &s.ReleaseTime, &opens, &s.CancelCutoffM, &s.Questionnaire); err != nil {
+		&s.MinDays, &s.MaxDays, &s.ReleaseTime, &opens, &s.CancelCutoffM, &s.Questionnaire, &s.PayAt, &s.PayWindowMinutes); err != nil {
 		return nil, notFound(err)
 	}
 	s.OpensAt = fromMicros(opens)
@@ -198,14 +198,14 @@ func (db *DB) SaveService(ctx context.Context, s *directory.Service) error {
 		}
 	}
 	_, err = db.w.ExecContext(ctx, `INSERT INTO services (`+serviceCols+`, position)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, (SELECT COUNT(*) FROM services WHERE institution = $1))
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, (SELECT COUNT(*) FROM services WHERE institution = $1))
 		ON CONFLICT (code) DO UPDATE SET department = excluded.department, name = excluded.name, name_en = excluded.name_en,
 			kind = excluded.kind, specialty = excluded.specialty, price_fen = excluded.price_fen, days = excluded.days,
 			active = excluded.active, book_min_days = excluded.book_min_days, book_max_days = excluded.book_max_days,
 			release_time = excluded.release_time, opens_at = excluded.opens_at, cancel_cutoff_minutes = excluded.cancel_cutoff_minutes,
-			questionnaire = excluded.questionnaire`,
+			questionnaire = excluded.questionnaire, pay_at = excluded.pay_at, pay_window_minutes = excluded.pay_window_minutes`,
 		s.Institution, s.Department, s.Code, s.Name, s.NameEN, string(s.Kind), s.Specialty, s.PriceFen, s.Days.String(), s.Active,
-		s.MinDays, s.MaxDays, s.ReleaseTime, micros(s.OpensAt), s.CancelCutoffM, s.Questionnaire)
+		s.MinDays, s.MaxDays, s.ReleaseTime, micros(s.OpensAt), s.CancelCutoffM, s.Questionnaire, s.PayAt, s.PaymentWindow())
 	return fkInvalid(err, "department")
 }
 

@@ -81,17 +81,19 @@ func (db *DB) CreateAccount(ctx context.Context, a *identity.Account) error {
 	return db.tx(ctx, func(tx *sql.Tx) error { return insertAccount(ctx, tx, a) })
 }
 
-const accountCols = `id, username, password_hash, role, COALESCE(institution, ''), phone, disabled, failed_logins, locked_until, created_at`
+// accountCols are the columns of an account. failed_logins and locked_until
+// (migration 0001) are no longer read or written: logins are throttled in
+// memory, never locked (issue 15).
+const accountCols = `id, username, password_hash, role, COALESCE(institution, ''), phone, disabled, created_at`
 
 func scanAccount(row interface{ Scan(...any) error }) (*identity.Account, error) {
 	var a identity.Account
 	var role string
-	var locked, created int64
-	if err := row.Scan(&a.ID, &a.Username, &a.PasswordHash, &role, &a.Institution, &a.Phone, &a.Disabled, &a.FailedLogins, &locked, &created); err != nil {
+	var created int64
+	if err := row.Scan(&a.ID, &a.Username, &a.PasswordHash, &role, &a.Institution, &a.Phone, &a.Disabled, &created); err != nil {
 		return nil, notFound(err)
 	}
 	a.Role = identity.Role(role)
-	a.LockedUntil = fromMicros(locked)
 	a.CreatedAt = fromMicros(created)
 	return &a, nil
 }
@@ -122,33 +124,8 @@ func (db *DB) Accounts(ctx context.Context, institution string) ([]identity.Acco
 	return out, rows.Err()
 }
 
-func (db *DB) RecordLogin(ctx context.Context, id int64, ok bool, maxFailures int, lock time.Duration, now time.Time) (*identity.Account, error) {
-	var a *identity.Account
-	err := db.tx(ctx, func(tx *sql.Tx) error {
-		var err error
-		if ok {
-			_, err = tx.ExecContext(ctx, `UPDATE accounts SET failed_logins = 0, locked_until = 0 WHERE id = $1`, id)
-		} else {
-			// One statement: count the failure and lock when it reaches the limit.
-			_, err = tx.ExecContext(ctx, `UPDATE accounts SET failed_logins = failed_logins + 1,
-				locked_until = CASE WHEN failed_logins + 1 >= $2 THEN $3 ELSE locked_until END WHERE id = $1`,
-				id, maxFailures, micros(now.Add(lock)))
-			if err == nil {
-				// A lock starts a fresh count for the next period.
-				_, err = tx.ExecContext(ctx, `UPDATE accounts SET failed_logins = 0 WHERE id = $1 AND failed_logins >= $2`, id, maxFailures)
-			}
-		}
-		if err != nil {
-			return err
-		}
-		a, err = scanAccount(tx.QueryRowContext(ctx, `SELECT `+accountCols+` FROM accounts WHERE id = $1`, id))
-		return err
-	})
-	return a, err
-}
-
 func (db *DB) SetPassword(ctx context.Context, id int64, hash string) error {
-	_, err := db.w.ExecContext(ctx, `UPDATE accounts SET password_hash = $2, failed_logins = 0, locked_until = 0 WHERE id = $1`, id, hash)
+	_, err := db.w.ExecContext(ctx, `UPDATE accounts SET password_hash = $2 WHERE id = $1`, id, hash)
 	return err
 }
 
@@ -264,20 +241,20 @@ func (db *DB) SessionByTokenHash(ctx context.Context, hash []byte) (*identity.Se
 func (db *DB) SessionAccount(ctx context.Context, hash []byte) (*identity.Session, *identity.Account, error) {
 	var s identity.Session
 	var kind, role string
-	var created, expires, idle, locked, acreated int64
+	var created, expires, idle, acreated int64
 	var a identity.Account
 	err := db.QueryRowContext(ctx, `SELECT s.token_hash, s.account_id, s.kind, s.csrf, s.created_at, s.expires_at, s.idle_expiry, s.revoked, s.ip,
-		a.id, a.username, a.password_hash, a.role, COALESCE(a.institution, ''), a.phone, a.disabled, a.failed_logins, a.locked_until, a.created_at
+		a.id, a.username, a.password_hash, a.role, COALESCE(a.institution, ''), a.phone, a.disabled, a.created_at
 		FROM sessions s JOIN accounts a ON a.id = s.account_id WHERE s.token_hash = $1`, hash).
 		Scan(&s.TokenHash, &s.AccountID, &kind, &s.CSRF, &created, &expires, &idle, &s.Revoked, &s.IP,
-			&a.ID, &a.Username, &a.PasswordHash, &role, &a.Institution, &a.Phone, &a.Disabled, &a.FailedLogins, &locked, &acreated)
+			&a.ID, &a.Username, &a.PasswordHash, &role, &a.Institution, &a.Phone, &a.Disabled, &acreated)
 	if err != nil {
 		return nil, nil, notFound(err)
 	}
 	s.Kind = identity.SessionKind(kind)
 	s.CreatedAt, s.ExpiresAt, s.IdleExpiry = fromMicros(created), fromMicros(expires), fromMicros(idle)
 	a.Role = identity.Role(role)
-	a.LockedUntil, a.CreatedAt = fromMicros(locked), fromMicros(acreated)
+	a.CreatedAt = fromMicros(acreated)
 	return &s, &a, nil
 }
 

@@ -188,8 +188,17 @@ func (db *DB) Book(ctx context.Context, reqs []schedule.BookRequest) ([]schedule
 	return results, nil
 }
 
+// bookStatus is a new appointment's status: held until its payment when
+// the booking has a payment deadline.
+func bookStatus(r schedule.BookRequest) string {
+	if !r.PayBy.IsZero() {
+		return schedule.Held
+	}
+	return schedule.Booked
+}
+
 // bookChunk bounds the requests one statement takes places for (the
-// appointments' insert has 11 parameters a row, under SQLite's 999).
+// appointments' insert has 13 parameters a row: 832, under SQLite's 999).
 const bookChunk = 64
 
 // bookTx is one batch of bookings being written.
@@ -241,7 +250,7 @@ func (w *bookTx) bookAlone(ctx context.Context, idx []int) error {
 	var sb strings.Builder
 	var args []any
 	sb.WriteString(`INSERT INTO appointments (slot_id, patient_id, account_id, service, institution, department, day, kind, status, answers,
-		idem_key, created_at) VALUES `)
+		idem_key, created_at, pay_by) VALUES `)
 	for _, i := range idx {
 		r := w.reqs[i]
 		t, ok := taken[r.SlotID]
@@ -254,8 +263,9 @@ func (w *bookTx) bookAlone(ctx context.Context, idx []int) error {
 		}
 		got = append(got, i)
 		n := len(args)
-		fmt.Fprintf(&sb, "($%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, 'booked', $%d, $%d, $%d)", n+1, n+2, n+3, n+4, n+5, n+6, n+7, n+8, n+9, n+10, n+11)
-		args = append(args, r.SlotID, r.PatientID, r.AccountID, t.service, t.institution, t.department, t.day, t.kind, r.Answers, r.IdemKey, micros(r.At))
+		fmt.Fprintf(&sb, "($%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d)", n+1, n+2, n+3, n+4, n+5, n+6, n+7, n+8, n+9, n+10, n+11, n+12, n+13)
+		args = append(args, r.SlotID, r.PatientID, r.AccountID, t.service, t.institution, t.department, t.day, t.kind, bookStatus(r), r.Answers, r.IdemKey,
+			micros(r.At), micros(r.PayBy))
 	}
 	if len(got) == 0 {
 		return nil
@@ -296,7 +306,7 @@ func (w *bookTx) bookShared(ctx context.Context, idx []int) error {
 	}
 	defer take.Close()
 	ins, err := w.tx.PrepareContext(ctx, `INSERT INTO appointments (slot_id, patient_id, account_id, service, institution, department, day, kind,
-		status, answers, idem_key, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'booked', $9, $10, $11)
+		status, answers, idem_key, created_at, pay_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
 		ON CONFLICT DO NOTHING RETURNING id`)
 	if err != nil {
 		return err
@@ -321,7 +331,7 @@ func (w *bookTx) bookShared(ctx context.Context, idx []int) error {
 			return err
 		}
 		err = ins.QueryRowContext(ctx, r.SlotID, r.PatientID, r.AccountID, t.service, t.institution, t.department, t.day, t.kind,
-			r.Answers, r.IdemKey, micros(r.At)).Scan(&id)
+			bookStatus(r), r.Answers, r.IdemKey, micros(r.At), micros(r.PayBy)).Scan(&id)
 		if errors.Is(err, sql.ErrNoRows) {
 			if err := w.conflict(ctx, i); err != nil {
 				return err
@@ -356,7 +366,7 @@ func (w *bookTx) conflict(ctx context.Context, i int) error {
 // entry.
 func (w *bookTx) booked(i int, id int64, t takenSlot) {
 	r := w.reqs[i]
-	a := &schedule.Appointment{ID: id, SlotID: r.SlotID, PatientID: r.PatientID, AccountID: r.AccountID, Status: schedule.Booked, IdemKey: r.IdemKey,
+	a := &schedule.Appointment{ID: id, SlotID: r.SlotID, PatientID: r.PatientID, AccountID: r.AccountID, Status: bookStatus(r), PayBy: r.PayBy, IdemKey: r.IdemKey,
 		CreatedAt: r.At, Service: t.service, Institution: t.institution, Department: t.department, Day: t.day,
 		Kind: directory.ServiceKind(t.kind), Start: fromMicros(t.start)}
 	json.Unmarshal([]byte(r.Answers), &a.Answers)
@@ -452,7 +462,7 @@ func whyNotTaken(ctx context.Context, tx *sql.Tx, slotID int64) (string, error) 
 }
 
 const apptCols = `a.id, a.slot_id, a.patient_id, a.account_id, a.service, a.institution, a.department, a.day, a.kind, a.status, a.answers,
-	a.idem_key, a.created_at, a.cancelled_at, a.cancel_reason, s.starts_at, COALESCE(p.name, ''), COALESCE(pt.name, ''), COALESCE(sv.name, ''),
+	a.idem_key, a.created_at, a.cancelled_at, a.cancel_reason, a.pay_by, s.starts_at, COALESCE(p.name, ''), COALESCE(pt.name, ''), COALESCE(sv.name, ''),
 	COALESCE((SELECT v.state FROM visits v WHERE v.appointment_id = a.id), '')`
 
 const apptFrom = ` FROM appointments a JOIN slots s ON s.id = a.slot_id LEFT JOIN practitioners p ON p.id = s.practitioner_id
@@ -461,13 +471,13 @@ const apptFrom = ` FROM appointments a JOIN slots s ON s.id = a.slot_id LEFT JOI
 func scanAppointment(row interface{ Scan(...any) error }) (*schedule.Appointment, error) {
 	var a schedule.Appointment
 	var kind, answers string
-	var created, cancelled, start int64
+	var created, cancelled, payBy, start int64
 	if err := row.Scan(&a.ID, &a.SlotID, &a.PatientID, &a.AccountID, &a.Service, &a.Institution, &a.Department, &a.Day, &kind, &a.Status,
-		&answers, &a.IdemKey, &created, &cancelled, &a.CancelReason, &start, &a.DoctorName, &a.PatientName, &a.ServiceName, &a.VisitState); err != nil {
+		&answers, &a.IdemKey, &created, &cancelled, &a.CancelReason, &payBy, &start, &a.DoctorName, &a.PatientName, &a.ServiceName, &a.VisitState); err != nil {
 		return nil, notFound(err)
 	}
 	a.Kind = directory.ServiceKind(kind)
-	a.CreatedAt, a.CancelledAt, a.Start = fromMicros(created), fromMicros(cancelled), fromMicros(start)
+	a.CreatedAt, a.CancelledAt, a.Start, a.PayBy = fromMicros(created), fromMicros(cancelled), fromMicros(start), fromMicros(payBy)
 	json.Unmarshal([]byte(answers), &a.Answers)
 	return &a, nil
 }
@@ -536,7 +546,7 @@ func (db *DB) Cancel(ctx context.Context, id int64, reason string, at time.Time)
 	return db.tx(ctx, func(tx *sql.Tx) error {
 		var slotID int64
 		err := tx.QueryRowContext(ctx, `UPDATE appointments SET status = 'cancelled', cancelled_at = $2, cancel_reason = $3
-			WHERE id = $1 AND status = 'booked'
+			WHERE id = $1 AND status IN ('booked', 'held')
 			AND NOT EXISTS (SELECT 1 FROM visits v WHERE v.appointment_id = $1 AND v.state NOT IN ('booked', 'checked_in', 'waiting'))
 			RETURNING slot_id`, id, micros(at), reason).Scan(&slotID)
 		if errors.Is(err, sql.ErrNoRows) {

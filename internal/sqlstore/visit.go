@@ -35,7 +35,7 @@ func collect[T any](rows *sql.Rows, scan func(interface{ Scan(...any) error }) (
 
 // visitCols reads a visit from its appointment; a visit without a row is
 // booked (or cancelled with its appointment).
-const visitCols = `a.id, CASE WHEN a.status = 'cancelled' THEN 'cancelled' ELSE COALESCE(v.state, 'booked') END,
+const visitCols = `a.id, CASE WHEN a.status IN ('cancelled', 'expired') THEN 'cancelled' WHEN a.status = 'held' THEN 'held' ELSE COALESCE(v.state, 'booked') END,
 	a.patient_id, COALESCE(pt.name, ''), a.account_id, a.institution, a.department, a.service, COALESCE(sv.name, ''), a.kind, s.starts_at,
 	s.practitioner_id, COALESCE(p.name, ''), COALESCE(p.account_id, 0),
 	COALESCE(NULLIF(v.questionnaire, ''), COALESCE(sv.questionnaire, '')), COALESCE(v.answers, '{}'),

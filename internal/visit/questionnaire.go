@@ -13,7 +13,9 @@ import (
 
 	"cel.dev/cel-go/cel"
 
+	"github.com/yunyi-health/yunyi/internal/celrule"
 	"github.com/yunyi-health/yunyi/internal/errs"
+	"github.com/yunyi-health/yunyi/internal/i18n"
 )
 
 // Field types of a questionnaire.
@@ -140,9 +142,7 @@ func (q *Questionnaire) Validate() error {
 		if strings.TrimSpace(rf.Message) == "" {
 			f.Add(at+".message", "required")
 		}
-		if _, err := compileFlag(rf.When); err != nil {
-			f.Add(at+".when", "expr_invalid")
-		}
+		flagRules().CheckExpr(&f, at+".when", rf.When)
 	}
 	return f.Err()
 }
@@ -359,56 +359,41 @@ type Flag struct {
 	MessageEN string `json:"message_en"`
 }
 
-var (
-	flagEnvOnce sync.Once
-	flagEnv     *cel.Env
-	flagEnvErr  error
-	flagProgs   sync.Map // expr → cel.Program
-)
+// MaxAnswerSize is the largest answer the cost estimate of a red flag
+// assumes, in characters of a text (a textarea holds 4000) or rows and
+// elements of a table or a multiple choice.
+const MaxAnswerSize = 4000
 
-func compileFlag(expr string) (cel.Program, error) {
-	if p, ok := flagProgs.Load(expr); ok {
-		return p.(cel.Program), nil
-	}
-	flagEnvOnce.Do(func() {
-		flagEnv, flagEnvErr = cel.NewEnv(cel.Variable("a", cel.MapType(cel.StringType, cel.DynType)))
-	})
-	if flagEnvErr != nil {
-		return nil, flagEnvErr
-	}
-	ast, iss := flagEnv.Compile(expr)
-	if iss.Err() != nil {
-		return nil, iss.Err()
-	}
-	if ast.OutputType() != cel.BoolType && ast.OutputType() != cel.DynType {
-		return nil, fmt.Errorf("red flag %q is not a condition", expr)
-	}
-	p, err := flagEnv.Program(ast)
+// flagRules compiles red flags: conditions over the answers (variable a),
+// bounded like every rule that is data (celrule: refused at save when too
+// costly, stopped at the cost limit or when the request ends).
+var flagRules = sync.OnceValue(func() *celrule.Compiler {
+	env, err := cel.NewEnv(cel.Variable("a", cel.MapType(cel.StringType, cel.DynType)))
 	if err != nil {
-		return nil, err
+		panic(err) // a fixed environment: a failure is a programming error
 	}
-	flagProgs.Store(expr, p)
-	return p, nil
-}
+	return celrule.New(env, celrule.Config{MaxSize: MaxAnswerSize, DynResult: true})
+})
 
 // Flags returns the red flags the answers raise. A flag whose expression
 // cannot be evaluated on these answers (a missing optional answer read
-// without has()) does not fire.
+// without has()) does not fire; one stopped by a bound (over the cost
+// limit, the request cancelled) fires, its message naming it: a warning
+// nobody could check is shown (fail closed).
 func (q *Questionnaire) Flags(ctx context.Context, answers map[string]any) []Flag {
 	out := []Flag{}
 	if answers == nil {
 		return out
 	}
+	vars := map[string]any{"a": answers}
 	for _, rf := range q.RedFlags {
-		p, err := compileFlag(rf.When)
-		if err != nil {
-			continue
-		}
-		v, _, err := p.ContextEval(ctx, map[string]any{"a": answers})
-		if err != nil {
-			continue
-		}
-		if b, ok := v.Value().(bool); ok && b {
+		b, err := flagRules().Eval(ctx, rf.When, vars)
+		switch {
+		case err != nil && celrule.Stopped(err):
+			why := celrule.Reason(err)
+			out = append(out, Flag{Code: rf.Code, Message: i18n.T(i18n.ZH, "flag.failed", rf.Code, why, rf.Message),
+				MessageEN: i18n.T(i18n.EN, "flag.failed", rf.Code, why, rf.MessageEN)})
+		case err == nil && b:
 			out = append(out, Flag{Code: rf.Code, Message: rf.Message, MessageEN: rf.MessageEN})
 		}
 	}

@@ -2,6 +2,7 @@ package visit
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/yunyi-health/yunyi/internal/errs"
@@ -174,5 +175,53 @@ func TestTerminationValidate(t *testing.T) {
 	other := &Termination{Reasons: []string{"other"}, Referral: ok.Referral}
 	if err := other.Validate(reasons, depts); err == nil {
 		t.Fatal("other without a note")
+	}
+}
+
+// nestedAll is the hostile rule of issue 15: nine nested .all() over
+// ten-element lists (10^9 steps).
+func nestedAll() string {
+	e := "has(a.fever)"
+	for i := 0; i < 9; i++ {
+		e = "[1, 2, 3, 4, 5, 6, 7, 8, 9, 10].all(x" + string(rune('a'+i)) + ", " + e + ")"
+	}
+	return e
+}
+
+// Issue 15: a red flag that could cost too much is refused at save; one
+// that goes over the cost limit anyway fires, naming itself (the doctor
+// checks by hand what nobody could compute); a cancelled request stops.
+func TestHostileRedFlags(t *testing.T) {
+	q := skin()
+	q.RedFlags = append(q.RedFlags, RedFlag{Code: "hostile", When: nestedAll(), Message: "x"})
+	e, ok := q.Validate().(*errs.Error)
+	if !ok || len(e.Fields) != 1 || e.Fields[0].Field != "red_flags[2].when" || e.Fields[0].Code != "rule_too_costly" {
+		t.Fatalf("nine nested .all() saved: %v", e)
+	}
+	// Within the estimate for answers of MaxAnswerSize rows, over the
+	// limit on a table far longer than any template allows.
+	q = skin()
+	q.RedFlags = append(q.RedFlags, RedFlag{Code: "heavy_rows", When: `has(a.history) && a.history.exists(r, r.w > 1000.0)`,
+		Message: "体重记录异常", MessageEN: "Odd weight"})
+	if err := q.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	rows := make([]any, 200_000)
+	for i := range rows {
+		rows[i] = map[string]any{"w": 20.0}
+	}
+	flags := q.Flags(context.Background(), map[string]any{"fever": true, "history": rows})
+	if len(flags) != 2 || flags[0].Code != "fever_rash" || flags[1].Code != "heavy_rows" ||
+		!strings.Contains(flags[1].Message, "heavy_rows") || !strings.Contains(flags[1].MessageEN, "cost limit") || !strings.Contains(flags[1].Message, "体重记录异常") {
+		t.Fatalf("%+v", flags)
+	}
+	if flags := q.Flags(context.Background(), map[string]any{"history": rows[:3]}); len(flags) != 0 {
+		t.Fatalf("%+v", flags)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	flags = q.Flags(ctx, map[string]any{"history": rows})
+	if len(flags) != 3 || !strings.Contains(flags[2].MessageEN, "cancelled") {
+		t.Fatalf("cancelled: %+v", flags)
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/yunyi-health/yunyi/internal/audit"
 	"github.com/yunyi-health/yunyi/internal/authz"
+	"github.com/yunyi-health/yunyi/internal/billing"
 	"github.com/yunyi-health/yunyi/internal/booking"
 	"github.com/yunyi-health/yunyi/internal/dates"
 	"github.com/yunyi-health/yunyi/internal/directory"
@@ -281,6 +282,13 @@ func (s *Server) visibleAppointment(r *http.Request) (*schedule.Appointment, err
 	if err != nil {
 		return nil, errs.E(errs.NotFound)
 	}
+	return s.appointmentFor(r, id)
+}
+
+// appointmentFor reads an appointment the caller may see (their own or
+// their children's, or their institution's), auditing the access; any
+// other is not_found.
+func (s *Server) appointmentFor(r *http.Request, id int64) (*schedule.Appointment, error) {
 	a, err := s.db.Appointment(r.Context(), id)
 	if err != nil {
 		return nil, err
@@ -297,10 +305,10 @@ func (s *Server) visibleAppointment(r *http.Request) (*schedule.Appointment, err
 		ok = authz.SeeInstitutionAppointments(act, a.Institution)
 	}
 	if !ok {
-		s.record(r, "appointment.read.denied", "appointment", r.PathValue("id"), a.Institution, "")
+		s.record(r, "appointment.read.denied", "appointment", strconv.FormatInt(id, 10), a.Institution, "")
 		return nil, errs.E(errs.NotFound)
 	}
-	return a, s.record(r, "appointment.read", "appointment", r.PathValue("id"), a.Institution, "")
+	return a, s.record(r, "appointment.read", "appointment", strconv.FormatInt(id, 10), a.Institution, "")
 }
 
 func (s *Server) apiAppointment(w http.ResponseWriter, r *http.Request) {
@@ -368,6 +376,10 @@ func (s *Server) cancelAppointment(r *http.Request, reason string) (*schedule.Ap
 		return nil, err
 	}
 	s.changed("slot", "", a.SlotID)
+	// A paid fee goes back (a pending payment closes).
+	if err := s.refundAppointment(r.Context(), a.ID, billing.ReasonCancelled, "取消预约，退还挂号费"); err != nil {
+		s.log.Warn("cancelled booking not refunded yet", "appointment", a.ID, "err", err)
+	}
 	return a, s.record(r, "appointment.cancel", "appointment", r.PathValue("id"), a.Institution, reason)
 }
 

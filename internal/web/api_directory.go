@@ -1,8 +1,12 @@
 package web
 
 import (
+	"encoding/json"
 	"math"
+	"mime"
 	"net/http"
+	"reflect"
+	"sort"
 	"strconv"
 	"time"
 
@@ -28,7 +32,7 @@ func (s *Server) apiInstitution(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, inst)
+	s.writeInstitution(w, r, http.StatusOK, inst)
 }
 
 // institutionIn is the editable part of an institution.
@@ -100,10 +104,75 @@ func (s *Server) saveInstitution(w http.ResponseWriter, r *http.Request, i *dire
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, status, out)
+	s.writeInstitution(w, r, status, out)
 }
 
+// Who may change which field of an institution through PUT and PATCH
+// (N-19, least privilege): its admin the description, the regulator (and
+// sysadmin) the qualification and the pilot designation (S-1, G-1, G-2)
+// too. Every other field of the representation (code, departments) is
+// read-only here.
+var (
+	institutionAdminFields     = []string{"name", "name_en", "alias", "online_since", "channel", "insurance", "delivery", "delivery_area"}
+	institutionRegulatorFields = []string{"status", "approved_on", "status_note", "first_visit_pilot"}
+	institutionBoolFields      = map[string]bool{"insurance": true, "first_visit_pilot": true}
+)
+
+// institutionDoc is the representation of an institution that GET answers,
+// PUT replaces and PATCH merges into: every field the API may change is
+// present, empty or not, so what a client read it can send back.
+func institutionDoc(i *directory.Institution) (map[string]any, error) {
+	b, err := json.Marshal(i)
+	if err != nil {
+		return nil, err
+	}
+	doc := map[string]any{}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return nil, err
+	}
+	for _, k := range append(append([]string{}, institutionAdminFields...), institutionRegulatorFields...) {
+		if _, ok := doc[k]; !ok {
+			if institutionBoolFields[k] {
+				doc[k] = false
+			} else {
+				doc[k] = ""
+			}
+		}
+	}
+	return doc, nil
+}
+
+func (s *Server) writeInstitution(w http.ResponseWriter, r *http.Request, status int, i *directory.Institution) {
+	doc, err := institutionDoc(i)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, status, doc)
+}
+
+// apiUpdateInstitution is PUT: the body replaces every field the caller
+// may change, so each of them must be there (a field left out is refused,
+// never cleared; PATCH changes some). Fields the caller may not change may
+// be sent back as they are; a different value is refused, naming the field.
 func (s *Server) apiUpdateInstitution(w http.ResponseWriter, r *http.Request) {
+	s.editInstitution(w, r, false)
+}
+
+// apiPatchInstitution is PATCH with a JSON merge patch (RFC 7396,
+// application/merge-patch+json or application/json): the fields it names
+// change, null clears one, the others stay.
+func (s *Server) apiPatchInstitution(w http.ResponseWriter, r *http.Request) {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || (mt != "application/merge-patch+json" && mt != "application/json") {
+			s.fail(w, r, errs.E(errs.Unsupported))
+			return
+		}
+	}
+	s.editInstitution(w, r, true)
+}
+
+func (s *Server) editInstitution(w http.ResponseWriter, r *http.Request, patch bool) {
 	code := r.PathValue("code")
 	a := actor(r)
 	if !authz.ManageInstitution(a, code) && !authz.Qualify(a) {
@@ -115,23 +184,140 @@ func (s *Server) apiUpdateInstitution(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	var in institutionIn
-	if err := decode(w, r, &in); err != nil {
+	var body map[string]any
+	if err := decode(w, r, &body); err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	if in.Code != "" && in.Code != code {
-		var f errs.Fields
-		f.Add("code", "code_immutable")
-		s.fail(w, r, f.Err())
+	if body == nil {
+		s.fail(w, r, &errs.Error{Code: "bad_json"})
 		return
 	}
-	in.apply(i, authz.Qualify(a))
+	cur, err := institutionDoc(i)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writable := map[string]bool{}
+	for _, k := range institutionAdminFields {
+		writable[k] = true
+	}
+	if authz.Qualify(a) {
+		for _, k := range institutionRegulatorFields {
+			writable[k] = true
+		}
+	}
+	var target map[string]any
+	var missing errs.Fields
+	if patch {
+		target = mergePatch(cur, body)
+	} else {
+		target = map[string]any{}
+		for k, v := range body {
+			target[k] = v
+		}
+		for _, k := range sortedKeys(cur) {
+			if _, sent := body[k]; !sent {
+				if writable[k] {
+					missing.Add(k, "put_missing")
+				} else {
+					target[k] = cur[k] // read-only here: left out is left as it is
+				}
+			}
+		}
+	}
+	var unknown errs.Fields
+	for _, k := range sortedKeys(target) {
+		if _, known := cur[k]; !known {
+			unknown.Add(k, "unknown_field")
+		}
+	}
+	if err := unknown.Err(); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	// Least privilege: a field the caller may not change is refused by
+	// name, not ignored.
+	var denied []errs.FieldError
+	for _, k := range sortedKeys(cur) {
+		if writable[k] || reflect.DeepEqual(target[k], cur[k]) {
+			continue
+		}
+		why := "field_not_allowed"
+		switch k {
+		case "code":
+			why = "code_immutable"
+		case "departments":
+			why = "read_only"
+		}
+		denied = append(denied, errs.FieldError{Field: k, Code: why})
+	}
+	if len(denied) > 0 {
+		s.fail(w, r, &errs.Error{Code: errs.Forbidden, Fields: denied})
+		return
+	}
+	if err := missing.Err(); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	// What changes, decoded as the API's types (a wrong type names its
+	// field); a field a merge patch cleared is empty.
+	change := map[string]any{}
+	for k := range writable {
+		if v, ok := target[k]; ok {
+			change[k] = v
+		}
+	}
+	b, err := json.Marshal(change)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var in institutionIn
+	if err := decodeBytes(b, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	i.Name, i.NameEN, i.Alias, i.OnlineSince, i.Channel = in.Name, in.NameEN, in.Alias, in.OnlineSince, in.Channel
+	i.Insurance, i.Delivery, i.DeliveryArea = in.Insurance, in.Delivery, in.DeliveryArea
+	if authz.Qualify(a) {
+		i.Status, i.ApprovedOn, i.StatusNote, i.Pilot = in.Status, in.ApprovedOn, in.StatusNote, in.Pilot
+	}
 	if err := i.Validate(); err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	s.saveInstitution(w, r, i, http.StatusOK, "institution.update")
+}
+
+// mergePatch applies an RFC 7396 JSON merge patch to doc: a null removes a
+// member, an object merges into the member, anything else replaces it.
+func mergePatch(doc, patch map[string]any) map[string]any {
+	out := make(map[string]any, len(doc))
+	for k, v := range doc {
+		out[k] = v
+	}
+	for k, v := range patch {
+		switch pv := v.(type) {
+		case nil:
+			delete(out, k)
+		case map[string]any:
+			sub, _ := out[k].(map[string]any)
+			out[k] = mergePatch(sub, pv)
+		default:
+			out[k] = v
+		}
+	}
+	return out
+}
+
+func sortedKeys(m map[string]any) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 type qualificationIn struct {
@@ -188,7 +374,7 @@ func (s *Server) apiQualification(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, i)
+	s.writeInstitution(w, r, http.StatusOK, i)
 }
 
 // manage checks that the actor may edit the institution in the path and

@@ -439,38 +439,18 @@ func TestAdminEditsCatalogue(t *testing.T) {
 		if r.status != 400 || r.fieldCodes()["first_visit_pilot"] != "pilot_not_designated" {
 			t.Fatalf("%d %s", r.status, r.raw)
 		}
-		// The admin cannot approve its own institution through an edit.
-		r = e.req("PUT", "/api/v1/institutions/changgung", e.login("changgung-admin"), map[string]any{"name": "北京清华长庚医院", "status": "approved", "approved_on": "2026-01-01"})
-		if r.status != 200 || r.body["status"] != "pending" {
+		// The admin cannot approve its own institution through an edit:
+		// refused, naming the fields (N-19), not silently ignored.
+		r = e.req("PATCH", "/api/v1/institutions/changgung", e.login("changgung-admin"), map[string]any{"name": "北京清华长庚医院", "status": "approved", "approved_on": "2026-01-01"})
+		if fc := r.fieldCodes(); r.status != 403 || fc["status"] != "field_not_allowed" || fc["approved_on"] != "field_not_allowed" || fc["name"] != "" {
 			t.Fatalf("self-approval through edit: %d %s", r.status, r.raw)
+		}
+		if st := e.req("GET", "/api/v1/institutions/changgung", "", nil).body["status"]; st != "pending" {
+			t.Fatalf("status %v", st)
 		}
 		inst := e.req("GET", "/api/v1/institutions/ccmc", "", nil)
 		if !strings.Contains(string(inst.raw), "ccmc-ent-fu") {
 			t.Fatal("service not listed")
-		}
-	})
-}
-
-func TestLoginLockout(t *testing.T) {
-	eachEnv(t, func(t *testing.T, e *env) {
-		for i := 1; i <= 5; i++ {
-			r := e.req("POST", "/api/v1/auth/login", "", map[string]string{"username": "zhangwei", "password": "wrong-pass1"})
-			want := 401
-			if i == 5 {
-				want = 423
-			}
-			if r.status != want {
-				t.Fatalf("attempt %d: %d %s", i, r.status, r.raw)
-			}
-		}
-		// Locked: even the right password is refused, with a clear message.
-		r := e.req("POST", "/api/v1/auth/login", "", map[string]string{"username": "zhangwei", "password": "yunyi2026"})
-		if r.status != 423 || r.errCode() != "account_locked" || !strings.Contains(r.errMessage(), "锁定") {
-			t.Fatalf("%d %s", r.status, r.raw)
-		}
-		e.clock.Add(16 * time.Minute)
-		if r := e.req("POST", "/api/v1/auth/login", "", map[string]string{"username": "zhangwei", "password": "yunyi2026"}); r.status != 200 {
-			t.Fatalf("after the lock: %d %s", r.status, r.raw)
 		}
 	})
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/yunyi-health/yunyi/internal/billing"
 	"github.com/yunyi-health/yunyi/internal/blob"
 	"github.com/yunyi-health/yunyi/internal/chat"
 	"github.com/yunyi-health/yunyi/internal/dates"
@@ -753,7 +754,7 @@ func (s *Server) terminate(r *http.Request, vc *visitCtx, in terminateIn) error 
 		return err
 	}
 	urg, urgEN := i18n.T(i18n.ZH, "urgency."+t.Referral.Urgency), i18n.T(i18n.EN, "urgency."+t.Referral.Urgency)
-	return s.step(r, vc, visit.ActTerminate, func(tx visit.Tx) error {
+	err = s.step(r, vc, visit.ActTerminate, func(tx visit.Tx) error {
 		if err := tx.SaveTermination(t); err != nil {
 			return err
 		}
@@ -761,6 +762,14 @@ func (s *Server) terminate(r *http.Request, vc *visitCtx, in terminateIn) error 
 			fmt.Sprintf("%s 的线上问诊已由 %s 医师终止，请到%s %s就诊（%s）。医生建议：%s。本次问诊费用将退还。", v.PatientName, v.DoctorName, inst.Name, names[t.Referral.Department], urg, t.Referral.Advice),
 			"Visit stopped: please see a doctor in person", fmt.Sprintf("Dr %s stopped %s's online visit; please visit %s, %s (%s). Advice: %s. The fee will be refunded.", v.DoctorName, v.PatientName, inst.NameEN, t.Referral.Department, urgEN, t.Referral.Advice))
 	})
+	if err != nil {
+		return err
+	}
+	// V-3: the fee of a terminated visit goes back (refund_due made real).
+	if err := s.refundAppointment(r.Context(), v.ID, billing.ReasonTerminated, "问诊终止转线下，退还挂号费"); err != nil {
+		s.log.Warn("terminated visit not refunded yet", "visit", v.ID, "err", err)
+	}
+	return nil
 }
 
 func (s *Server) apiTerminate(w http.ResponseWriter, r *http.Request) {

@@ -47,7 +47,13 @@ func info(r *http.Request) *reqInfo {
 
 func actor(r *http.Request) authz.Actor { return info(r).actor }
 
+// clientIP is the client's address: decided once per request by the
+// outermost middleware (clientAddr: the socket's peer, or behind trusted
+// proxies the forwarded client).
 func clientIP(r *http.Request) string {
+	if m := metaOf(r.Context()); m != nil {
+		return m.ip
+	}
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		return r.RemoteAddr
@@ -84,8 +90,14 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 		}
 		ri.actor = authz.FromAccount(ri.account)
 		r = r.WithContext(context.WithValue(r.Context(), reqKey, ri))
-		if ri.cookie && unsafeMethod(r.Method) && !s.csrfOK(r, ri) {
+		// The sandbox providers' cashier pages stand for the providers'
+		// own sites: our session (and its CSRF token) is not theirs.
+		if ri.cookie && unsafeMethod(r.Method) && !strings.HasPrefix(r.URL.Path, "/sandbox/pay/") && !s.csrfOK(r, ri) {
 			s.fail(w, r, errCSRF())
+			return
+		}
+		if err := refuseNUL(r); err != nil {
+			s.fail(w, r, err)
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -184,6 +196,7 @@ type limiters struct {
 	mu      sync.Mutex
 	buckets map[string]*bucket
 	last    time.Time
+	logins  *loginThrottle // failed logins, per address and username (throttle.go)
 }
 
 type bucket struct {
@@ -199,13 +212,16 @@ func newLimiters(override map[string][2]float64) *limiters {
 	for k, v := range override {
 		specs[k] = v
 	}
-	return &limiters{specs: specs, buckets: map[string]*bucket{}}
+	return &limiters{specs: specs, buckets: map[string]*bucket{}, logins: newLoginThrottle(specs)}
 }
 
 // DefaultLimits: name → (events per minute, burst).
 var DefaultLimits = map[string][2]float64{
-	"login-ip":    {30, 10},
-	"login-user":  {10, 5},
+	// Failed logins (throttle.go): by address, by address and username,
+	// by username from every address. A success takes no token.
+	"login-ip":    {10, 10},
+	"login-pair":  {5, 5},
+	"login-user":  {30, 20},
 	"register-ip": {10, 5},
 	// A person books a few times a minute at most; a burst absorbs retries.
 	"booking-account": {30, 20},

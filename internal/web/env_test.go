@@ -39,9 +39,9 @@ type env struct {
 	clock *clock
 }
 
-var relaxed = map[string][2]float64{"login-ip": {6000, 1000}, "login-user": {6000, 1000}, "register-ip": {6000, 1000}}
+var relaxed = map[string][2]float64{"login-ip": {6000, 1000}, "login-pair": {6000, 1000}, "login-user": {6000, 1000}, "register-ip": {6000, 1000}}
 
-func newEnv(t *testing.T, db *sqlstore.DB, limits map[string][2]float64) *env {
+func newEnv(t *testing.T, db *sqlstore.DB, limits map[string][2]float64, configure ...func(*Config)) *env {
 	t.Helper()
 	c := testclock.New()
 	al := audit.NewLogger(db)
@@ -49,7 +49,14 @@ func newEnv(t *testing.T, db *sqlstore.DB, limits map[string][2]float64) *env {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	fast := crawl.DefaultOptions
 	fast.PerHost, fast.Backoff = 1000, 10*time.Millisecond // fixture sites on loopback
-	s, err := New(Config{Demo: true, Now: c.Now, SigningKey: testMasterKey, Limits: limits, Crawl: &fast, BlobDir: t.TempDir()}, db, al, log)
+	cfg := Config{Demo: true, Now: c.Now, SigningKey: testMasterKey, Limits: limits, Crawl: &fast, BlobDir: t.TempDir(), PayLoop: -1}
+	cfg.PaySandbox.TimeFactor = 0.001 // the providers' delays and retries in milliseconds
+	for _, f := range configure {
+		if f != nil {
+			f(&cfg)
+		}
+	}
+	s, err := New(cfg, db, al, log)
 	if err != nil {
 		t.Fatal(err)
 	}

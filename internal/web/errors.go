@@ -25,7 +25,8 @@ func statusOf(code string) int {
 		return http.StatusUnprocessableEntity
 	case "slot_full", "already_booked", "not_open", "booking_closed", "cancel_cutoff", "slot_closed",
 		"visit_illegal_step", "visit_locked", "record_locked", "record_not_signed", "chat_closed", "too_early", "attachment_count",
-		"prescribe_window", "prescription_not_pending", "prescription_expired", "prescription_revises":
+		"prescribe_window", "prescription_not_pending", "prescription_expired", "prescription_revises",
+		"not_payable", "hold_expired", "refund_amount":
 		return http.StatusConflict
 	case "doctor_not_eligible", "invite_not_child", "not_prescriber":
 		return http.StatusForbidden
@@ -41,8 +42,6 @@ func statusOf(code string) int {
 		return http.StatusNotFound
 	case errs.Conflict, errs.Duplicate, "report_published":
 		return http.StatusConflict
-	case errs.AccountLocked:
-		return http.StatusLocked
 	case errs.RateLimited:
 		return http.StatusTooManyRequests
 	case errs.PayloadTooBig:
@@ -53,6 +52,8 @@ func statusOf(code string) int {
 		return http.StatusMethodNotAllowed
 	case errs.Unavailable, "pdf_font_missing", "signing_unavailable":
 		return http.StatusServiceUnavailable
+	case "payment_provider_down":
+		return http.StatusBadGateway
 	}
 	return http.StatusInternalServerError
 }
@@ -68,10 +69,11 @@ type apiFieldError struct {
 }
 
 type apiError struct {
-	Code    string          `json:"code"`
-	Message string          `json:"message"`
-	Fields  []apiFieldError `json:"fields,omitempty"`
-	Details any             `json:"details,omitempty"`
+	Code      string          `json:"code"`
+	Message   string          `json:"message"`
+	Fields    []apiFieldError `json:"fields,omitempty"`
+	Details   any             `json:"details,omitempty"`
+	RequestID string          `json:"request_id,omitempty"` // the request's X-Request-Id
 }
 
 // describe turns err into the public error in lang. Internal causes are
@@ -109,11 +111,12 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		lang = uiLang(r)
 	}
 	status, body := describe(err, lang)
+	body.RequestID = requestID(r)
 	if status >= 500 {
-		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err, "request_id", body.RequestID)
 	}
 	if status == http.StatusTooManyRequests {
-		w.Header().Set("Retry-After", "60")
+		setRetryAfter(w, err)
 	}
 	if isAPI(r) {
 		writeJSON(w, status, map[string]apiError{"error": body})
@@ -160,6 +163,12 @@ func decode(w http.ResponseWriter, r *http.Request, v any) error {
 			return f.Err()
 		}
 	}
+	return decodeBytes(body, v)
+}
+
+// decodeBytes decodes one JSON value into v as decode does: unknown fields
+// and wrong types are field errors, trailing data is refused.
+func decodeBytes(body []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {

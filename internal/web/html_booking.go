@@ -9,11 +9,13 @@ import (
 	"strings"
 
 	"github.com/yunyi-health/yunyi/internal/authz"
+	"github.com/yunyi-health/yunyi/internal/billing"
 	"github.com/yunyi-health/yunyi/internal/booking"
 	"github.com/yunyi-health/yunyi/internal/dates"
 	"github.com/yunyi-health/yunyi/internal/directory"
 	"github.com/yunyi-health/yunyi/internal/errs"
 	"github.com/yunyi-health/yunyi/internal/identity"
+	"github.com/yunyi-health/yunyi/internal/pay"
 	"github.com/yunyi-health/yunyi/internal/policy"
 	"github.com/yunyi-health/yunyi/internal/schedule"
 	"github.com/yunyi-health/yunyi/internal/visit"
@@ -26,6 +28,7 @@ func (s *Server) bookingRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /book/slots/{id}", s.requireLogin(s.postSlotBook))
 	mux.HandleFunc("GET /appointments", s.requireLogin(s.pageAppointments))
 	mux.HandleFunc("POST /appointments/{id}/cancel", s.requireLogin(s.postCancel))
+	mux.HandleFunc("POST /appointments/{id}/pay", s.requireLogin(s.postPay))
 	mux.HandleFunc("GET /inbox", s.requireLogin(s.pageInbox))
 }
 
@@ -199,6 +202,8 @@ func (s *Server) postSlotBook(w http.ResponseWriter, r *http.Request) {
 type apptView struct {
 	schedule.Appointment
 	CanCancel bool
+	Payment   *billing.Payment // the held booking's payment, or the paid one
+	FeeYuan   string
 }
 
 func (s *Server) pageAppointments(w http.ResponseWriter, r *http.Request) {
@@ -216,8 +221,22 @@ func (s *Server) pageAppointments(w http.ResponseWriter, r *http.Request) {
 	for _, a := range list {
 		v := apptView{Appointment: a}
 		started := a.VisitState != "" && visit.State(a.VisitState).AnswersLocked() // in progress or ended
-		if svc, err := s.bk.Service(r.Context(), a.Service); err == nil && !started {
+		svc, err := s.bk.Service(r.Context(), a.Service)
+		if err == nil && !started {
 			v.CanCancel = a.CanCancel(s.cfg.Now(), svc.CancelCutoffM) == nil
+		}
+		if err == nil && svc.PaidAtBooking() {
+			v.FeeYuan = pay.Yuan(svc.PriceFen)
+		}
+		if p, err := s.db.LatestPayment(r.Context(), billing.ForAppointment, a.ID); err == nil {
+			// Back from the cashier: ask the provider rather than wait for
+			// its notification.
+			if p, err = s.bill.Refresh(r.Context(), p); err == nil {
+				v.Payment = p
+				if p.Status == billing.Paid && v.Status == schedule.Held {
+					v.Status = schedule.Booked
+				}
+			}
 		}
 		out = append(out, v)
 	}
@@ -231,6 +250,26 @@ func (s *Server) postCancel(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, "/appointments?ok=cancelled", http.StatusSeeOther)
+}
+
+// postPay starts paying a held booking's fee and sends the payer to the
+// provider's cashier.
+func (s *Server) postPay(w http.ResponseWriter, r *http.Request) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil {
+		s.fail(w, r, errs.E(errs.NotFound))
+		return
+	}
+	p, err := s.createPayment(r.Context(), call{Actor: actor(r), r: r}, payIn{AppointmentID: id, Method: r.PostFormValue("method"), Channel: r.PostFormValue("channel")})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if p.Status == billing.Paid {
+		http.Redirect(w, r, "/appointments?ok=paid", http.StatusSeeOther)
+		return
+	}
+	http.Redirect(w, r, p.CashierURL, http.StatusSeeOther)
 }
 
 func (s *Server) pageInbox(w http.ResponseWriter, r *http.Request) {
@@ -408,6 +447,12 @@ func (s *Server) postHistory(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer file.Close()
+	if err := nulValues(r.MultipartForm.Value); err != nil {
+		p := s.newPage(w, r, "title.history")
+		p.Data = map[string]any{"Inst": inst}
+		s.formErr(w, r, "history", p, err)
+		return
+	}
 	ct := "text/csv"
 	if strings.HasSuffix(strings.ToLower(hdr.Filename), ".json") {
 		ct = "application/fhir+json"

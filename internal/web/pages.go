@@ -270,6 +270,9 @@ func (s *Server) renderError(w http.ResponseWriter, r *http.Request, status int,
 	}
 	p := s.newPage(w, r, "title.error")
 	p.Error = body.Message
+	for _, f := range body.Fields {
+		p.Errors[f.Field] = f.Message // named on the page (a refused form field)
+	}
 	p.Data = status
 	s.render(w, r, status, "error", p)
 }
@@ -278,9 +281,12 @@ func (s *Server) renderError(w http.ResponseWriter, r *http.Request, status int,
 // is not about the input.
 func (s *Server) formErr(w http.ResponseWriter, r *http.Request, name string, p *page, err error) {
 	code := errs.Code(err)
-	if code != errs.Invalid && code != errs.Duplicate && code != errs.BadCredentials && code != errs.AccountLocked && code != errs.RateLimited {
+	if code != errs.Invalid && code != errs.Duplicate && code != errs.BadCredentials && code != errs.RateLimited {
 		s.fail(w, r, err)
 		return
+	}
+	if code == errs.RateLimited {
+		setRetryAfter(w, err)
 	}
 	p.setErr(err)
 	p.Form = r.PostForm

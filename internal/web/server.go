@@ -9,12 +9,14 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sync"
 	"time"
 
 	"github.com/yunyi-health/yunyi/internal/audit"
+	"github.com/yunyi-health/yunyi/internal/billing"
 	"github.com/yunyi-health/yunyi/internal/blob"
 	"github.com/yunyi-health/yunyi/internal/booking"
 	"github.com/yunyi-health/yunyi/internal/chat"
@@ -22,7 +24,9 @@ import (
 	"github.com/yunyi-health/yunyi/internal/directory"
 	"github.com/yunyi-health/yunyi/internal/errs"
 	"github.com/yunyi-health/yunyi/internal/identity"
+	"github.com/yunyi-health/yunyi/internal/metrics"
 	"github.com/yunyi-health/yunyi/internal/notify"
+	"github.com/yunyi-health/yunyi/internal/pay"
 	"github.com/yunyi-health/yunyi/internal/rx"
 	"github.com/yunyi-health/yunyi/internal/sign"
 	"github.com/yunyi-health/yunyi/internal/sqlstore"
@@ -45,32 +49,46 @@ type Config struct {
 	TURN          *turn.Server          // the embedded TURN server whose credentials browsers get; nil: none
 	SMS           notify.SMS            // SMS adapter (default: the sandbox, recording into the database)
 	SigningKey    []byte                // the operator's master key sealing practitioners' SM2 keys (--keys); nil: no signatures
+	// Payments are the payment providers' adapters by name (wechat,
+	// alipay); nil: sandboxes that behave as those providers do, set by
+	// PaySandbox (TimeFactor, failures), mounted under /sandbox/pay/.
+	Payments   map[string]pay.Provider
+	PaySandbox pay.SandboxConfig
+	// PayLoop is how often unpaid holds are expired and refunds followed
+	// (0: every 5 s; negative: never, the tests call ExpireHolds).
+	PayLoop time.Duration
+	// Observability and proxies (obs.go, clientip.go).
+	TrustedProxies []netip.Prefix    // reverse proxies whose X-Forwarded-For or Forwarded gives the client's address
+	Metrics        *metrics.Registry // where HTTP metrics go (default metrics.Default)
 }
 
 // Server holds the dependencies of the handlers.
 type Server struct {
-	cfg      Config
-	db       *sqlstore.DB
-	ids      *identity.Service
-	dir      directory.Store
-	audit    *audit.Logger
-	bk       *booking.Service
-	links    *ttl.Cache // account:patient → *identity.Patient
-	crawls   crawls
-	log      *slog.Logger
-	pages    *pages
-	limits   *limiters
-	handler  http.Handler
-	demoInfo []DemoAccount
-	hub      *chat.Hub
-	stopBus  context.CancelFunc // the buses' publishers and listeners
-	changes  *sqlstore.Notifier // what this server changed, for the others (PostgreSQL)
-	blobs    blob.Store
-	sms      notify.SMS
-	bg       sync.WaitGroup
-	rxc      *rx.Checker // prescriptions: catalogue, rules engine
-	rxKeys   *rx.Keys    // prescriptions: signing (nil without a master key)
-	rxw      *rx.Writer  // prescriptions: the group-commit writer of issues and reviews
+	cfg          Config
+	db           *sqlstore.DB
+	ids          *identity.Service
+	dir          directory.Store
+	audit        *audit.Logger
+	bk           *booking.Service
+	links        *ttl.Cache // account:patient → *identity.Patient
+	crawls       crawls
+	log          *slog.Logger
+	pages        *pages
+	limits       *limiters
+	handler      http.Handler
+	demoInfo     []DemoAccount
+	hub          *chat.Hub
+	stopBus      context.CancelFunc // the buses' publishers and listeners
+	changes      *sqlstore.Notifier // what this server changed, for the others (PostgreSQL)
+	blobs        blob.Store
+	sms          notify.SMS
+	bg           sync.WaitGroup
+	rxc          *rx.Checker           // prescriptions: catalogue, rules engine
+	rxKeys       *rx.Keys              // prescriptions: signing (nil without a master key)
+	rxw          *rx.Writer            // prescriptions: the group-commit writer of issues and reviews
+	bill         *billing.Service      // payments, refunds, the ledger
+	paySandboxes map[string]PaySandbox // the sandbox providers (nil with real ones)
+	stopPay      context.CancelFunc
 }
 
 // DemoAccount is shown on the login page in demo mode.
@@ -123,6 +141,9 @@ func New(cfg Config, db *sqlstore.DB, al *audit.Logger, log *slog.Logger) (*Serv
 		s.rxKeys = &rx.Keys{Store: db, Sealer: sealer}
 	}
 	s.rxw = rx.NewWriter(db)
+	if err := s.setUpPayments(cfg); err != nil {
+		return nil, err
+	}
 	s.cfg = cfg
 	s.handler = s.routes()
 	return s, nil
@@ -140,6 +161,10 @@ func defaultBlobDir(db *sqlstore.DB) string {
 // Close stops the booking, prescription and chat writers after what is
 // queued, and waits for background sends.
 func (s *Server) Close() {
+	s.stopPay()
+	for _, sb := range s.paySandboxes {
+		sb.Stop()
+	}
 	s.bk.Close()
 	s.rxw.Close()
 	s.hub.Close()
@@ -168,18 +193,20 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
 	mux.HandleFunc("GET /readyz", s.readyz)
 	s.apiRoutes(mux)
+	s.mountSandboxes(mux)
 	s.htmlRoutes(mux)
 
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, errCSRF())
 	}))
-	var h http.Handler = s.methodNotAllowed(mux)
+	var h http.Handler = routePattern(s.methodNotAllowed(mux))
 	h = s.authenticate(h)
 	h = cop.Handler(h)
 	h = s.securityHeaders(h)
 	h = s.recoverer(h)
 	h = s.accessLog(h)
+	h = s.observe(h) // request id, client address, metrics
 	return h
 }
 
@@ -275,7 +302,8 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 		if sw.status >= 500 {
 			lvl = slog.LevelError
 		}
-		s.log.Log(r.Context(), lvl, "http", "method", r.Method, "path", r.URL.Path, "status", sw.status, "dur", time.Since(start))
+		s.log.Log(r.Context(), lvl, "http", "method", r.Method, "path", r.URL.Path, "status", sw.status, "dur", time.Since(start),
+			"request_id", requestID(r), "ip", clientIP(r))
 	})
 }
 
@@ -286,7 +314,7 @@ func (s *Server) recoverer(next http.Handler) http.Handler {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				s.log.Error("panic", "path", r.URL.Path, "panic", v)
+				s.log.Error("panic", "path", r.URL.Path, "panic", v, "request_id", requestID(r))
 				s.fail(w, r, errPanic)
 			}
 		}()
