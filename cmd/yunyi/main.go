@@ -59,6 +59,7 @@ Commands:
   bench monitor measure the monitoring pipeline without the network (--engine, --articles)
   bench chat    measure chat delivery: 2,000 visits over WebSocket, a message a second each (--engine, --visits)
   bench rx      measure prescriptions: rule check, issue and approve over HTTP, store ceiling (--engine, --prescriptions, --out)
+  bench pay     measure payments: notifications over HTTP, duplicated and out of order, paid exactly once (--engine, --orders, --notifications, --out)
   rx verify     check a prescription's SM2 signatures against the database (--id, --db); exit 1 when invalid
   monitor crawl collect the monitoring report's sources now (--db)
   version       print the version
@@ -102,8 +103,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if len(args) >= 2 && args[1] == "rx" {
 			return benchRx(ctx, args[2:], stdout, stderr)
 		}
+		if len(args) >= 2 && args[1] == "pay" {
+			return benchPay(ctx, args[2:], stdout, stderr)
+		}
 		if len(args) < 2 || args[1] != "booking" {
-			return errors.New("usage: yunyi bench booking|monitor|chat|rx [--engine sqlite,postgres] [--out FILE]")
+			return errors.New("usage: yunyi bench booking|monitor|chat|rx|pay [--engine sqlite,postgres] [--out FILE]")
 		}
 		return benchBooking(ctx, args[2:], stdout, stderr)
 	case "rx":

@@ -99,6 +99,12 @@ func ReviewPrescriptions(a Actor, institution string) bool {
 	return a.Role == identity.RolePharmacist && a.Institution == institution
 }
 
+// DispatchDrugs: the hospital pharmacy's packing queue and hand-over to the
+// courier: the institution's pharmacists and admin.
+func DispatchDrugs(a Actor, institution string) bool {
+	return ReviewPrescriptions(a, institution) || ManageInstitution(a, institution)
+}
+
 // PrescribingStats: per-doctor prescribing statistics (统方) only for the
 // institution's quality staff and the regulator (N-15).
 func PrescribingStats(a Actor, institution string) bool {

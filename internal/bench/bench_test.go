@@ -40,10 +40,16 @@ func TestBenchmarkRunsSmall(t *testing.T) {
 		if s := rep.Sustained; s.OK != 30 || s.ServerErr != 0 || s.Oversold != 0 {
 			t.Fatalf("sustained: %+v", s)
 		}
+		// Issue 12: holds of a paid service, 30 % never paid: their places
+		// come back and are booked again, nothing oversold.
+		if h := rep.Holds; h == nil || h.Held.OK != h.Places || h.Held.ServerErr != 0 || h.Expired != h.Places-h.Paid || h.Expired == 0 ||
+			h.Rebooked.OK != h.Expired || h.Taken != h.Places || h.Oversold != 0 {
+			t.Fatalf("holds: %+v", rep.Holds)
+		}
 		if len(rep.Ceilings) != 2 || rep.Ceilings[1].PerSec <= 0 {
 			t.Fatalf("ceilings %+v", rep.Ceilings)
 		}
-		t.Log("\n" + Table([]*Report{rep}))
+		t.Log("\n" + Table([]*Report{rep}) + "\n" + HoldsTable([]*Report{rep}))
 	})
 }
 

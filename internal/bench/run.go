@@ -61,6 +61,7 @@ type Report struct {
 	Pooled    Result // the same burst over 64 keep-alive connections, as behind a proxy
 	Sustained Result
 	Paced     Result // the same kind of load offered at a fixed rate
+	Holds     *Holds // holds of a paid service: 30 % never paid, their places booked again
 	Ceilings  []Ceiling
 }
 
@@ -118,6 +119,13 @@ func Run(ctx context.Context, db *sqlstore.DB, o Options, log *slog.Logger) (*Re
 	if err != nil {
 		return nil, err
 	}
+	holdServices, holdSlots := min(o.Services, 10), min(o.SlotsPerService, 10)
+	holdPlaces := holdServices * holdSlots * o.Capacity
+	holds, err := Build(ctx, db, Spec{Prefix: "bh", Services: holdServices, SlotsPer: holdSlots, Capacity: o.Capacity, Patients: holdPlaces * 2,
+		PatientOffset: 2_000_000}, now)
+	if err != nil {
+		return nil, err
+	}
 	ceilSlots := (o.CeilingBookings + o.Capacity - 1) / o.Capacity
 	ceil, err := Build(ctx, db, Spec{Prefix: "bc", Services: o.Services, SlotsPer: (ceilSlots + o.Services - 1) / o.Services, Capacity: o.Capacity,
 		Patients: o.CeilingBookings, PatientOffset: o.BurstClients + sustainedPlaces}, now)
@@ -125,7 +133,11 @@ func Run(ctx context.Context, db *sqlstore.DB, o Options, log *slog.Logger) (*Re
 		return nil, err
 	}
 
-	addr, _, shutdown, err := serveLoopback(db, web.Config{Limits: map[string][2]float64{"booking-account": {600, 100}}})
+	// The server's clock is the real one, pushed ahead by skew when the
+	// hold load lets the payment window pass.
+	var skew atomic.Int64
+	clock := func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+	addr, srv, shutdown, err := serveLoopback(db, web.Config{Now: clock, Limits: map[string][2]float64{"booking-account": {600, 100}}, PayLoop: -1})
 	if err != nil {
 		return nil, err
 	}
@@ -207,6 +219,13 @@ func Run(ctx context.Context, db *sqlstore.DB, o Options, log *slog.Logger) (*Re
 		if rep.Paced.Oversold, err = oversold(ctx, db); err != nil {
 			return nil, err
 		}
+	}
+	// Holds: a paid service's places held, 70 % paid, the rest expired
+	// and booked again.
+	warm(base, holds.Patients, 64)
+	log.Info("holds", "places", holdPlaces)
+	if rep.Holds, err = runHolds(ctx, db, srv, &skew, holds, holdPlaces, o.SustainedClients, run); err != nil {
+		return nil, err
 	}
 	// Ceiling: the same booking transaction straight on the store, one
 	// booking a transaction and 64 (the server's group commit).

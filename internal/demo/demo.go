@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/yunyi-health/yunyi/internal/courier"
+	"github.com/yunyi-health/yunyi/internal/delivery"
 	"github.com/yunyi-health/yunyi/internal/directory"
 	"github.com/yunyi-health/yunyi/internal/errs"
 	"github.com/yunyi-health/yunyi/internal/history"
@@ -41,6 +43,18 @@ type Store interface {
 	SetVisitDate(ctx context.Context, institution, externalID, date string) error
 	SaveFormulary(ctx context.Context, items []rx.FormularyItem) error
 	SaveRxRule(ctx context.Context, r *rx.Rule) error
+	SaveDeliverySettings(ctx context.Context, s *delivery.Settings) error
+}
+
+// deliveries are the demo institutions' delivery rules: 首都儿童医学中心
+// ships anywhere the same day; 宣武医院 only inside Beijing (GB/T 2260
+// codes 110…). The others do not ship yet (北京儿童医院's retail pharmacies
+// are not built).
+var deliveries = map[string]delivery.Settings{
+	"ccmc": {Courier: true, RegionsText: "全国", Sender: courier.Address{Name: "首都儿童医学中心药剂科", Phone: "010-00000001", Province: "北京市",
+		City: "北京市", District: "朝阳区", RegionCode: "110105", Detail: "雅宝路2号 门诊药房"}},
+	"xuanwu": {Courier: true, Regions: []string{"110"}, RegionsText: "北京市内", Sender: courier.Address{Name: "宣武医院药剂科", Phone: "010-00000002",
+		Province: "北京市", City: "北京市", District: "西城区", RegionCode: "110102", Detail: "长椿街45号 门诊药房"}},
 }
 
 type dept struct {
@@ -261,6 +275,12 @@ func (l *loader) institution(ctx context.Context, in inst) error {
 	if _, err := l.account(ctx, i.Code+"-admin", identity.RoleInstitutionAdmin, i.Code, i.Name+" 管理员"); err != nil {
 		return err
 	}
+	if d, ok := deliveries[i.Code]; ok && !l.dry {
+		d.Institution = i.Code
+		if err := l.s.SaveDeliverySettings(ctx, &d); err != nil {
+			return err
+		}
+	}
 	return l.staff(ctx, in)
 }
 
@@ -445,4 +465,19 @@ func (l *loader) people(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// InsuredPatient is a demo patient the insurance bureau's sandbox knows
+// (M-2, M-3): the card printed on it, where and how the person is insured.
+type InsuredPatient struct {
+	Username, Name, CardNo, Region, Kind string
+	BalanceFen                           int64 // the personal account (职工 only)
+}
+
+// InsuredPatients are the demo's insured patients; the sandbox bureau is
+// told of them at every start (it keeps nothing).
+var InsuredPatients = []InsuredPatient{
+	{Username: "zhangwei", Name: "张伟", CardNo: "BJ1000001", Region: "110000", Kind: "employee", BalanceFen: 150000},
+	{Username: "chenjing", Name: "陈静", CardNo: "BJ1000002", Region: "110000", Kind: "employee", BalanceFen: 40000},
+	{Username: "liming", Name: "李小雨", CardNo: "BJ2000001", Region: "110000", Kind: "resident"},
 }

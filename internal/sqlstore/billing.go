@@ -118,6 +118,9 @@ func (db *DB) MarkPaid(ctx context.Context, no, transactionID string, at time.Ti
 		if err := db.insertMany(ctx, tx, "ledger_entries", ledgerCols, ledgerRows(billing.PaymentJournal(p, at))); err != nil {
 			return err
 		}
+		if err := db.issueInvoiceTx(ctx, tx, p, at); err != nil {
+			return err
+		}
 		if p.Purpose == billing.ForAppointment {
 			var acct int64
 			err := tx.QueryRowContext(ctx, `UPDATE appointments SET status = 'booked', pay_by = 0 WHERE id = $1 AND status = 'held' RETURNING account_id`,
@@ -136,9 +139,28 @@ func (db *DB) MarkPaid(ctx context.Context, no, transactionID string, at time.Ti
 				return err
 			}
 		}
-		if !out.Confirmed && p.Purpose == billing.ForAppointment {
-			out.RefundDue = true
+		if p.Purpose == billing.ForPrescription {
+			// R-3: a paid order goes to the pharmacy's packing queue.
+			var acct int64
+			err := tx.QueryRowContext(ctx, `UPDATE delivery_orders SET status = 'to_pack', paid_at = $2 WHERE prescription_id = $1 AND status = 'awaiting_payment'
+				RETURNING account_id`, p.RefID, micros(at)).Scan(&acct)
+			switch {
+			case err == nil:
+				out.Confirmed = true
+				n := noticeRow(acct, "paid", "药费已支付", fmt.Sprintf("药费 %.2f 元已支付，药房将尽快配药寄出。", float64(p.AmountFen)/100),
+					"Paid: the pharmacy will send your drugs", fmt.Sprintf("The drugs' %.2f yuan are paid; the pharmacy will pack and send them.", float64(p.AmountFen)/100),
+					fmt.Sprintf("prescription/%d", p.RefID), at)
+				if err := db.insertMany(ctx, tx, "notifications", noticeCols, [][]any{n}); err != nil {
+					return err
+				}
+			case errors.Is(err, sql.ErrNoRows):
+			default:
+				return err
+			}
 		}
+		// Money that confirmed nothing (the hold or order was gone, or
+		// another payment confirmed it) goes back.
+		out.RefundDue = !out.Confirmed
 		return nil
 	})
 	if err != nil {

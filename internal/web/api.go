@@ -133,9 +133,19 @@ func (s *Server) apiTable() []route {
 		{"POST /api/v1/payments", s.requireLogin(jsonAPI(s, http.StatusCreated, s.createPayment))},
 		{"GET /api/v1/payments", s.requireLogin(jsonAPI(s, http.StatusOK, s.listPayments))},
 		{"GET /api/v1/payments/{id}", s.requireLogin(jsonAPI(s, http.StatusOK, s.getPayment))},
+		{"GET /api/v1/payments/{id}/invoice", s.requireLogin(s.apiInvoice)},
 		{"POST /api/v1/payments/notify/{provider}", s.apiPaymentNotify},
 		{"POST /api/v1/refunds", s.requireLogin(jsonAPI(s, http.StatusCreated, s.createRefund))},
 		{"GET /api/v1/institutions/{code}/ledger", s.requireLogin(jsonAPI(s, http.StatusOK, s.institutionLedger))},
+		{"GET /api/v1/institutions/{code}/reconciliation", s.requireLogin(jsonAPI(s, http.StatusOK, s.institutionReconciliation))},
+		{"POST /api/v1/prescriptions/{id}/fulfilment", s.requireLogin(jsonAPI(s, http.StatusCreated, s.chooseFulfilment))},
+		{"GET /api/v1/prescriptions/{id}/order", s.requireLogin(jsonAPI(s, http.StatusOK, s.prescriptionOrder))},
+		{"GET /api/v1/orders/{id}", s.requireLogin(jsonAPI(s, http.StatusOK, s.getOrder))},
+		{"POST /api/v1/orders/{id}/dispatch", s.requireLogin(jsonAPI(s, http.StatusOK, s.dispatch))},
+		{"GET /api/v1/institutions/{code}/orders", s.requireLogin(jsonAPI(s, http.StatusOK, s.institutionOrders))},
+		{"POST /api/v1/couriers/{provider}/events", s.apiCourierEvents},
+		{"POST /api/v1/patients/{id}/insurance", s.requireLogin(jsonAPI(s, http.StatusOK, s.bindInsurance))},
+		{"GET /api/v1/patients/{id}/insurance", s.requireLogin(jsonAPI(s, http.StatusOK, s.getInsurance))},
 	}
 }
 

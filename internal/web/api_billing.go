@@ -139,9 +139,10 @@ func (s *Server) mountSandboxes(mux *http.ServeMux) {
 }
 
 type payIn struct {
-	AppointmentID int64  `json:"appointment_id"`
-	Method        string `json:"method"`  // wechat, alipay
-	Channel       string `json:"channel"` // native (QR code), h5 (phone)
+	AppointmentID  int64  `json:"appointment_id"`
+	PrescriptionID int64  `json:"prescription_id"` // its drugs, once the fulfilment is chosen
+	Method         string `json:"method"`          // wechat, alipay
+	Channel        string `json:"channel"`         // native (QR code), h5 (phone)
 }
 
 type paymentOut struct {
@@ -176,6 +177,9 @@ func baseURL(r *http.Request) string {
 func (s *Server) createPayment(ctx context.Context, c call, in payIn) (*paymentOut, error) {
 	if c.Actor.Role != identity.RolePatient {
 		return nil, errs.E(errs.Forbidden)
+	}
+	if in.PrescriptionID != 0 && in.AppointmentID == 0 {
+		return s.prescriptionPayment(ctx, c, in.PrescriptionID, in)
 	}
 	if in.AppointmentID == 0 {
 		var f errs.Fields

@@ -471,6 +471,12 @@ func (s *Server) loadPrescription(r *http.Request, audited bool) (*rx.Prescripti
 	if err != nil {
 		return nil, "", errs.E(errs.NotFound)
 	}
+	return s.prescriptionFor(r, id, audited)
+}
+
+// prescriptionFor reads a prescription the caller may see and their part
+// in it (see loadPrescription).
+func (s *Server) prescriptionFor(r *http.Request, id int64, audited bool) (*rx.Prescription, string, error) {
 	p, err := s.db.Prescription(r.Context(), id)
 	if err != nil {
 		return nil, "", err
@@ -498,11 +504,11 @@ func (s *Server) loadPrescription(r *http.Request, audited bool) (*rx.Prescripti
 		}
 	}
 	if role == "" {
-		s.record(r, "prescription.read.denied", "prescription", r.PathValue("id"), p.Institution, "")
+		s.record(r, "prescription.read.denied", "prescription", strconv.FormatInt(id, 10), p.Institution, "")
 		return nil, "", errs.E(errs.NotFound)
 	}
 	if audited {
-		if err := s.record(r, "prescription.read", "prescription", r.PathValue("id"), p.Institution, role); err != nil {
+		if err := s.record(r, "prescription.read", "prescription", strconv.FormatInt(id, 10), p.Institution, role); err != nil {
 			return nil, "", err
 		}
 	}

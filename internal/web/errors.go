@@ -21,12 +21,14 @@ func statusOf(code string) int {
 	switch code {
 	case errs.Invalid, "bad_json", "bad_file", "report_empty":
 		return http.StatusBadRequest
-	case "ineligible", "prescription_refused":
+	case "ineligible", "prescription_refused", "delivery_region", "delivery_not_offered", "insurance_mismatch", "insurance_not_insured":
 		return http.StatusUnprocessableEntity
 	case "slot_full", "already_booked", "not_open", "booking_closed", "cancel_cutoff", "slot_closed",
 		"visit_illegal_step", "visit_locked", "record_locked", "record_not_signed", "chat_closed", "too_early", "attachment_count",
 		"prescribe_window", "prescription_not_pending", "prescription_expired", "prescription_revises",
-		"not_payable", "hold_expired", "refund_amount":
+		"not_payable", "hold_expired", "refund_amount", "order_not_ready", "order_state":
+		return http.StatusConflict
+	case "statement_not_ready":
 		return http.StatusConflict
 	case "doctor_not_eligible", "invite_not_child", "not_prescriber":
 		return http.StatusForbidden
@@ -52,7 +54,7 @@ func statusOf(code string) int {
 		return http.StatusMethodNotAllowed
 	case errs.Unavailable, "pdf_font_missing", "signing_unavailable":
 		return http.StatusServiceUnavailable
-	case "payment_provider_down":
+	case "payment_provider_down", "insurance_unavailable":
 		return http.StatusBadGateway
 	}
 	return http.StatusInternalServerError

@@ -9,7 +9,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/yunyi-health/yunyi/internal/authz"
+	"github.com/yunyi-health/yunyi/internal/billing"
+	"github.com/yunyi-health/yunyi/internal/courier"
 	"github.com/yunyi-health/yunyi/internal/dates"
+	"github.com/yunyi-health/yunyi/internal/delivery"
 	"github.com/yunyi-health/yunyi/internal/errs"
 	"github.com/yunyi-health/yunyi/internal/i18n"
 	"github.com/yunyi-health/yunyi/internal/identity"
@@ -28,6 +32,9 @@ func (s *Server) rxRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /prescriptions/{id}", s.requireLogin(s.show("rx_view", s.rxPage)))
 	mux.HandleFunc("POST /prescriptions/{id}/review", s.requireLogin(s.postRxReview))
 	mux.HandleFunc("GET /rx/verify/{id}", s.rxVerifyPage)
+	mux.HandleFunc("POST /prescriptions/{id}/fulfilment", s.requireLogin(s.postFulfilment))
+	mux.HandleFunc("POST /prescriptions/{id}/pay", s.requireLogin(s.postRxPay))
+	mux.HandleFunc("POST /orders/{id}/dispatch", s.requireLogin(s.postDispatch))
 }
 
 // rxView is a prescription as the pages show it: the API's view, times in
@@ -106,7 +113,8 @@ func (s *Server) rxViewOf(ctx context.Context, p *rx.Prescription, lang i18n.Lan
 }
 
 type rxListData struct {
-	Items []*rxView
+	Items  []*rxView
+	Orders []*orderOut // the pharmacy's orders to pack
 }
 
 // rxQueuePage is the pharmacist's queue: the institution's prescriptions
@@ -131,6 +139,11 @@ func (s *Server) rxQueuePage(w http.ResponseWriter, r *http.Request) (*page, err
 		d.Items = append(d.Items, v)
 	}
 	if err := s.record(r, "prescription.list", "prescription", string(rx.PendingReview), a.Institution, strconv.Itoa(len(list))); err != nil {
+		return nil, err
+	}
+	if os, err := s.ordersOf(ctx, call{Actor: a, r: r}, a.Institution); err == nil {
+		d.Orders = os.Items
+	} else if !errs.Is(err, errs.Forbidden) {
 		return nil, err
 	}
 	p.Data = d
@@ -191,6 +204,12 @@ type rxPageData struct {
 	Checked   map[string]bool // reasons ticked before a refused submission
 	FormOther string          // the form's input after a refusal
 	FormNote  string
+	// Drugs to the door: the order and what may be done with it.
+	Order       *orderOut
+	Delivery    *delivery.Settings
+	CanFulfil   bool // the patient may place the order
+	CanPay      bool // the order waits for its payment
+	CanDispatch bool // the pharmacist may hand it to the courier
 }
 
 // rxReasons are the usual reasons to reject (《医疗机构处方审核规范》).
@@ -216,6 +235,9 @@ func (s *Server) rxPage(w http.ResponseWriter, r *http.Request) (*page, error) {
 			d.Reasons = append(d.Reasons, p.T("rx.reason."+k))
 		}
 	}
+	if err := s.orderOfPage(r, rxp, role, d, p.Lang); err != nil {
+		return nil, err
+	}
 	if out, err := s.verify(ctx, r); err == nil {
 		d.Verify = &out
 		if v.VerifyCode != "" {
@@ -228,6 +250,83 @@ func (s *Server) rxPage(w http.ResponseWriter, r *http.Request) (*page, error) {
 	p.Title = fmt.Sprintf("%s · %s", p.T("title.rx"), rxp.PatientName)
 	p.Data = d
 	return p, nil
+}
+
+// orderOfPage fills the prescription page's delivery part.
+func (s *Server) orderOfPage(r *http.Request, rxp *rx.Prescription, role string, d *rxPageData, lang i18n.Lang) error {
+	ctx := r.Context()
+	set, err := s.db.DeliverySettings(ctx, rxp.Institution)
+	if err != nil {
+		return err
+	}
+	d.Delivery = set
+	o, err := s.db.OrderOfPrescription(ctx, rxp.ID)
+	switch {
+	case err == nil:
+		if o, err = s.visibleOrder(ctx, call{Actor: actor(r), r: r}, o.ID); err != nil && !errs.Is(err, errs.NotFound) {
+			return err
+		}
+		if o != nil {
+			d.Order = orderJSON(o, lang)
+			if o.Status == delivery.AwaitingPayment && role == "patient" {
+				if p, err := s.db.OpenPayment(ctx, billing.ForPrescription, rxp.ID); err == nil {
+					if p, err = s.bill.Refresh(ctx, p); err == nil && p.Status == billing.Paid {
+						if o, err = s.db.Order(ctx, o.ID); err == nil {
+							d.Order = orderJSON(o, lang)
+						}
+					}
+				}
+			}
+			d.CanPay = role == "patient" && d.Order.Status == delivery.AwaitingPayment
+			d.CanDispatch = authz.DispatchDrugs(actor(r), rxp.Institution) && (d.Order.Status == delivery.ToPack || d.Order.Status == delivery.Failed)
+		}
+	case errs.Is(err, errs.NotFound):
+		d.CanFulfil = role == "patient" && rxp.Status == rx.Approved && set.Courier && s.cfg.Now().Before(rxp.ValidUntil)
+	default:
+		return err
+	}
+	return nil
+}
+
+// postFulfilment places the order from the prescription page's form.
+func (s *Server) postFulfilment(w http.ResponseWriter, r *http.Request) {
+	in := fulfilmentIn{Mode: r.PostFormValue("mode"), Address: courier.Address{Name: r.PostFormValue("name"), Phone: r.PostFormValue("phone"),
+		Province: r.PostFormValue("province"), City: r.PostFormValue("city"), District: r.PostFormValue("district"),
+		RegionCode: r.PostFormValue("region_code"), Detail: r.PostFormValue("detail")}}
+	if _, err := s.chooseFulfilment(r.Context(), call{Actor: actor(r), r: r}, in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/prescriptions/"+r.PathValue("id")+"#order", http.StatusSeeOther)
+}
+
+// postRxPay sends the payer to the provider's cashier for the drugs.
+func (s *Server) postRxPay(w http.ResponseWriter, r *http.Request) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil {
+		s.fail(w, r, errs.E(errs.NotFound))
+		return
+	}
+	p, err := s.createPayment(r.Context(), call{Actor: actor(r), r: r}, payIn{PrescriptionID: id, Method: r.PostFormValue("method"), Channel: r.PostFormValue("channel")})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if p.Status == billing.Paid {
+		http.Redirect(w, r, "/prescriptions/"+r.PathValue("id")+"#order", http.StatusSeeOther)
+		return
+	}
+	http.Redirect(w, r, p.CashierURL, http.StatusSeeOther)
+}
+
+// postDispatch hands an order to the courier from the pharmacist's pages.
+func (s *Server) postDispatch(w http.ResponseWriter, r *http.Request) {
+	o, err := s.dispatch(r.Context(), call{Actor: actor(r), r: r}, none{})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, fmt.Sprintf("/prescriptions/%d#order", o.PrescriptionID), http.StatusSeeOther)
 }
 
 // postRxReview is the pharmacist's review form: approve (signing) or reject

@@ -5,6 +5,7 @@ package web
 
 import (
 	"context"
+	"crypto/rand"
 	"embed"
 	"io/fs"
 	"log/slog"
@@ -20,10 +21,12 @@ import (
 	"github.com/yunyi-health/yunyi/internal/blob"
 	"github.com/yunyi-health/yunyi/internal/booking"
 	"github.com/yunyi-health/yunyi/internal/chat"
+	"github.com/yunyi-health/yunyi/internal/courier"
 	"github.com/yunyi-health/yunyi/internal/crawl"
 	"github.com/yunyi-health/yunyi/internal/directory"
 	"github.com/yunyi-health/yunyi/internal/errs"
 	"github.com/yunyi-health/yunyi/internal/identity"
+	"github.com/yunyi-health/yunyi/internal/insurance"
 	"github.com/yunyi-health/yunyi/internal/metrics"
 	"github.com/yunyi-health/yunyi/internal/notify"
 	"github.com/yunyi-health/yunyi/internal/pay"
@@ -54,6 +57,13 @@ type Config struct {
 	// PaySandbox (TimeFactor, failures), mounted under /sandbox/pay/.
 	Payments   map[string]pay.Provider
 	PaySandbox pay.SandboxConfig
+	// Courier is the courier's adapter; nil: a sandbox that behaves as SF
+	// Express does (CourierSandbox sets its delays and failures).
+	Courier        courier.Courier
+	CourierSandbox courier.SandboxConfig
+	// Insurance is the medical-insurance bureau's adapter; nil: the sandbox
+	// bureau (with the demo's insured patients in demo mode).
+	Insurance insurance.Bureau
 	// PayLoop is how often unpaid holds are expired and refunds followed
 	// (0: every 5 s; negative: never, the tests call ExpireHolds).
 	PayLoop time.Duration
@@ -89,6 +99,10 @@ type Server struct {
 	bill         *billing.Service      // payments, refunds, the ledger
 	paySandboxes map[string]PaySandbox // the sandbox providers (nil with real ones)
 	stopPay      context.CancelFunc
+	courierMu    sync.Mutex
+	courier      courier.Courier // Config.Courier, or the sandbox made at the first dispatch
+	courierKey   []byte          // the sandbox courier's push signing key
+	ins          insuranceSetup
 }
 
 // DemoAccount is shown on the login page in demo mode.
@@ -144,6 +158,15 @@ func New(cfg Config, db *sqlstore.DB, al *audit.Logger, log *slog.Logger) (*Serv
 	if err := s.setUpPayments(cfg); err != nil {
 		return nil, err
 	}
+	s.ins.bureau = cfg.Insurance
+	if s.ins.bureau == nil {
+		s.ins.sandbox = insurance.NewSandboxBureau(insurance.SandboxConfig{Now: cfg.Now})
+		s.ins.bureau = s.ins.sandbox
+	}
+	s.courier, s.courierKey = cfg.Courier, make([]byte, 32)
+	if _, err := rand.Read(s.courierKey); err != nil {
+		return nil, err
+	}
 	s.cfg = cfg
 	s.handler = s.routes()
 	return s, nil
@@ -165,6 +188,11 @@ func (s *Server) Close() {
 	for _, sb := range s.paySandboxes {
 		sb.Stop()
 	}
+	s.courierMu.Lock()
+	if sb, ok := s.courier.(*courier.SandboxSF); ok {
+		sb.Close()
+	}
+	s.courierMu.Unlock()
 	s.bk.Close()
 	s.rxw.Close()
 	s.hub.Close()

@@ -1,0 +1,178 @@
+package e2e
+
+import (
+	"bytes"
+	"fmt"
+	"image"
+	"image/color"
+	"image/png"
+	"mime/multipart"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// uploadFile posts a file to the JSON API as multipart.
+func uploadFile(t *testing.T, url, token, name string, content []byte) int {
+	t.Helper()
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	fw, _ := mw.CreateFormFile("file", name)
+	fw.Write(content)
+	mw.Close()
+	req, _ := http.NewRequest("POST", url, &body)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	return res.StatusCode
+}
+
+// payAtCashier pays a payment at the sandbox provider's cashier as the
+// payer's phone would (the cashier is the provider's page).
+func payAtCashier(t *testing.T, base, cashier string) {
+	t.Helper()
+	res, err := http.Post(base+cashier+"/pay", "application/x-www-form-urlencoded", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode >= 400 {
+		t.Fatalf("cashier: %d", res.StatusCode)
+	}
+}
+
+// 首都儿童医学中心 end to end (M-1, R-1, R-3): the fee paid at booking, the
+// first visit and an approved prescription (through the API, as the other
+// browser tests drive them); then in the browser the guardian gives the
+// address and pays the drugs at the WeChat Pay sandbox's cashier, the
+// pharmacist hands the parcel to the courier, and the guardian follows it
+// to delivered on the prescription page.
+func TestBrowserDrugsPaidAndDelivered(t *testing.T) {
+	eachEngine(t, func(t *testing.T, dsn string) {
+		s := startServer(t, t.TempDir(), "--demo", "--db", dsn)
+		lm, doc, ph := apiLogin(t, s.URL, "liming"), apiLogin(t, s.URL, "ccmc-dermatology-doctor"), apiLogin(t, s.URL, "ccmc-pharmacist")
+		var pats struct{ Items []map[string]any }
+		api(t, "GET", s.URL+"/api/v1/patients", lm, nil, &pats)
+		var child float64
+		for _, p := range pats.Items {
+			if p["name"] == "李小雨" {
+				child = p["id"].(float64)
+			}
+		}
+		slot := doctorSlots(t, s.URL, "ccmc-skin-fv", "ccmc", "ccmc-dermatology-doctor")[0]
+		var appt map[string]any
+		if st := api(t, "POST", s.URL+"/api/v1/appointments", lm, map[string]any{"slot_id": slot, "patient_id": child,
+			"answers": map[string]bool{"first_visit": true}}, &appt); st != 201 || appt["status"] != "held" {
+			t.Fatalf("book %d %v", st, appt)
+		}
+		vpath := fmt.Sprintf("%s/api/v1/visits/%.0f", s.URL, appt["id"])
+		var pay map[string]any
+		if st := api(t, "POST", s.URL+"/api/v1/payments", lm, map[string]any{"appointment_id": appt["id"], "method": "wechat"}, &pay); st != 201 {
+			t.Fatalf("pay the fee %d %v", st, pay)
+		}
+		payAtCashier(t, s.URL, pay["cashier_url"].(string))
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			var got map[string]any
+			api(t, "GET", fmt.Sprintf("%s/api/v1/appointments/%.0f", s.URL, appt["id"]), lm, nil, &got)
+			if got["status"] == "booked" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the fee was not recorded: %v", got)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		img := image.NewRGBA(image.Rect(0, 0, 32, 32))
+		img.Set(3, 3, color.RGBA{200, 40, 40, 255})
+		var buf bytes.Buffer
+		png.Encode(&buf, img)
+		if st := uploadFile(t, vpath+"/attachments", lm, "皮疹.png", buf.Bytes()); st != 201 {
+			t.Fatalf("photo %d", st)
+		}
+		calls := []struct {
+			method, path, token string
+			body                any
+		}{
+			{"PUT", "/pre-consult", lm, map[string]any{"answers": map[string]any{"site": []string{"face"}, "duration_days": 3, "weight_kg": 28, "drug_allergies": "无",
+				"fever": false, "blisters_mucosa": false}}},
+			{"POST", "/wait", lm, nil},
+			{"POST", "/start", doc, nil},
+			{"PUT", "/record", doc, map[string]any{"chief_complaint": "面部皮疹 3 天", "diagnoses": []map[string]any{{"code": "L20.9"}}, "advice": "外用药物"}},
+		}
+		for _, st := range calls {
+			var out map[string]any
+			if code := api(t, st.method, vpath+st.path, st.token, st.body, &out); code >= 300 {
+				t.Fatalf("%s %s: %d %v", st.method, st.path, code, out)
+			}
+		}
+		var issued map[string]any
+		if code := api(t, "POST", vpath+"/prescriptions", doc, map[string]any{"items": []map[string]any{{"drug": drugNamed(t, "盐酸西替利嗪滴剂"),
+			"dose": 5, "dose_unit": "mg", "frequency": "qd", "route": "oral", "days": 5, "quantity": 1}}, "diagnoses": []string{"L20.9"}, "weight_kg": 28,
+			"confirm": []string{"paediatric-dose"}}, &issued); code != 201 {
+			t.Fatalf("prescribe %d %v", code, issued)
+		}
+		rxURL := fmt.Sprintf("/prescriptions/%.0f", issued["id"])
+		if code := api(t, "POST", s.URL+"/api/v1"+rxURL+"/review", ph, map[string]any{"decision": "approve"}, nil); code != 200 {
+			t.Fatalf("approve %d", code)
+		}
+
+		pat, pha := newBrowser(t), newBrowser(t)
+		prun, hrun := steps(t, pat), steps(t, pha)
+		prun("the guardian opens the approved prescription",
+			login(s.URL, "liming", "yunyi2026"),
+			chromedp.WaitVisible(css("#patients")),
+			chromedp.Navigate(s.URL+rxURL),
+			chromedp.WaitVisible(css("#fulfilment-form")),
+		)
+		prun("gives the address and pays the drugs at the cashier",
+			fill("#addr-name", "李明"), fill("#addr-phone", "13912345678"), fill("#addr-province", "北京市"), fill("#addr-city", "北京市"),
+			fill("#addr-district", "海淀区"), fill("#addr-region", "110108"), fill("#addr-detail", "中关村大街1号"),
+			chromedp.Click(css("#fulfil")),
+			chromedp.WaitVisible(css(`#order-status[data-status=awaiting_payment]`)),
+			chromedp.Click(css(`#order-pay button.pay-wechat`)),
+			chromedp.WaitVisible(css(`button.pay`)),
+			chromedp.Click(css(`button.pay`)),
+			chromedp.WaitVisible(css(`a[href="`+rxURL+`"]`)),
+			chromedp.Click(css(`a[href="`+rxURL+`"]`)),
+			chromedp.WaitVisible(css(`#order-status[data-status=to_pack]`)),
+		)
+		defer func() {
+			if t.Failed() {
+				out := s.Output()
+				t.Logf("server: %s", out[max(0, len(out)-6000):])
+			}
+		}()
+		hrun("the pharmacist hands it to the courier",
+			login(s.URL, "ccmc-pharmacist", "yunyi2026"),
+			chromedp.WaitVisible(css("#nav-pharmacist")),
+			chromedp.Click(css("#nav-pharmacist")),
+			chromedp.WaitVisible(css(`#orders-to-pack button.dispatch`)),
+			chromedp.Click(css(`#orders-to-pack button.dispatch`)),
+			chromedp.WaitVisible(css(`#order-waybill`)),
+		)
+		deadline = time.Now().Add(20 * time.Second)
+		for {
+			prun("follow the parcel", chromedp.Navigate(s.URL+rxURL), chromedp.WaitVisible(css("#order-status")))
+			txt := text(pat, t, "#order")
+			// Route pushes may come out of order: wait for the whole story.
+			if strings.Contains(txt, "已签收") && strings.Contains(txt, "已揽收") {
+				if !strings.Contains(text(pat, t, "#rx-status"), "已调配") {
+					t.Fatalf("N-12: not dispensed: %s", text(pat, t, "#rx-status"))
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("not delivered: %s", txt)
+			}
+			time.Sleep(300 * time.Millisecond)
+		}
+	})
+}

@@ -1,0 +1,146 @@
+// Package delivery takes an approved prescription's drugs to the patient
+// (R-3): the order the patient places (courier from the hospital pharmacy
+// to an address the institution serves), its payment, the dispatch with a
+// waybill, and the courier's route events as the patient's timeline. The
+// courier itself is internal/courier's adapter. It imports neither the
+// web nor the database.
+package delivery
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/yunyi-health/yunyi/internal/courier"
+	"github.com/yunyi-health/yunyi/internal/errs"
+)
+
+// Modes of fulfilment.
+const (
+	ModeCourier  = "courier"  // the hospital pharmacy ships it
+	ModePharmacy = "pharmacy" // a retail pharmacy the patient picks
+)
+
+// Status of an order. awaiting_payment → to_pack (paid) → dispatched
+// (handed to the courier) → delivered, or returned / failed (then sent
+// again or refunded); cancelled when given up before dispatch.
+type Status string
+
+const (
+	AwaitingPayment Status = "awaiting_payment"
+	ToPack          Status = "to_pack"
+	Dispatched      Status = "dispatched"
+	Delivered       Status = "delivered"
+	Returned        Status = "returned"
+	Failed          Status = "failed"
+	Cancelled       Status = "cancelled"
+)
+
+// Error codes.
+const (
+	CodeRegion     = "delivery_region"      // the address is outside where the institution delivers
+	CodeNotOffered = "delivery_not_offered" // the institution does not offer this mode
+	CodeNotReady   = "order_not_ready"      // not approved and paid: nothing leaves
+	CodeOrderState = "order_state"          // the order is past that step
+)
+
+// Settings are an institution's delivery rules (data).
+type Settings struct {
+	Institution string          `json:"institution"`
+	Courier     bool            `json:"courier"`      // ships from its pharmacy
+	Regions     []string        `json:"regions"`      // GB/T 2260 code prefixes it delivers to ("110" = Beijing); empty: anywhere
+	RegionsText string          `json:"regions_text"` // how the rule reads to patients, e.g. 北京市内
+	Sender      courier.Address `json:"sender"`       // the pharmacy's address on the waybill
+}
+
+// Serves says whether an address is inside the institution's area.
+func (s *Settings) Serves(a courier.Address) bool {
+	if len(s.Regions) == 0 {
+		return true
+	}
+	for _, p := range s.Regions {
+		if strings.HasPrefix(a.RegionCode, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// CheckAddress validates a delivery address: every field a courier needs,
+// a mainland mobile number, a 6-digit region code.
+func CheckAddress(a courier.Address) error {
+	var f errs.Fields
+	req := func(field, v string) {
+		if strings.TrimSpace(v) == "" {
+			f.Add("address."+field, "required")
+		}
+	}
+	req("name", a.Name)
+	req("phone", a.Phone)
+	req("province", a.Province)
+	req("city", a.City)
+	req("detail", a.Detail)
+	if len(a.RegionCode) != 6 || strings.Trim(a.RegionCode, "0123456789") != "" {
+		f.Add("address.region_code", "invalid")
+	}
+	if a.Phone != "" && (len(a.Phone) != 11 || a.Phone[0] != '1' || strings.Trim(a.Phone, "0123456789") != "") {
+		f.Add("address.phone", "phone_invalid")
+	}
+	return f.Err()
+}
+
+// Order is a prescription's drugs on their way.
+type Order struct {
+	ID             int64           `json:"id"`
+	PrescriptionID int64           `json:"prescription_id"`
+	Institution    string          `json:"institution"`
+	PatientID      int64           `json:"patient_id"`
+	AccountID      int64           `json:"-"`
+	Mode           string          `json:"mode"`
+	Address        courier.Address `json:"address"`
+	AmountFen      int64           `json:"amount_fen"`
+	Status         Status          `json:"status"`
+	Courier        string          `json:"courier,omitempty"`
+	WaybillNo      string          `json:"waybill_no,omitempty"`
+	CreatedAt      time.Time       `json:"created_at"`
+	PaidAt         time.Time       `json:"paid_at,omitzero"`
+	DispatchedAt   time.Time       `json:"dispatched_at,omitzero"`
+	DeliveredAt    time.Time       `json:"delivered_at,omitzero"`
+	Events         []courier.Event `json:"events"`
+}
+
+// StatusOf is the order's status after its courier events: the courier's
+// current status decides once the parcel is on its way.
+func StatusOf(o *Order, events []courier.Event) Status {
+	if o.Status != Dispatched && o.Status != Delivered && o.Status != Returned && o.Status != Failed {
+		return o.Status
+	}
+	switch courier.Current(events) {
+	case courier.Delivered:
+		return Delivered
+	case courier.Returned:
+		return Returned
+	case courier.Failed:
+		return Failed
+	}
+	return Dispatched
+}
+
+// Store keeps orders and their events.
+type Store interface {
+	DeliverySettings(ctx context.Context, institution string) (*Settings, error)
+	SaveDeliverySettings(ctx context.Context, s *Settings) error
+	// CreateOrder stores an order awaiting payment, or answers the open
+	// one of the prescription (created=false).
+	CreateOrder(ctx context.Context, o *Order) (created bool, err error)
+	Order(ctx context.Context, id int64) (*Order, error)
+	OrderOfPrescription(ctx context.Context, prescriptionID int64) (*Order, error)
+	Orders(ctx context.Context, institution string, status Status, limit int) ([]Order, error)
+	// Dispatch moves a paid order to dispatched with its waybill (and its
+	// prescription to dispensed), a compare and set on to_pack.
+	Dispatch(ctx context.Context, id int64, courierName, waybill string, at time.Time) error
+	// AddEvents stores a courier's route events (a route id once per
+	// order) and moves the order to the status they give; it answers the
+	// orders whose status changed.
+	AddEvents(ctx context.Context, events []courier.Event, at time.Time) ([]Order, error)
+}

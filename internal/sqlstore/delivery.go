@@ -1,0 +1,243 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/yunyi-health/yunyi/internal/courier"
+	"github.com/yunyi-health/yunyi/internal/delivery"
+	"github.com/yunyi-health/yunyi/internal/errs"
+)
+
+var _ delivery.Store = (*DB)(nil)
+
+func (db *DB) DeliverySettings(ctx context.Context, institution string) (*delivery.Settings, error) {
+	s := &delivery.Settings{Institution: institution}
+	var regions, sender string
+	err := db.QueryRowContext(ctx, `SELECT courier, regions, regions_text, sender FROM delivery_settings WHERE institution = $1`, institution).
+		Scan(&s.Courier, &regions, &s.RegionsText, &sender)
+	if errors.Is(err, sql.ErrNoRows) {
+		return s, nil // nothing offered
+	}
+	if err != nil {
+		return nil, err
+	}
+	if regions != "" {
+		s.Regions = strings.Split(regions, ",")
+	}
+	json.Unmarshal([]byte(sender), &s.Sender)
+	return s, nil
+}
+
+func (db *DB) SaveDeliverySettings(ctx context.Context, s *delivery.Settings) error {
+	sender, _ := json.Marshal(s.Sender)
+	_, err := db.w.ExecContext(ctx, `INSERT INTO delivery_settings (institution, courier, regions, regions_text, sender) VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (institution) DO UPDATE SET courier = excluded.courier, regions = excluded.regions, regions_text = excluded.regions_text,
+		sender = excluded.sender`, s.Institution, s.Courier, strings.Join(s.Regions, ","), s.RegionsText, string(sender))
+	return err
+}
+
+const orderCols = `id, prescription_id, institution, patient_id, account_id, mode, address, amount_fen, status, courier, waybill_no,
+	created_at, paid_at, dispatched_at, delivered_at`
+
+func scanOrder(row interface{ Scan(...any) error }) (*delivery.Order, error) {
+	var o delivery.Order
+	var addr, status string
+	var created, paid, dispatched, delivered int64
+	if err := row.Scan(&o.ID, &o.PrescriptionID, &o.Institution, &o.PatientID, &o.AccountID, &o.Mode, &addr, &o.AmountFen, &status, &o.Courier,
+		&o.WaybillNo, &created, &paid, &dispatched, &delivered); err != nil {
+		return nil, notFound(err)
+	}
+	json.Unmarshal([]byte(addr), &o.Address)
+	o.Status = delivery.Status(status)
+	o.CreatedAt, o.PaidAt, o.DispatchedAt, o.DeliveredAt = fromMicros(created), fromMicros(paid), fromMicros(dispatched), fromMicros(delivered)
+	return &o, nil
+}
+
+func (db *DB) CreateOrder(ctx context.Context, o *delivery.Order) (bool, error) {
+	addr, _ := json.Marshal(o.Address)
+	err := db.w.QueryRowContext(ctx, `INSERT INTO delivery_orders (prescription_id, institution, patient_id, account_id, mode, address, amount_fen, status, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING RETURNING id`, o.PrescriptionID, o.Institution, o.PatientID, o.AccountID,
+		o.Mode, string(addr), o.AmountFen, string(o.Status), micros(o.CreatedAt)).Scan(&o.ID)
+	if err == nil {
+		return true, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return false, err
+	}
+	prev, err := db.OrderOfPrescription(ctx, o.PrescriptionID)
+	if err != nil {
+		return false, err
+	}
+	*o = *prev
+	return false, nil
+}
+
+type queryer interface {
+	QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
+}
+
+// waybillEvents are a waybill's route events by time.
+func (db *DB) waybillEvents(ctx context.Context, q queryer, waybill string) ([]courier.Event, error) {
+	rows, err := q.QueryContext(ctx, `SELECT route_id, waybill, at, opcode, status, address, remark FROM delivery_events WHERE waybill = $1 ORDER BY at, route_id`, waybill)
+	if err != nil {
+		return nil, err
+	}
+	return collect(rows, func(r interface{ Scan(...any) error }) (*courier.Event, error) {
+		var e courier.Event
+		var at int64
+		var st string
+		if err := r.Scan(&e.RouteID, &e.WaybillNo, &at, &e.OpCode, &st, &e.Address, &e.Remark); err != nil {
+			return nil, err
+		}
+		e.At, e.Status = fromMicros(at), courier.Status(st)
+		return &e, nil
+	})
+}
+
+func (db *DB) withEvents(ctx context.Context, o *delivery.Order, err error) (*delivery.Order, error) {
+	if err != nil {
+		return nil, err
+	}
+	o.Events = []courier.Event{}
+	if o.WaybillNo == "" {
+		return o, nil
+	}
+	es, err := db.waybillEvents(ctx, db.w, o.WaybillNo)
+	if err != nil {
+		return nil, err
+	}
+	if es = courier.Timeline(es); es != nil {
+		o.Events = es
+	}
+	return o, nil
+}
+
+func (db *DB) Order(ctx context.Context, id int64) (*delivery.Order, error) {
+	o, err := scanOrder(db.w.QueryRowContext(ctx, `SELECT `+orderCols+` FROM delivery_orders WHERE id = $1`, id))
+	return db.withEvents(ctx, o, err)
+}
+
+func (db *DB) OrderOfPrescription(ctx context.Context, prescriptionID int64) (*delivery.Order, error) {
+	o, err := scanOrder(db.w.QueryRowContext(ctx, `SELECT `+orderCols+` FROM delivery_orders WHERE prescription_id = $1 AND status <> 'cancelled'
+		ORDER BY id DESC LIMIT 1`, prescriptionID))
+	return db.withEvents(ctx, o, err)
+}
+
+// Orders lists an institution's orders of a status, oldest paid first (the
+// pharmacy's packing queue).
+func (db *DB) Orders(ctx context.Context, institution string, status delivery.Status, limit int) ([]delivery.Order, error) {
+	rows, err := db.w.QueryContext(ctx, `SELECT `+orderCols+` FROM delivery_orders WHERE institution = $1 AND ($2 = '' OR status = $2)
+		ORDER BY paid_at, id LIMIT $3`, institution, string(status), limit)
+	if err != nil {
+		return nil, err
+	}
+	return collect(rows, scanOrder)
+}
+
+func (db *DB) Dispatch(ctx context.Context, id int64, courierName, waybill string, at time.Time) error {
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		var rxID, acct int64
+		err := tx.QueryRowContext(ctx, `UPDATE delivery_orders SET status = 'dispatched', courier = $2, waybill_no = $3, dispatched_at = $4
+			WHERE id = $1 AND status IN ('to_pack', 'failed') RETURNING prescription_id, account_id`, id, courierName, waybill, micros(at)).Scan(&rxID, &acct)
+		if errors.Is(err, sql.ErrNoRows) {
+			return errs.E(delivery.CodeOrderState)
+		}
+		if err != nil {
+			return err
+		}
+		// N-12: dispensed once it leaves the pharmacy (FHIR: completed).
+		if _, err := tx.ExecContext(ctx, `UPDATE prescriptions SET status = 'dispensed', updated_at = $2 WHERE id = $1 AND status = 'approved'`, rxID, micros(at)); err != nil {
+			return err
+		}
+		if err := db.insertMany(ctx, tx, "notifications", noticeCols, [][]any{noticeRow(acct, "dispatched", "药品已发出",
+			fmt.Sprintf("您的处方药品已交顺丰速运寄出，运单号 %s，可在处方页查看物流。", waybill), "Drugs on their way",
+			fmt.Sprintf("Your prescription's drugs were handed to the courier, waybill %s; follow them on the prescription page.", waybill),
+			fmt.Sprintf("prescription/%d", rxID), at)}); err != nil {
+			return err
+		}
+		// The courier may have pushed already.
+		_, err = db.followEvents(ctx, tx, id, at)
+		return err
+	})
+}
+
+// followEvents sets an order's status from its waybill's events and tells
+// the family of a change; it answers the order when it changed.
+func (db *DB) followEvents(ctx context.Context, tx *sql.Tx, id int64, at time.Time) (*delivery.Order, error) {
+	o, err := scanOrder(tx.QueryRowContext(ctx, `SELECT `+orderCols+` FROM delivery_orders WHERE id = $1`, id))
+	if err != nil {
+		return nil, err
+	}
+	es, err := db.waybillEvents(ctx, tx, o.WaybillNo)
+	if err != nil {
+		return nil, err
+	}
+	next := delivery.StatusOf(o, es)
+	if next == o.Status {
+		return nil, nil
+	}
+	delivered := int64(0)
+	if next == delivery.Delivered {
+		delivered = micros(at)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE delivery_orders SET status = $2, delivered_at = $3 WHERE id = $1`, id, string(next), delivered); err != nil {
+		return nil, err
+	}
+	o.Status = next
+	title, body, titleEN, bodyEN := "药品已签收", "您的处方药品已签收。", "Delivered", "Your prescription's drugs were delivered."
+	switch next {
+	case delivery.Returned:
+		title, body, titleEN, bodyEN = "药品包裹已退回", "您的处方药品包裹被退回，药款将原路退还。", "Parcel returned", "The parcel came back; the payment will be refunded."
+	case delivery.Failed:
+		title, body, titleEN, bodyEN = "派送未成功", "快递员未能送达，药房将安排再次配送。", "Delivery failed", "The courier could not deliver; the pharmacy will send it again."
+	case delivery.Dispatched:
+		return o, nil
+	}
+	err = db.insertMany(ctx, tx, "notifications", noticeCols, [][]any{noticeRow(o.AccountID, "delivery_"+string(next), title, body, titleEN, bodyEN,
+		fmt.Sprintf("prescription/%d", o.PrescriptionID), at)})
+	return o, err
+}
+
+// AddEvents stores route events by waybill (a route id once), whether or
+// not the dispatch that names the waybill has committed yet, and sets the
+// status of the orders they belong to.
+func (db *DB) AddEvents(ctx context.Context, events []courier.Event, at time.Time) ([]delivery.Order, error) {
+	var changed []delivery.Order
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		changed = changed[:0]
+		waybills := map[string]bool{}
+		for _, e := range events {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO delivery_events (waybill, route_id, at, opcode, status, address, remark, received)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING`, e.WaybillNo, e.RouteID, micros(e.At), e.OpCode,
+				string(courier.Classify(e.OpCode, e.Remark)), e.Address, e.Remark, micros(at)); err != nil {
+				return err
+			}
+			waybills[e.WaybillNo] = true
+		}
+		for w := range waybills {
+			var id int64
+			err := tx.QueryRowContext(ctx, `SELECT id FROM delivery_orders WHERE waybill_no = $1 ORDER BY id DESC LIMIT 1`, w).Scan(&id)
+			if errors.Is(err, sql.ErrNoRows) {
+				continue // its dispatch has not committed yet: it will follow them
+			}
+			if err != nil {
+				return err
+			}
+			o, err := db.followEvents(ctx, tx, id, at)
+			if err != nil {
+				return err
+			}
+			if o != nil {
+				changed = append(changed, *o)
+			}
+		}
+		return nil
+	})
+	return changed, err
+}

@@ -1,0 +1,307 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/yunyi-health/yunyi/internal/authz"
+	"github.com/yunyi-health/yunyi/internal/billing"
+	"github.com/yunyi-health/yunyi/internal/courier"
+	"github.com/yunyi-health/yunyi/internal/delivery"
+	"github.com/yunyi-health/yunyi/internal/errs"
+	"github.com/yunyi-health/yunyi/internal/i18n"
+	"github.com/yunyi-health/yunyi/internal/identity"
+	"github.com/yunyi-health/yunyi/internal/rx"
+)
+
+// courierFor is the courier adapter: Config.Courier, or a sandbox that
+// pushes its route events to this server (made at the first dispatch,
+// when the server's address is known from the request).
+func (s *Server) courierFor(r *http.Request) courier.Courier {
+	s.courierMu.Lock()
+	defer s.courierMu.Unlock()
+	if s.courier == nil { // no adapter configured: the sandbox
+		c := s.cfg.CourierSandbox
+		c.PushURL, c.Now = baseURL(r)+"/api/v1/couriers/sf/events", s.cfg.Now
+		if c.Key == nil {
+			c.Key = s.courierKey
+		}
+		s.courier = courier.NewSandboxSF(c)
+	}
+	return s.courier
+}
+
+type fulfilmentIn struct {
+	Mode    string          `json:"mode"` // courier (pharmacy: not yet)
+	Address courier.Address `json:"address"`
+}
+
+type orderOut struct {
+	*delivery.Order
+	StatusText string `json:"status_text"`
+}
+
+func orderJSON(o *delivery.Order, lang i18n.Lang) *orderOut {
+	return &orderOut{Order: o, StatusText: i18n.T(lang, "order.status."+string(o.Status))}
+}
+
+// chooseFulfilment places an approved prescription's order (R-3): the
+// institution's delivery rules (data) decide whether the mode is offered
+// and the address served, before any payment.
+func (s *Server) chooseFulfilment(ctx context.Context, c call, in fulfilmentIn) (*orderOut, error) {
+	id, err := c.PathID("id")
+	if err != nil {
+		return nil, err
+	}
+	p, role, err := s.prescriptionFor(c.r, id, true)
+	if err != nil {
+		return nil, err
+	}
+	if role != "patient" {
+		return nil, errs.E(errs.Forbidden)
+	}
+	if p.Status != rx.Approved {
+		return nil, errs.E(delivery.CodeNotReady)
+	}
+	if !s.cfg.Now().Before(p.ValidUntil) {
+		return nil, errs.E(rx.CodeExpired) // N-13: an expired prescription is not filled
+	}
+	set, err := s.db.DeliverySettings(ctx, p.Institution)
+	if err != nil {
+		return nil, err
+	}
+	if in.Mode != delivery.ModeCourier || !set.Courier {
+		return nil, errs.E(delivery.CodeNotOffered)
+	}
+	if err := delivery.CheckAddress(in.Address); err != nil {
+		return nil, err
+	}
+	if !set.Serves(in.Address) {
+		return nil, errs.E(delivery.CodeRegion, set.RegionsText)
+	}
+	o := &delivery.Order{PrescriptionID: p.ID, Institution: p.Institution, PatientID: p.PatientID, AccountID: c.Actor.ID, Mode: in.Mode,
+		Address: in.Address, AmountFen: p.TotalFen, Status: delivery.AwaitingPayment, CreatedAt: s.cfg.Now().UTC()}
+	if _, err := s.db.CreateOrder(ctx, o); err != nil {
+		return nil, err
+	}
+	if err := s.record(c.r, "order.create", "order", strconv.FormatInt(o.ID, 10), o.Institution, "prescription "+strconv.FormatInt(p.ID, 10)); err != nil {
+		return nil, err
+	}
+	return orderJSON(o, apiLang(c.r)), nil
+}
+
+// visibleOrder reads an order its patient's accounts or the institution's
+// dispatching staff may see; any other is not_found.
+func (s *Server) visibleOrder(ctx context.Context, c call, id int64) (*delivery.Order, error) {
+	o, err := s.db.Order(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	ok := authz.DispatchDrugs(c.Actor, o.Institution)
+	if !ok && c.Actor.Role == identity.RolePatient {
+		linked, err := s.ids.Store.LinkedAccounts(ctx, o.PatientID)
+		if err != nil {
+			return nil, err
+		}
+		ok = authz.SeePatient(c.Actor, linked)
+	}
+	if !ok {
+		return nil, errs.E(errs.NotFound)
+	}
+	return o, s.record(c.r, "order.read", "order", strconv.FormatInt(o.ID, 10), o.Institution, "")
+}
+
+func (s *Server) getOrder(ctx context.Context, c call, _ none) (*orderOut, error) {
+	id, err := c.PathID("id")
+	if err != nil {
+		return nil, err
+	}
+	o, err := s.visibleOrder(ctx, c, id)
+	if err != nil {
+		return nil, err
+	}
+	return orderJSON(o, apiLang(c.r)), nil
+}
+
+// prescriptionOrder is a prescription's open order (for its page).
+func (s *Server) prescriptionOrder(ctx context.Context, c call, _ none) (*orderOut, error) {
+	id, err := c.PathID("id")
+	if err != nil {
+		return nil, err
+	}
+	if _, _, err := s.prescriptionFor(c.r, id, false); err != nil {
+		return nil, err
+	}
+	o, err := s.db.OrderOfPrescription(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	o, err = s.visibleOrder(ctx, c, o.ID)
+	if err != nil {
+		return nil, err
+	}
+	return orderJSON(o, apiLang(c.r)), nil
+}
+
+type ordersOut struct {
+	Items []*orderOut `json:"items"`
+}
+
+// institutionOrders is the pharmacy's queue: orders of a status (to_pack
+// by default), oldest paid first.
+func (s *Server) institutionOrders(ctx context.Context, c call, _ none) (ordersOut, error) {
+	return s.ordersOf(ctx, c, c.r.PathValue("code"))
+}
+
+func (s *Server) ordersOf(ctx context.Context, c call, code string) (ordersOut, error) {
+	if !authz.DispatchDrugs(c.Actor, code) {
+		return ordersOut{}, errs.E(errs.Forbidden)
+	}
+	status := c.r.URL.Query().Get("status")
+	if status == "" {
+		status = string(delivery.ToPack)
+	}
+	os, err := s.db.Orders(ctx, code, delivery.Status(status), 200)
+	if err != nil {
+		return ordersOut{}, err
+	}
+	out := ordersOut{Items: []*orderOut{}}
+	for i := range os {
+		out.Items = append(out.Items, orderJSON(&os[i], apiLang(c.r)))
+	}
+	return out, s.record(c.r, "order.list", "institution", code, code, status)
+}
+
+// dispatch hands a paid order to the courier: a waybill is booked (the
+// same order id books the same waybill), then the order and its
+// prescription move on (dispensed, N-12). Nothing leaves unpaid.
+func (s *Server) dispatch(ctx context.Context, c call, _ none) (*orderOut, error) {
+	id, err := c.PathID("id")
+	if err != nil {
+		return nil, err
+	}
+	o, err := s.visibleOrder(ctx, c, id)
+	if err != nil {
+		return nil, err
+	}
+	if !authz.DispatchDrugs(c.Actor, o.Institution) {
+		return nil, errs.E(errs.Forbidden)
+	}
+	if o.Status != delivery.ToPack && o.Status != delivery.Failed {
+		if o.Status == delivery.AwaitingPayment {
+			return nil, errs.E(delivery.CodeNotReady)
+		}
+		return nil, errs.E(delivery.CodeOrderState)
+	}
+	set, err := s.db.DeliverySettings(ctx, o.Institution)
+	if err != nil {
+		return nil, err
+	}
+	cr := s.courierFor(c.r)
+	ref := fmt.Sprintf("YY-O%d", o.ID)
+	if o.Status == delivery.Failed {
+		ref = fmt.Sprintf("YY-O%d-%d", o.ID, len(o.Events)) // sent again: a new waybill
+	}
+	waybill, err := cr.CreateWaybill(ctx, courier.Shipment{OrderID: ref, Sender: set.Sender, Recipient: o.Address, Items: "处方药品", WeightGrams: 500})
+	if err != nil && !errors.Is(err, courier.ErrDuplicateOrder) {
+		return nil, err
+	}
+	now := s.cfg.Now()
+	if err := s.db.Dispatch(ctx, o.ID, cr.Name(), waybill, now); err != nil {
+		return nil, err
+	}
+	if err := s.record(c.r, "order.dispatch", "order", strconv.FormatInt(o.ID, 10), o.Institution, cr.Name()+" "+waybill); err != nil {
+		return nil, err
+	}
+	if o, err = s.db.Order(ctx, o.ID); err != nil {
+		return nil, err
+	}
+	s.refundReturned(ctx, []delivery.Order{*o}) // the courier may have pushed first
+	return orderJSON(o, apiLang(c.r)), nil
+}
+
+// refundReturned gives back what was paid for parcels that came back.
+func (s *Server) refundReturned(ctx context.Context, orders []delivery.Order) {
+	for _, o := range orders {
+		if o.Status != delivery.Returned {
+			continue
+		}
+		p, err := s.db.OpenPayment(ctx, billing.ForPrescription, o.PrescriptionID)
+		if err == nil && p.Status == billing.Paid {
+			if _, err := s.bill.RequestRefund(ctx, p, fmt.Sprintf("returned:%d", o.ID), "药品包裹被退回，退还药费", p.AmountFen-p.RefundedFen); err != nil {
+				s.log.Warn("returned parcel not refunded yet", "order", o.ID, "err", err)
+			}
+		}
+	}
+}
+
+// apiCourierEvents is the courier's route push (no session: its signature
+// is checked). Duplicates are ignored by route id, the order's status
+// follows the events by their time, and a parcel that came back is
+// refunded.
+func (s *Server) apiCourierEvents(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 256<<10))
+	cr := s.courierFor(r)
+	if err == nil && r.PathValue("provider") != cr.Name() {
+		err = errs.E(errs.NotFound)
+	}
+	var changed []delivery.Order
+	if err == nil {
+		var events []courier.Event
+		if events, err = cr.ParsePush(r.Header, body); err == nil {
+			changed, err = s.db.AddEvents(r.Context(), events, s.cfg.Now())
+		}
+	}
+	if err != nil {
+		s.log.Warn("courier push refused", "err", err)
+	}
+	s.refundReturned(r.Context(), changed)
+	status, ack := cr.PushAck(err)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(ack)
+}
+
+// prescriptionPayment is what paying for a prescription's drugs asks:
+// its order must be placed (fulfilment chosen) and not paid yet.
+func (s *Server) prescriptionPayment(ctx context.Context, c call, prescriptionID int64, in payIn) (*paymentOut, error) {
+	p, role, err := s.prescriptionFor(c.r, prescriptionID, true)
+	if err != nil {
+		return nil, err
+	}
+	if role != "patient" {
+		return nil, errs.E(errs.Forbidden)
+	}
+	o, err := s.db.OrderOfPrescription(ctx, p.ID)
+	if errs.Is(err, errs.NotFound) {
+		return nil, errs.E(delivery.CodeNotReady)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if o.Status != delivery.AwaitingPayment {
+		if pp, err := s.db.OpenPayment(ctx, billing.ForPrescription, p.ID); err == nil && pp.Status == billing.Paid {
+			return s.paymentOut(ctx, pp, apiLang(c.r))
+		}
+		return nil, errs.E(billing.CodeNotPayable)
+	}
+	names := make([]string, 0, len(p.Items))
+	for _, it := range p.Items {
+		names = append(names, it.Name)
+	}
+	pay, err := s.bill.Pay(ctx, billing.PayRequest{Purpose: billing.ForPrescription, RefID: p.ID, AccountID: c.Actor.ID, PatientID: p.PatientID,
+		Institution: p.Institution, AmountFen: o.AmountFen, Description: "药费：" + strings.Join(names, "、"), Method: in.Method, Channel: in.Channel,
+		PayBy: p.ValidUntil, NotifyURL: baseURL(c.r) + "/api/v1/payments/notify/" + in.Method, ReturnURL: fmt.Sprintf("/prescriptions/%d", p.ID)})
+	if err != nil {
+		return nil, err
+	}
+	if err := s.record(c.r, "payment.create", "payment", strconv.FormatInt(pay.ID, 10), pay.Institution, "prescription "+strconv.FormatInt(p.ID, 10)); err != nil {
+		return nil, err
+	}
+	return s.paymentOut(ctx, pay, apiLang(c.r))
+}
