@@ -140,6 +140,7 @@ func TestBrowserDrugsPaidAndDelivered(t *testing.T) {
 			chromedp.Click(css(`#order-pay button.pay-wechat`)),
 			chromedp.WaitVisible(css(`button.pay`)),
 			chromedp.Click(css(`button.pay`)),
+			chromedp.WaitVisible(css(`p.msg`)), // paid: the cashier says so
 			chromedp.WaitVisible(css(`a[href="`+rxURL+`"]`)),
 			chromedp.Click(css(`a[href="`+rxURL+`"]`)),
 			chromedp.WaitVisible(css(`#order-status[data-status=to_pack]`)),
@@ -160,7 +161,11 @@ func TestBrowserDrugsPaidAndDelivered(t *testing.T) {
 		)
 		deadline = time.Now().Add(20 * time.Second)
 		for {
-			prun("follow the parcel", chromedp.Navigate(s.URL+rxURL), chromedp.WaitVisible(css("#order-status")))
+			// A page still loading may abort the navigation: try again.
+			if _, err := chromedp.Run(pat, chromedp.Steps(chromedp.Navigate(s.URL+rxURL), chromedp.WaitVisible(css("#order-status")))); err != nil {
+				time.Sleep(300 * time.Millisecond)
+				continue
+			}
 			txt := text(pat, t, "#order")
 			// Route pushes may come out of order: wait for the whole story.
 			if strings.Contains(txt, "已签收") && strings.Contains(txt, "已揽收") {

@@ -47,6 +47,7 @@ func TestBrowserBookingFeePaidAtTheCashier(t *testing.T) {
 		}
 		run("pay and go back",
 			chromedp.Click(css(`button.pay`)),
+			chromedp.WaitVisible(css(`p.msg`)), // paid: the cashier says so
 			chromedp.WaitVisible(css(`a[href="/appointments"]`)),
 			chromedp.Click(css(`a[href="/appointments"]`)),
 			chromedp.WaitVisible(css(`#appointments .status-booked .payment.status-paid`)),

@@ -14,6 +14,7 @@ import (
 const (
 	ForAppointment  = "appointment"
 	ForPrescription = "prescription"
+	ForSettlement   = "settlement" // the self-pay part of an order settled with insurance at delivery (M-2); RefID is the order
 )
 
 // Status of a payment. It only moves forward: pending → paid or closed;
@@ -65,6 +66,7 @@ const (
 	ReasonCancelled   = "cancelled"    // a booking cancelled before its cutoff
 	ReasonLatePayment = "late_payment" // paid after its hold expired or its order was closed
 	ReasonTerminated  = "terminated"   // a first visit terminated and referred offline (V-3)
+	ReasonReversed    = "reversed"     // the insurance settlement it was paid for was reversed (M-2)
 )
 
 // Refund is money given back through the provider that took it.

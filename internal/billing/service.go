@@ -31,6 +31,10 @@ type Service struct {
 	Providers map[string]pay.Provider
 	Now       func() time.Time
 	Log       *slog.Logger
+	// OnPaid, when set, is called once a payment is recorded and
+	// confirmed what it paid for (the next step of an order settled at
+	// delivery, for one).
+	OnPaid func(ctx context.Context, p *Payment)
 }
 
 // PayRequest asks to pay for one thing.
@@ -139,9 +143,18 @@ func (s *Service) paid(ctx context.Context, ord *pay.Order) (*Payment, error) {
 	if at.IsZero() {
 		at = s.Now()
 	}
+	// Most notifications are repeats (providers send them again until
+	// answered, and twice on purpose): a read answers those without a
+	// write. A first one still goes through MarkPaid's compare and set.
+	if p, err := s.Store.PaymentByTradeNo(ctx, ord.OutTradeNo); err == nil && (p.Status == Paid || p.Status == Refunded) {
+		return p, nil
+	}
 	out, err := s.Store.MarkPaid(ctx, ord.OutTradeNo, ord.TransactionID, at.UTC().Truncate(time.Microsecond))
 	if err != nil {
 		return nil, err
+	}
+	if out.Changed && out.Confirmed && s.OnPaid != nil {
+		s.OnPaid(ctx, out.Payment)
 	}
 	if out.RefundDue {
 		if _, err := s.RequestRefund(ctx, out.Payment, ReasonLatePayment, "支付晚于订单关闭，自动退款", out.Payment.AmountFen); err != nil {

@@ -38,10 +38,11 @@ const (
 
 // Error codes.
 const (
-	CodeRegion     = "delivery_region"      // the address is outside where the institution delivers
-	CodeNotOffered = "delivery_not_offered" // the institution does not offer this mode
-	CodeNotReady   = "order_not_ready"      // not approved and paid: nothing leaves
-	CodeOrderState = "order_state"          // the order is past that step
+	CodeRegion         = "delivery_region"      // the address is outside where the institution delivers
+	CodeNotOffered     = "delivery_not_offered" // the institution does not offer this mode
+	CodeNotReady       = "order_not_ready"      // not approved and paid: nothing leaves
+	CodeOrderState     = "order_state"          // the order is past that step
+	CodeUnknownWaybill = "unknown_waybill"      // a courier's push for a waybill no order has (yet)
 )
 
 // Settings are an institution's delivery rules (data).
@@ -51,6 +52,10 @@ type Settings struct {
 	Regions     []string        `json:"regions"`      // GB/T 2260 code prefixes it delivers to ("110" = Beijing); empty: anywhere
 	RegionsText string          `json:"regions_text"` // how the rule reads to patients, e.g. 北京市内
 	Sender      courier.Address `json:"sender"`       // the pharmacy's address on the waybill
+	// InsuranceAtDelivery: orders may be settled with the patient's
+	// insurance card when the drugs arrive (M-2, H-XW), paying only the
+	// self-pay part then.
+	InsuranceAtDelivery bool `json:"insurance_at_delivery"`
 }
 
 // Serves says whether an address is inside the institution's area.
@@ -107,7 +112,25 @@ type Order struct {
 	DispatchedAt   time.Time       `json:"dispatched_at,omitzero"`
 	DeliveredAt    time.Time       `json:"delivered_at,omitzero"`
 	Events         []courier.Event `json:"events"`
+	// Settlement at delivery (M-2): "insurance" when the order is settled
+	// with the card on arrival; the split once pre-settled.
+	Settle      string `json:"settle,omitempty"`
+	SettleState string `json:"settle_state,omitempty"` // pre, cash_paid, settled, reversed
+	SettleRef   string `json:"-"`                      // the order's reference at the bureau (one per attempt)
+	SetlID      string `json:"setl_id,omitempty"`
+	FundFen     int64  `json:"fund_fen"`
+	AccountFen  int64  `json:"account_fen"`
+	CashFen     int64  `json:"cash_fen"`
 }
+
+// Settlement states and the mode.
+const (
+	SettleInsurance = "insurance"
+	SettlePre       = "pre"       // pre-settled (2206): the split is known
+	SettleCashPaid  = "cash_paid" // the self-pay part is paid
+	SettleDone      = "settled"   // settled (2207)
+	SettleReversed  = "reversed"  // the bureau reversed it: the cash went back
+)
 
 // StatusOf is the order's status after its courier events: the courier's
 // current status decides once the parcel is on its way.
@@ -140,7 +163,12 @@ type Store interface {
 	// prescription to dispensed), a compare and set on to_pack.
 	Dispatch(ctx context.Context, id int64, courierName, waybill string, at time.Time) error
 	// AddEvents stores a courier's route events (a route id once per
-	// order) and moves the order to the status they give; it answers the
-	// orders whose status changed.
+	// waybill) and moves the orders to the status they give; it answers the
+	// orders whose status changed, and unknown_waybill (after storing
+	// everything) when a waybill has no order yet, so that the courier
+	// pushes again.
 	AddEvents(ctx context.Context, events []courier.Event, at time.Time) ([]Order, error)
+	// SetSettlement records an order's settlement step (a compare and set
+	// on its state: from is the state it must be in).
+	SetSettlement(ctx context.Context, o *Order, from string) error
 }

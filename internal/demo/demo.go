@@ -53,7 +53,7 @@ type Store interface {
 var deliveries = map[string]delivery.Settings{
 	"ccmc": {Courier: true, RegionsText: "全国", Sender: courier.Address{Name: "首都儿童医学中心药剂科", Phone: "010-00000001", Province: "北京市",
 		City: "北京市", District: "朝阳区", RegionCode: "110105", Detail: "雅宝路2号 门诊药房"}},
-	"xuanwu": {Courier: true, Regions: []string{"110"}, RegionsText: "北京市内", Sender: courier.Address{Name: "宣武医院药剂科", Phone: "010-00000002",
+	"xuanwu": {Courier: true, Regions: []string{"110"}, RegionsText: "北京市内", InsuranceAtDelivery: true, Sender: courier.Address{Name: "宣武医院药剂科", Phone: "010-00000002",
 		Province: "北京市", City: "北京市", District: "西城区", RegionCode: "110102", Detail: "长椿街45号 门诊药房"}},
 }
 

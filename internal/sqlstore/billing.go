@@ -62,7 +62,7 @@ func (db *DB) Payment(ctx context.Context, id int64) (*billing.Payment, error) {
 }
 
 func (db *DB) PaymentByTradeNo(ctx context.Context, no string) (*billing.Payment, error) {
-	return scanPayment(db.w.QueryRowContext(ctx, `SELECT `+paymentCols+` FROM payments WHERE out_trade_no = $1`, no))
+	return scanPayment(db.QueryRowContext(ctx, `SELECT `+paymentCols+` FROM payments WHERE out_trade_no = $1`, no))
 }
 
 // OpenPayment is the pending payment of a thing, else its latest paid one.
@@ -157,6 +157,16 @@ func (db *DB) MarkPaid(ctx context.Context, no, transactionID string, at time.Ti
 			default:
 				return err
 			}
+		}
+		if p.Purpose == billing.ForSettlement {
+			// M-2: the self-pay part of an order settled at delivery.
+			res, err := tx.ExecContext(ctx, `UPDATE delivery_orders SET settle_state = 'cash_paid' WHERE id = $1 AND settle_state = 'pre' AND cash_fen = $2`,
+				p.RefID, p.AmountFen)
+			if err != nil {
+				return err
+			}
+			n, _ := res.RowsAffected()
+			out.Confirmed = n == 1
 		}
 		// Money that confirmed nothing (the hold or order was gone, or
 		// another payment confirmed it) goes back.

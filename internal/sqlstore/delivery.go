@@ -19,8 +19,8 @@ var _ delivery.Store = (*DB)(nil)
 func (db *DB) DeliverySettings(ctx context.Context, institution string) (*delivery.Settings, error) {
 	s := &delivery.Settings{Institution: institution}
 	var regions, sender string
-	err := db.QueryRowContext(ctx, `SELECT courier, regions, regions_text, sender FROM delivery_settings WHERE institution = $1`, institution).
-		Scan(&s.Courier, &regions, &s.RegionsText, &sender)
+	err := db.QueryRowContext(ctx, `SELECT courier, regions, regions_text, sender, insurance_at_delivery FROM delivery_settings WHERE institution = $1`, institution).
+		Scan(&s.Courier, &regions, &s.RegionsText, &sender, &s.InsuranceAtDelivery)
 	if errors.Is(err, sql.ErrNoRows) {
 		return s, nil // nothing offered
 	}
@@ -36,21 +36,22 @@ func (db *DB) DeliverySettings(ctx context.Context, institution string) (*delive
 
 func (db *DB) SaveDeliverySettings(ctx context.Context, s *delivery.Settings) error {
 	sender, _ := json.Marshal(s.Sender)
-	_, err := db.w.ExecContext(ctx, `INSERT INTO delivery_settings (institution, courier, regions, regions_text, sender) VALUES ($1, $2, $3, $4, $5)
+	_, err := db.w.ExecContext(ctx, `INSERT INTO delivery_settings (institution, courier, regions, regions_text, sender, insurance_at_delivery) VALUES ($1, $2, $3, $4, $5, $6)
 		ON CONFLICT (institution) DO UPDATE SET courier = excluded.courier, regions = excluded.regions, regions_text = excluded.regions_text,
-		sender = excluded.sender`, s.Institution, s.Courier, strings.Join(s.Regions, ","), s.RegionsText, string(sender))
+		sender = excluded.sender, insurance_at_delivery = excluded.insurance_at_delivery`, s.Institution, s.Courier, strings.Join(s.Regions, ","), s.RegionsText,
+		string(sender), s.InsuranceAtDelivery)
 	return err
 }
 
 const orderCols = `id, prescription_id, institution, patient_id, account_id, mode, address, amount_fen, status, courier, waybill_no,
-	created_at, paid_at, dispatched_at, delivered_at`
+	created_at, paid_at, dispatched_at, delivered_at, settle, settle_state, settle_ref, setl_id, fund_fen, account_fen, cash_fen`
 
 func scanOrder(row interface{ Scan(...any) error }) (*delivery.Order, error) {
 	var o delivery.Order
 	var addr, status string
 	var created, paid, dispatched, delivered int64
 	if err := row.Scan(&o.ID, &o.PrescriptionID, &o.Institution, &o.PatientID, &o.AccountID, &o.Mode, &addr, &o.AmountFen, &status, &o.Courier,
-		&o.WaybillNo, &created, &paid, &dispatched, &delivered); err != nil {
+		&o.WaybillNo, &created, &paid, &dispatched, &delivered, &o.Settle, &o.SettleState, &o.SettleRef, &o.SetlID, &o.FundFen, &o.AccountFen, &o.CashFen); err != nil {
 		return nil, notFound(err)
 	}
 	json.Unmarshal([]byte(addr), &o.Address)
@@ -61,9 +62,9 @@ func scanOrder(row interface{ Scan(...any) error }) (*delivery.Order, error) {
 
 func (db *DB) CreateOrder(ctx context.Context, o *delivery.Order) (bool, error) {
 	addr, _ := json.Marshal(o.Address)
-	err := db.w.QueryRowContext(ctx, `INSERT INTO delivery_orders (prescription_id, institution, patient_id, account_id, mode, address, amount_fen, status, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING RETURNING id`, o.PrescriptionID, o.Institution, o.PatientID, o.AccountID,
-		o.Mode, string(addr), o.AmountFen, string(o.Status), micros(o.CreatedAt)).Scan(&o.ID)
+	err := db.w.QueryRowContext(ctx, `INSERT INTO delivery_orders (prescription_id, institution, patient_id, account_id, mode, address, amount_fen, status,
+		created_at, settle) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING RETURNING id`, o.PrescriptionID, o.Institution, o.PatientID,
+		o.AccountID, o.Mode, string(addr), o.AmountFen, string(o.Status), micros(o.CreatedAt), o.Settle).Scan(&o.ID)
 	if err == nil {
 		return true, nil
 	}
@@ -209,8 +210,9 @@ func (db *DB) followEvents(ctx context.Context, tx *sql.Tx, id int64, at time.Ti
 // status of the orders they belong to.
 func (db *DB) AddEvents(ctx context.Context, events []courier.Event, at time.Time) ([]delivery.Order, error) {
 	var changed []delivery.Order
+	unknown := false
 	err := db.tx(ctx, func(tx *sql.Tx) error {
-		changed = changed[:0]
+		changed, unknown = changed[:0], false
 		waybills := map[string]bool{}
 		for _, e := range events {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO delivery_events (waybill, route_id, at, opcode, status, address, remark, received)
@@ -224,7 +226,11 @@ func (db *DB) AddEvents(ctx context.Context, events []courier.Event, at time.Tim
 			var id int64
 			err := tx.QueryRowContext(ctx, `SELECT id FROM delivery_orders WHERE waybill_no = $1 ORDER BY id DESC LIMIT 1`, w).Scan(&id)
 			if errors.Is(err, sql.ErrNoRows) {
-				continue // its dispatch has not committed yet: it will follow them
+				// Its dispatch has not committed yet (or it is not ours): the
+				// events are kept, and the push is refused so that the
+				// courier sends it again, by when the order knows its waybill.
+				unknown = true
+				continue
 			}
 			if err != nil {
 				return err
@@ -239,5 +245,40 @@ func (db *DB) AddEvents(ctx context.Context, events []courier.Event, at time.Tim
 		}
 		return nil
 	})
+	if err == nil && unknown {
+		err = errs.E(delivery.CodeUnknownWaybill)
+	}
 	return changed, err
+}
+
+// SetSettlement records an order's settlement step: its state, reference,
+// split and settlement id, if the order is still in state from; once
+// settled, the insurance's shares are written to the ledger (the cash
+// part came in as a payment of its own).
+func (db *DB) SetSettlement(ctx context.Context, o *delivery.Order, from string) error {
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE delivery_orders SET settle_state = $2, settle_ref = $3, setl_id = $4, fund_fen = $5, account_fen = $6, cash_fen = $7
+			WHERE id = $1 AND settle_state = $8`, o.ID, o.SettleState, o.SettleRef, o.SetlID, o.FundFen, o.AccountFen, o.CashFen, from)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return errs.E(delivery.CodeOrderState)
+		}
+		if o.SettleState != delivery.SettleDone || o.FundFen+o.AccountFen == 0 {
+			return nil
+		}
+		at := db.now()
+		j := fmt.Sprintf("settlement:%d:%s", o.ID, o.SetlID)
+		var rows [][]any
+		add := func(account string, amount int64) {
+			if amount != 0 {
+				rows = append(rows, []any{j, account, amount, int64(0), int64(0), o.PatientID, o.Institution, micros(at), "order " + fmt.Sprint(o.ID)})
+			}
+		}
+		add("insurance:fund", o.FundFen)
+		add("insurance:account", o.AccountFen)
+		add("institution:"+o.Institution, -(o.FundFen + o.AccountFen))
+		return db.insertMany(ctx, tx, "ledger_entries", ledgerCols, rows)
+	})
 }

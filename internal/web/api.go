@@ -144,6 +144,7 @@ func (s *Server) apiTable() []route {
 		{"POST /api/v1/orders/{id}/dispatch", s.requireLogin(jsonAPI(s, http.StatusOK, s.dispatch))},
 		{"GET /api/v1/institutions/{code}/orders", s.requireLogin(jsonAPI(s, http.StatusOK, s.institutionOrders))},
 		{"POST /api/v1/couriers/{provider}/events", s.apiCourierEvents},
+		{"POST /api/v1/orders/{id}/receive", s.requireLogin(jsonAPI(s, http.StatusOK, s.receive))},
 		{"POST /api/v1/patients/{id}/insurance", s.requireLogin(jsonAPI(s, http.StatusOK, s.bindInsurance))},
 		{"GET /api/v1/patients/{id}/insurance", s.requireLogin(jsonAPI(s, http.StatusOK, s.getInsurance))},
 	}

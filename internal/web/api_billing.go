@@ -76,7 +76,11 @@ func (s *Server) setUpPayments(cfg Config) error {
 			providers[name], s.paySandboxes[name] = sb, sb
 		}
 	}
-	s.bill = &billing.Service{Store: s.db, Providers: providers, Now: cfg.Now, Log: s.log}
+	s.bill = &billing.Service{Store: s.db, Providers: providers, Now: cfg.Now, Log: s.log, OnPaid: func(ctx context.Context, p *billing.Payment) {
+		if p.Purpose == billing.ForSettlement {
+			s.settleOrder(ctx, p.RefID) // M-2: the cash share paid, the bureau settles
+		}
+	}}
 	ctx, stop := context.WithCancel(context.Background())
 	s.stopPay = stop
 	for _, sb := range s.paySandboxes {

@@ -16,6 +16,7 @@ import (
 	"github.com/yunyi-health/yunyi/internal/errs"
 	"github.com/yunyi-health/yunyi/internal/i18n"
 	"github.com/yunyi-health/yunyi/internal/identity"
+	"github.com/yunyi-health/yunyi/internal/insurance"
 	"github.com/yunyi-health/yunyi/internal/rx"
 )
 
@@ -39,6 +40,9 @@ func (s *Server) courierFor(r *http.Request) courier.Courier {
 type fulfilmentIn struct {
 	Mode    string          `json:"mode"` // courier (pharmacy: not yet)
 	Address courier.Address `json:"address"`
+	// Insurance: settle with the patient's bound card when the drugs
+	// arrive (M-2, where the institution does so); else paid now.
+	Insurance bool `json:"insurance"`
 }
 
 type orderOut struct {
@@ -86,6 +90,18 @@ func (s *Server) chooseFulfilment(ctx context.Context, c call, in fulfilmentIn) 
 	}
 	o := &delivery.Order{PrescriptionID: p.ID, Institution: p.Institution, PatientID: p.PatientID, AccountID: c.Actor.ID, Mode: in.Mode,
 		Address: in.Address, AmountFen: p.TotalFen, Status: delivery.AwaitingPayment, CreatedAt: s.cfg.Now().UTC()}
+	if in.Insurance {
+		// M-2: settled with the card on arrival; nothing is paid before.
+		if !set.InsuranceAtDelivery {
+			return nil, errs.E(codeInsNotOffered)
+		}
+		if _, err := s.db.InsuranceOf(ctx, p.PatientID); errs.Is(err, errs.NotFound) {
+			return nil, errs.E(codeInsNotBound)
+		} else if err != nil {
+			return nil, err
+		}
+		o.Status, o.Settle = delivery.ToPack, delivery.SettleInsurance
+	}
 	if _, err := s.db.CreateOrder(ctx, o); err != nil {
 		return nil, err
 	}
@@ -304,4 +320,168 @@ func (s *Server) prescriptionPayment(ctx context.Context, c call, prescriptionID
 		return nil, err
 	}
 	return s.paymentOut(ctx, pay, apiLang(c.r))
+}
+
+type receiveIn struct {
+	CardNo  string `json:"card_no"` // the insurance card shown at the door
+	Method  string `json:"method"`  // how the self-pay part is paid (wechat, alipay)
+	Channel string `json:"channel"`
+}
+
+type receiveOut struct {
+	Order   *orderOut   `json:"order"`
+	Payment *paymentOut `json:"payment,omitempty"` // the self-pay part to pay, when there is one
+}
+
+// receive settles an order with insurance when its drugs arrived (M-2,
+// H-XW): the patient confirms receipt with the bound card; the bureau
+// pre-settles (2206: the fund's, the personal account's and the cash
+// share by each drug's category and the person's coverage); the cash
+// share is paid through the payment adapter, and then the bureau settles
+// (2207). With no cash share it settles at once.
+func (s *Server) receive(ctx context.Context, c call, in receiveIn) (*receiveOut, error) {
+	id, err := c.PathID("id")
+	if err != nil {
+		return nil, err
+	}
+	o, err := s.visibleOrder(ctx, c, id)
+	if err != nil {
+		return nil, err
+	}
+	if c.Actor.Role != identity.RolePatient {
+		return nil, errs.E(errs.Forbidden)
+	}
+	if o.Settle != delivery.SettleInsurance || o.Status != delivery.Delivered ||
+		(o.SettleState != "" && o.SettleState != delivery.SettleReversed && o.SettleState != delivery.SettlePre) {
+		return nil, errs.E(delivery.CodeOrderState)
+	}
+	b, err := s.db.InsuranceOf(ctx, o.PatientID)
+	if err != nil {
+		return nil, err
+	}
+	if !strings.EqualFold(strings.TrimSpace(in.CardNo), b.CardNo) {
+		return nil, errs.E(codeInsMismatch)
+	}
+	if o.SettleState == delivery.SettlePre {
+		// Pre-settled already: the same cash share to pay.
+		return s.receiveOut(ctx, c, o, in)
+	}
+	p, err := s.db.Prescription(ctx, o.PrescriptionID)
+	if err != nil {
+		return nil, err
+	}
+	items := s.settlementItems(p)
+	from := o.SettleState
+	o.SettleRef = fmt.Sprintf("YY-O%d-%d", o.ID, s.cfg.Now().UnixMilli())
+	pre, err := s.bureau(ctx).PreSettle(ctx, insurance.SettleRequest{Institution: o.Institution, PsnNo: b.PsnNo, OrderRef: o.SettleRef, Items: items, UseAccount: true})
+	if err != nil {
+		return nil, insuranceErr(err)
+	}
+	o.SettleState, o.SetlID, o.FundFen, o.AccountFen, o.CashFen = delivery.SettlePre, "", pre.FundFen, pre.AccountFen, pre.CashFen
+	if err := s.db.SetSettlement(ctx, o, from); err != nil {
+		return nil, err
+	}
+	if err := s.record(c.r, "order.presettle", "order", strconv.FormatInt(o.ID, 10), o.Institution, fmt.Sprintf("fund %d account %d cash %d", pre.FundFen, pre.AccountFen, pre.CashFen)); err != nil {
+		return nil, err
+	}
+	if o.CashFen == 0 {
+		s.settleOrder(ctx, o.ID)
+	}
+	return s.receiveOut(ctx, c, o, in)
+}
+
+func (s *Server) receiveOut(ctx context.Context, c call, o *delivery.Order, in receiveIn) (*receiveOut, error) {
+	out := &receiveOut{}
+	if o.CashFen > 0 {
+		if in.Method == "" {
+			in.Method = "wechat"
+		}
+		p, err := s.bill.Pay(ctx, billing.PayRequest{Purpose: billing.ForSettlement, RefID: o.ID, AccountID: c.Actor.ID, PatientID: o.PatientID,
+			Institution: o.Institution, AmountFen: o.CashFen, Description: "药费个人自付部分（医保结算）", Method: in.Method, Channel: in.Channel,
+			NotifyURL: baseURL(c.r) + "/api/v1/payments/notify/" + in.Method, ReturnURL: fmt.Sprintf("/prescriptions/%d", o.PrescriptionID)})
+		if err != nil {
+			return nil, err
+		}
+		if out.Payment, err = s.paymentOut(ctx, p, apiLang(c.r)); err != nil {
+			return nil, err
+		}
+	}
+	o, err := s.db.Order(ctx, o.ID)
+	if err != nil {
+		return nil, err
+	}
+	out.Order = orderJSON(o, apiLang(c.r))
+	return out, nil
+}
+
+// settleOrder settles a pre-settled order whose cash share is paid (2207).
+// When the bureau times out it reverses the settlement itself: the cash
+// goes back and the patient may confirm again.
+func (s *Server) settleOrder(ctx context.Context, orderID int64) {
+	o, err := s.db.Order(ctx, orderID)
+	if err != nil || o.Settle != delivery.SettleInsurance {
+		return
+	}
+	if !(o.SettleState == delivery.SettleCashPaid || (o.SettleState == delivery.SettlePre && o.CashFen == 0)) {
+		return
+	}
+	b, err := s.db.InsuranceOf(ctx, o.PatientID)
+	if err != nil {
+		s.log.Warn("settlement: no card", "order", o.ID, "err", err)
+		return
+	}
+	p, err := s.db.Prescription(ctx, o.PrescriptionID)
+	if err != nil {
+		return
+	}
+	items := s.settlementItems(p)
+	from := o.SettleState
+	st, err := s.bureau(ctx).Settle(ctx, insurance.SettleRequest{Institution: o.Institution, PsnNo: b.PsnNo, OrderRef: o.SettleRef, Items: items, UseAccount: true})
+	switch {
+	case err == nil:
+		o.SettleState, o.SetlID, o.FundFen, o.AccountFen, o.CashFen = delivery.SettleDone, st.SetlID, st.FundFen, st.AccountFen, st.CashFen
+		if err := s.db.SetSettlement(ctx, o, from); err != nil {
+			s.log.Warn("settlement not recorded", "order", o.ID, "err", err)
+		}
+	case errors.Is(err, insurance.ErrTimeout):
+		// The bureau reversed it (冲正): the cash share goes back.
+		o.SettleState = delivery.SettleReversed
+		if err := s.db.SetSettlement(ctx, o, from); err != nil {
+			s.log.Warn("reversal not recorded", "order", o.ID, "err", err)
+			return
+		}
+		if pay, err := s.db.OpenPayment(ctx, billing.ForSettlement, o.ID); err == nil && pay.Status == billing.Paid {
+			if _, err := s.bill.RequestRefund(ctx, pay, billing.ReasonReversed+":"+o.SettleRef, "医保结算超时已冲正，退还自付部分", pay.AmountFen-pay.RefundedFen); err != nil {
+				s.log.Warn("reversed settlement's cash not refunded yet", "order", o.ID, "err", err)
+			}
+		}
+	default:
+		s.log.Warn("settlement failed", "order", o.ID, "err", err)
+	}
+}
+
+func insuranceErr(err error) error {
+	switch {
+	case errors.Is(err, insurance.ErrMismatch), errors.Is(err, insurance.ErrNotInsured):
+		return errs.E(codeInsMismatch)
+	default:
+		return errs.E(codeInsUnavailable)
+	}
+}
+
+// settlementItems are a prescription's items as the bureau settles them:
+// each drug's insurance category from the catalogue (丙, fully self-paid,
+// when it has none).
+func (s *Server) settlementItems(p *rx.Prescription) []insurance.Item {
+	var items []insurance.Item
+	for _, it := range p.Items {
+		cat := insurance.CategoryC
+		if d, ok := s.rxc.Cat.Drug(it.Drug); ok && d.Insurance != "" {
+			if c, err := insurance.ParseCategory(d.Insurance); err == nil {
+				cat = c
+			}
+		}
+		items = append(items, insurance.Item{Code: it.Drug, Name: it.Name, Category: cat, PriceFen: it.PriceFen, Quantity: max(it.Quantity, 1)})
+	}
+	return items
 }

@@ -18,6 +18,8 @@ const (
 	codeInsMismatch    = "insurance_mismatch"    // the name, ID and card do not match the bureau's
 	codeInsNotInsured  = "insurance_not_insured" // the bureau knows no such insured person
 	codeInsUnavailable = "insurance_unavailable" // the bureau did not answer
+	codeInsNotOffered  = "insurance_not_offered" // the institution does not settle insurance at delivery
+	codeInsNotBound    = "insurance_not_bound"   // the patient has no card bound
 )
 
 // insuranceSetup makes the bureau's adapter: Config.Insurance, or the

@@ -9,6 +9,7 @@ import (
 
 	"github.com/yunyi-health/yunyi/internal/billing"
 	"github.com/yunyi-health/yunyi/internal/courier"
+	"github.com/yunyi-health/yunyi/internal/insurance"
 	"github.com/yunyi-health/yunyi/internal/rx"
 )
 
@@ -160,4 +161,118 @@ func TestDeliveryRegionRefusedBeforePayment(t *testing.T) {
 			t.Fatalf("inside Beijing: %d %s", r.status, r.raw)
 		}
 	})
+}
+
+// drugOfCategory is a catalogue drug of an insurance category (甲, 乙, 丙).
+func drugOfCategory(t *testing.T, cat string) rx.Drug {
+	for _, d := range rx.DefaultCatalogue().All() {
+		if d.Insurance == cat && (d.Control == "" || d.Control == "none") {
+			return d
+		}
+	}
+	t.Fatalf("no drug of category %s", cat)
+	return rx.Drug{}
+}
+
+// M-2 at 宣武医院 (the demo's coverage: 职工, deductible 1,800 yuan, the
+// fund 70 % above it; 张伟's personal account holds 1,500 yuan): an order
+// settled with insurance when the drugs arrive:
+// nothing is paid before; at the door the patient confirms with the bound
+// card, the bureau pre-settles by category and coverage (fund + account +
+// cash = total), the patient pays only the cash share, and the bureau
+// settles. When the bureau times out it reverses itself and the cash goes
+// back.
+func TestInsuranceSettledAtDelivery(t *testing.T) {
+	for _, timeout := range []bool{false, true} {
+		t.Run(fmt.Sprintf("timeout=%v", timeout), func(t *testing.T) {
+			eachPayEnv(t, func(c *Config) {
+				c.CourierSandbox = courier.SandboxConfig{SimStep: time.Hour}
+				if timeout {
+					c.InsuranceSandbox.TimeoutEvery = 1
+				}
+			}, func(t *testing.T, e *env) {
+				ctx := context.Background()
+				zw := e.login("zhangwei")
+				pid := e.patientIDs(zw)["张伟"]
+				if r := e.req("POST", fmt.Sprintf("/api/v1/patients/%d/insurance", pid), zw, map[string]any{"card_no": "BJ1000001", "region": "110000", "kind": "employee"}); r.status != 200 {
+					t.Fatalf("bind %d %s", r.status, r.raw)
+				}
+				a, c := drugOfCategory(t, "甲"), drugOfCategory(t, "") // no category: self-paid (丙)
+				now := e.clock.Now().UTC().Truncate(time.Microsecond)
+				p := &rx.Prescription{VisitID: 1 << 31, Version: 1, Institution: "xuanwu", Department: "neurology", PatientID: pid, PatientName: "张伟",
+					DoctorID: 1, DoctorName: "医师", Status: rx.PendingReview, IssuedAt: now, ValidDays: 1, ValidUntil: rx.ValidUntil(now, 1), TotalFen: 206000,
+					Diagnoses: []string{"I10"}, Items: []rx.Item{{Drug: a.Code, Name: a.NameZH, Dose: 1, DoseUnit: "片", Frequency: "qd", Route: "oral", Days: 7, Quantity: 2, PriceFen: 100000},
+						{Drug: c.Code, Name: c.NameZH, Dose: 1, DoseUnit: "片", Frequency: "qd", Route: "oral", Days: 7, Quantity: 1, PriceFen: 6000}}}
+				var err error
+				if p.ID, err = e.db.ReservePrescriptionID(ctx); err != nil {
+					t.Fatal(err)
+				}
+				e.s.rxw.Write(ctx, &rx.IssueRequest{P: p})
+				p.Status, p.ReviewerID, p.ReviewerName, p.ReviewedAt = rx.Approved, 2, "药师", now
+				if err := e.s.rxw.Review(ctx, p, nil, nil); err != nil {
+					t.Fatal(err)
+				}
+				path := fmt.Sprintf("/api/v1/prescriptions/%d", p.ID)
+				o := e.req("POST", path+"/fulfilment", zw, map[string]any{"mode": "courier", "insurance": true, "address": homeAddress("110102", "长椿街1号")})
+				if o.status != 201 || o.body["status"] != "to_pack" || o.body["settle"] != "insurance" {
+					t.Fatalf("fulfilment %d %s", o.status, o.raw)
+				}
+				opath := fmt.Sprintf("/api/v1/orders/%.0f", o.body["id"])
+				if r := e.req("POST", opath+"/receive", zw, map[string]any{"card_no": "BJ1000001"}); r.status != 409 {
+					t.Fatalf("settled before arriving: %d %s", r.status, r.raw)
+				}
+				if r := e.req("POST", opath+"/dispatch", e.login("xuanwu-pharmacist"), nil); r.status != 200 {
+					t.Fatalf("dispatch %d %s", r.status, r.raw)
+				}
+				if err := e.s.courier.(*courier.SandboxSF).Drain(ctx); err != nil {
+					t.Fatal(err)
+				}
+				if r := e.req("POST", opath+"/receive", zw, map[string]any{"card_no": "BJ1000002"}); r.status != 422 || r.errCode() != "insurance_mismatch" {
+					t.Fatalf("another card: %d %s", r.status, r.raw)
+				}
+				rv := e.req("POST", opath+"/receive", zw, map[string]any{"card_no": "bj1000001"})
+				if rv.status != 200 {
+					t.Fatalf("receive %d %s", rv.status, rv.raw)
+				}
+				ord := rv.body["order"].(map[string]any)
+				fund, acct, cash := ord["fund_fen"].(float64), ord["account_fen"].(float64), ord["cash_fen"].(float64)
+				// Over the deductible: the fund pays its share of the 甲 drug;
+				// the personal account pays what it holds, the rest is cash.
+				if ord["settle_state"] != "pre" || fund+acct+cash != 206000 || fund <= 0 || acct <= 0 || cash < 6000 {
+					t.Fatalf("pre-settled: %s", rv.raw)
+				}
+				pay := rv.body["payment"].(map[string]any)
+				if pay["amount_fen"].(float64) != cash {
+					t.Fatalf("the cash share to pay: %s", rv.raw)
+				}
+				if err := e.s.Sandbox("wechat").Pay(ctx, pay["out_trade_no"].(string)); err != nil {
+					t.Fatal(err)
+				}
+				want := "settled"
+				if timeout {
+					want = "reversed"
+				}
+				waitFor(t, "the settlement", func() bool {
+					got := e.req("GET", opath, zw, nil)
+					return got.body["settle_state"] == want
+				})
+				if timeout {
+					waitFor(t, "the refund", func() bool { return e.paymentStatus(pay["id"].(float64)) == billing.Refunded })
+					o, err := e.db.Order(ctx, int64(o.body["id"].(float64)))
+					if err != nil {
+						t.Fatal(err)
+					}
+					if st, err := e.s.InsuranceSandbox().Query(ctx, o.SettleRef); err != nil || st.State != insurance.StateReversed {
+						t.Fatalf("the bureau's settlement: %+v %v", st, err)
+					}
+				} else {
+					tot, err := e.s.InsuranceSandbox().Totals(ctx, "xuanwu", e.clock.Now())
+					if err != nil || tot.Count != 1 || tot.FundFen != int64(fund) {
+						t.Fatalf("the bureau's totals: %+v %v", tot, err)
+					}
+				}
+				e.balanced()
+			})
+		})
+	}
 }

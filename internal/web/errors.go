@@ -21,7 +21,8 @@ func statusOf(code string) int {
 	switch code {
 	case errs.Invalid, "bad_json", "bad_file", "report_empty":
 		return http.StatusBadRequest
-	case "ineligible", "prescription_refused", "delivery_region", "delivery_not_offered", "insurance_mismatch", "insurance_not_insured":
+	case "ineligible", "prescription_refused", "delivery_region", "delivery_not_offered", "insurance_mismatch", "insurance_not_insured",
+		"insurance_not_offered", "insurance_not_bound":
 		return http.StatusUnprocessableEntity
 	case "slot_full", "already_booked", "not_open", "booking_closed", "cancel_cutoff", "slot_closed",
 		"visit_illegal_step", "visit_locked", "record_locked", "record_not_signed", "chat_closed", "too_early", "attachment_count",

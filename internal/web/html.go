@@ -11,6 +11,7 @@ import (
 	"github.com/yunyi-health/yunyi/internal/errs"
 	"github.com/yunyi-health/yunyi/internal/i18n"
 	"github.com/yunyi-health/yunyi/internal/identity"
+	"github.com/yunyi-health/yunyi/internal/sqlstore"
 	"github.com/yunyi-health/yunyi/internal/visit"
 )
 
@@ -28,6 +29,13 @@ func (s *Server) htmlRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /me/link", s.requireLogin(s.submit("me", s.mePage,
 		func(r *http.Request) error { _, err := s.redeem(r, r.PostFormValue("code")); return err },
 		func(*http.Request) string { return "/me?ok=child_linked" })))
+	mux.HandleFunc("POST /me/patients/{id}/insurance", s.requireLogin(s.submit("me", s.mePage,
+		func(r *http.Request) error {
+			_, err := s.bindInsurance(r.Context(), call{Actor: actor(r), r: r}, insuranceIn{CardNo: r.PostFormValue("card_no"),
+				Region: r.PostFormValue("region"), Kind: r.PostFormValue("kind")})
+			return err
+		},
+		func(*http.Request) string { return "/me?ok=card_bound" })))
 	mux.HandleFunc("GET /institutions", s.pageInstitutions)
 	mux.HandleFunc("GET /institutions/{code}", s.pageInstitution)
 	mux.HandleFunc("GET /admin", s.requireLogin(s.pageAdminHome))
@@ -179,8 +187,9 @@ func (s *Server) postLogout(w http.ResponseWriter, r *http.Request) {
 type meData struct {
 	Account  *identity.Account
 	Patients []patientJSON
-	Invite   *identity.Invite // a code just made, shown once
-	InviteTo string           // the child it is for
+	Invite   *identity.Invite            // a code just made, shown once
+	InviteTo string                      // the child it is for
+	Cards    map[int64]*sqlstore.Binding // bound insurance cards by patient (M-3)
 }
 
 func (s *Server) mePage(w http.ResponseWriter, r *http.Request) (*page, error) {
@@ -192,8 +201,12 @@ func (s *Server) mePage(w http.ResponseWriter, r *http.Request) (*page, error) {
 		if err != nil {
 			return nil, err
 		}
+		d.Cards = map[int64]*sqlstore.Binding{}
 		for i := range ps {
 			d.Patients = append(d.Patients, s.patientOut(&ps[i]))
+			if b, err := s.db.InsuranceOf(r.Context(), ps[i].ID); err == nil {
+				d.Cards[ps[i].ID] = b
+			}
 		}
 		if err := s.record(r, "patient.list", "patient", "", "", "page"); err != nil {
 			return nil, err

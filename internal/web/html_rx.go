@@ -35,6 +35,7 @@ func (s *Server) rxRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /prescriptions/{id}/fulfilment", s.requireLogin(s.postFulfilment))
 	mux.HandleFunc("POST /prescriptions/{id}/pay", s.requireLogin(s.postRxPay))
 	mux.HandleFunc("POST /orders/{id}/dispatch", s.requireLogin(s.postDispatch))
+	mux.HandleFunc("POST /orders/{id}/receive", s.requireLogin(s.postReceive))
 }
 
 // rxView is a prescription as the pages show it: the API's view, times in
@@ -210,6 +211,7 @@ type rxPageData struct {
 	CanFulfil   bool // the patient may place the order
 	CanPay      bool // the order waits for its payment
 	CanDispatch bool // the pharmacist may hand it to the courier
+	CanReceive  bool // the patient may confirm receipt and settle with insurance (M-2)
 }
 
 // rxReasons are the usual reasons to reject (《医疗机构处方审核规范》).
@@ -277,7 +279,19 @@ func (s *Server) orderOfPage(r *http.Request, rxp *rx.Prescription, role string,
 					}
 				}
 			}
+			if o.Settle == delivery.SettleInsurance && o.SettleState == delivery.SettlePre && role == "patient" {
+				// Back from paying the cash share: ask the provider now.
+				if p, err := s.db.OpenPayment(ctx, billing.ForSettlement, o.ID); err == nil {
+					if _, err := s.bill.Refresh(ctx, p); err == nil {
+						if o, err = s.db.Order(ctx, o.ID); err == nil {
+							d.Order = orderJSON(o, lang)
+						}
+					}
+				}
+			}
 			d.CanPay = role == "patient" && d.Order.Status == delivery.AwaitingPayment
+			d.CanReceive = role == "patient" && d.Order.Settle == delivery.SettleInsurance && d.Order.Status == delivery.Delivered &&
+				(d.Order.SettleState == "" || d.Order.SettleState == delivery.SettleReversed || d.Order.SettleState == delivery.SettlePre)
 			d.CanDispatch = authz.DispatchDrugs(actor(r), rxp.Institution) && (d.Order.Status == delivery.ToPack || d.Order.Status == delivery.Failed)
 		}
 	case errs.Is(err, errs.NotFound):
@@ -290,7 +304,7 @@ func (s *Server) orderOfPage(r *http.Request, rxp *rx.Prescription, role string,
 
 // postFulfilment places the order from the prescription page's form.
 func (s *Server) postFulfilment(w http.ResponseWriter, r *http.Request) {
-	in := fulfilmentIn{Mode: r.PostFormValue("mode"), Address: courier.Address{Name: r.PostFormValue("name"), Phone: r.PostFormValue("phone"),
+	in := fulfilmentIn{Mode: r.PostFormValue("mode"), Insurance: r.PostFormValue("insurance") == "1", Address: courier.Address{Name: r.PostFormValue("name"), Phone: r.PostFormValue("phone"),
 		Province: r.PostFormValue("province"), City: r.PostFormValue("city"), District: r.PostFormValue("district"),
 		RegionCode: r.PostFormValue("region_code"), Detail: r.PostFormValue("detail")}}
 	if _, err := s.chooseFulfilment(r.Context(), call{Actor: actor(r), r: r}, in); err != nil {
@@ -327,6 +341,21 @@ func (s *Server) postDispatch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, fmt.Sprintf("/prescriptions/%d#order", o.PrescriptionID), http.StatusSeeOther)
+}
+
+// postReceive confirms receipt with the insurance card (M-2) and sends the
+// payer to the cashier for the cash share, if there is one.
+func (s *Server) postReceive(w http.ResponseWriter, r *http.Request) {
+	out, err := s.receive(r.Context(), call{Actor: actor(r), r: r}, receiveIn{CardNo: r.PostFormValue("card_no"), Method: r.PostFormValue("method")})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if out.Payment != nil && out.Payment.Status == billing.Pending {
+		http.Redirect(w, r, out.Payment.CashierURL, http.StatusSeeOther)
+		return
+	}
+	http.Redirect(w, r, fmt.Sprintf("/prescriptions/%d#order", out.Order.PrescriptionID), http.StatusSeeOther)
 }
 
 // postRxReview is the pharmacist's review form: approve (signing) or reject

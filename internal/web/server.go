@@ -63,7 +63,8 @@ type Config struct {
 	CourierSandbox courier.SandboxConfig
 	// Insurance is the medical-insurance bureau's adapter; nil: the sandbox
 	// bureau (with the demo's insured patients in demo mode).
-	Insurance insurance.Bureau
+	Insurance        insurance.Bureau
+	InsuranceSandbox insurance.SandboxConfig // the sandbox bureau's failures and delays
 	// PayLoop is how often unpaid holds are expired and refunds followed
 	// (0: every 5 s; negative: never, the tests call ExpireHolds).
 	PayLoop time.Duration
@@ -160,7 +161,9 @@ func New(cfg Config, db *sqlstore.DB, al *audit.Logger, log *slog.Logger) (*Serv
 	}
 	s.ins.bureau = cfg.Insurance
 	if s.ins.bureau == nil {
-		s.ins.sandbox = insurance.NewSandboxBureau(insurance.SandboxConfig{Now: cfg.Now})
+		c := cfg.InsuranceSandbox
+		c.Now = cfg.Now
+		s.ins.sandbox = insurance.NewSandboxBureau(c)
 		s.ins.bureau = s.ins.sandbox
 	}
 	s.courier, s.courierKey = cfg.Courier, make([]byte, 32)
