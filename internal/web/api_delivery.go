@@ -132,12 +132,17 @@ func (s *Server) visibleOrder(ctx context.Context, c call, id int64) (*delivery.
 	return o, s.record(c.r, "order.read", "order", strconv.FormatInt(o.ID, 10), o.Institution, "")
 }
 
-func (s *Server) getOrder(ctx context.Context, c call, _ none) (*orderOut, error) {
+// pathOrder is the visible order named by the path's id.
+func (s *Server) pathOrder(ctx context.Context, c call) (*delivery.Order, error) {
 	id, err := c.PathID("id")
 	if err != nil {
 		return nil, err
 	}
-	o, err := s.visibleOrder(ctx, c, id)
+	return s.visibleOrder(ctx, c, id)
+}
+
+func (s *Server) getOrder(ctx context.Context, c call, _ none) (*orderOut, error) {
+	o, err := s.pathOrder(ctx, c)
 	if err != nil {
 		return nil, err
 	}
@@ -197,11 +202,7 @@ func (s *Server) ordersOf(ctx context.Context, c call, code string) (ordersOut, 
 // same order id books the same waybill), then the order and its
 // prescription move on (dispensed, N-12). Nothing leaves unpaid.
 func (s *Server) dispatch(ctx context.Context, c call, _ none) (*orderOut, error) {
-	id, err := c.PathID("id")
-	if err != nil {
-		return nil, err
-	}
-	o, err := s.visibleOrder(ctx, c, id)
+	o, err := s.pathOrder(ctx, c)
 	if err != nil {
 		return nil, err
 	}
@@ -340,11 +341,7 @@ type receiveOut struct {
 // share is paid through the payment adapter, and then the bureau settles
 // (2207). With no cash share it settles at once.
 func (s *Server) receive(ctx context.Context, c call, in receiveIn) (*receiveOut, error) {
-	id, err := c.PathID("id")
-	if err != nil {
-		return nil, err
-	}
-	o, err := s.visibleOrder(ctx, c, id)
+	o, err := s.pathOrder(ctx, c)
 	if err != nil {
 		return nil, err
 	}
