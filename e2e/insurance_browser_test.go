@@ -121,8 +121,10 @@ func TestBrowserInsuranceSettledAtDelivery(t *testing.T) {
 			chromedp.WaitVisible(css("#order-receive")),
 			chromedp.SendKeys(css("#receive-card"), "BJ1000001"),
 			chromedp.Click(css(`#order-receive button`)),
-			chromedp.WaitReady(css("body")),
 		)
+		// The answer is the cashier (a cash share to pay) or the
+		// prescription page again (none): wait for one of them.
+		waitFor(t, pat, `!!document.querySelector('button.pay') || !!document.querySelector('#order-settlement')`)
 		if n, _ := chromedp.Run(pat, chromedp.Evaluate[int](`document.querySelectorAll('button.pay').length`)); n > 0 {
 			run("pay the cash share at the cashier",
 				chromedp.Click(css(`button.pay`)),
