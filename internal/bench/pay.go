@@ -2,7 +2,6 @@ package bench
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,10 +11,8 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"net/http/httputil"
 	"runtime"
 	"runtime/pprof"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -541,7 +538,7 @@ func payNotifyLoad(addr string, notes []payNote, clients int) PayNotify {
 					if _, err := conn.Write(notes[i].raw); err != nil {
 						return 0, nil, err
 					}
-					status, b, closed, err := readNotifyAnswer(br, buf[:0])
+					status, b, closed, err := readAnswer(br, buf[:0])
 					if err != nil || closed {
 						conn.Close()
 						conn = nil
@@ -589,62 +586,6 @@ func payNotifyLoad(addr string, notes []payNote, clients int) PayNotify {
 	}
 	r.P50, r.P99 = percentiles(ok)
 	return r
-}
-
-// readNotifyAnswer reads one HTTP/1.1 answer to a notification: the
-// merchant's 204 (which has no body, so readAnswer's "body to the end of
-// the connection" does not apply), or an error with a body of
-// Content-Length bytes or chunked.
-func readNotifyAnswer(br *bufio.Reader, buf []byte) (status int, body []byte, closed bool, err error) {
-	line, err := br.ReadSlice('\n')
-	if err != nil {
-		return 0, nil, false, err
-	}
-	if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.")) {
-		return 0, nil, false, fmt.Errorf("bad status line %q", line)
-	}
-	if status, err = strconv.Atoi(string(line[9:12])); err != nil {
-		return 0, nil, false, fmt.Errorf("bad status line %q", line)
-	}
-	length, chunked := -1, false
-	for {
-		line, err := br.ReadSlice('\n')
-		if err != nil {
-			return 0, nil, false, err
-		}
-		line = bytes.TrimRight(line, "\r\n")
-		if len(line) == 0 {
-			break
-		}
-		name, value, _ := bytes.Cut(line, []byte(":"))
-		value = bytes.TrimSpace(value)
-		switch {
-		case bytes.EqualFold(name, []byte("Content-Length")):
-			if length, err = strconv.Atoi(string(value)); err != nil {
-				return 0, nil, false, fmt.Errorf("bad Content-Length %q", value)
-			}
-		case bytes.EqualFold(name, []byte("Transfer-Encoding")):
-			chunked = bytes.EqualFold(value, []byte("chunked"))
-		case bytes.EqualFold(name, []byte("Connection")):
-			closed = bytes.EqualFold(value, []byte("close"))
-		}
-	}
-	switch {
-	case status == http.StatusNoContent || status == http.StatusNotModified || status < 200:
-		return status, buf[:0], closed, nil
-	case chunked:
-		b, err := io.ReadAll(httputil.NewChunkedReader(br))
-		if err == nil {
-			_, err = br.Discard(2) // the empty trailer's line
-		}
-		return status, b, closed, err
-	case length >= 0:
-		body = slices.Grow(buf[:0], length)[:length]
-		_, err = io.ReadFull(br, body)
-		return status, body, closed, err
-	}
-	b, err := io.ReadAll(br)
-	return status, b, true, err
 }
 
 // payCeilingLoad records each call's payment (MarkPaid, as the server

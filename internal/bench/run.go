@@ -310,7 +310,7 @@ func openPage(addr, token string) (net.Conn, *bufio.Reader) {
 // readAnswer reads one HTTP/1.1 response: its status, its body (into
 // buf) and whether the server closes the connection after it. It reads
 // what Go's server writes (a status line, headers, a body of
-// Content-Length bytes or chunked) without net/http's client machinery,
+// Content-Length bytes or chunked, none for 1xx, 204 and 304) without net/http's client machinery,
 // a tenth of the load generator's time.
 func readAnswer(br *bufio.Reader, buf []byte) (status int, body []byte, closed bool, err error) {
 	line, err := br.ReadSlice('\n')
@@ -347,6 +347,8 @@ func readAnswer(br *bufio.Reader, buf []byte) (status int, body []byte, closed b
 		}
 	}
 	switch {
+	case status == http.StatusNoContent || status == http.StatusNotModified || status < 200:
+		return status, buf[:0], closed, nil // no body, whatever the headers say
 	case chunked:
 		b, err := io.ReadAll(httputil.NewChunkedReader(br))
 		for err == nil { // the trailer, up to its empty line
