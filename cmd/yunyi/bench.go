@@ -36,29 +36,23 @@ func benchBooking(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs.IntVar(&o.SlotsPerService, "slots", o.SlotsPerService, "slots per service")
 	fs.IntVar(&o.Capacity, "capacity", o.Capacity, "places per slot")
 	fs.IntVar(&o.CeilingBookings, "ceiling", o.CeilingBookings, "bookings of the store ceiling run")
-	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the loads to this file")
-	fs.StringVar(&o.ProfileLoad, "profile-load", "", "profile this load alone: burst, burst-new-conns, burst-pooled, sustained or paced")
+	openProfile := profileFlags(fs, &o.ProfileLoad, []string{"burst", "burst-new-conns", "burst-pooled", "sustained", "paced"})
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	switch o.ProfileLoad {
-	case "", "burst", "burst-new-conns", "burst-pooled", "sustained", "paced":
-	default:
-		return fmt.Errorf("--profile-load %q: not a load (burst, burst-new-conns, burst-pooled, sustained, paced)", o.ProfileLoad)
+	prof, err := openProfile()
+	if err != nil {
+		return err
 	}
-	if *cpuprofile != "" {
-		f, err := os.Create(*cpuprofile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		o.Profile = f
+	if prof != nil {
+		defer prof.Close()
+		o.Profile = prof
 	}
 	log := newLogger(stderr)
 	var reports []*bench.Report
 	pacedSet := false
 	fs.Visit(func(f *flag.Flag) { pacedSet = pacedSet || f.Name == "paced-rate" })
-	err := eachBenchStore(ctx, *engines, *pg, func(db *sqlstore.DB) error {
+	err = eachBenchStore(ctx, *engines, *pg, func(db *sqlstore.DB) error {
 		o := o
 		if db.Engine == sqlstore.Postgres && !pacedSet {
 			o.PacedRate = bench.PostgresPacedRate // below what PostgreSQL sustains here
@@ -225,13 +219,9 @@ func benchRx(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	workers := fs.String("check-workers", strings.Trim(strings.Join(strings.Fields(fmt.Sprint(o.CheckWorkers)), ","), "[]"), "goroutines of the in-process rule check rows (comma-separated)")
 	fs.IntVar(&o.CeilingPrescriptions, "ceiling", o.CeilingPrescriptions, "prescriptions of the store ceiling run")
 	fs.IntVar(&o.CeilingWorkers, "ceiling-workers", o.CeilingWorkers, "concurrent callers of the store ceiling")
-	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the loads to this file")
-	fs.StringVar(&o.ProfileLoad, "profile-load", "", "profile this load alone: "+strings.Join(bench.RxLoads, ", "))
+	openProfile := profileFlags(fs, &o.ProfileLoad, bench.RxLoads)
 	if err := fs.Parse(args); err != nil {
 		return err
-	}
-	if o.ProfileLoad != "" && !slices.Contains(bench.RxLoads, o.ProfileLoad) {
-		return fmt.Errorf("--profile-load %q: not a load (%s)", o.ProfileLoad, strings.Join(bench.RxLoads, ", "))
 	}
 	o.CheckWorkers = nil
 	for _, w := range strings.Split(*workers, ",") {
@@ -244,17 +234,17 @@ func benchRx(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		o.CheckWorkers = append(o.CheckWorkers, n)
 	}
-	if *cpuprofile != "" {
-		f, err := os.Create(*cpuprofile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		o.Profile = f
+	prof, err := openProfile()
+	if err != nil {
+		return err
+	}
+	if prof != nil {
+		defer prof.Close()
+		o.Profile = prof
 	}
 	log := newLogger(stderr)
 	var reps []*bench.RxReport
-	err := eachBenchStore(ctx, *engines, *pg, func(db *sqlstore.DB) error {
+	err = eachBenchStore(ctx, *engines, *pg, func(db *sqlstore.DB) error {
 		rep, err := bench.RunRx(ctx, db, o, log)
 		if err != nil {
 			return err
@@ -267,4 +257,22 @@ func benchRx(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	return writeTable(stdout, *out, bench.RxTable(reps))
+}
+
+// profileFlags declares --cpuprofile and --profile-load (one of loads) on
+// a bench command's flags; after parsing, open checks the load's name and
+// creates the profile's file (nil without --cpuprofile; the caller
+// closes it).
+func profileFlags(fs *flag.FlagSet, load *string, loads []string) (open func() (*os.File, error)) {
+	file := fs.String("cpuprofile", "", "write a CPU profile of the loads to this file")
+	fs.StringVar(load, "profile-load", "", "profile this load alone: "+strings.Join(loads, ", "))
+	return func() (*os.File, error) {
+		if *load != "" && !slices.Contains(loads, *load) {
+			return nil, fmt.Errorf("--profile-load %q: not a load (%s)", *load, strings.Join(loads, ", "))
+		}
+		if *file == "" {
+			return nil, nil
+		}
+		return os.Create(*file)
+	}
 }

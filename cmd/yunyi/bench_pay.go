@@ -4,9 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
-	"slices"
-	"strings"
 
 	"github.com/yunyi-health/yunyi/internal/bench"
 	"github.com/yunyi-health/yunyi/internal/sqlstore"
@@ -24,25 +21,21 @@ func benchPay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&o.Notifications, "notifications", o.Notifications, "signed notifications delivered over HTTP (spread over the orders, shuffled)")
 	fs.IntVar(&o.Clients, "clients", o.Clients, "HTTP clients")
 	fs.IntVar(&o.CeilingWorkers, "ceiling-workers", o.CeilingWorkers, "concurrent callers of the store ceiling")
-	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the loads to this file")
-	fs.StringVar(&o.ProfileLoad, "profile-load", "", "profile this load alone: "+strings.Join(bench.PayLoads, ", "))
+	openProfile := profileFlags(fs, &o.ProfileLoad, bench.PayLoads)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if o.ProfileLoad != "" && !slices.Contains(bench.PayLoads, o.ProfileLoad) {
-		return fmt.Errorf("--profile-load %q: not a load (%s)", o.ProfileLoad, strings.Join(bench.PayLoads, ", "))
+	prof, err := openProfile()
+	if err != nil {
+		return err
 	}
-	if *cpuprofile != "" {
-		f, err := os.Create(*cpuprofile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		o.Profile = f
+	if prof != nil {
+		defer prof.Close()
+		o.Profile = prof
 	}
 	log := newLogger(stderr)
 	var reps []*bench.PayReport
-	err := eachBenchStore(ctx, *engines, *pg, func(db *sqlstore.DB) error {
+	err = eachBenchStore(ctx, *engines, *pg, func(db *sqlstore.DB) error {
 		rep, err := bench.RunPay(ctx, db, o, log)
 		if err != nil {
 			return err
