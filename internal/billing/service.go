@@ -282,24 +282,41 @@ func (s *Service) ExpireHolds(ctx context.Context) ([]ExpiredHold, error) {
 		return nil, err
 	}
 	for _, h := range holds {
-		if h.Payment == nil {
-			continue
-		}
-		prov, ok := s.Providers[h.Payment.Provider]
-		if !ok {
-			continue
-		}
-		if err := prov.CloseOrder(ctx, h.Payment.OutTradeNo); errors.Is(err, pay.ErrOrderPaid) {
-			if ord, qerr := prov.QueryOrder(ctx, h.Payment.OutTradeNo); qerr == nil && ord.State == pay.StateSuccess {
-				if _, err := s.paid(ctx, ord); err != nil {
-					s.log().Warn("paid after its hold expired: not recorded yet", "payment", h.Payment.ID, "err", err)
-				}
-			}
-		} else if err != nil {
-			s.log().Warn("order not closed", "payment", h.Payment.ID, "err", err)
+		if h.Payment != nil {
+			s.closeAtProvider(ctx, h.Payment)
 		}
 	}
 	return holds, nil
+}
+
+// Close closes a pending payment whose purpose is gone (a held booking
+// cancelled): in the store, then at the provider.
+func (s *Service) Close(ctx context.Context, p *Payment) error {
+	if err := s.Store.ClosePayment(ctx, p.ID, s.Now()); err != nil {
+		return err
+	}
+	s.closeAtProvider(ctx, p)
+	return nil
+}
+
+// closeAtProvider closes a closed payment's order at its provider. An
+// order that turns out paid meanwhile is recorded, and refunded (it pays
+// for nothing any more).
+func (s *Service) closeAtProvider(ctx context.Context, p *Payment) {
+	prov, ok := s.Providers[p.Provider]
+	if !ok {
+		return
+	}
+	err := prov.CloseOrder(ctx, p.OutTradeNo)
+	if errors.Is(err, pay.ErrOrderPaid) {
+		if ord, qerr := prov.QueryOrder(ctx, p.OutTradeNo); qerr == nil && ord.State == pay.StateSuccess {
+			if _, err := s.paid(ctx, ord); err != nil {
+				s.log().Warn("paid after its close: not recorded yet", "payment", p.ID, "err", err)
+			}
+		}
+	} else if err != nil {
+		s.log().Warn("order not closed", "payment", p.ID, "err", err)
+	}
 }
 
 func (s *Service) log() *slog.Logger {

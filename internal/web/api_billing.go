@@ -370,16 +370,7 @@ func (s *Server) refundAppointment(ctx context.Context, appointmentID int64, key
 		return err
 	}
 	if p.Status == billing.Pending {
-		// Cancelled before paying: the order closes.
-		if err := s.db.ClosePayment(ctx, p.ID, s.cfg.Now()); err != nil {
-			return err
-		}
-		if prov, ok := s.bill.Providers[p.Provider]; ok {
-			if err := prov.CloseOrder(ctx, p.OutTradeNo); err != nil {
-				s.log.Warn("order not closed", "payment", p.ID, "err", err)
-			}
-		}
-		return nil
+		return s.bill.Close(ctx, p) // cancelled before paying: the order closes
 	}
 	if p.Status != billing.Paid {
 		return nil

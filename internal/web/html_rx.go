@@ -270,19 +270,19 @@ func (s *Server) orderOfPage(r *http.Request, rxp *rx.Prescription, role string,
 		}
 		if o != nil {
 			d.Order = orderJSON(o, lang)
-			if o.Status == delivery.AwaitingPayment && role == "patient" {
-				if p, err := s.db.OpenPayment(ctx, billing.ForPrescription, rxp.ID); err == nil {
-					if p, err = s.bill.Refresh(ctx, p); err == nil && p.Status == billing.Paid {
-						if o, err = s.db.Order(ctx, o.ID); err == nil {
-							d.Order = orderJSON(o, lang)
-						}
-					}
-				}
+			// Back from the cashier (the drugs, or the cash share of a
+			// settlement at delivery): ask the provider rather than wait
+			// for its notification.
+			purpose, ref := "", int64(0)
+			switch {
+			case o.Status == delivery.AwaitingPayment:
+				purpose, ref = billing.ForPrescription, rxp.ID
+			case o.Settle == delivery.SettleInsurance && o.SettleState == delivery.SettlePre:
+				purpose, ref = billing.ForSettlement, o.ID
 			}
-			if o.Settle == delivery.SettleInsurance && o.SettleState == delivery.SettlePre && role == "patient" {
-				// Back from paying the cash share: ask the provider now.
-				if p, err := s.db.OpenPayment(ctx, billing.ForSettlement, o.ID); err == nil {
-					if _, err := s.bill.Refresh(ctx, p); err == nil {
+			if purpose != "" && role == "patient" {
+				if p, err := s.db.OpenPayment(ctx, purpose, ref); err == nil && p.Status == billing.Pending {
+					if p, err = s.bill.Refresh(ctx, p); err == nil && p.Status == billing.Paid {
 						if o, err = s.db.Order(ctx, o.ID); err == nil {
 							d.Order = orderJSON(o, lang)
 						}
