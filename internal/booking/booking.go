@@ -259,18 +259,21 @@ func (s *Service) book(ctx context.Context, r Request, patient *identity.Patient
 	if key == "" {
 		key = fmt.Sprintf("auto-%d-%d-%d", r.PatientID, r.SlotID, now.UnixNano())
 	}
-	notice := &notify.Notification{AccountID: r.Account.ID, Kind: "booked", CreatedAt: now,
-		Title: "预约成功", Body: fmt.Sprintf("%s 的 %s（%s，%s 医师）已预约成功。", patient.Name, svc.Name, fmtStart(slot.Start), slot.DoctorName),
-		TitleEN: "Booked", BodyEN: fmt.Sprintf("%s: %s at %s with Dr %s is booked.", patient.Name, svc.NameEN, fmtStart(slot.Start), slot.DoctorName)}
 	var payBy time.Time
+	var notice *notify.Notification
 	if svc.PaidAtBooking() {
 		// M-1: the place is held until the fee is paid.
 		payBy = now.Add(time.Duration(svc.PaymentWindow()) * time.Minute).Truncate(time.Microsecond)
-		notice.Kind, notice.Title, notice.TitleEN = "held", "号源已为您保留，请按时支付", "Place held: please pay"
-		notice.Body = fmt.Sprintf("%s 的 %s（%s，%s 医师）已为您保留，请在 %s 前支付挂号费 %.2f 元，逾期号源将释放。", patient.Name, svc.Name,
-			fmtStart(slot.Start), slot.DoctorName, payBy.In(dates.Beijing).Format("15:04"), float64(svc.PriceFen)/100)
-		notice.BodyEN = fmt.Sprintf("%s: %s at %s with Dr %s is held for you: pay the fee of %.2f yuan by %s or the place is released.", patient.Name,
-			svc.NameEN, fmtStart(slot.Start), slot.DoctorName, float64(svc.PriceFen)/100, payBy.In(dates.Beijing).Format("15:04"))
+		by, fee := payBy.In(dates.Beijing).Format("15:04"), float64(svc.PriceFen)/100
+		notice = &notify.Notification{AccountID: r.Account.ID, Kind: "held", CreatedAt: now, Title: "号源已为您保留，请按时支付", TitleEN: "Place held: please pay",
+			Body: fmt.Sprintf("%s 的 %s（%s，%s 医师）已为您保留，请在 %s 前支付挂号费 %.2f 元，逾期号源将释放。", patient.Name, svc.Name,
+				fmtStart(slot.Start), slot.DoctorName, by, fee),
+			BodyEN: fmt.Sprintf("%s: %s at %s with Dr %s is held for you: pay the fee of %.2f yuan by %s or the place is released.", patient.Name,
+				svc.NameEN, fmtStart(slot.Start), slot.DoctorName, fee, by)}
+	} else {
+		notice = &notify.Notification{AccountID: r.Account.ID, Kind: "booked", CreatedAt: now,
+			Title: "预约成功", Body: fmt.Sprintf("%s 的 %s（%s，%s 医师）已预约成功。", patient.Name, svc.Name, fmtStart(slot.Start), slot.DoctorName),
+			TitleEN: "Booked", BodyEN: fmt.Sprintf("%s: %s at %s with Dr %s is booked.", patient.Name, svc.NameEN, fmtStart(slot.Start), slot.DoctorName)}
 	}
 	out, err := s.batch.book(ctx, schedule.BookRequest{SlotID: r.SlotID, PatientID: r.PatientID, AccountID: r.Account.ID, IdemKey: key,
 		Answers: string(answers), At: now, PayBy: payBy, Notice: notice, Audit: r.Audit})
