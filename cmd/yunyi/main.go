@@ -410,6 +410,7 @@ func userCreate(ctx context.Context, args []string, stdout io.Writer) error {
 	password := fs.String("password", "", "password (8+ characters, letters and digits)")
 	role := fs.String("role", "", "one of: "+roles())
 	institution := fs.String("institution", "", "institution code (staff roles)")
+	pharmacy := fs.String("pharmacy", "", "retail pharmacy code (role retail_pharmacist)")
 	phone := fs.String("phone", "", "mobile number (optional)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -420,7 +421,7 @@ func userCreate(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	defer db.Close()
 	ids := identity.NewService(db)
-	a, err := ids.CreateAccount(ctx, identity.NewStaff{Username: *username, Password: *password, Role: identity.Role(*role), Institution: *institution, Phone: *phone})
+	a, err := ids.CreateAccount(ctx, identity.NewStaff{Username: *username, Password: *password, Role: identity.Role(*role), Institution: *institution, Pharmacy: *pharmacy, Phone: *phone})
 	if err != nil {
 		return fmt.Errorf("%w", err)
 	}

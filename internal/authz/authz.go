@@ -12,6 +12,7 @@ type Actor struct {
 	ID          int64
 	Role        identity.Role
 	Institution string
+	Pharmacy    string // a retail pharmacist's pharmacy
 	Username    string
 }
 
@@ -20,7 +21,7 @@ func FromAccount(a *identity.Account) Actor {
 	if a == nil {
 		return Actor{}
 	}
-	return Actor{ID: a.ID, Role: a.Role, Institution: a.Institution, Username: a.Username}
+	return Actor{ID: a.ID, Role: a.Role, Institution: a.Institution, Pharmacy: a.Pharmacy, Username: a.Username}
 }
 
 // Anonymous reports whether nobody is logged in.
@@ -103,6 +104,12 @@ func ReviewPrescriptions(a Actor, institution string) bool {
 // courier: the institution's pharmacists and admin.
 func DispatchDrugs(a Actor, institution string) bool {
 	return ReviewPrescriptions(a, institution) || ManageInstitution(a, institution)
+}
+
+// RetailDispatch: a retail pharmacy's orders (R-3, H-BCH), their
+// prescriptions and their dispatch belong to that pharmacy's staff alone.
+func RetailDispatch(a Actor, pharmacy string) bool {
+	return pharmacy != "" && a.Role == identity.RoleRetailPharmacist && a.Pharmacy == pharmacy
 }
 
 // PrescribingStats: per-doctor prescribing statistics (统方) only for the

@@ -184,8 +184,9 @@ type Store interface {
 	Refunds(ctx context.Context, paymentID int64) ([]Refund, error)
 	// FinishRefund records the provider's verdict on a processing refund:
 	// succeeded (its journal written, the payment's refunded amount
-	// raised, refunded once all of it is) or failed (the reservation
-	// released). Recording it again changes nothing.
+	// raised, refunded once all of it is, its reversing invoice issued)
+	// or failed (the reservation released). Recording it again changes
+	// nothing.
 	FinishRefund(ctx context.Context, outRefundNo string, status RefundStatus, providerID string, at time.Time) (r *Refund, changed bool, err error)
 	ProcessingRefunds(ctx context.Context, limit int) ([]Refund, error)
 	Ledger(ctx context.Context, f Filter) ([]Entry, error)

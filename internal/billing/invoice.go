@@ -23,7 +23,10 @@ const CodePDFFont = "pdf_font_missing"
 
 // Invoice is the electronic bill for medical charges (医疗收费电子票据) of
 // one paid payment: numbered per institution without gaps, the number
-// taken in the transaction that records the payment.
+// taken in the transaction that records the payment. A refund that
+// succeeds issues a reversing invoice (红字票据, 红冲) of the same payment
+// in the transaction that records the refund: its own number in the same
+// sequence, minus the refunded amount, naming the original, which stays.
 type Invoice struct {
 	ID          int64         `json:"id"`
 	Institution string        `json:"institution"` // 收款单位 (its code)
@@ -33,9 +36,52 @@ type Invoice struct {
 	PaymentID   int64         `json:"payment_id"`  // 业务流水号
 	PatientID   int64         `json:"patient_id"`  // 交款人
 	PayerName   string        `json:"payer_name"`  // 交款人 as printed: the patient's name
-	AmountFen   int64         `json:"amount_fen"`  // 合计
+	AmountFen   int64         `json:"amount_fen"`  // 合计: negative on a reversing invoice
 	Items       []InvoiceItem `json:"items"`       // 项目
 	IssuedAt    time.Time     `json:"issued_at"`   // 开票日期
+
+	// A reversing invoice's refund (0 on an original), its original and
+	// why (the refund's reason).
+	RefundID       int64  `json:"refund_id,omitempty"`
+	OriginalID     int64  `json:"original_id,omitempty"`
+	OriginalCode   string `json:"original_code,omitempty"`   // 原票据代码
+	OriginalNumber int64  `json:"original_number,omitempty"` // 原票据号码
+	Reason         string `json:"reason,omitempty"`          // 冲红原因
+}
+
+// Kinds of invoice.
+const (
+	KindOriginal = "original" // 蓝字: the bill of a payment
+	KindReversal = "reversal" // 红字: a refund's reversal of (part of) it
+)
+
+// IsReversal reports whether inv is a reversing invoice (红字票据).
+func (inv *Invoice) IsReversal() bool { return inv.RefundID != 0 }
+
+// Kind is KindOriginal or KindReversal.
+func (inv *Invoice) Kind() string {
+	if inv.IsReversal() {
+		return KindReversal
+	}
+	return KindOriginal
+}
+
+// OriginalNumberText is the original's number as printed (a reversing
+// invoice's; "" on an original).
+func (inv *Invoice) OriginalNumberText() string {
+	if !inv.IsReversal() {
+		return ""
+	}
+	return fmt.Sprintf("%010d", inv.OriginalNumber)
+}
+
+// InvoiceFilter selects invoices: an institution's (and of a period), or
+// those a patient account may see. Zero fields select everything.
+type InvoiceFilter struct {
+	Institution string
+	From, To    time.Time // issued at From ≤ t < To
+	AccountID   int64     // of payments this account made, or made for a patient linked to it (itself, its children)
+	Limit       int       // 0: 500
 }
 
 // InvoiceItem is one line of an invoice.
@@ -90,6 +136,47 @@ func NewInvoice(p *Payment, payerName string, number int64, at time.Time) *Invoi
 	code := InvoiceCode(at)
 	return &Invoice{Institution: p.Institution, Number: number, Code: code, CheckCode: CheckCode(code, p.Institution, number, p.AmountFen),
 		PaymentID: p.ID, PatientID: p.PatientID, PayerName: payerName, AmountFen: p.AmountFen, Items: InvoiceItems(p), IssuedAt: at}
+}
+
+// NewReversal is the reversing invoice (红字票据) of refund r of the
+// payment orig bills, with its number: the code of its own day of issue,
+// minus the refunded amount (a partial refund reverses part of the bill),
+// the original's code and number, the refund's reason.
+func NewReversal(orig *Invoice, r *Refund, number int64, at time.Time) *Invoice {
+	code := InvoiceCode(at)
+	amount := -r.AmountFen
+	return &Invoice{Institution: orig.Institution, Number: number, Code: code, CheckCode: CheckCode(code, orig.Institution, number, amount),
+		PaymentID: orig.PaymentID, PatientID: orig.PatientID, PayerName: orig.PayerName, AmountFen: amount,
+		Items: ReversalItems(orig.Items, r.AmountFen), IssuedAt: at, RefundID: r.ID, OriginalID: orig.ID, OriginalCode: orig.Code,
+		OriginalNumber: orig.Number, Reason: r.Reason}
+}
+
+// ReversalItems are the lines of a reversal of refundFen of a bill of
+// items: the items in turn, each reversed up to its amount, as negative
+// lines; a line reversed whole keeps its quantity (negative), a line
+// reversed in part counts one (-1). What the items do not cover (none
+// should) is one more line, 医疗服务费.
+func ReversalItems(items []InvoiceItem, refundFen int64) []InvoiceItem {
+	out := []InvoiceItem{}
+	left := refundFen
+	for _, it := range items {
+		if left <= 0 {
+			break
+		}
+		if it.AmountFen <= 0 {
+			continue
+		}
+		amount, qty := it.AmountFen, -it.Quantity
+		if left < it.AmountFen {
+			amount, qty = left, -1
+		}
+		out = append(out, InvoiceItem{Name: it.Name, Detail: it.Detail, Quantity: qty, AmountFen: -amount})
+		left -= amount
+	}
+	if left > 0 {
+		out = append(out, InvoiceItem{Name: "医疗服务费", Quantity: -1, AmountFen: -left})
+	}
+	return out
 }
 
 // Yuan writes an amount in fen as yuan with two decimals (46.50).
@@ -216,8 +303,10 @@ const (
 // (医疗收费电子票据) on A5 landscape: the title, 票据代码, 票据号码, 交款人,
 // 校验码, 开票日期, the items with their amounts, 合计 in figures and in
 // capitals (大写), 收款单位 (institutionName, the code when empty),
-// 复核人 and 收款人. The fonts are monitor.Fonts, embedded so the text
-// extracts; without them the error has the code pdf_font_missing.
+// 复核人 and 收款人. A reversing invoice is titled 红字, names its
+// original (原票据代码, 原票据号码) and why (冲红原因), and its total is
+// negative (负… in capitals). The fonts are monitor.Fonts, embedded so the
+// text extracts; without them the error has the code pdf_font_missing.
 func RenderInvoicePDF(inv *Invoice, institutionName string) ([]byte, error) {
 	if inv == nil {
 		return nil, errors.New("billing: render invoice: no invoice")
@@ -232,12 +321,15 @@ func RenderInvoicePDF(inv *Invoice, institutionName string) ([]byte, error) {
 	if institutionName == "" {
 		institutionName = inv.Institution
 	}
-	pdf.SetInfo(gopdf.PdfInfo{Title: "医疗收费电子票据 " + inv.Code + "-" + inv.NumberText(), Creator: "Yunyi", Producer: "Yunyi"})
+	title := "医疗收费电子票据"
+	if inv.IsReversal() {
+		title += "（红字）"
+	}
+	pdf.SetInfo(gopdf.PdfInfo{Title: title + " " + inv.Code + "-" + inv.NumberText(), Creator: "Yunyi", Producer: "Yunyi"})
 	pdf.AddPage()
 	pen := &invPen{PDFText: monitor.PDFText{PDF: pdf}, pdf: pdf, y: invMargin}
 
 	// Title, double-underlined as the printed bills are.
-	title := "医疗收费电子票据"
 	pdf.SetTextColor(150, 20, 20)
 	tw := pen.Measure(title, 18)
 	if err := pen.text((invWidth-tw)/2, pen.y, title, 18); err != nil {
@@ -259,6 +351,18 @@ func RenderInvoicePDF(inv *Invoice, institutionName string) ([]byte, error) {
 	if err := pen.cells(9.5, []string{"校验码：" + inv.CheckCode, "业务流水号：" + strconv.FormatInt(inv.PaymentID, 10), "开票日期：" + invDate(inv.IssuedAt)},
 		[]float64{0, 0.36, 0.68}); err != nil {
 		return nil, err
+	}
+	if inv.IsReversal() {
+		// What it reverses, and why.
+		pdf.SetTextColor(150, 20, 20)
+		err := pen.cells(9.5, []string{"原票据代码：" + inv.OriginalCode, "原票据号码：" + inv.OriginalNumberText(), "红字票据（红冲）"}, []float64{0, 0.36, 0.68})
+		if err == nil {
+			err = pen.cells(9.5, []string{"冲红原因：" + inv.Reason}, []float64{0})
+		}
+		pdf.SetTextColor(0, 0, 0)
+		if err != nil {
+			return nil, err
+		}
 	}
 	pen.y += 4
 

@@ -158,3 +158,113 @@ func TestRenderInvoicePDFNoFont(t *testing.T) {
 		t.Fatalf("without a font: %v", err)
 	}
 }
+
+func TestReversalItems(t *testing.T) {
+	two := []InvoiceItem{{Name: "诊查费", Detail: "复诊", Quantity: 1, AmountFen: 3000}, {Name: "药品费", Detail: "布洛芬", Quantity: 2, AmountFen: 1250}}
+	for _, c := range []struct {
+		name   string
+		items  []InvoiceItem
+		refund int64
+		want   []InvoiceItem
+	}{
+		{"whole", two[:1], 3000, []InvoiceItem{{Name: "诊查费", Detail: "复诊", Quantity: -1, AmountFen: -3000}}},
+		{"part", two[:1], 1000, []InvoiceItem{{Name: "诊查费", Detail: "复诊", Quantity: -1, AmountFen: -1000}}},
+		{"two whole", two, 4250, []InvoiceItem{{Name: "诊查费", Detail: "复诊", Quantity: -1, AmountFen: -3000},
+			{Name: "药品费", Detail: "布洛芬", Quantity: -2, AmountFen: -1250}}},
+		{"first and part of the second", two, 3500, []InvoiceItem{{Name: "诊查费", Detail: "复诊", Quantity: -1, AmountFen: -3000},
+			{Name: "药品费", Detail: "布洛芬", Quantity: -1, AmountFen: -500}}},
+		{"no items", nil, 700, []InvoiceItem{{Name: "医疗服务费", Quantity: -1, AmountFen: -700}}},
+		{"more than the items", two[:1], 3200, []InvoiceItem{{Name: "诊查费", Detail: "复诊", Quantity: -1, AmountFen: -3000},
+			{Name: "医疗服务费", Quantity: -1, AmountFen: -200}}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got := ReversalItems(c.items, c.refund)
+			if len(got) != len(c.want) {
+				t.Fatalf("%+v, want %+v", got, c.want)
+			}
+			var sum int64
+			for i := range got {
+				if got[i] != c.want[i] {
+					t.Fatalf("line %d: %+v, want %+v", i, got[i], c.want[i])
+				}
+				sum += got[i].AmountFen
+			}
+			if sum != -c.refund {
+				t.Fatalf("the lines sum to %d, want %d", sum, -c.refund)
+			}
+		})
+	}
+}
+
+func sampleReversal(refundFen int64) (*Invoice, *Invoice) {
+	orig := sampleInvoice()
+	orig.ID = 90
+	r := &Refund{ID: 5, PaymentID: orig.PaymentID, AmountFen: refundFen, Reason: "预约取消，全额退款"}
+	return orig, NewReversal(orig, r, 31, time.Date(2027, 1, 4, 9, 0, 0, 0, dates.Beijing))
+}
+
+// A refund's reversing invoice (红字票据): its own number and code (of its
+// day), minus the refunded amount (a partial refund reverses part), the
+// original named, the refund's reason.
+func TestNewReversal(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		refund int64
+	}{{"full", 10050}, {"partial", 2000}} {
+		t.Run(c.name, func(t *testing.T) {
+			orig, rev := sampleReversal(c.refund)
+			if !rev.IsReversal() || rev.Kind() != KindReversal || orig.IsReversal() || orig.Kind() != KindOriginal {
+				t.Fatalf("kinds: %s %s", orig.Kind(), rev.Kind())
+			}
+			if rev.Number != 31 || rev.NumberText() != "0000000031" || rev.Code != "11062701" || rev.AmountFen != -c.refund ||
+				rev.CheckCode != CheckCode("11062701", "ccmc", 31, -c.refund) || rev.RefundID != 5 || rev.OriginalID != 90 ||
+				rev.OriginalCode != "11062601" || rev.OriginalNumber != 27 || rev.OriginalNumberText() != "0000000027" ||
+				rev.Reason != "预约取消，全额退款" || rev.PaymentID != 4711 || rev.PatientID != 12 || rev.PayerName != "李小雨" ||
+				rev.Institution != "ccmc" || len(rev.Items) != 1 || rev.Items[0].AmountFen != -c.refund || rev.Items[0].Name != "诊查费" {
+				t.Fatalf("reversal %+v", rev)
+			}
+			if orig.OriginalNumberText() != "" {
+				t.Fatal("an original names an original")
+			}
+		})
+	}
+}
+
+// The reversing invoice prints 红字, the original's code and number, the
+// reason, and its negative total in figures and in capitals (负…).
+func TestRenderReversalPDF(t *testing.T) {
+	_, rev := sampleReversal(2000)
+	pdf, err := RenderInvoicePDF(rev, "首都儿童医学中心")
+	if errors.Is(err, monitor.ErrNoFont) {
+		if os.Getenv("YUNYI_REQUIRE_CHROMIUM") == "1" {
+			t.Fatal(err)
+		}
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin, err := exec.LookPath("pdftotext")
+	if err != nil {
+		t.Log("pdftotext not installed: text not checked")
+		return
+	}
+	path := filepath.Join(t.TempDir(), "reversal.pdf")
+	if err := os.WriteFile(path, pdf, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(bin, "-enc", "UTF-8", path, "-").Output()
+	if err != nil {
+		t.Fatalf("pdftotext: %v", err)
+	}
+	text := strings.Join(strings.Fields(string(out)), "")
+	for _, want := range []string{
+		"医疗收费电子票据（红字）", "票据代码：11062701", "票据号码：0000000031", "校验码：" + rev.CheckCode, "开票日期：2027-01-04",
+		"原票据代码：11062601", "原票据号码：0000000027", "冲红原因：预约取消，全额退款",
+		"诊查费", "-20.00", "合计（大写）：负贰拾元整", "¥-20.00", "收款单位（章）：首都儿童医学中心",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("text lacks %q:\n%s", want, text)
+		}
+	}
+}

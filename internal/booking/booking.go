@@ -33,6 +33,9 @@ type Store interface {
 	history.Store
 	schedule.Store
 	notify.Store
+	// InsuranceBound says whether a verified social-security card is bound
+	// to the patient (M-3).
+	InsuranceBound(ctx context.Context, patientID int64) (bool, error)
 }
 
 // Service runs bookings.
@@ -173,7 +176,14 @@ func (s *Service) Check(ctx context.Context, p *identity.Patient, svc *directory
 	if err != nil {
 		return nil, err
 	}
-	ok, verdicts := s.Engine.Evaluate(ctx, policy.Applicable(rules, svc.Institution, svc.Department, svc.Code), f)
+	applicable := policy.Applicable(rules, svc.Institution, svc.Department, svc.Code)
+	if policy.Uses(applicable, "insurance_bound") {
+		// Read afresh, never cached: a card bound a moment ago counts.
+		if f.InsuranceBound, err = s.st.InsuranceBound(ctx, p.ID); err != nil {
+			return nil, err
+		}
+	}
+	ok, verdicts := s.Engine.Evaluate(ctx, applicable, f)
 	return &Result{Eligible: ok, Rules: verdicts}, nil
 }
 

@@ -56,14 +56,33 @@ type Settings struct {
 	// insurance card when the drugs arrive (M-2, H-XW), paying only the
 	// self-pay part then.
 	InsuranceAtDelivery bool `json:"insurance_at_delivery"`
+	// Pharmacies are the retail pharmacies (codes) its patients may pick,
+	// in the order they are shown (R-3, H-BCH); none: that mode is not
+	// offered.
+	Pharmacies []string `json:"pharmacies"`
 }
 
 // Serves says whether an address is inside the institution's area.
-func (s *Settings) Serves(a courier.Address) bool {
-	if len(s.Regions) == 0 {
+func (s *Settings) Serves(a courier.Address) bool { return serves(s.Regions, a) }
+
+// Offers says whether the institution offers a mode of fulfilment.
+func (s *Settings) Offers(mode string) bool {
+	switch mode {
+	case ModeCourier:
+		return s.Courier
+	case ModePharmacy:
+		return len(s.Pharmacies) > 0
+	}
+	return false
+}
+
+// serves says whether an address is inside an area given by GB/T 2260
+// code prefixes (none: anywhere).
+func serves(regions []string, a courier.Address) bool {
+	if len(regions) == 0 {
 		return true
 	}
-	for _, p := range s.Regions {
+	for _, p := range regions {
 		if strings.HasPrefix(a.RegionCode, p) {
 			return true
 		}
@@ -71,13 +90,75 @@ func (s *Settings) Serves(a courier.Address) bool {
 	return false
 }
 
+// Pharmacy is a retail pharmacy (零售药店, R-3, H-BCH): an organisation of
+// its own that institutions list for their patients to pick. Its staff
+// (role retail_pharmacist) see only the orders sent to it; it delivers
+// from its shop to the areas it serves.
+type Pharmacy struct {
+	Code        string          `json:"code"`
+	Name        string          `json:"name"`
+	NameEN      string          `json:"name_en"`
+	LicenceNo   string          `json:"licence_no"` // 药品经营许可证编号
+	Phone       string          `json:"phone"`
+	Address     courier.Address `json:"address"` // its shop: the sender on its waybills
+	Regions     []string        `json:"regions"` // where it delivers (GB/T 2260 prefixes); empty: anywhere
+	RegionsText string          `json:"regions_text"`
+	Hours       string          `json:"hours"` // opening hours as shown, e.g. 08:00–22:00
+	Active      bool            `json:"active"`
+}
+
+// Serves says whether the pharmacy delivers to an address.
+func (p *Pharmacy) Serves(a courier.Address) bool { return serves(p.Regions, a) }
+
+// Validate checks a pharmacy for saving.
+func (p *Pharmacy) Validate() error {
+	var f errs.Fields
+	if !validCode(p.Code) {
+		f.Add("code", "invalid")
+	}
+	if strings.TrimSpace(p.Name) == "" {
+		f.Add("name", "required")
+	}
+	if strings.TrimSpace(p.LicenceNo) == "" {
+		f.Add("licence_no", "required")
+	}
+	checkAddress(&f, "address.", p.Address, false)
+	for _, r := range p.Regions {
+		if r == "" || len(r) > 6 || strings.Trim(r, "0123456789") != "" {
+			f.Add("regions", "invalid")
+			break
+		}
+	}
+	return f.Err()
+}
+
+// validCode: lower-case letters, digits and hyphens, 2 to 40 of them.
+func validCode(c string) bool {
+	if len(c) < 2 || len(c) > 40 {
+		return false
+	}
+	for _, r := range c {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
+			return false
+		}
+	}
+	return true
+}
+
 // CheckAddress validates a delivery address: every field a courier needs,
 // a mainland mobile number, a 6-digit region code.
 func CheckAddress(a courier.Address) error {
 	var f errs.Fields
+	checkAddress(&f, "address.", a, true)
+	return f.Err()
+}
+
+// checkAddress adds the address's field errors; a recipient's phone must
+// be a mainland mobile number, a shop's may be a landline (010-…).
+func checkAddress(f *errs.Fields, prefix string, a courier.Address, mobile bool) {
 	req := func(field, v string) {
 		if strings.TrimSpace(v) == "" {
-			f.Add("address."+field, "required")
+			f.Add(prefix+field, "required")
 		}
 	}
 	req("name", a.Name)
@@ -86,12 +167,15 @@ func CheckAddress(a courier.Address) error {
 	req("city", a.City)
 	req("detail", a.Detail)
 	if len(a.RegionCode) != 6 || strings.Trim(a.RegionCode, "0123456789") != "" {
-		f.Add("address.region_code", "invalid")
+		f.Add(prefix+"region_code", "invalid")
 	}
-	if a.Phone != "" && (len(a.Phone) != 11 || a.Phone[0] != '1' || strings.Trim(a.Phone, "0123456789") != "") {
-		f.Add("address.phone", "phone_invalid")
+	switch {
+	case a.Phone == "":
+	case mobile && (len(a.Phone) != 11 || a.Phone[0] != '1' || strings.Trim(a.Phone, "0123456789") != ""):
+		f.Add(prefix+"phone", "phone_invalid")
+	case !mobile && (len(a.Phone) < 7 || len(a.Phone) > 20 || strings.Trim(a.Phone, "0123456789-") != ""):
+		f.Add(prefix+"phone", "phone_invalid")
 	}
-	return f.Err()
 }
 
 // Order is a prescription's drugs on their way.
@@ -102,6 +186,7 @@ type Order struct {
 	PatientID      int64           `json:"patient_id"`
 	AccountID      int64           `json:"-"`
 	Mode           string          `json:"mode"`
+	Pharmacy       string          `json:"pharmacy,omitempty"` // the retail pharmacy it was sent to (mode pharmacy)
 	Address        courier.Address `json:"address"`
 	AmountFen      int64           `json:"amount_fen"`
 	Status         Status          `json:"status"`
@@ -149,6 +234,16 @@ func StatusOf(o *Order, events []courier.Event) Status {
 	return Dispatched
 }
 
+// Queue selects orders: those an institution's pharmacy ships (Pharmacy
+// ""), or those sent to one retail pharmacy (Institution "": from every
+// institution); of a status ("": any).
+type Queue struct {
+	Institution string
+	Pharmacy    string
+	Status      Status
+	Limit       int
+}
+
 // Store keeps orders and their events.
 type Store interface {
 	DeliverySettings(ctx context.Context, institution string) (*Settings, error)
@@ -158,7 +253,14 @@ type Store interface {
 	CreateOrder(ctx context.Context, o *Order) (created bool, err error)
 	Order(ctx context.Context, id int64) (*Order, error)
 	OrderOfPrescription(ctx context.Context, prescriptionID int64) (*Order, error)
-	Orders(ctx context.Context, institution string, status Status, limit int) ([]Order, error)
+	// Orders lists a queue, oldest paid first: an institution's own
+	// (Pharmacy "") or one retail pharmacy's.
+	Orders(ctx context.Context, q Queue) ([]Order, error)
+	SavePharmacy(ctx context.Context, p *Pharmacy) error
+	Pharmacy(ctx context.Context, code string) (*Pharmacy, error)
+	// PharmaciesOf are the active pharmacies of an institution's list, in
+	// its order.
+	PharmaciesOf(ctx context.Context, institution string) ([]Pharmacy, error)
 	// Dispatch moves a paid order to dispatched with its waybill (and its
 	// prescription to dispensed), a compare and set on to_pack.
 	Dispatch(ctx context.Context, id int64, courierName, waybill string, at time.Time) error

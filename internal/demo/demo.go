@@ -44,17 +44,32 @@ type Store interface {
 	SaveFormulary(ctx context.Context, items []rx.FormularyItem) error
 	SaveRxRule(ctx context.Context, r *rx.Rule) error
 	SaveDeliverySettings(ctx context.Context, s *delivery.Settings) error
+	SavePharmacy(ctx context.Context, p *delivery.Pharmacy) error
 }
 
 // deliveries are the demo institutions' delivery rules: 首都儿童医学中心
 // ships anywhere the same day; 宣武医院 only inside Beijing (GB/T 2260
-// codes 110…). The others do not ship yet (北京儿童医院's retail pharmacies
-// are not built).
+// codes 110…); 北京儿童医院's patients pick a retail pharmacy that
+// delivers. The others do not ship yet.
 var deliveries = map[string]delivery.Settings{
+	"bch": {Pharmacies: []string{"yy-pharmacy-xicheng", "yy-pharmacy-haidian"}},
 	"ccmc": {Courier: true, RegionsText: "全国", Sender: courier.Address{Name: "首都儿童医学中心药剂科", Phone: "010-00000001", Province: "北京市",
 		City: "北京市", District: "朝阳区", RegionCode: "110105", Detail: "雅宝路2号 门诊药房"}},
 	"xuanwu": {Courier: true, Regions: []string{"110"}, RegionsText: "北京市内", InsuranceAtDelivery: true, Sender: courier.Address{Name: "宣武医院药剂科", Phone: "010-00000002",
 		Province: "北京市", City: "北京市", District: "西城区", RegionCode: "110102", Detail: "长椿街45号 门诊药房"}},
+}
+
+// Pharmacies are the demo's retail pharmacies (R-3, H-BCH). They are
+// made up for the demo, clearly named as such: the shops, licences and
+// phone numbers are not real ones. Each has a staff account
+// <code>-staff (role retail_pharmacist).
+var Pharmacies = []delivery.Pharmacy{
+	{Code: "yy-pharmacy-xicheng", Name: "云医示范合作药房（西城店）", NameEN: "Yunyi demo partner pharmacy (Xicheng)", LicenceNo: "京AA0000001（演示）",
+		Phone: "010-00000011", Hours: "08:00–22:00", Regions: []string{"110101", "110102", "110105", "110106", "110107", "110108"}, RegionsText: "北京城六区", Active: true,
+		Address: courier.Address{Name: "云医示范合作药房（西城店）", Phone: "010-00000011", Province: "北京市", City: "北京市", District: "西城区", RegionCode: "110102", Detail: "南礼士路演示街1号"}},
+	{Code: "yy-pharmacy-haidian", Name: "云医示范合作药房（海淀店）", NameEN: "Yunyi demo partner pharmacy (Haidian)", LicenceNo: "京AA0000002（演示）",
+		Phone: "010-00000012", Hours: "24 小时", Regions: []string{"110"}, RegionsText: "北京市内", Active: true,
+		Address: courier.Address{Name: "云医示范合作药房（海淀店）", Phone: "010-00000012", Province: "北京市", City: "北京市", District: "海淀区", RegionCode: "110108", Detail: "中关村演示路2号"}},
 }
 
 type dept struct {
@@ -209,6 +224,25 @@ func (l *loader) account(ctx context.Context, username string, role identity.Rol
 	return a.ID, nil
 }
 
+// pharmacies saves the retail pharmacies and their staff accounts.
+func (l *loader) pharmacies(ctx context.Context) error {
+	for _, p := range Pharmacies {
+		username := p.Code + "-staff"
+		l.accounts = append(l.accounts, Account{Username: username, Role: string(identity.RoleRetailPharmacist), Note: p.Name + " 药师"})
+		if l.dry {
+			continue
+		}
+		if err := l.s.SavePharmacy(ctx, &p); err != nil {
+			return err
+		}
+		a := &identity.Account{Username: username, PasswordHash: l.hash, Role: identity.RoleRetailPharmacist, Pharmacy: p.Code, CreatedAt: l.now}
+		if err := l.s.CreateAccount(ctx, a); err != nil {
+			return fmt.Errorf("demo account %s: %w", username, err)
+		}
+	}
+	return nil
+}
+
 func (l *loader) residentID(birth time.Time, sex identity.Sex) string {
 	l.seq++
 	return identity.MakeResidentID("110105", birth, l.seq, sex)
@@ -226,6 +260,9 @@ func (l *loader) run(ctx context.Context) error {
 		return err
 	}
 	if _, err := l.account(ctx, "regulator", identity.RoleRegulator, "", "北京市卫生健康委"); err != nil {
+		return err
+	}
+	if err := l.pharmacies(ctx); err != nil {
 		return err
 	}
 	if err := l.questionnaires(ctx); err != nil {

@@ -33,6 +33,7 @@ func Rules() []policy.Rule {
 		rule("", "", "doctor-online", "D-2", "该医师已暂停互联网诊疗", "This doctor is suspended from internet diagnosis", "doctor_online"),
 		// H-SJT (seed 1): 12 months, same department; no under 18, pregnant or maternal, first visits, critical or difficult cases.
 		rule("shijitan", "", "sjt-window", "S-3", "须在 12 个月内于本院同一科室线下就诊并有明确诊断", "Needs an offline visit with a definite diagnosis in the same department within 12 months", `kind != "follow_up" || (has_history && days_since_last_visit <= 365)`),
+		rule("shijitan", "", "sjt-card", "M-3", "请先在“我的”中绑定本人社保卡，再预约世纪坛医院互联网诊疗", "Bind your social-security card (under Me) before booking Shijitan's internet clinic", "insurance_bound"),
 		rule("shijitan", "", "sjt-age", "S-4", "世纪坛医院互联网诊疗不接诊未满 18 周岁的患者", "Shijitan's internet clinic does not see patients under 18", "age >= 18"),
 		rule("shijitan", "", "sjt-pregnant", "S-4", "互联网诊疗不接诊孕产妇患者", "Pregnant and maternal patients are not seen online", "!pregnant"),
 		rule("shijitan", "", "sjt-first", "S-4", "互联网诊疗不接诊首诊患者", "First visits are not seen online", "!first_visit"),

@@ -11,7 +11,7 @@ func init() {
 		"payment.status.paid":             {"已支付", "Paid"},
 		"payment.status.closed":           {"已关闭", "Closed"},
 		"payment.status.refunded":         {"已退款", "Refunded"},
-		"delivery_region":                 {"该机构仅配送至%s，此地址不在配送范围内", "The institution delivers only within %s: this address is outside"},
+		"delivery_region":                 {"%s仅配送至%s，此地址不在配送范围内", "%s delivers only within %s: this address is outside"},
 		"delivery_not_offered":            {"该机构不提供此配送方式", "The institution does not offer this way of delivery"},
 		"order_not_ready":                 {"处方未审核通过或药费未支付，药品不能发出", "Not approved or not paid: no drug can leave"},
 		"order_state":                     {"订单已不在此步骤", "The order is past that step"},

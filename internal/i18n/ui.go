@@ -128,6 +128,7 @@ func init() {
 		"role.quality":           {"质控人员", "Quality staff"},
 		"role.regulator":         {"监管人员", "Regulator"},
 		"role.sysadmin":          {"系统管理员", "System administrator"},
+		"role.retail_pharmacist": {"零售药店药师", "Retail pharmacist"},
 
 		"title.resident":                   {"住院医师", "Resident physician"},
 		"title.attending":                  {"主治医师", "Attending physician"},

@@ -27,10 +27,13 @@ const (
 	RoleQuality          Role = "quality" // an institution's quality staff (医务/质控): prescribing statistics (N-15)
 	RoleRegulator        Role = "regulator"
 	RoleSysadmin         Role = "sysadmin"
+	// RoleRetailPharmacist works for a retail pharmacy (零售药店) that
+	// institutions list for delivery, not for an institution.
+	RoleRetailPharmacist Role = "retail_pharmacist"
 )
 
 // Roles lists every role.
-var Roles = []Role{RolePatient, RoleDoctor, RolePharmacist, RoleInstitutionAdmin, RoleCourier, RoleQuality, RoleRegulator, RoleSysadmin}
+var Roles = []Role{RolePatient, RoleDoctor, RolePharmacist, RoleInstitutionAdmin, RoleCourier, RoleQuality, RoleRegulator, RoleSysadmin, RoleRetailPharmacist}
 
 // Valid reports whether r is a known role.
 func (r Role) Valid() bool {
@@ -58,6 +61,7 @@ type Account struct {
 	PasswordHash string
 	Role         Role
 	Institution  string // institution code for staff roles, else ""
+	Pharmacy     string // retail pharmacy code for retail_pharmacist, else ""
 	Phone        string
 	Disabled     bool
 	CreatedAt    time.Time

@@ -121,6 +121,7 @@ type NewStaff struct {
 	Password    string
 	Role        Role
 	Institution string
+	Pharmacy    string // a retail_pharmacist's pharmacy
 	Phone       string
 }
 
@@ -138,6 +139,11 @@ func (s *Service) CreateAccount(ctx context.Context, n NewStaff) (*Account, erro
 	} else if !n.Role.Staff() && n.Institution != "" {
 		f.Add("institution", "institution_not_allowed")
 	}
+	if n.Role == RoleRetailPharmacist && n.Pharmacy == "" {
+		f.Add("pharmacy", "required")
+	} else if n.Role != RoleRetailPharmacist && n.Pharmacy != "" {
+		f.Add("pharmacy", "institution_not_allowed")
+	}
 	if n.Phone != "" {
 		validPhone(&f, n.Phone)
 	}
@@ -148,7 +154,7 @@ func (s *Service) CreateAccount(ctx context.Context, n NewStaff) (*Account, erro
 	if err != nil {
 		return nil, err
 	}
-	a := &Account{Username: n.Username, PasswordHash: hash, Role: n.Role, Institution: n.Institution, Phone: n.Phone, CreatedAt: s.Now()}
+	a := &Account{Username: n.Username, PasswordHash: hash, Role: n.Role, Institution: n.Institution, Pharmacy: n.Pharmacy, Phone: n.Phone, CreatedAt: s.Now()}
 	if err := s.Store.CreateAccount(ctx, a); err != nil {
 		return nil, err
 	}

@@ -416,3 +416,19 @@ func (b *SandboxBureau) Totals(ctx context.Context, institution string, day time
 	}
 	return t, nil
 }
+
+// AlterForTest changes the bureau's own record of a settlement, as a
+// faulty bureau would, so that reconciliation tests can plant a difference
+// (a share changed, a state the bureau alone has; not its SetlID, by which
+// it is kept). It touches neither the person's balance nor their usage. For tests only: the national interface
+// has nothing like it.
+func (b *SandboxBureau) AlterForTest(setlID string, alter func(s *Settlement)) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	rec, ok := b.setl[setlID]
+	if !ok {
+		return ErrNotFound
+	}
+	alter(&rec.s)
+	return nil
+}

@@ -9,6 +9,7 @@ package policy
 import (
 	"context"
 	"sort"
+	"strings"
 
 	"cel.dev/cel-go/cel"
 
@@ -64,6 +65,7 @@ type Facts struct {
 	SpecialtyPilot      bool // S-5
 	DoctorFirstVisitOK  bool // D-1 and D-2 of the slot's doctor
 	DoctorOnline        bool // D-2: not suspended from all internet work
+	InsuranceBound      bool // M-3: a social-security card is bound to the patient (read only when a rule uses it)
 }
 
 func (f Facts) vars() map[string]any {
@@ -73,6 +75,7 @@ func (f Facts) vars() map[string]any {
 		"last_diagnosis": f.LastDiagnosis, "kind": f.Kind, "institution": f.Institution, "department": f.Department,
 		"specialty": f.Specialty, "institution_approved": f.InstitutionApproved, "institution_pilot": f.InstitutionPilot,
 		"specialty_pilot": f.SpecialtyPilot, "doctor_first_visit_ok": f.DoctorFirstVisitOK, "doctor_online": f.DoctorOnline,
+		"insurance_bound": f.InsuranceBound,
 	}
 }
 
@@ -96,6 +99,7 @@ var Variables = []struct{ Name, Type, Doc string }{
 	{"specialty_pilot", "bool", "专业为首诊试点专业（S-5）"},
 	{"doctor_first_visit_ok", "bool", "号源医师符合首诊医师条件且未被暂停（D-1、D-2）"},
 	{"doctor_online", "bool", "号源医师未被暂停全部互联网诊疗（D-2）"},
+	{"insurance_bound", "bool", "患者已绑定经医保核验的社保卡（M-3）"},
 }
 
 // Engine compiles and evaluates rules; compiled programs are cached by
@@ -143,6 +147,18 @@ type Verdict struct {
 	Passed    bool   `json:"passed"`
 	MessageZH string `json:"-"`
 	MessageEN string `json:"-"`
+}
+
+// Uses says whether any of the rules may read the fact (by name in its
+// expression: a fact read and not used costs only the read), so that a
+// fact that needs a store read is read only where a rule asks for it.
+func Uses(rules []Rule, fact string) bool {
+	for _, r := range rules {
+		if strings.Contains(r.Expr, fact) {
+			return true
+		}
+	}
+	return false
 }
 
 // Applicable returns the active rules that govern a service, narrowest

@@ -327,8 +327,9 @@ func (db *DB) ProcessingRefunds(ctx context.Context, limit int) ([]billing.Refun
 }
 
 // FinishRefund records a provider's verdict on a processing refund (a
-// conditional UPDATE: recorded once) with its journal and the payment's
-// refunded amount, or the reservation released when it failed.
+// conditional UPDATE: recorded once) with its journal, the payment's
+// refunded amount and the reversing invoice of the refunded amount
+// (红字票据), or the reservation released when it failed.
 func (db *DB) FinishRefund(ctx context.Context, no string, status billing.RefundStatus, providerID string, at time.Time) (*billing.Refund, bool, error) {
 	var out *billing.Refund
 	changed := false
@@ -353,6 +354,11 @@ func (db *DB) FinishRefund(ctx context.Context, no string, status billing.Refund
 			return err
 		}
 		if err := db.insertMany(ctx, tx, "ledger_entries", ledgerCols, ledgerRows(billing.RefundJournal(p, r, at))); err != nil {
+			return err
+		}
+		// The reversing invoice (红字票据), once per refund: only the call
+		// whose UPDATE moved the refund gets here.
+		if err := db.issueReversalTx(ctx, tx, p, r, at); err != nil {
 			return err
 		}
 		n := noticeRow(p.AccountID, "refunded", "退款成功", fmt.Sprintf("%.2f 元已原路退回（%s）。", float64(r.AmountFen)/100, r.Reason),

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/yunyi-health/yunyi/internal/billing"
 	"github.com/yunyi-health/yunyi/internal/courier"
 	"github.com/yunyi-health/yunyi/internal/delivery"
 	"github.com/yunyi-health/yunyi/internal/errs"
@@ -31,26 +32,95 @@ func (db *DB) DeliverySettings(ctx context.Context, institution string) (*delive
 		s.Regions = strings.Split(regions, ",")
 	}
 	json.Unmarshal([]byte(sender), &s.Sender)
-	return s, nil
+	rows, err := db.query(ctx, `SELECT pharmacy FROM institution_pharmacies WHERE institution = $1 ORDER BY position, pharmacy`, institution)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var code string
+		if err := rows.Scan(&code); err != nil {
+			return nil, err
+		}
+		s.Pharmacies = append(s.Pharmacies, code)
+	}
+	return s, rows.Err()
 }
 
+// SaveDeliverySettings stores an institution's delivery rules and
+// replaces its list of pharmacies (an unknown one: pharmacies not_found).
 func (db *DB) SaveDeliverySettings(ctx context.Context, s *delivery.Settings) error {
 	sender, _ := json.Marshal(s.Sender)
-	_, err := db.w.ExecContext(ctx, `INSERT INTO delivery_settings (institution, courier, regions, regions_text, sender, insurance_at_delivery) VALUES ($1, $2, $3, $4, $5, $6)
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO delivery_settings (institution, courier, regions, regions_text, sender, insurance_at_delivery) VALUES ($1, $2, $3, $4, $5, $6)
 		ON CONFLICT (institution) DO UPDATE SET courier = excluded.courier, regions = excluded.regions, regions_text = excluded.regions_text,
 		sender = excluded.sender, insurance_at_delivery = excluded.insurance_at_delivery`, s.Institution, s.Courier, strings.Join(s.Regions, ","), s.RegionsText,
-		string(sender), s.InsuranceAtDelivery)
+			string(sender), s.InsuranceAtDelivery); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM institution_pharmacies WHERE institution = $1`, s.Institution); err != nil {
+			return err
+		}
+		for i, code := range s.Pharmacies {
+			_, err := tx.ExecContext(ctx, `INSERT INTO institution_pharmacies (institution, pharmacy, position) VALUES ($1, $2, $3)`, s.Institution, code, i)
+			if isForeignKey(err) {
+				var f errs.Fields
+				f.Add("pharmacies", "not_found")
+				return f.Err()
+			}
+			if err != nil {
+				return duplicateField(err, "pharmacies")
+			}
+		}
+		return nil
+	})
+}
+
+const pharmacyCols = `code, name, name_en, licence_no, phone, address, regions, regions_text, hours, active`
+
+func scanPharmacy(row interface{ Scan(...any) error }) (*delivery.Pharmacy, error) {
+	var p delivery.Pharmacy
+	var addr, regions string
+	if err := row.Scan(&p.Code, &p.Name, &p.NameEN, &p.LicenceNo, &p.Phone, &addr, &regions, &p.RegionsText, &p.Hours, &p.Active); err != nil {
+		return nil, notFound(err)
+	}
+	json.Unmarshal([]byte(addr), &p.Address)
+	if regions != "" {
+		p.Regions = strings.Split(regions, ",")
+	}
+	return &p, nil
+}
+
+func (db *DB) SavePharmacy(ctx context.Context, p *delivery.Pharmacy) error {
+	addr, _ := json.Marshal(p.Address)
+	_, err := db.w.ExecContext(ctx, `INSERT INTO pharmacies (`+pharmacyCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+		ON CONFLICT (code) DO UPDATE SET name = excluded.name, name_en = excluded.name_en, licence_no = excluded.licence_no, phone = excluded.phone,
+		address = excluded.address, regions = excluded.regions, regions_text = excluded.regions_text, hours = excluded.hours, active = excluded.active`,
+		p.Code, p.Name, p.NameEN, p.LicenceNo, p.Phone, string(addr), strings.Join(p.Regions, ","), p.RegionsText, p.Hours, p.Active)
 	return err
 }
 
-const orderCols = `id, prescription_id, institution, patient_id, account_id, mode, address, amount_fen, status, courier, waybill_no,
+func (db *DB) Pharmacy(ctx context.Context, code string) (*delivery.Pharmacy, error) {
+	return scanPharmacy(db.QueryRowContext(ctx, `SELECT `+pharmacyCols+` FROM pharmacies WHERE code = $1`, code))
+}
+
+func (db *DB) PharmaciesOf(ctx context.Context, institution string) ([]delivery.Pharmacy, error) {
+	rows, err := db.query(ctx, `SELECT p.code, p.name, p.name_en, p.licence_no, p.phone, p.address, p.regions, p.regions_text, p.hours, p.active
+		FROM institution_pharmacies ip JOIN pharmacies p ON p.code = ip.pharmacy WHERE ip.institution = $1 AND p.active ORDER BY ip.position, p.code`, institution)
+	if err != nil {
+		return nil, err
+	}
+	return collect(rows, scanPharmacy)
+}
+
+const orderCols = `id, prescription_id, institution, patient_id, account_id, mode, pharmacy, address, amount_fen, status, courier, waybill_no,
 	created_at, paid_at, dispatched_at, delivered_at, settle, settle_state, settle_ref, setl_id, fund_fen, account_fen, cash_fen`
 
 func scanOrder(row interface{ Scan(...any) error }) (*delivery.Order, error) {
 	var o delivery.Order
 	var addr, status string
 	var created, paid, dispatched, delivered int64
-	if err := row.Scan(&o.ID, &o.PrescriptionID, &o.Institution, &o.PatientID, &o.AccountID, &o.Mode, &addr, &o.AmountFen, &status, &o.Courier,
+	if err := row.Scan(&o.ID, &o.PrescriptionID, &o.Institution, &o.PatientID, &o.AccountID, &o.Mode, &o.Pharmacy, &addr, &o.AmountFen, &status, &o.Courier,
 		&o.WaybillNo, &created, &paid, &dispatched, &delivered, &o.Settle, &o.SettleState, &o.SettleRef, &o.SetlID, &o.FundFen, &o.AccountFen, &o.CashFen); err != nil {
 		return nil, notFound(err)
 	}
@@ -62,9 +132,9 @@ func scanOrder(row interface{ Scan(...any) error }) (*delivery.Order, error) {
 
 func (db *DB) CreateOrder(ctx context.Context, o *delivery.Order) (bool, error) {
 	addr, _ := json.Marshal(o.Address)
-	err := db.w.QueryRowContext(ctx, `INSERT INTO delivery_orders (prescription_id, institution, patient_id, account_id, mode, address, amount_fen, status,
-		created_at, settle) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING RETURNING id`, o.PrescriptionID, o.Institution, o.PatientID,
-		o.AccountID, o.Mode, string(addr), o.AmountFen, string(o.Status), micros(o.CreatedAt), o.Settle).Scan(&o.ID)
+	err := db.w.QueryRowContext(ctx, `INSERT INTO delivery_orders (prescription_id, institution, patient_id, account_id, mode, pharmacy, address, amount_fen, status,
+		created_at, settle) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING RETURNING id`, o.PrescriptionID, o.Institution, o.PatientID,
+		o.AccountID, o.Mode, o.Pharmacy, string(addr), o.AmountFen, string(o.Status), micros(o.CreatedAt), o.Settle).Scan(&o.ID)
 	if err == nil {
 		return true, nil
 	}
@@ -130,11 +200,19 @@ func (db *DB) OrderOfPrescription(ctx context.Context, prescriptionID int64) (*d
 	return db.withEvents(ctx, o, err)
 }
 
-// Orders lists an institution's orders of a status, oldest paid first (the
-// pharmacy's packing queue).
-func (db *DB) Orders(ctx context.Context, institution string, status delivery.Status, limit int) ([]delivery.Order, error) {
-	rows, err := db.w.QueryContext(ctx, `SELECT `+orderCols+` FROM delivery_orders WHERE institution = $1 AND ($2 = '' OR status = $2)
-		ORDER BY paid_at, id LIMIT $3`, institution, string(status), limit)
+// Orders lists a packing queue, oldest paid first: an institution's own
+// orders or one retail pharmacy's.
+func (db *DB) Orders(ctx context.Context, q delivery.Queue) ([]delivery.Order, error) {
+	if q.Limit <= 0 {
+		q.Limit = 200
+	}
+	cond := `institution = $1 AND pharmacy = ''`
+	key := q.Institution
+	if q.Pharmacy != "" {
+		cond, key = `pharmacy = $1`, q.Pharmacy
+	}
+	rows, err := db.w.QueryContext(ctx, `SELECT `+orderCols+` FROM delivery_orders WHERE `+cond+` AND ($2 = '' OR status = $2)
+		ORDER BY paid_at, id LIMIT $3`, key, string(q.Status), q.Limit)
 	if err != nil {
 		return nil, err
 	}
@@ -269,15 +347,15 @@ func (db *DB) SetSettlement(ctx context.Context, o *delivery.Order, from string)
 			return nil
 		}
 		at := db.now()
-		j := fmt.Sprintf("settlement:%d:%s", o.ID, o.SetlID)
+		j := billing.SettlementJournal(o.ID, o.SetlID)
 		var rows [][]any
 		add := func(account string, amount int64) {
 			if amount != 0 {
 				rows = append(rows, []any{j, account, amount, int64(0), int64(0), o.PatientID, o.Institution, micros(at), "order " + fmt.Sprint(o.ID)})
 			}
 		}
-		add("insurance:fund", o.FundFen)
-		add("insurance:account", o.AccountFen)
+		add(billing.InsuranceFundAccount, o.FundFen)
+		add(billing.InsurancePersonalAccount, o.AccountFen)
 		add("institution:"+o.Institution, -(o.FundFen + o.AccountFen))
 		return db.insertMany(ctx, tx, "ledger_entries", ledgerCols, rows)
 	})

@@ -49,16 +49,23 @@ func (db *DB) CreatePatientAccount(ctx context.Context, a *identity.Account, p *
 }
 
 func insertAccount(ctx context.Context, tx *sql.Tx, a *identity.Account) error {
-	var inst any
+	var inst, pharmacy any
 	if a.Institution != "" {
 		inst = a.Institution
 	}
-	err := tx.QueryRowContext(ctx, `INSERT INTO accounts (username, password_hash, role, institution, phone, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
-		a.Username, a.PasswordHash, string(a.Role), inst, a.Phone, micros(a.CreatedAt)).Scan(&a.ID)
+	if a.Pharmacy != "" {
+		pharmacy = a.Pharmacy
+	}
+	err := tx.QueryRowContext(ctx, `INSERT INTO accounts (username, password_hash, role, institution, pharmacy, phone, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
+		a.Username, a.PasswordHash, string(a.Role), inst, pharmacy, a.Phone, micros(a.CreatedAt)).Scan(&a.ID)
 	if isForeignKey(err) {
 		var f errs.Fields
-		f.Add("institution", "not_found")
+		if a.Pharmacy != "" {
+			f.Add("pharmacy", "not_found")
+		} else {
+			f.Add("institution", "not_found")
+		}
 		return f.Err()
 	}
 	return duplicateField(err, "username")
@@ -84,13 +91,13 @@ func (db *DB) CreateAccount(ctx context.Context, a *identity.Account) error {
 // accountCols are the columns of an account. failed_logins and locked_until
 // (migration 0001) are no longer read or written: logins are throttled in
 // memory, never locked (issue 15).
-const accountCols = `id, username, password_hash, role, COALESCE(institution, ''), phone, disabled, created_at`
+const accountCols = `id, username, password_hash, role, COALESCE(institution, ''), COALESCE(pharmacy, ''), phone, disabled, created_at`
 
 func scanAccount(row interface{ Scan(...any) error }) (*identity.Account, error) {
 	var a identity.Account
 	var role string
 	var created int64
-	if err := row.Scan(&a.ID, &a.Username, &a.PasswordHash, &role, &a.Institution, &a.Phone, &a.Disabled, &created); err != nil {
+	if err := row.Scan(&a.ID, &a.Username, &a.PasswordHash, &role, &a.Institution, &a.Pharmacy, &a.Phone, &a.Disabled, &created); err != nil {
 		return nil, notFound(err)
 	}
 	a.Role = identity.Role(role)
@@ -244,10 +251,10 @@ func (db *DB) SessionAccount(ctx context.Context, hash []byte) (*identity.Sessio
 	var created, expires, idle, acreated int64
 	var a identity.Account
 	err := db.QueryRowContext(ctx, `SELECT s.token_hash, s.account_id, s.kind, s.csrf, s.created_at, s.expires_at, s.idle_expiry, s.revoked, s.ip,
-		a.id, a.username, a.password_hash, a.role, COALESCE(a.institution, ''), a.phone, a.disabled, a.created_at
+		a.id, a.username, a.password_hash, a.role, COALESCE(a.institution, ''), COALESCE(a.pharmacy, ''), a.phone, a.disabled, a.created_at
 		FROM sessions s JOIN accounts a ON a.id = s.account_id WHERE s.token_hash = $1`, hash).
 		Scan(&s.TokenHash, &s.AccountID, &kind, &s.CSRF, &created, &expires, &idle, &s.Revoked, &s.IP,
-			&a.ID, &a.Username, &a.PasswordHash, &role, &a.Institution, &a.Phone, &a.Disabled, &acreated)
+			&a.ID, &a.Username, &a.PasswordHash, &role, &a.Institution, &a.Pharmacy, &a.Phone, &a.Disabled, &acreated)
 	if err != nil {
 		return nil, nil, notFound(err)
 	}

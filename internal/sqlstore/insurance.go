@@ -25,6 +25,13 @@ func (db *DB) BindInsurance(ctx context.Context, b *Binding) error {
 	return err
 }
 
+// InsuranceBound says whether a patient has a bound card (M-3).
+func (db *DB) InsuranceBound(ctx context.Context, patientID int64) (bool, error) {
+	var n int
+	err := db.w.QueryRowContext(ctx, `SELECT COUNT(*) FROM patient_insurance WHERE patient_id = $1`, patientID).Scan(&n)
+	return n > 0, err
+}
+
 // InsuranceOf is a patient's bound card (not_found when none).
 func (db *DB) InsuranceOf(ctx context.Context, patientID int64) (*Binding, error) {
 	b := &Binding{PatientID: patientID}

@@ -239,3 +239,322 @@ func TestInvoiceIssuedTwiceAtOnce(t *testing.T) {
 		}
 	})
 }
+
+// payerAccount makes a patient account and makes it the payer of ps (a
+// refund tells the payer).
+func payerAccount(t *testing.T, db *sqlstore.DB, ps []*billing.Payment) int64 {
+	t.Helper()
+	ctx := context.Background()
+	var acct int64
+	if err := db.Writer().QueryRowContext(ctx, `INSERT INTO accounts (username, password_hash, role, created_at) VALUES ($1, 'x', 'patient', $2) RETURNING id`,
+		fmt.Sprintf("payer-%d", invoiceSeq.Add(1)), now().UnixMicro()).Scan(&acct); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range ps {
+		if _, err := db.Writer().ExecContext(ctx, `UPDATE payments SET account_id = $2 WHERE id = $1`, p.ID, acct); err != nil {
+			t.Fatal(err)
+		}
+		p.AccountID = acct
+	}
+	return acct
+}
+
+// refundOf reserves a refund of amount of p (processing) and answers it.
+func refundOf(t *testing.T, db *sqlstore.DB, p *billing.Payment, key string, amount int64) *billing.Refund {
+	t.Helper()
+	r := &billing.Refund{PaymentID: p.ID, ReasonKey: key, OutRefundNo: fmt.Sprintf("RF%06d", invoiceSeq.Add(1)), AmountFen: amount,
+		Reason: "退款：" + key, Status: billing.RefundProcessing, CreatedAt: now()}
+	if _, err := db.CreateRefund(context.Background(), r); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// finishTwice reports a refund's verdict n times at once (a provider's
+// notification and its duplicate, a query): one of them records it.
+func finishTwice(t *testing.T, db *sqlstore.DB, r *billing.Refund, st billing.RefundStatus, n int) {
+	t.Helper()
+	var wg sync.WaitGroup
+	var changed atomic.Int32
+	errc := make(chan error, n)
+	for range n {
+		wg.Go(func() {
+			_, ch, err := db.FinishRefund(context.Background(), r.OutRefundNo, st, "wx-"+r.OutRefundNo, now())
+			if ch {
+				changed.Add(1)
+			}
+			errc <- err
+		})
+	}
+	wg.Wait()
+	close(errc)
+	for err := range errc {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if changed.Load() != 1 {
+		t.Fatalf("refund %s recorded %d times", r.OutRefundNo, changed.Load())
+	}
+}
+
+// Reversing invoices (红字票据): a refund that succeeds issues one, in the
+// transaction that records it, however often its success is reported: minus
+// the refunded amount (a partial refund reverses part), naming the
+// original, which stays; numbered in the institution's one sequence with the
+// originals, without gaps; a failed refund issues none; the ledger sums to
+// zero.
+func TestInvoiceReversals(t *testing.T) {
+	sqltest.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		ctx := context.Background()
+		ps := invoicePayments(t, db, "ccmc", 4) // 1000, 1001, 1002, 1003 fen
+		payer := payerAccount(t, db, ps)
+		guardian := payerAccount(t, db, nil)
+		if _, err := db.Writer().ExecContext(ctx, `INSERT INTO account_patients (account_id, patient_id, relation, created_at) VALUES ($1, $2, 'child', 0)`,
+			guardian, ps[0].PatientID); err != nil {
+			t.Fatal(err)
+		}
+		stranger := payerAccount(t, db, nil)
+		for i, p := range ps[:3] {
+			if _, err := db.MarkPaid(ctx, p.OutTradeNo, fmt.Sprintf("wx-%d", i), now()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, c := range []struct {
+			name    string
+			payment int
+			amounts []int64 // refunds of the payment, in turn
+			status  billing.RefundStatus
+			want    []int64 // the reversals' amounts
+		}{
+			{"full", 0, []int64{1000}, billing.RefundSucceeded, []int64{-1000}},
+			{"partial twice", 1, []int64{400, 601}, billing.RefundSucceeded, []int64{-400, -601}},
+			{"failed", 2, []int64{1002}, billing.RefundFailed, nil},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				p := ps[c.payment]
+				orig, err := db.Invoice(ctx, p.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for i, amount := range c.amounts {
+					r := refundOf(t, db, p, fmt.Sprintf("%s-%d", c.name, i), amount)
+					finishTwice(t, db, r, c.status, 3)
+					// Reported again later: nothing changes.
+					if _, ch, err := db.FinishRefund(ctx, r.OutRefundNo, c.status, "wx-again", now()); err != nil || ch {
+						t.Fatalf("reported again: changed %v, %v", ch, err)
+					}
+				}
+				list, err := db.PaymentInvoices(ctx, p.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(list) != 1+len(c.want) || list[0].ID != orig.ID || list[0].IsReversal() || list[0].AmountFen != p.AmountFen {
+					t.Fatalf("invoices of the payment: %+v", list)
+				}
+				rs, err := db.Refunds(ctx, p.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for i, want := range c.want {
+					rev := list[1+i]
+					var sum int64
+					for _, it := range rev.Items {
+						sum += it.AmountFen
+					}
+					if !rev.IsReversal() || rev.Kind() != billing.KindReversal || rev.AmountFen != want || sum != want || rev.RefundID != rs[i].ID ||
+						rev.OriginalID != orig.ID || rev.OriginalCode != orig.Code || rev.OriginalNumber != orig.Number || rev.Reason != rs[i].Reason ||
+						rev.PaymentID != p.ID || rev.PatientID != p.PatientID || rev.PayerName != "李小雨" || rev.Number <= orig.Number ||
+						rev.CheckCode != billing.CheckCode(rev.Code, "ccmc", rev.Number, want) {
+						t.Fatalf("reversal %d: %+v (original %+v)", i, rev, orig)
+					}
+					if got, err := db.InvoiceByID(ctx, rev.ID); err != nil || got.Number != rev.Number || got.RefundID != rev.RefundID {
+						t.Fatalf("by id: %+v %v", got, err)
+					}
+				}
+				// The original stays the payment's invoice.
+				if again, err := db.Invoice(ctx, p.ID); err != nil || again.ID != orig.ID || again.AmountFen != p.AmountFen {
+					t.Fatalf("the original: %+v %v", again, err)
+				}
+			})
+		}
+		// A payment paid before invoices existed (no invoice): its refund
+		// issues the original first, then the reversal.
+		old := ps[3]
+		if _, err := db.Writer().ExecContext(ctx, `UPDATE payments SET status = 'paid', paid_at = $2 WHERE id = $1`, old.ID, now().UnixMicro()); err != nil {
+			t.Fatal(err)
+		}
+		finishTwice(t, db, refundOf(t, db, old, "old", 1003), billing.RefundSucceeded, 2)
+		if list, err := db.PaymentInvoices(ctx, old.ID); err != nil || len(list) != 2 || list[0].AmountFen != 1003 || list[1].AmountFen != -1003 ||
+			list[1].OriginalNumber != list[0].Number {
+			t.Fatalf("invoices of a payment paid before invoices: %+v %v", list, err)
+		}
+
+		// 4 originals and 4 reversals: 1..8 without gaps.
+		ns, _ := numbers(t, db, "ccmc")
+		wantSequence(t, ns, 8)
+		if sum, err := db.LedgerSum(ctx); err != nil || sum != 0 {
+			t.Fatalf("the ledger sums to %d (%v)", sum, err)
+		}
+
+		// The lists: the payer's and the patient's guardian's (not another
+		// account's), and the institution's of a day.
+		for _, c := range []struct {
+			acct int64
+			want int
+		}{{payer, 8}, {guardian, 8}, {stranger, 0}} {
+			got, err := db.ListInvoices(ctx, billing.InvoiceFilter{AccountID: c.acct})
+			if err != nil || len(got) != c.want {
+				t.Fatalf("account %d's invoices: %d %v, want %d", c.acct, len(got), err, c.want)
+			}
+			for i := 1; i < len(got); i++ {
+				if got[i].IssuedAt.After(got[i-1].IssuedAt) || got[i].IssuedAt.Equal(got[i-1].IssuedAt) && got[i].ID > got[i-1].ID {
+					t.Fatalf("not the latest first: %+v then %+v", got[i-1], got[i])
+				}
+			}
+		}
+		day := now().Truncate(24 * time.Hour)
+		for _, f := range []struct {
+			from, to time.Time
+			want     int
+		}{{day, day.Add(48 * time.Hour), 8}, {day.Add(48 * time.Hour), day.Add(72 * time.Hour), 0}} {
+			got, err := db.ListInvoices(ctx, billing.InvoiceFilter{Institution: "ccmc", From: f.from, To: f.to})
+			if err != nil || len(got) != f.want {
+				t.Fatalf("ccmc's invoices from %v: %d %v", f.from, len(got), err)
+			}
+		}
+		if got, err := db.ListInvoices(ctx, billing.InvoiceFilter{Institution: "bch"}); err != nil || len(got) != 0 {
+			t.Fatalf("bch's invoices: %d %v", len(got), err)
+		}
+	})
+}
+
+// Payments and refunds of one institution recorded at once, each refund's
+// success reported twice at once: every paid payment has one invoice, every
+// refund one reversal, and the numbers run 1..n without gaps.
+func TestInvoiceReversalNumbersConcurrent(t *testing.T) {
+	sqltest.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		ctx := context.Background()
+		const n = 12
+		ps := invoicePayments(t, db, "bch", 2*n)
+		payerAccount(t, db, ps)
+		for _, p := range ps[:n] {
+			if _, err := db.MarkPaid(ctx, p.OutTradeNo, "wx-"+p.OutTradeNo, now()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var rs []*billing.Refund
+		for i, p := range ps[:n] {
+			amount := p.AmountFen
+			if i%2 == 1 {
+				amount = 300 // partial
+			}
+			rs = append(rs, refundOf(t, db, p, "c", amount))
+		}
+		var wg sync.WaitGroup
+		errc := make(chan error, 3*n)
+		for i := range n {
+			// Its success twice, and another payment paid, at once.
+			for range 2 {
+				wg.Go(func() {
+					_, _, err := db.FinishRefund(ctx, rs[i].OutRefundNo, billing.RefundSucceeded, "wx", now())
+					errc <- err
+				})
+			}
+			wg.Go(func() { _, err := db.MarkPaid(ctx, ps[n+i].OutTradeNo, "wx-late", now()); errc <- err })
+		}
+		wg.Wait()
+		close(errc)
+		for err := range errc {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		ns, per := numbers(t, db, "bch")
+		wantSequence(t, ns, 3*n)
+		for i, p := range ps {
+			want := 1
+			if i < n {
+				want = 2
+			}
+			if per[p.ID] != want {
+				t.Fatalf("payment %d has %d invoices, want %d", i, per[p.ID], want)
+			}
+		}
+		if sum, err := db.LedgerSum(ctx); err != nil || sum != 0 {
+			t.Fatalf("the ledger sums to %d (%v)", sum, err)
+		}
+	})
+}
+
+// Migration 0019 rebuilds the invoices table (a payment now has several
+// invoices): the invoices issued before it keep their ids, numbers and
+// fields, are their payments' originals, and new ones (reversals among
+// them) follow on in ids and numbers.
+func TestInvoiceReversalMigrationKeepsInvoices(t *testing.T) {
+	for _, engine := range sqltest.Engines {
+		t.Run(string(engine), func(t *testing.T) {
+			ctx := context.Background()
+			db, err := sqlstore.Open(ctx, sqltest.DSN(t, engine))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			if err := db.MigrateBelow(ctx, 19); err != nil {
+				t.Fatal(err)
+			}
+			w := db.Writer()
+			var patient, acct int64
+			if err := w.QueryRowContext(ctx, `INSERT INTO patients (name, resident_id, birth_date, sex, created_at) VALUES ('李小雨', 'mig-1', '2020-01-01', 'female', 1) RETURNING id`).Scan(&patient); err != nil {
+				t.Fatal(err)
+			}
+			if err := w.QueryRowContext(ctx, `INSERT INTO accounts (username, password_hash, role, created_at) VALUES ('mig', 'x', 'patient', 1) RETURNING id`).Scan(&acct); err != nil {
+				t.Fatal(err)
+			}
+			var pays []int64
+			for i := range 2 {
+				var id int64
+				if err := w.QueryRowContext(ctx, `INSERT INTO payments (purpose, ref_id, account_id, patient_id, institution, amount_fen, provider, channel, out_trade_no,
+					status, created_at, paid_at) VALUES ('appointment', $1, $2, $3, 'ccmc', 3000, 'wechat', 'native', $4, 'paid', 1, 1) RETURNING id`,
+					100+i, acct, patient, fmt.Sprintf("MIG%d", i)).Scan(&id); err != nil {
+					t.Fatal(err)
+				}
+				pays = append(pays, id)
+			}
+			// Two invoices as 0014 stored them, the second with an id of its own.
+			for i, id := range []int64{1, 7} {
+				if _, err := w.ExecContext(ctx, `INSERT INTO invoices (id, institution, number, code, check_code, payment_id, patient_id, payer_name, amount_fen, items, issued_at)
+					VALUES ($1, 'ccmc', $2, '11062601', $3, $4, $5, '李小雨', 3000, '[{"name":"诊查费","quantity":1,"amount_fen":3000}]', 1000000)`,
+					id, i+1, billing.CheckCode("11062601", "ccmc", int64(i+1), 3000), pays[i], patient); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := w.ExecContext(ctx, `INSERT INTO invoice_counters (institution, next) VALUES ('ccmc', 3)`); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.Migrate(ctx); err != nil {
+				t.Fatal(err)
+			}
+			for i, id := range []int64{1, 7} {
+				inv, err := db.Invoice(ctx, pays[i])
+				if err != nil || inv.ID != id || inv.Number != int64(i+1) || inv.AmountFen != 3000 || inv.IsReversal() || len(inv.Items) != 1 ||
+					inv.Items[0].Name != "诊查费" || inv.IssuedAt.UnixMicro() != 1000000 {
+					t.Fatalf("invoice %d after the migration: %+v %v", id, inv, err)
+				}
+			}
+			// A refund of the second: its reversal takes number 3 and a new id.
+			r := &billing.Refund{PaymentID: pays[1], ReasonKey: "cancelled", OutRefundNo: "MIGR1", AmountFen: 3000, Reason: "预约取消",
+				Status: billing.RefundProcessing, CreatedAt: now()}
+			if _, err := db.CreateRefund(ctx, r); err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := db.FinishRefund(ctx, "MIGR1", billing.RefundSucceeded, "wx", now()); err != nil {
+				t.Fatal(err)
+			}
+			list, err := db.PaymentInvoices(ctx, pays[1])
+			if err != nil || len(list) != 2 || list[1].Number != 3 || list[1].ID <= 7 || list[1].OriginalID != 7 || list[1].AmountFen != -3000 {
+				t.Fatalf("after a refund: %+v %v", list, err)
+			}
+		})
+	}
+}

@@ -230,20 +230,29 @@ func (s *Server) visiblePayment(ctx context.Context, c call) (*billing.Payment, 
 	if err != nil {
 		return nil, err
 	}
-	ok := false
-	if c.Actor.Role == identity.RolePatient {
-		linked, err := s.ids.Store.LinkedAccounts(ctx, p.PatientID)
-		if err != nil {
-			return nil, err
-		}
-		ok = p.AccountID == c.Actor.ID || authz.SeePatient(c.Actor, linked)
-	} else {
-		ok = authz.ManageInstitution(c.Actor, p.Institution)
-	}
-	if !ok {
+	if ok, err := s.seesPayment(ctx, c.Actor, p); err != nil {
+		return nil, err
+	} else if !ok {
 		return nil, errs.E(errs.NotFound)
 	}
 	return p, s.record(c.r, "payment.read", "payment", strconv.FormatInt(p.ID, 10), p.Institution, "")
+}
+
+// seesPayment reports whether a may see payment p (and its invoices): its
+// payer, the patient's linked accounts (self, guardians), the
+// institution's staff.
+func (s *Server) seesPayment(ctx context.Context, a authz.Actor, p *billing.Payment) (bool, error) {
+	if a.Role != identity.RolePatient {
+		return authz.ManageInstitution(a, p.Institution), nil
+	}
+	if p.AccountID == a.ID {
+		return true, nil
+	}
+	linked, err := s.ids.Store.LinkedAccounts(ctx, p.PatientID)
+	if err != nil {
+		return false, err
+	}
+	return authz.SeePatient(a, linked), nil
 }
 
 // getPayment answers a payment, asking the provider first while it is

@@ -38,8 +38,9 @@ func (s *Server) courierFor(r *http.Request) courier.Courier {
 }
 
 type fulfilmentIn struct {
-	Mode    string          `json:"mode"` // courier (pharmacy: not yet)
-	Address courier.Address `json:"address"`
+	Mode     string          `json:"mode"`     // courier (from the hospital) or pharmacy (a retail pharmacy of its list)
+	Pharmacy string          `json:"pharmacy"` // the pharmacy's code (mode pharmacy)
+	Address  courier.Address `json:"address"`
 	// Insurance: settle with the patient's bound card when the drugs
 	// arrive (M-2, where the institution does so); else paid now.
 	Insurance bool `json:"insurance"`
@@ -79,20 +80,37 @@ func (s *Server) chooseFulfilment(ctx context.Context, c call, in fulfilmentIn) 
 	if err != nil {
 		return nil, err
 	}
-	if in.Mode != delivery.ModeCourier || !set.Courier {
+	if !set.Offers(in.Mode) {
 		return nil, errs.E(delivery.CodeNotOffered)
+	}
+	var shop *delivery.Pharmacy
+	if in.Mode == delivery.ModePharmacy {
+		if shop, err = s.offeredPharmacy(ctx, set, in.Pharmacy); err != nil {
+			return nil, err
+		}
+	} else if in.Pharmacy != "" {
+		var f errs.Fields
+		f.Add("pharmacy", "institution_not_allowed")
+		return nil, f.Err()
 	}
 	if err := delivery.CheckAddress(in.Address); err != nil {
 		return nil, err
 	}
-	if !set.Serves(in.Address) {
-		return nil, errs.E(delivery.CodeRegion, set.RegionsText)
+	switch {
+	case shop != nil && !shop.Serves(in.Address):
+		return nil, errs.E(delivery.CodeRegion, shop.Name, shop.RegionsText)
+	case shop == nil && !set.Serves(in.Address):
+		name := p.Institution
+		if inst, err := s.dir.Institution(ctx, p.Institution); err == nil {
+			name = inst.Name
+		}
+		return nil, errs.E(delivery.CodeRegion, name, set.RegionsText)
 	}
 	o := &delivery.Order{PrescriptionID: p.ID, Institution: p.Institution, PatientID: p.PatientID, AccountID: c.Actor.ID, Mode: in.Mode,
-		Address: in.Address, AmountFen: p.TotalFen, Status: delivery.AwaitingPayment, CreatedAt: s.cfg.Now().UTC()}
+		Pharmacy: in.Pharmacy, Address: in.Address, AmountFen: p.TotalFen, Status: delivery.AwaitingPayment, CreatedAt: s.cfg.Now().UTC()}
 	if in.Insurance {
 		// M-2: settled with the card on arrival; nothing is paid before.
-		if !set.InsuranceAtDelivery {
+		if !set.InsuranceAtDelivery || shop != nil {
 			return nil, errs.E(codeInsNotOffered)
 		}
 		if _, err := s.db.InsuranceOf(ctx, p.PatientID); errs.Is(err, errs.NotFound) {
@@ -105,20 +123,30 @@ func (s *Server) chooseFulfilment(ctx context.Context, c call, in fulfilmentIn) 
 	if _, err := s.db.CreateOrder(ctx, o); err != nil {
 		return nil, err
 	}
-	if err := s.record(c.r, "order.create", "order", strconv.FormatInt(o.ID, 10), o.Institution, "prescription "+strconv.FormatInt(p.ID, 10)); err != nil {
+	if err := s.record(c.r, "order.create", "order", strconv.FormatInt(o.ID, 10), o.Institution, strings.TrimSpace("prescription "+strconv.FormatInt(p.ID, 10)+" "+o.Pharmacy)); err != nil {
 		return nil, err
 	}
 	return orderJSON(o, apiLang(c.r)), nil
 }
 
-// visibleOrder reads an order its patient's accounts or the institution's
-// dispatching staff may see; any other is not_found.
+// mayDispatch: the hospital pharmacy ships its own orders, a retail
+// pharmacy only those sent to it.
+func mayDispatch(a authz.Actor, o *delivery.Order) bool {
+	if o.Pharmacy != "" {
+		return authz.RetailDispatch(a, o.Pharmacy)
+	}
+	return authz.DispatchDrugs(a, o.Institution)
+}
+
+// visibleOrder reads an order its patient's accounts, its dispatcher (the
+// institution's pharmacy, or the retail pharmacy it was sent to) or the
+// institution's admin may see; any other is not_found.
 func (s *Server) visibleOrder(ctx context.Context, c call, id int64) (*delivery.Order, error) {
 	o, err := s.db.Order(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	ok := authz.DispatchDrugs(c.Actor, o.Institution)
+	ok := mayDispatch(c.Actor, o) || authz.ManageInstitution(c.Actor, o.Institution)
 	if !ok && c.Actor.Role == identity.RolePatient {
 		linked, err := s.ids.Store.LinkedAccounts(ctx, o.PatientID)
 		if err != nil {
@@ -183,11 +211,26 @@ func (s *Server) ordersOf(ctx context.Context, c call, code string) (ordersOut, 
 	if !authz.DispatchDrugs(c.Actor, code) {
 		return ordersOut{}, errs.E(errs.Forbidden)
 	}
-	status := c.r.URL.Query().Get("status")
-	if status == "" {
-		status = string(delivery.ToPack)
+	return s.queue(ctx, c, delivery.Queue{Institution: code}, "institution", code)
+}
+
+// pharmacyOrders is a retail pharmacy's queue: only the orders sent to it.
+func (s *Server) pharmacyOrders(ctx context.Context, c call, _ none) (ordersOut, error) {
+	code := c.r.PathValue("code")
+	if !authz.RetailDispatch(c.Actor, code) {
+		return ordersOut{}, errs.E(errs.Forbidden)
 	}
-	os, err := s.db.Orders(ctx, code, delivery.Status(status), 200)
+	return s.queue(ctx, c, delivery.Queue{Pharmacy: code}, "pharmacy", code)
+}
+
+// queue lists a packing queue of the status asked (to_pack by default),
+// audited as a read of the orders' addresses and drugs.
+func (s *Server) queue(ctx context.Context, c call, q delivery.Queue, objType, code string) (ordersOut, error) {
+	q.Status = delivery.Status(c.r.URL.Query().Get("status"))
+	if q.Status == "" {
+		q.Status = delivery.ToPack
+	}
+	os, err := s.db.Orders(ctx, q)
 	if err != nil {
 		return ordersOut{}, err
 	}
@@ -195,7 +238,7 @@ func (s *Server) ordersOf(ctx context.Context, c call, code string) (ordersOut, 
 	for i := range os {
 		out.Items = append(out.Items, orderJSON(&os[i], apiLang(c.r)))
 	}
-	return out, s.record(c.r, "order.list", "institution", code, code, status)
+	return out, s.record(c.r, "order.list", objType, code, q.Institution, string(q.Status))
 }
 
 // dispatch hands a paid order to the courier: a waybill is booked (the
@@ -206,7 +249,7 @@ func (s *Server) dispatch(ctx context.Context, c call, _ none) (*orderOut, error
 	if err != nil {
 		return nil, err
 	}
-	if !authz.DispatchDrugs(c.Actor, o.Institution) {
+	if !mayDispatch(c.Actor, o) {
 		return nil, errs.E(errs.Forbidden)
 	}
 	if o.Status != delivery.ToPack && o.Status != delivery.Failed {
@@ -215,7 +258,7 @@ func (s *Server) dispatch(ctx context.Context, c call, _ none) (*orderOut, error
 		}
 		return nil, errs.E(delivery.CodeOrderState)
 	}
-	set, err := s.db.DeliverySettings(ctx, o.Institution)
+	sender, err := s.sender(ctx, o)
 	if err != nil {
 		return nil, err
 	}
@@ -224,7 +267,7 @@ func (s *Server) dispatch(ctx context.Context, c call, _ none) (*orderOut, error
 	if o.Status == delivery.Failed {
 		ref = fmt.Sprintf("YY-O%d-%d", o.ID, len(o.Events)) // sent again: a new waybill
 	}
-	waybill, err := cr.CreateWaybill(ctx, courier.Shipment{OrderID: ref, Sender: set.Sender, Recipient: o.Address, Items: "处方药品", WeightGrams: 500})
+	waybill, err := cr.CreateWaybill(ctx, courier.Shipment{OrderID: ref, Sender: sender, Recipient: o.Address, Items: "处方药品", WeightGrams: 500})
 	if err != nil && !errors.Is(err, courier.ErrDuplicateOrder) {
 		return nil, err
 	}

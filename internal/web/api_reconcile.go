@@ -21,15 +21,22 @@ const codeStatementNotReady = "statement_not_ready"
 type reconciliationOut struct {
 	Institution string           `json:"institution"`
 	Day         string           `json:"day"`
-	Differences int              `json:"differences"` // over every provider
+	Differences int              `json:"differences"` // over every provider and the insurance bureau
 	Providers   []billing.Report `json:"providers"`
+	// Insurance is the reconciliation with the insurance bureau (3201,
+	// 3202), for an institution that settles insurance at delivery or has
+	// insurance settlements that day (always with source=insurance).
+	Insurance *billing.InsuranceReport `json:"insurance,omitempty"`
 }
 
 // institutionReconciliation reconciles an institution's day (issue 12):
 // each provider's statement file, as the provider publishes it, matched
 // with the institution's payments, refunds and ledger journals of that
-// day; every difference is listed. The institution's admin or the
-// regulator; every look is audited.
+// day; every difference is listed; and the insurance bureau's totals and
+// details of the day matched with the orders settled with insurance
+// (reconcileInsurance). source=payments or source=insurance gives one
+// part alone (the bureau's part needs no statement). The institution's
+// admin or the regulator; every look is audited.
 func (s *Server) institutionReconciliation(ctx context.Context, c call, _ none) (*reconciliationOut, error) {
 	code := c.r.PathValue("code")
 	if !authz.ManageInstitution(c.Actor, code) && c.Actor.Role != identity.RoleRegulator {
@@ -45,9 +52,19 @@ func (s *Server) institutionReconciliation(ctx context.Context, c call, _ none) 
 		}
 		day = d
 	}
+	source := c.r.URL.Query().Get("source")
+	if source != "" && source != sourcePayments && source != sourceInsurance {
+		var f errs.Fields
+		f.Add("source", "invalid")
+		return nil, f.Err()
+	}
 	from, to := billing.DayBounds(day)
 	dayText := from.Format(dates.Layout)
-	if err := s.record(c.r, "reconciliation.read", "institution", code, code, dayText); err != nil {
+	detail := dayText
+	if source != "" {
+		detail += " " + source
+	}
+	if err := s.record(c.r, "reconciliation.read", "institution", code, code, detail); err != nil {
 		return nil, err
 	}
 	payments, err := s.db.PaymentsOn(ctx, code, from, to)
@@ -68,6 +85,9 @@ func (s *Server) institutionReconciliation(ctx context.Context, c call, _ none) 
 		names = append(names, name)
 	}
 	slices.Sort(names)
+	if source == sourceInsurance {
+		names = nil
+	}
 	for _, name := range names {
 		prov := s.bill.Providers[name]
 		raw, err := prov.Statement(ctx, from)
@@ -93,6 +113,14 @@ func (s *Server) institutionReconciliation(ctx context.Context, c call, _ none) 
 		}
 		out.Differences += len(rep.Differences)
 		out.Providers = append(out.Providers, rep)
+	}
+	if source != sourcePayments {
+		if out.Insurance, err = s.reconcileInsurance(ctx, code, from, to, entries, source == sourceInsurance); err != nil {
+			return nil, err
+		}
+		if out.Insurance != nil {
+			out.Differences += len(out.Insurance.Differences)
+		}
 	}
 	return out, nil
 }

@@ -494,6 +494,13 @@ func (s *Server) prescriptionFor(r *http.Request, id int64, audited bool) (*rx.P
 		if v.DoctorAccountID == a.ID {
 			role = "doctor"
 		}
+	case a.Role == identity.RoleRetailPharmacist && (p.Status == rx.Approved || p.Status == rx.Dispensed):
+		// A retail pharmacy sees the prescriptions sent to it.
+		if o, err := s.db.OrderOfPrescription(r.Context(), p.ID); err == nil && authz.RetailDispatch(a, o.Pharmacy) {
+			role = "retail"
+		} else if err != nil && !errs.Is(err, errs.NotFound) {
+			return nil, "", err
+		}
 	case a.Role == identity.RolePatient && (p.Status == rx.Approved || p.Status == rx.Dispensed):
 		linked, err := s.patientAccounts(r.Context(), p.PatientID)
 		if err != nil {

@@ -79,6 +79,13 @@ func TestEligibilityRulesOfTheSeeds(t *testing.T) {
 		xiaoyu := kids["李小雨"]
 		wx := e.login("wangxiao")
 		cj := e.login("chenjing")
+		// M-3 H-SJT: the app's flow is account, bound card, then booking.
+		if ok, failed := e.check(zw, zhang, "shijitan-cardiology-fu", nil); ok || !sameSet(failed, "sjt-card") {
+			t.Fatalf("M-3 booking without a bound card: %v %v", ok, failed)
+		}
+		if r := e.req("POST", fmt.Sprintf("/api/v1/patients/%d/insurance", zhang), zw, map[string]any{"card_no": "BJ1000001", "region": "110000", "kind": "employee"}); r.status != 200 {
+			t.Fatalf("bind: %d %s", r.status, r.raw)
+		}
 
 		cases := []struct {
 			name    string
@@ -91,8 +98,8 @@ func TestEligibilityRulesOfTheSeeds(t *testing.T) {
 			{"S-1 H-CG not approved", zw, zhang, "changgung-cardiology-fu", nil, []string{"qualified", "follow-up-history"}},
 			{"S-3 H-SJT within 12 months", zw, zhang, "shijitan-cardiology-fu", nil, nil},
 			{"S-3 H-SJT no visit in that department", zw, zhang, "shijitan-endocrinology-fu", nil, []string{"follow-up-history", "sjt-window"}},
-			{"S-4 H-SJT under 18", wx, e.patientIDs(wx)["王晓"], "shijitan-endocrinology-fu", nil, []string{"sjt-age"}},
-			{"S-4 H-SJT pregnant", cj, e.patientIDs(cj)["陈静"], "shijitan-gastroenterology-fu", map[string]bool{"pregnant": true}, []string{"sjt-pregnant"}},
+			{"S-4 H-SJT under 18", wx, e.patientIDs(wx)["王晓"], "shijitan-endocrinology-fu", nil, []string{"sjt-age", "sjt-card"}},
+			{"S-4 H-SJT pregnant", cj, e.patientIDs(cj)["陈静"], "shijitan-gastroenterology-fu", map[string]bool{"pregnant": true}, []string{"sjt-pregnant", "sjt-card"}},
 			{"S-4 every reason at once", zw, zhang, "shijitan-cardiology-fu", map[string]bool{"critical": true, "difficult": true, "first_visit": true},
 				[]string{"critical", "difficult", "sjt-first", "follow-up-not-first"}},
 			{"S-3 H-BCH allergy 1 month: 20 days ago", lm, xiaoyu, "bch-allergy-fu", nil, nil},

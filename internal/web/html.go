@@ -54,6 +54,7 @@ func (s *Server) htmlRoutes(mux *http.ServeMux) {
 	s.bookingRoutes(mux)
 	s.visitRoutes(mux)
 	s.rxRoutes(mux)
+	s.invoiceRoutes(mux)
 	s.adminBookingRoutes(mux)
 	s.monitorRoutes(mux)
 	mux.HandleFunc("GET /", func(w http.ResponseWriter, r *http.Request) { s.fail(w, r, errs.E(errs.NotFound)) })

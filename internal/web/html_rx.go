@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/yunyi-health/yunyi/internal/authz"
 	"github.com/yunyi-health/yunyi/internal/billing"
 	"github.com/yunyi-health/yunyi/internal/courier"
 	"github.com/yunyi-health/yunyi/internal/dates"
@@ -35,6 +34,8 @@ func (s *Server) rxRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /prescriptions/{id}/fulfilment", s.requireLogin(s.postFulfilment))
 	mux.HandleFunc("POST /prescriptions/{id}/pay", s.requireLogin(s.postRxPay))
 	mux.HandleFunc("POST /orders/{id}/dispatch", s.requireLogin(s.postDispatch))
+	mux.HandleFunc("GET /orders/{id}/slip", s.requireLogin(s.show("slip", s.slipPage)))
+	mux.HandleFunc("GET /pharmacy", s.requireLogin(s.show("pharmacy", s.pharmacyQueuePage)))
 	mux.HandleFunc("POST /orders/{id}/receive", s.requireLogin(s.postReceive))
 }
 
@@ -196,7 +197,7 @@ func (s *Server) rxMinePage(w http.ResponseWriter, r *http.Request) (*page, erro
 // the review form (the pharmacist's, while it waits) and the verification.
 type rxPageData struct {
 	*rxView
-	Role      string // pharmacist | doctor | patient
+	Role      string // pharmacist | doctor | patient | retail (the retail pharmacy it was sent to)
 	CanReview bool
 	Verify    *verifyOut
 	VerifyErr string
@@ -212,6 +213,10 @@ type rxPageData struct {
 	CanPay      bool // the order waits for its payment
 	CanDispatch bool // the pharmacist may hand it to the courier
 	CanReceive  bool // the patient may confirm receipt and settle with insurance (M-2)
+	// Retail pharmacies (H-BCH): those the patient may pick, and the one
+	// the order went to.
+	Pharmacies    []delivery.Pharmacy
+	OrderPharmacy *delivery.Pharmacy
 }
 
 // rxReasons are the usual reasons to reject (《医疗机构处方审核规范》).
@@ -292,10 +297,20 @@ func (s *Server) orderOfPage(r *http.Request, rxp *rx.Prescription, role string,
 			d.CanPay = role == "patient" && d.Order.Status == delivery.AwaitingPayment
 			d.CanReceive = role == "patient" && d.Order.Settle == delivery.SettleInsurance && d.Order.Status == delivery.Delivered &&
 				(d.Order.SettleState == "" || d.Order.SettleState == delivery.SettleReversed || d.Order.SettleState == delivery.SettlePre)
-			d.CanDispatch = authz.DispatchDrugs(actor(r), rxp.Institution) && (d.Order.Status == delivery.ToPack || d.Order.Status == delivery.Failed)
+			d.CanDispatch = mayDispatch(actor(r), o) && (d.Order.Status == delivery.ToPack || d.Order.Status == delivery.Failed)
+			if o.Pharmacy != "" {
+				if shop, err := s.db.Pharmacy(ctx, o.Pharmacy); err == nil {
+					d.OrderPharmacy = shop
+				}
+			}
 		}
 	case errs.Is(err, errs.NotFound):
-		d.CanFulfil = role == "patient" && rxp.Status == rx.Approved && set.Courier && s.cfg.Now().Before(rxp.ValidUntil)
+		d.CanFulfil = role == "patient" && rxp.Status == rx.Approved && (set.Courier || len(set.Pharmacies) > 0) && s.cfg.Now().Before(rxp.ValidUntil)
+		if d.CanFulfil && len(set.Pharmacies) > 0 {
+			if d.Pharmacies, err = s.db.PharmaciesOf(ctx, rxp.Institution); err != nil {
+				return err
+			}
+		}
 	default:
 		return err
 	}
@@ -304,9 +319,12 @@ func (s *Server) orderOfPage(r *http.Request, rxp *rx.Prescription, role string,
 
 // postFulfilment places the order from the prescription page's form.
 func (s *Server) postFulfilment(w http.ResponseWriter, r *http.Request) {
-	in := fulfilmentIn{Mode: r.PostFormValue("mode"), Insurance: r.PostFormValue("insurance") == "1", Address: courier.Address{Name: r.PostFormValue("name"), Phone: r.PostFormValue("phone"),
+	in := fulfilmentIn{Mode: r.PostFormValue("mode"), Pharmacy: r.PostFormValue("pharmacy"), Insurance: r.PostFormValue("insurance") == "1", Address: courier.Address{Name: r.PostFormValue("name"), Phone: r.PostFormValue("phone"),
 		Province: r.PostFormValue("province"), City: r.PostFormValue("city"), District: r.PostFormValue("district"),
 		RegionCode: r.PostFormValue("region_code"), Detail: r.PostFormValue("detail")}}
+	if in.Mode != delivery.ModePharmacy {
+		in.Pharmacy = "" // the pharmacy radios stay ticked when courier is chosen
+	}
 	if _, err := s.chooseFulfilment(r.Context(), call{Actor: actor(r), r: r}, in); err != nil {
 		s.fail(w, r, err)
 		return
