@@ -18,6 +18,8 @@ require (
 	github.com/mmcdole/gofeed v1.4.2
 	github.com/pion/logging v0.2.4
 	github.com/pion/turn/v4 v4.1.4
+	github.com/samply/golang-fhir-models/fhir-models v0.3.2
+	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3
 	github.com/signintech/gopdf v0.33.0
 	github.com/skip2/go-qrcode v0.0.0-20200617195104-da1b6568686e
 	github.com/temoto/robotstxt v1.1.2

@@ -69,7 +69,7 @@ func approvedPrescription(t *testing.T, base, service, institution, doctor, phar
 	slot := doctorSlots(t, base, service, institution, doctor)[0]
 	var appt map[string]any
 	if st := api(t, "POST", base+"/api/v1/appointments", lm, map[string]any{"slot_id": slot, "patient_id": child,
-		"answers": map[string]bool{"first_visit": true}}, &appt); st != 201 {
+		"answers": screening("first_visit")}, &appt); st != 201 {
 		t.Fatalf("book %d %v", st, appt)
 	}
 	vpath := fmt.Sprintf("%s/api/v1/visits/%.0f", base, appt["id"])

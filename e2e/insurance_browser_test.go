@@ -31,7 +31,7 @@ func TestBrowserInsuranceSettledAtDelivery(t *testing.T) {
 		}
 		slot := doctorSlots(t, s.URL, "xuanwu-neurology-fu", "xuanwu", "xuanwu-doctor")[0]
 		var appt map[string]any
-		if st := api(t, "POST", s.URL+"/api/v1/appointments", zw, map[string]any{"slot_id": slot, "patient_id": me}, &appt); st != 201 || appt["status"] != "booked" {
+		if st := api(t, "POST", s.URL+"/api/v1/appointments", zw, map[string]any{"slot_id": slot, "patient_id": me, "answers": screening()}, &appt); st != 201 || appt["status"] != "booked" {
 			t.Fatalf("book %d %v", st, appt)
 		}
 		vpath := fmt.Sprintf("%s/api/v1/visits/%.0f", s.URL, appt["id"])

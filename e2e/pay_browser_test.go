@@ -30,6 +30,7 @@ func TestBrowserBookingFeePaidAtTheCashier(t *testing.T) {
 		)
 		run("answer and confirm",
 			chromedp.SetValue(css("#patient"), patientOption(ctx, t, "李小雨")),
+			answerQuestions(),
 			chromedp.Click(css("#check")),
 			chromedp.WaitVisible(css("#eligible")),
 			chromedp.Click(css("#confirm")),

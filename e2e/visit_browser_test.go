@@ -16,6 +16,9 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/yunyi-health/yunyi/internal/identity"
+	"github.com/yunyi-health/yunyi/internal/testclock"
 )
 
 // api calls the JSON API with a bearer token.
@@ -116,6 +119,8 @@ func TestBrowserOnlineVisit(t *testing.T) {
 	doc := mediaBrowser(t)
 	prun, drun := steps(t, pat), steps(t, doc)
 
+	// Another family's child takes number 1 of the session: 李小雨 is number 2.
+	first := bookOtherFamily(t, s.URL, slots[0])
 	bookFirstVisit(t, pat, prun, s.URL, slots[0], "李小雨")
 	prun("upload a photo of the rash",
 		chromedp.SetUploadFiles(css("#file"), []string{photo}),
@@ -136,6 +141,16 @@ func TestBrowserOnlineVisit(t *testing.T) {
 		chromedp.WaitVisible(css("#waiting-note")),
 	)
 	visitURL, _ := chromedp.Run(pat, chromedp.Evaluate[string](`location.pathname`))
+	// The waiting room says how many are ahead (20-minute first visits);
+	// number 1 is not there when called: 李小雨 is next, live.
+	if txt := text(pat, t, "#line-note"); !strings.Contains(txt, "前面还有 1 位，预计 20 分钟") {
+		t.Fatalf("waiting room: %q", txt)
+	}
+	var skipped map[string]any
+	if st := api(t, "POST", fmt.Sprintf("%s/api/v1/visits/%.0f/skip", s.URL, first), apiLogin(t, s.URL, "bch-dermatology-doctor"), nil, &skipped); st != 200 {
+		t.Fatalf("skip number 1: %d %v", st, skipped)
+	}
+	waitFor(t, pat, `document.getElementById('line-note').textContent.includes('下一位就是您')`)
 
 	drun("the doctor's queue",
 		login(s.URL, "bch-dermatology-doctor", "yunyi2026"),
@@ -215,7 +230,7 @@ func TestBrowserOnlineVisit(t *testing.T) {
 	}
 	var appt map[string]any
 	if st := api(t, "POST", s.URL+"/api/v1/appointments", tok, map[string]any{"slot_id": slots[1], "patient_id": xiaotian,
-		"answers": map[string]bool{"first_visit": true}}, &appt); st != 201 {
+		"answers": screening("first_visit")}, &appt); st != 201 {
 		t.Fatalf("book %d %v", st, appt)
 	}
 	v2 := fmt.Sprintf("%s/visits/%.0f", s.URL, appt["id"].(float64))
@@ -243,6 +258,30 @@ func TestBrowserOnlineVisit(t *testing.T) {
 	if txt := text(pat, t, "main"); !strings.Contains(txt, "问诊已终止") || !strings.Contains(txt, "医生正在呼叫您") || !strings.Contains(txt, "问诊已结束") {
 		t.Fatalf("inbox: %s", txt)
 	}
+}
+
+// bookOtherFamily registers a guardian with a child of six over the API
+// and books the child a first visit on slot; it returns the visit's id.
+func bookOtherFamily(t *testing.T, base string, slot float64) float64 {
+	t.Helper()
+	now := testclock.Start()
+	if st := api(t, "POST", base+"/api/v1/auth/register", "", map[string]string{"username": "zhaomin", "password": "guardian-2026", "name": "赵敏",
+		"resident_id": identity.MakeResidentID("110102", now.AddDate(-36, -3, 0), 21, identity.Female), "phone": "13901230001"}, nil); st != 201 {
+		t.Fatalf("register: %d", st)
+	}
+	var login struct{ Token string }
+	api(t, "POST", base+"/api/v1/auth/login", "", map[string]string{"username": "zhaomin", "password": "guardian-2026"}, &login)
+	var child map[string]any
+	if st := api(t, "POST", base+"/api/v1/patients", login.Token, map[string]string{"name": "赵小月", "relation": "child",
+		"resident_id": identity.MakeResidentID("110102", now.AddDate(-6, -2, 0), 22, identity.Female)}, &child); st != 201 {
+		t.Fatalf("child: %d %v", st, child)
+	}
+	var appt map[string]any
+	if st := api(t, "POST", base+"/api/v1/appointments", login.Token, map[string]any{"slot_id": slot, "patient_id": child["id"],
+		"answers": screening("first_visit")}, &appt); st != 201 || appt["number"] != 1.0 {
+		t.Fatalf("book: %d %v", st, appt)
+	}
+	return appt["id"].(float64)
 }
 
 // dayOf is the day of a slot.
@@ -283,7 +322,7 @@ func bookFirstVisit(t *testing.T, ctx ctxT, run func(string, ...chromedp.Action[
 	)
 	run("answer and confirm",
 		chromedp.SetValue(css("#patient"), patientOption(ctx, t, child)),
-		chromedp.Click(css(`.question[data-key=first_visit] input[value=yes]`)),
+		answerQuestions("first_visit"),
 		chromedp.Click(css("#check")),
 		chromedp.WaitVisible(css("#eligible")),
 		chromedp.Click(css("#confirm")),

@@ -54,27 +54,52 @@ func SeePatient(a Actor, linkedAccounts []int64) bool {
 }
 
 // ManageInstitution: edit an institution's departments, services and
-// practitioners: its own institution admin, or a sysadmin.
+// practitioners: its own institution admin alone (the system
+// administrator takes no hospital decisions: 三员分立).
 func ManageInstitution(a Actor, code string) bool {
-	return (a.Role == identity.RoleInstitutionAdmin && a.Institution == code) || a.Role == identity.RoleSysadmin
+	return a.Role == identity.RoleInstitutionAdmin && a.Institution == code
 }
 
 // SeeInstitutionStaff: see practitioners' full credentials and the
-// institution's audit trail: its own staff admin, the regulator, sysadmin.
+// institution's audit trail: its own staff admin and the regulator.
 func SeeInstitutionStaff(a Actor, code string) bool {
 	return ManageInstitution(a, code) || a.Role == identity.RoleRegulator
 }
 
-// Qualify: approve, suspend or create institutions (G-1, G-2): the regulator
-// (and sysadmin for bootstrap).
+// Qualify: approve, suspend or create institutions, and the platform's
+// rules (G-1, G-2, S-1): the regulator alone, never the system
+// administrator (三员分立).
 func Qualify(a Actor) bool {
-	return a.Role == identity.RoleRegulator || a.Role == identity.RoleSysadmin
+	return a.Role == identity.RoleRegulator
 }
 
-// SeeAudit: read the audit log of an institution ("" for all).
+// ApplyForQualification: an institution applies for its qualification or
+// its yearly re-validation, and adds documents to its application: its own
+// admin (S-1, N-23).
+func ApplyForQualification(a Actor, institution string) bool {
+	return a.Role == identity.RoleInstitutionAdmin && a.Institution == institution
+}
+
+// SeeApplications: an institution's applications and their documents: its
+// own admin and the regulator.
+func SeeApplications(a Actor, institution string) bool {
+	return ApplyForQualification(a, institution) || a.Role == identity.RoleRegulator
+}
+
+// DecideApplications: approve or refuse an application (G-1): the
+// regulator alone.
+func DecideApplications(a Actor) bool { return a.Role == identity.RoleRegulator }
+
+// DesignatePilots: which institutions and specialties may take first
+// visits, from when to when (G-2): the regulator alone.
+func DesignatePilots(a Actor) bool { return a.Role == identity.RoleRegulator }
+
+// SeeAudit: read the audit log of an institution ("" for all): the audit
+// administrator and the regulator everything, an institution's admin its
+// own.
 func SeeAudit(a Actor, institution string) bool {
 	switch a.Role {
-	case identity.RoleRegulator, identity.RoleSysadmin:
+	case identity.RoleRegulator, identity.RoleAuditAdmin:
 		return true
 	case identity.RoleInstitutionAdmin:
 		return institution != "" && institution == a.Institution
@@ -88,11 +113,27 @@ func SeeInstitutionAppointments(a Actor, institution string) bool {
 	switch a.Role {
 	case identity.RoleDoctor, identity.RolePharmacist, identity.RoleInstitutionAdmin:
 		return a.Institution == institution
-	case identity.RoleSysadmin:
-		return true
 	}
 	return false
 }
+
+// VerifyAudit: check the audit log's hash chain: the audit administrator
+// and the regulator.
+func VerifyAudit(a Actor) bool {
+	return a.Role == identity.RoleAuditAdmin || a.Role == identity.RoleRegulator
+}
+
+// ManageAccounts: create staff accounts, give roles, disable and enable
+// accounts: the security administrator alone. Security administrators
+// themselves are made at installation (yunyi user create), never through
+// the API, so that none can make another.
+func ManageAccounts(a Actor) bool { return a.Role == identity.RoleSecurityAdmin }
+
+// OperatePlatform: the platform's own data that is neither medical nor a
+// hospital's or the regulator's decision (the retail pharmacy registry,
+// shared questionnaire templates, the SMS sandbox's log): the system
+// administrator.
+func OperatePlatform(a Actor) bool { return a.Role == identity.RoleSysadmin }
 
 // ReviewPrescriptions: the review queue and the review (审方, N-11) belong
 // to the pharmacists of the prescription's institution.
@@ -121,3 +162,42 @@ func PrescribingStats(a Actor, institution string) bool {
 // ManageFormulary: an institution's formulary and its own prescription
 // rules: its admin, or a sysadmin.
 func ManageFormulary(a Actor, institution string) bool { return ManageInstitution(a, institution) }
+
+// FileComplaint: patients and guardians file complaints (N-21), about an
+// institution and optionally a visit of theirs.
+func FileComplaint(a Actor) bool { return a.Role == identity.RolePatient }
+
+// HandleOversightCase: an institution's complaints and adverse events are
+// triaged, investigated and closed by its admin and its quality staff.
+func HandleOversightCase(a Actor, institution string) bool {
+	return institution != "" && a.Institution == institution && a.Is(identity.RoleInstitutionAdmin, identity.RoleQuality)
+}
+
+// SeeOversightCases: the regulator sees every complaint and adverse event
+// (N-22); an institution's admin and quality staff see its own. Patients
+// and reporters see theirs through their own lists.
+func SeeOversightCases(a Actor, institution string) bool {
+	return a.Role == identity.RoleRegulator || HandleOversightCase(a, institution)
+}
+
+// ReportAdverseEvent: an institution's doctors, pharmacists, admin and
+// quality staff report its adverse events (V-4).
+func ReportAdverseEvent(a Actor, institution string) bool {
+	return institution != "" && a.Institution == institution &&
+		a.Is(identity.RoleDoctor, identity.RolePharmacist, identity.RoleInstitutionAdmin, identity.RoleQuality)
+}
+
+// Supervise: inspections, rectification orders, their verification and
+// the suspension of an institution's online services under them (G-3):
+// the regulator alone.
+func Supervise(a Actor) bool { return a.Role == identity.RoleRegulator }
+
+// RespondRectification: the institution's admin answers its orders with
+// measures and files.
+func RespondRectification(a Actor, institution string) bool {
+	return institution != "" && a.Role == identity.RoleInstitutionAdmin && a.Institution == institution
+}
+
+// SeeRectification: an order is seen by the regulator and by the
+// institution's admin and quality staff.
+func SeeRectification(a Actor, institution string) bool { return SeeOversightCases(a, institution) }

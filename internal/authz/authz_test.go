@@ -13,6 +13,8 @@ func TestAuthz(t *testing.T) {
 	bchDoctor := Actor{ID: 3, Role: identity.RoleDoctor, Institution: "bch"}
 	regulator := Actor{ID: 4, Role: identity.RoleRegulator}
 	sysadmin := Actor{ID: 5, Role: identity.RoleSysadmin}
+	security := Actor{ID: 6, Role: identity.RoleSecurityAdmin}
+	auditor := Actor{ID: 7, Role: identity.RoleAuditAdmin}
 	cases := []struct {
 		name string
 		got  bool
@@ -25,7 +27,23 @@ func TestAuthz(t *testing.T) {
 		{"admin manages own institution", ManageInstitution(bchAdmin, "bch"), true},
 		{"admin does not manage another", ManageInstitution(bchAdmin, "ccmc"), false},
 		{"doctor does not manage", ManageInstitution(bchDoctor, "bch"), false},
-		{"sysadmin manages", ManageInstitution(sysadmin, "ccmc"), true},
+		// 三员分立: the system administrator runs the platform only.
+		{"sysadmin does not manage a hospital", ManageInstitution(sysadmin, "ccmc"), false},
+		{"sysadmin does not qualify", Qualify(sysadmin), false},
+		{"sysadmin reads no audit", SeeAudit(sysadmin, ""), false},
+		{"sysadmin sees no appointments", SeeInstitutionAppointments(sysadmin, "bch"), false},
+		{"sysadmin operates the platform", OperatePlatform(sysadmin), true},
+		{"sysadmin keeps no accounts", ManageAccounts(sysadmin), false},
+		{"security admin keeps accounts", ManageAccounts(security), true},
+		{"security admin reads no audit", SeeAudit(security, ""), false},
+		{"security admin does not qualify", Qualify(security), false},
+		{"security admin does not operate", OperatePlatform(security), false},
+		{"auditor reads all audit", SeeAudit(auditor, ""), true},
+		{"auditor verifies the chain", VerifyAudit(auditor), true},
+		{"auditor keeps no accounts", ManageAccounts(auditor), false},
+		{"auditor does not manage", ManageInstitution(auditor, "bch"), false},
+		{"auditor sees no appointments", SeeInstitutionAppointments(auditor, "bch"), false},
+		{"admin does not verify the whole chain", VerifyAudit(bchAdmin), false},
 		{"regulator sees staff", SeeInstitutionStaff(regulator, "ccmc"), true},
 		{"patient does not see staff credentials", SeeInstitutionStaff(patient, "bch"), false},
 		{"regulator qualifies", Qualify(regulator), true},
@@ -34,6 +52,16 @@ func TestAuthz(t *testing.T) {
 		{"admin does not read all audit", SeeAudit(bchAdmin, ""), false},
 		{"admin does not read another's audit", SeeAudit(bchAdmin, "ccmc"), false},
 		{"patient reads no audit", SeeAudit(patient, ""), false},
+		{"admin applies for its institution", ApplyForQualification(bchAdmin, "bch"), true},
+		{"admin does not apply for another", ApplyForQualification(bchAdmin, "ccmc"), false},
+		{"sysadmin does not apply", ApplyForQualification(sysadmin, "bch"), false},
+		{"regulator sees applications", SeeApplications(regulator, "bch"), true},
+		{"doctor does not see applications", SeeApplications(bchDoctor, "bch"), false},
+		{"regulator decides applications", DecideApplications(regulator), true},
+		{"sysadmin does not decide applications", DecideApplications(sysadmin), false},
+		{"regulator designates pilots", DesignatePilots(regulator), true},
+		{"admin does not designate pilots", DesignatePilots(bchAdmin), false},
+		{"sysadmin does not designate pilots", DesignatePilots(sysadmin), false},
 	}
 	for _, c := range cases {
 		if c.got != c.want {

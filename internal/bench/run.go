@@ -427,7 +427,9 @@ func load(base, name string, clients int, jobs []job, rate float64, opened bool)
 					due = start.Add(time.Duration(float64(i) / rate * float64(time.Second)))
 					time.Sleep(time.Until(due))
 				}
-				req := fmt.Sprintf(`{"slot_id":%d,"patient_id":%d,"answers":{}}`, j.slot, j.user.PatientID)
+				// Every pre-booking question answered, as the API requires (S-4).
+				req := fmt.Sprintf(`{"slot_id":%d,"patient_id":%d,"answers":{"pregnant":false,"critical":false,"difficult":false,"first_visit":false}}`,
+					j.slot, j.user.PatientID)
 				buf = fmt.Appendf(buf[:0], "POST /api/v1/appointments HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"+
 					"Authorization: Bearer %s\r\nIdempotency-Key: %s-%d\r\nContent-Length: %d\r\n\r\n%s", addr, j.user.Token, name, i, len(req), req)
 				t0 := time.Now()

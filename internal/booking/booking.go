@@ -72,19 +72,27 @@ func (s *Service) Invalidate() { s.cache.Clear() }
 // Answers are the patient's answers to the pre-booking questions.
 type Answers map[string]bool
 
-// ParseAnswers checks that only known keys are given.
-func ParseAnswers(m map[string]bool) (Answers, error) {
+// ParseAnswers checks that every pre-booking question is answered, yes
+// (true) or no (false), and nothing else: a question left out (or null) is
+// refused (answers.<key>: required), never read as "no", so a family cannot
+// book without reading the questions (S-4). The check and the booking both
+// take their answers from here; it reads nothing from the store.
+func ParseAnswers(m map[string]*bool) (Answers, error) {
 	var f errs.Fields
-	for k := range m {
-		known := false
-		for _, a := range policy.AnswerKeys {
-			known = known || a == k
+	out := make(Answers, len(policy.AnswerKeys))
+	for _, k := range policy.AnswerKeys {
+		if v := m[k]; v != nil {
+			out[k] = *v
+		} else {
+			f.Add("answers."+k, "required")
 		}
-		if !known {
+	}
+	for k := range m {
+		if _, known := out[k]; !known && !f.Has("answers."+k) {
 			f.Add("answers."+k, "unknown_field")
 		}
 	}
-	return Answers(m), f.Err()
+	return out, f.Err()
 }
 
 func (s *Service) institution(ctx context.Context, code string) (*directory.Institution, error) {
@@ -141,14 +149,9 @@ func (s *Service) Check(ctx context.Context, p *identity.Patient, svc *directory
 		Age: int64(p.Age(day)), Sex: string(p.Sex), Pregnant: answers[policy.AnswerPregnant], Critical: answers[policy.AnswerCritical],
 		Difficult: answers[policy.AnswerDifficult], FirstVisit: answers[policy.AnswerFirstVisit], Kind: string(svc.Kind),
 		Institution: svc.Institution, Department: svc.Department, Specialty: svc.Specialty,
-		InstitutionApproved: inst.Open(), InstitutionPilot: inst.Pilot, DaysSinceLastVisit: -1, DoctorOnline: true, DoctorFirstVisitOK: true,
-	}
-	for _, d := range inst.Departments {
-		for _, sp := range d.Specialties {
-			if sp.Code == svc.Specialty && d.Code == svc.Department {
-				f.SpecialtyPilot = sp.Pilot
-			}
-		}
+		InstitutionApproved: inst.Open(), DaysSinceLastVisit: -1, DoctorOnline: true, DoctorFirstVisitOK: true,
+		// S-5, G-2: the regulator's designations valid on the visit's day.
+		InstitutionPilot: inst.PilotOn(day), SpecialtyPilot: inst.SpecialtyPilotOn(svc.Specialty, day),
 	}
 	dayStr := day.In(dates.Beijing).Format(dates.Layout)
 	lv, err := s.cache.Get(ctx, "visit:"+p.ResidentID+"|"+svc.Institution+"|"+svc.Department+"|"+dayStr, func(ctx context.Context) (any, error) {
@@ -206,6 +209,10 @@ type Request struct {
 	Answers   Answers
 	IdemKey   string
 	Audit     *audit.Entry // written with the booking
+	// Hold keeps the place held (status held) for the service's payment
+	// window even when nothing is to be paid: the FHIR API's $hold. The
+	// hold expires as an unpaid one does and its place returns.
+	Hold bool
 }
 
 // Booked is the outcome of a booking.
@@ -218,6 +225,10 @@ type Booked struct {
 // (mostly from short-lived caches); the write is one conditional update,
 // batched with concurrent bookings. A refusal first looks whether the
 // idempotency key had booked already, so a retry answers the same.
+//
+// A key names one request: used again with another slot, patient or
+// answers it is refused (idempotency_key_reused), never answered with the
+// first booking as if it were the second one's.
 func (s *Service) Book(ctx context.Context, r Request, patient *identity.Patient) (*Booked, error) {
 	b, err := s.book(ctx, r, patient)
 	var w writerRefusal
@@ -226,10 +237,29 @@ func (s *Service) Book(ctx context.Context, r Request, patient *identity.Patient
 	}
 	if err != nil && r.IdemKey != "" {
 		if prev, perr := s.st.AppointmentByKey(ctx, r.Account.ID, r.IdemKey); perr == nil {
-			return &Booked{Appointment: prev, Replayed: true}, nil
+			b, err = &Booked{Appointment: prev, Replayed: true}, nil
 		}
 	}
+	if err == nil && b.Replayed && !sameRequest(b.Appointment, r) {
+		return nil, errs.E(CodeKeyReused)
+	}
 	return b, err
+}
+
+// CodeKeyReused: an idempotency key used again for a different booking.
+const CodeKeyReused = "idempotency_key_reused"
+
+// sameRequest says whether a booking a key made is the one now asked for.
+func sameRequest(a *schedule.Appointment, r Request) bool {
+	if a.SlotID != r.SlotID || a.PatientID != r.PatientID || len(a.Answers) != len(r.Answers) {
+		return false
+	}
+	for k, v := range r.Answers {
+		if got, ok := a.Answers[k]; !ok || got != v {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *Service) book(ctx context.Context, r Request, patient *identity.Patient) (*Booked, error) {
@@ -271,22 +301,31 @@ func (s *Service) book(ctx context.Context, r Request, patient *identity.Patient
 	}
 	var payBy time.Time
 	var notice *notify.Notification
-	if svc.PaidAtBooking() {
+	if r.Hold && !svc.PaidAtBooking() {
+		// A hold asked for ($hold): kept until confirmed ($book) or expired.
+		payBy = now.Add(time.Duration(svc.PaymentWindow()) * time.Minute).Truncate(time.Microsecond)
+		by := payBy.In(dates.Beijing).Format("15:04")
+		notice = &notify.Notification{AccountID: r.Account.ID, Kind: "held", CreatedAt: now, Title: "号源已为您保留，请按时确认", TitleEN: "Place held: please confirm",
+			Body: fmt.Sprintf("%s 的 %s（%s，%s 医师）已为您保留，请在 %s 前确认预约，逾期号源将释放。", patient.Name, svc.Name,
+				fmtNumbered(slot.Start), slot.DoctorName, by),
+			BodyEN: fmt.Sprintf("%s: %s, %s, with Dr %s is held for you: confirm the booking by %s or the place is released.", patient.Name,
+				svc.NameEN, fmtNumberedEN(slot.Start), slot.DoctorName, by)}
+	} else if svc.PaidAtBooking() {
 		// M-1: the place is held until the fee is paid.
 		payBy = now.Add(time.Duration(svc.PaymentWindow()) * time.Minute).Truncate(time.Microsecond)
 		by, fee := payBy.In(dates.Beijing).Format("15:04"), float64(svc.PriceFen)/100
 		notice = &notify.Notification{AccountID: r.Account.ID, Kind: "held", CreatedAt: now, Title: "号源已为您保留，请按时支付", TitleEN: "Place held: please pay",
 			Body: fmt.Sprintf("%s 的 %s（%s，%s 医师）已为您保留，请在 %s 前支付挂号费 %.2f 元，逾期号源将释放。", patient.Name, svc.Name,
-				fmtStart(slot.Start), slot.DoctorName, by, fee),
-			BodyEN: fmt.Sprintf("%s: %s at %s with Dr %s is held for you: pay the fee of %.2f yuan by %s or the place is released.", patient.Name,
-				svc.NameEN, fmtStart(slot.Start), slot.DoctorName, fee, by)}
+				fmtNumbered(slot.Start), slot.DoctorName, by, fee),
+			BodyEN: fmt.Sprintf("%s: %s, %s, with Dr %s is held for you: pay the fee of %.2f yuan by %s or the place is released.", patient.Name,
+				svc.NameEN, fmtNumberedEN(slot.Start), slot.DoctorName, fee, by)}
 	} else {
 		notice = &notify.Notification{AccountID: r.Account.ID, Kind: "booked", CreatedAt: now,
-			Title: "预约成功", Body: fmt.Sprintf("%s 的 %s（%s，%s 医师）已预约成功。", patient.Name, svc.Name, fmtStart(slot.Start), slot.DoctorName),
-			TitleEN: "Booked", BodyEN: fmt.Sprintf("%s: %s at %s with Dr %s is booked.", patient.Name, svc.NameEN, fmtStart(slot.Start), slot.DoctorName)}
+			Title: "预约成功", Body: fmt.Sprintf("%s 的 %s（%s，%s 医师）已预约成功。", patient.Name, svc.Name, fmtNumbered(slot.Start), slot.DoctorName),
+			TitleEN: "Booked", BodyEN: fmt.Sprintf("%s: %s, %s, with Dr %s is booked.", patient.Name, svc.NameEN, fmtNumberedEN(slot.Start), slot.DoctorName)}
 	}
 	out, err := s.batch.book(ctx, schedule.BookRequest{SlotID: r.SlotID, PatientID: r.PatientID, AccountID: r.Account.ID, IdemKey: key,
-		Answers: string(answers), At: now, PayBy: payBy, Notice: notice, Audit: r.Audit})
+		Answers: string(answers), At: now, PayBy: payBy, Notice: notice, VisitLength: svc.VisitLength(), Audit: r.Audit})
 	if err != nil {
 		return nil, err
 	}
@@ -345,6 +384,17 @@ func (s *Service) PlaceFreed(id int64) {
 }
 
 func fmtStart(t time.Time) string { return t.In(dates.Beijing).Format("2006-01-02 15:04") }
+
+// fmtNumbered is a booking's day, number and estimated time as a notice
+// says them; the number and the time are filled in when the booking is
+// written (schedule.FillNotice).
+func fmtNumbered(start time.Time) string {
+	return start.In(dates.Beijing).Format("2006-01-02") + " 第 " + schedule.NoticeNumber + " 号，预计 " + schedule.NoticeAt + " 就诊"
+}
+
+func fmtNumberedEN(start time.Time) string {
+	return start.In(dates.Beijing).Format("2006-01-02") + " No. " + schedule.NoticeNumber + ", expected at " + schedule.NoticeAt
+}
 
 func (s *Service) notify(ctx context.Context, account int64, kind string, a *schedule.Appointment, title, body, titleEN, bodyEN string) {
 	// The inbox is best effort: a booking is not undone for a failed notice.

@@ -56,7 +56,7 @@ type Notice struct {
 
 // Event is what a subscriber receives.
 type Event struct {
-	Type    string          `json:"type"` // message, signal, read, state, call, presence
+	Type    string          `json:"type"` // message, signal, read, state, call, presence, line
 	Message *visit.Message  `json:"message,omitempty"`
 	From    int64           `json:"from,omitempty"`
 	Role    visit.Party     `json:"role,omitempty"`
@@ -334,6 +334,19 @@ func (h *Hub) deliver(r *room, skip *Sub, e Event) {
 // Broadcast sends an event to everyone in a visit (state changes, call
 // events).
 func (h *Hub) Broadcast(visitID int64, e Event) { h.send(h.room(visitID), nil, e) }
+
+// Tell sends an event to the subscribers of a visit here and on the other
+// servers, without keeping a room for a visit nobody here is in (a moved
+// line tells every visit of a session, most with nobody connected).
+func (h *Hub) Tell(visitID int64, e Event) {
+	h.mu.Lock()
+	r := h.rooms[visitID]
+	h.mu.Unlock()
+	if r != nil {
+		h.deliver(r, nil, e)
+	}
+	h.publish(visitID, e)
+}
 
 // Relay sends an event from one subscriber to the others of its visit
 // (WebRTC signalling, typing, read marks).

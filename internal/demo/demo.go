@@ -18,6 +18,7 @@ import (
 	"github.com/yunyi-health/yunyi/internal/identity"
 	"github.com/yunyi-health/yunyi/internal/monitor"
 	"github.com/yunyi-health/yunyi/internal/policy"
+	"github.com/yunyi-health/yunyi/internal/qualification"
 	"github.com/yunyi-health/yunyi/internal/rx"
 	"github.com/yunyi-health/yunyi/internal/schedule"
 	"github.com/yunyi-health/yunyi/internal/visit"
@@ -45,6 +46,7 @@ type Store interface {
 	SaveRxRule(ctx context.Context, r *rx.Rule) error
 	SaveDeliverySettings(ctx context.Context, s *delivery.Settings) error
 	SavePharmacy(ctx context.Context, p *delivery.Pharmacy) error
+	qualification.Store
 }
 
 // deliveries are the demo institutions' delivery rules: 首都儿童医学中心
@@ -105,6 +107,9 @@ func (in inst) feeTiming() string {
 	return in.payAt
 }
 
+// pilotSpecs are the pilot's specialties (S-5). An institution whose
+// Pilot is set below has them designated from PilotFrom (G-2: the loader
+// writes the designations; the flag itself is derived from them).
 var pilotSpecs = map[string]spec{
 	"growth":    {"growth", "生长发育", "Growth and development", true, true},
 	"nutrition": {"nutrition", "营养", "Nutrition", true, true},
@@ -197,6 +202,15 @@ func Load(ctx context.Context, s Store, now time.Time) ([]Account, bool, error) 
 		if err := l.refreshHistory(ctx); err != nil {
 			return nil, false, err
 		}
+		if err := l.refreshRules(ctx); err != nil {
+			return nil, false, err
+		}
+		if err := l.changgungApplication(ctx); err != nil {
+			return nil, false, err
+		}
+		if err := l.education(ctx); err != nil {
+			return nil, false, err
+		}
 	}
 	return l.accounts, !done, nil
 }
@@ -262,6 +276,13 @@ func (l *loader) run(ctx context.Context) error {
 	if _, err := l.account(ctx, "regulator", identity.RoleRegulator, "", "北京市卫生健康委"); err != nil {
 		return err
 	}
+	// 三员分立: the security and audit administrators beside the system administrator.
+	if _, err := l.account(ctx, "secadmin", identity.RoleSecurityAdmin, "", "安全管理员（账号与角色）"); err != nil {
+		return err
+	}
+	if _, err := l.account(ctx, "auditor", identity.RoleAuditAdmin, "", "审计管理员（审计日志）"); err != nil {
+		return err
+	}
 	if err := l.pharmacies(ctx); err != nil {
 		return err
 	}
@@ -279,6 +300,9 @@ func (l *loader) run(ctx context.Context) error {
 	if l.dry {
 		return nil
 	}
+	if err := l.qualificationData(ctx); err != nil {
+		return err
+	}
 	if err := l.rules(ctx); err != nil {
 		return err
 	}
@@ -291,11 +315,17 @@ func (l *loader) run(ctx context.Context) error {
 	if err := l.prescribing(ctx); err != nil {
 		return err
 	}
+	if err := l.education(ctx); err != nil {
+		return err
+	}
 	return LoadMonitor(ctx, l.s, l.now)
 }
 
 func (l *loader) institution(ctx context.Context, in inst) error {
 	i := in.Institution
+	if i.Status == directory.QualApproved {
+		i.ValidUntil = l.validUntil(i.Code) // N-23: the current year's approval
+	}
 	if !l.dry {
 		if err := i.Validate(); err != nil {
 			return fmt.Errorf("demo institution %s: %w", i.Code, err)
@@ -334,7 +364,7 @@ func (l *loader) department(ctx context.Context, code string, d dept, release di
 	}
 	days, _ := directory.ParseWeekdays(d.days)
 	fu := &directory.Service{Institution: code, Department: d.code, Code: code + "-" + d.code + "-fu", Name: d.name + "复诊",
-		NameEN: d.en + " follow-up", Kind: directory.FollowUp, PriceFen: d.fuPrice, PayAt: payAt, Days: days, Active: true, Release: release,
+		NameEN: d.en + " follow-up", Kind: directory.FollowUp, PriceFen: d.fuPrice, PayAt: payAt, Days: days, Active: true, Release: release, VisitMinutes: 10,
 		Questionnaire: questionnaireOf("")}
 	if err := l.s.SaveService(ctx, fu); err != nil {
 		return err
@@ -346,7 +376,8 @@ func (l *loader) department(ctx context.Context, code string, d dept, release di
 		if sp.firstVisit {
 			fv := &directory.Service{Institution: code, Department: d.code, Code: code + "-" + sp.code + "-fv", Name: sp.name + "首诊",
 				NameEN: sp.en + " first visit", Kind: directory.FirstVisit, Specialty: sp.code, PriceFen: d.fuPrice + 3000, PayAt: payAt, Days: days, Active: true,
-				Release: release, Questionnaire: questionnaireOf(sp.code)}
+				VisitMinutes: 20, // seed 2: a first visit's video call takes about 20 minutes
+				Release:      release, Questionnaire: questionnaireOf(sp.code)}
 			// S-5: first-visit booking opened on 2026-01-31 in the afternoon.
 			fv.OpensAt = PilotOpens
 			if err := l.s.SaveService(ctx, fv); err != nil {

@@ -73,3 +73,42 @@ func TestShippedRulesWithinCostLimit(t *testing.T) {
 		}
 	}
 }
+
+// S-4: every demo rule says, in both languages, what is met when it passes
+// (read by families on the booking page), distinct from its refusal; a demo
+// database written before rules had passed texts gets them on its next
+// start, and a rule staff have changed keeps what they wrote.
+func TestDemoRulesHavePassedTexts(t *testing.T) {
+	for _, r := range Rules() {
+		if r.PassedZH == "" || r.PassedEN == "" || r.PassedZH == r.MessageZH || r.PassedEN == r.MessageEN {
+			t.Errorf("%s/%s/%s: passed %q / %q", r.Institution, r.Department, r.Code, r.PassedZH, r.PassedEN)
+		}
+	}
+	ctx := context.Background()
+	sqltest.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		t0 := testclock.Start()
+		if _, _, err := Load(ctx, db, t0); err != nil {
+			t.Fatal(err)
+		}
+		// As before migration 0020; and one rule changed by staff.
+		if _, err := db.Writer().Exec(`UPDATE policy_rules SET passed_zh = '', passed_en = ''`); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Writer().Exec(`UPDATE policy_rules SET expr = 'age >= 20' WHERE institution = 'shijitan' AND code = 'sjt-age'`); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := Load(ctx, db, t0.AddDate(0, 0, 1)); err != nil {
+			t.Fatal(err)
+		}
+		rules, err := db.Rules(ctx, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rules {
+			changed := r.Institution == "shijitan" && r.Code == "sjt-age"
+			if changed != (r.PassedZH == "") || changed != (r.PassedEN == "") {
+				t.Errorf("%s/%s/%s after the second start: passed %q / %q", r.Institution, r.Department, r.Code, r.PassedZH, r.PassedEN)
+			}
+		}
+	})
+}

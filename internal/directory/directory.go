@@ -31,17 +31,27 @@ func (q Qualification) Valid() bool {
 
 // Institution is a hospital (or clinic) and its internet-hospital settings.
 type Institution struct {
-	Code         string        `json:"code"`
-	Name         string        `json:"name"`
-	NameEN       string        `json:"name_en"`
-	Alias        string        `json:"alias,omitempty"` // other names in the sources
-	Status       Qualification `json:"status"`
-	ApprovedOn   string        `json:"approved_on,omitempty"` // YYYY-MM-DD
-	StatusNote   string        `json:"status_note,omitempty"`
-	OnlineSince  string        `json:"online_since,omitempty"`
-	Channel      string        `json:"channel,omitempty"` // how patients reach it (app, WeChat account)
-	Pilot        bool          `json:"first_visit_pilot"` // designated first-visit pilot (G-2, S-5)
-	Insurance    bool          `json:"insurance"`         // real-time insurance settlement (M-2)
+	Code       string        `json:"code"`
+	Name       string        `json:"name"`
+	NameEN     string        `json:"name_en"`
+	Alias      string        `json:"alias,omitempty"` // other names in the sources
+	Status     Qualification `json:"status"`
+	ApprovedOn string        `json:"approved_on,omitempty"` // YYYY-MM-DD: the latest approval (or re-validation)
+	// ValidUntil is the last day the approval is valid (N-23: one year,
+	// set by the regulator's decision); "" for an approval recorded before
+	// terms were kept. The services are suspended the day after unless a
+	// re-validation was approved.
+	ValidUntil  string `json:"valid_until"`
+	StatusNote  string `json:"status_note,omitempty"` // the regulator's note; the reason when suspended
+	OnlineSince string `json:"online_since,omitempty"`
+	Channel     string `json:"channel,omitempty"` // how patients reach it (app, WeChat account)
+	// Pilot says whether a first-visit pilot designation of the
+	// institution is valid today (G-2, S-5). It is derived from Pilots when
+	// the institution is read, never stored; the booking asks PilotOn for
+	// the visit's day.
+	Pilot        bool          `json:"first_visit_pilot"`
+	Pilots       []Designation `json:"pilots"`    // the regulator's designations, with their dates
+	Insurance    bool          `json:"insurance"` // real-time insurance settlement (M-2)
 	Delivery     string        `json:"delivery,omitempty"`
 	DeliveryArea string        `json:"delivery_area,omitempty"`
 	Departments  []Department  `json:"departments"`
@@ -68,7 +78,10 @@ type Specialty struct {
 	Code        string `json:"code"`
 	Name        string `json:"name"`
 	NameEN      string `json:"name_en"`
-	Pilot       bool   `json:"first_visit_pilot"` // a first-visit pilot specialty (S-5)
+	// Pilot says whether the specialty is designated for first visits
+	// today (S-5, G-2); derived from the institution's designations when
+	// read, never written through the specialty.
+	Pilot bool `json:"first_visit_pilot"`
 }
 
 // ServiceKind is what a service offers.
@@ -95,9 +108,15 @@ type Service struct {
 	// price is set: a booking holds its place until paid) or "none" (M-1).
 	PayAt string `json:"pay_at"`
 	// PayWindowMinutes is how long a hold waits for its payment (default 15).
-	PayWindowMinutes int      `json:"pay_window_minutes"`
-	Days             Weekdays `json:"days"`
-	Active           bool     `json:"active"`
+	PayWindowMinutes int `json:"pay_window_minutes"`
+	// VisitMinutes is one visit's length: a booking's estimated time is
+	// its session's start + (number - 1) × this (default 10).
+	VisitMinutes int `json:"visit_minutes"`
+	// LateNoticeMinutes: families whose estimated time moves later by more
+	// than this are told once (default 15).
+	LateNoticeMinutes int      `json:"late_notice_minutes"`
+	Days              Weekdays `json:"days"`
+	Active            bool     `json:"active"`
 	// Questionnaire is the code of the pre-consultation template (V-1).
 	Questionnaire string `json:"questionnaire,omitempty"`
 	Release
@@ -125,6 +144,39 @@ func (s *Service) PaymentWindow() int {
 		return DefaultPaymentWindow
 	}
 	return s.PayWindowMinutes
+}
+
+// Defaults of a service's visit length and late notice.
+const (
+	DefaultVisitMinutes      = 10
+	DefaultLateNoticeMinutes = 15
+)
+
+// VisitLength is one visit's length.
+func (s *Service) VisitLength() time.Duration {
+	if s.VisitMinutes <= 0 {
+		return DefaultVisitMinutes * time.Minute
+	}
+	return time.Duration(s.VisitMinutes) * time.Minute
+}
+
+// LateNotice is how much later an estimated time may move before the
+// family is told.
+func (s *Service) LateNotice() time.Duration {
+	if s.LateNoticeMinutes <= 0 {
+		return DefaultLateNoticeMinutes * time.Minute
+	}
+	return time.Duration(s.LateNoticeMinutes) * time.Minute
+}
+
+// EstimatedAt is when a booking's visit should start: the session's start
+// + (number - 1) visit lengths, moved by how late the doctor runs (never
+// earlier than planned). Number 0 (none) answers the session's start.
+func EstimatedAt(start time.Time, number int, length, delay time.Duration) time.Time {
+	if number <= 0 {
+		return start
+	}
+	return start.Add(time.Duration(number-1)*length + max(delay, 0))
 }
 
 // Weekdays is a set of days a service opens, as ISO numbers 1 (Monday) to 7.
@@ -274,8 +326,23 @@ type Store interface {
 	// Institution returns one institution with departments, specialties and
 	// services.
 	Institution(ctx context.Context, code string) (*Institution, error)
-	SaveInstitution(ctx context.Context, i *Institution) error // insert or update
+	// SaveInstitution inserts an institution, or updates its description;
+	// an update leaves the qualification (status, approved_on, valid_until,
+	// status_note) alone: only the regulator's decisions change it
+	// (SetQualification, SetStatusNote, package qualification), so an
+	// edit read before a suspension cannot undo it.
+	SaveInstitution(ctx context.Context, i *Institution) error
 	SetQualification(ctx context.Context, code string, q Qualification, on, note string) error
+	SetStatusNote(ctx context.Context, code, note string) error
+
+	// Designations lists the first-visit pilot designations (G-2) of an
+	// institution ("" for all), by institution and specialty.
+	Designations(ctx context.Context, institution string) ([]Designation, error)
+	// SavePilot writes a designation (insert or replace); the specialty
+	// must exist (field specialty: not_found).
+	SavePilot(ctx context.Context, d *Designation) error
+	// DeletePilot removes a designation (not_found when there is none).
+	DeletePilot(ctx context.Context, institution, specialty string) error
 
 	SaveDepartment(ctx context.Context, d *Department) error
 	SaveSpecialty(ctx context.Context, s *Specialty) error
@@ -285,6 +352,9 @@ type Store interface {
 	Practitioners(ctx context.Context, institution string) ([]Practitioner, error)
 	Practitioner(ctx context.Context, id int64) (*Practitioner, error)
 	SavePractitioner(ctx context.Context, p *Practitioner) error // insert when ID is 0
+	// SetPhoto sets (key "" removes) a practitioner's photo and returns
+	// the key of the photo it replaced.
+	SetPhoto(ctx context.Context, practitionerID int64, key, contentType string) (old string, err error)
 	AddSuspension(ctx context.Context, s *Suspension) error
 	LiftSuspension(ctx context.Context, practitionerID, suspensionID int64, at time.Time) error
 }

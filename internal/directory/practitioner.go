@@ -58,7 +58,14 @@ type Practitioner struct {
 	TrainingPassedOn string       `json:"training_passed_on,omitempty"` // internet-diagnosis training and assessment
 	Bio              string       `json:"bio,omitempty"`
 	Suspensions      []Suspension `json:"suspensions,omitempty"`
+	// The photo the institution publishes (N-8): its blob and type; ""
+	// for none. Set through its own resource, never by SavePractitioner.
+	PhotoKey  string `json:"-"`
+	PhotoType string `json:"-"`
 }
+
+// HasPhoto reports whether the practitioner has a published photo.
+func (p Practitioner) HasPhoto() bool { return p.PhotoKey != "" }
 
 // SuspensionScope says what a suspension stops (D-2).
 type SuspensionScope string

@@ -5,11 +5,15 @@ package fhir
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/yunyi-health/yunyi/internal/dates"
 	"github.com/yunyi-health/yunyi/internal/history"
@@ -68,135 +72,306 @@ type entry struct {
 // Result of reading a bundle.
 type Result struct {
 	Visits   []history.Visit
-	Index    []int // the bundle entry (1-based) of each visit
-	Problems []history.Problem
-	Ignored  map[string]int // resource types not used, with counts
-	Total    int            // encounters found
+	Index    []int             // the bundle entry (1-based) of each visit
+	Problems []history.Problem // in entry order
+	Ignored  map[string]int    // resource types not used, with counts
+	Total    int               // encounters found
+}
+
+// encounter is what is kept of an Encounter until the bundle is read (its
+// Patient and Conditions may come after it).
+type encounter struct {
+	idx                    int
+	id, key, status, start string
+	subject, dept          string
+	reasonCode, reasonName string
+}
+
+// dx is a Condition of an encounter.
+type dx struct {
+	code, name string
+	definite   bool
 }
 
 // ReadBundle parses a Bundle. department, when not empty, is the
 // department of every encounter that does not name one; known lists the
 // institution's department codes.
+//
+// The bundle is read entry by entry with a streaming decoder: what is
+// kept is a few strings of each Patient, Encounter and Condition, never
+// the document. A bundle that is not one (malformed JSON, a value of the
+// wrong type, another resource) is a *history.FileError naming the
+// problem and where it is; an error of r (a size limit) is returned as it
+// is.
 func ReadBundle(r io.Reader, institution, department string, known map[string]bool) (*Result, error) {
-	var b struct {
-		ResourceType string  `json:"resourceType"`
-		Entry        []entry `json:"entry"`
-	}
-	dec := json.NewDecoder(r)
-	if err := dec.Decode(&b); err != nil {
-		return nil, fmt.Errorf("not a JSON FHIR bundle: %w", err)
-	}
-	if b.ResourceType != "Bundle" {
-		return nil, fmt.Errorf("resourceType is %q, want Bundle", b.ResourceType)
-	}
+	lim := &history.RecordLimit{R: r, Max: history.MaxRecord}
+	dec := json.NewDecoder(lim)
+	lim.Offset = dec.InputOffset
 	res := &Result{Ignored: map[string]int{}}
-	key := func(e entry) string {
-		if e.FullURL != "" {
-			return e.FullURL
-		}
-		return e.Resource.ResourceType + "/" + e.Resource.ID
-	}
 	patients := map[string]string{} // reference → resident id ("" when none)
-	type dx struct {
-		code, name string
-		definite   bool
+	diagnoses := map[string][]dx{}  // encounter reference → conditions
+	var encounters []encounter
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, jsonError(err, "")
 	}
-	diagnoses := map[string][]dx{} // encounter reference → conditions
-	for _, e := range b.Entry {
-		switch e.Resource.ResourceType {
-		case "Patient":
-			rid := ""
-			for _, id := range e.Resource.Identifier {
-				if id.System == ResidentIDSystem {
-					rid = strings.ToUpper(strings.TrimSpace(id.Value))
+	if d, ok := tok.(json.Delim); !ok || d != '{' {
+		return nil, history.FileErr("fhir_not_object")
+	}
+	resourceType := ""
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, jsonError(err, "")
+		}
+		switch key, _ := tok.(string); key {
+		case "resourceType":
+			if err := dec.Decode(&resourceType); err != nil {
+				return nil, jsonError(err, "resourceType")
+			}
+			if resourceType != "Bundle" {
+				return nil, history.FileErr("fhir_not_bundle", shown(resourceType))
+			}
+		case "entry":
+			tok, err := dec.Token()
+			if err != nil {
+				return nil, jsonError(err, "entry")
+			}
+			if tok == nil {
+				continue // "entry": null
+			}
+			if d, ok := tok.(json.Delim); !ok || d != '[' {
+				return nil, history.FileErr("fhir_entry_array")
+			}
+			for i := 1; dec.More(); i++ {
+				var e entry
+				if err := dec.Decode(&e); err != nil {
+					if errors.Is(err, history.ErrRecordTooLong) {
+						return nil, history.FileErr("entry_too_long", fmt.Sprintf("entry[%d]", i-1), strconv.Itoa(history.MaxRecord>>20))
+					}
+					return nil, jsonError(err, fmt.Sprintf("entry[%d]", i-1))
+				}
+				key := e.FullURL
+				if key == "" {
+					key = e.Resource.ResourceType + "/" + e.Resource.ID
+				}
+				c := &e.Resource
+				switch c.ResourceType {
+				case "Patient":
+					rid := ""
+					for _, id := range c.Identifier {
+						if id.System == ResidentIDSystem {
+							rid = strings.ToUpper(strings.TrimSpace(id.Value))
+						}
+					}
+					patients[key] = rid
+					patients["Patient/"+c.ID] = rid
+				case "Condition":
+					d := dx{definite: c.VerificationStatus == nil || hasCode(c.VerificationStatus, "confirmed")}
+					if c.Code != nil {
+						d.code, d.name = diagnosis(c.Code)
+					}
+					diagnoses[c.Encounter.Reference] = append(diagnoses[c.Encounter.Reference], d)
+				case "Encounter":
+					enc := encounter{idx: i, id: c.ID, key: key, status: c.Status, start: c.Period.Start, subject: c.Subject.Reference, dept: department}
+					if c.ServiceType != nil {
+						for _, cd := range c.ServiceType.Coding {
+							if known[cd.Code] && (cd.System == DepartmentSystem || cd.System == "") {
+								enc.dept = cd.Code
+							}
+						}
+					}
+					if len(c.ReasonCode) > 0 {
+						enc.reasonCode, enc.reasonName = diagnosis(&c.ReasonCode[0])
+					}
+					encounters = append(encounters, enc)
+				default:
+					res.Ignored[shown(c.ResourceType)]++
 				}
 			}
-			patients[key(e)] = rid
-			patients["Patient/"+e.Resource.ID] = rid
-		case "Condition":
-			c := e.Resource
-			d := dx{definite: c.VerificationStatus == nil || hasCode(c.VerificationStatus, "confirmed")}
-			if c.Code != nil {
-				d.code, d.name = first(c.Code)
+			if _, err := dec.Token(); err != nil { // ]
+				return nil, jsonError(err, "entry")
 			}
-			diagnoses[c.Encounter.Reference] = append(diagnoses[c.Encounter.Reference], d)
-		case "Encounter":
 		default:
-			res.Ignored[e.Resource.ResourceType]++
+			if err := skip(dec); err != nil {
+				return nil, jsonError(err, key)
+			}
 		}
 	}
-	for i, e := range b.Entry {
-		if e.Resource.ResourceType != "Encounter" {
-			continue
-		}
+	if _, err := dec.Token(); err != nil { // }
+		return nil, jsonError(err, "")
+	}
+	if resourceType != "Bundle" {
+		return nil, history.FileErr("fhir_not_bundle", shown(resourceType))
+	}
+	for _, enc := range encounters {
 		res.Total++
-		idx := i + 1
-		enc := e.Resource
-		fail := func(format string, args ...any) {
-			res.Problems = append(res.Problems, history.Problem{Index: idx, Reason: fmt.Sprintf("Encounter %s: ", enc.ID) + fmt.Sprintf(format, args...)})
+		fail := func(code string, args ...string) {
+			res.Problems = append(res.Problems, history.Problem{Index: enc.idx, Details: []history.Detail{{Code: code, Args: append([]string{shown(enc.id)}, args...)}}})
 		}
-		rid, ok := patients[enc.Subject.Reference]
+		rid, ok := patients[enc.subject]
 		if !ok {
-			fail("subject %q is not a Patient of the bundle", enc.Subject.Reference)
+			fail("fhir_subject", shown(enc.subject))
 			continue
 		}
 		if rid == "" {
-			fail("its Patient has no resident ID identifier (system %s)", ResidentIDSystem)
+			fail("fhir_no_resident_id", ResidentIDSystem)
 			continue
 		}
-		if enc.Status != "" && enc.Status != "finished" {
-			fail("status %q, only finished encounters are visits", enc.Status)
+		if enc.status != "" && enc.status != "finished" {
+			fail("fhir_status", shown(enc.status))
 			continue
 		}
-		start, err := time.Parse(time.RFC3339, enc.Period.Start)
+		start, err := time.Parse(time.RFC3339, enc.start)
 		if err != nil {
-			if d, err2 := time.Parse(dates.Layout, enc.Period.Start); err2 == nil {
+			if d, err2 := time.Parse(dates.Layout, enc.start); err2 == nil {
 				start, err = d, nil
 			}
 		}
 		if err != nil {
-			fail("period.start %q is not a date", enc.Period.Start)
+			fail("fhir_start", shown(enc.start))
 			continue
 		}
-		dept := department
-		if enc.ServiceType != nil {
-			for _, c := range enc.ServiceType.Coding {
-				if known[c.Code] && (c.System == DepartmentSystem || c.System == "") {
-					dept = c.Code
-				}
-			}
-		}
-		if dept == "" {
-			fail("no department: give serviceType with system %s or the department parameter", DepartmentSystem)
+		if enc.dept == "" {
+			fail("fhir_no_department", DepartmentSystem)
 			continue
 		}
-		v := history.Visit{Institution: institution, Department: dept, ResidentID: rid, Date: start.In(dates.Beijing).Format(dates.Layout),
-			Source: "fhir", ExternalID: "fhir:Encounter/" + enc.ID}
-		ds := diagnoses[key(e)]
+		v := history.Visit{Institution: institution, Department: enc.dept, ResidentID: rid, Date: start.In(dates.Beijing).Format(dates.Layout),
+			Source: "fhir", ExternalID: "fhir:Encounter/" + enc.id}
+		ds := diagnoses[enc.key]
 		if len(ds) == 0 {
-			ds = diagnoses["Encounter/"+enc.ID]
+			ds = diagnoses["Encounter/"+enc.id]
 		}
 		sort.SliceStable(ds, func(a, b int) bool { return ds[a].definite && !ds[b].definite })
 		if len(ds) > 0 {
 			v.DiagnosisCode, v.DiagnosisName, v.Definite = ds[0].code, ds[0].name, ds[0].definite
-		} else if len(enc.ReasonCode) > 0 {
+		} else {
 			// A reason for the visit is not a confirmed diagnosis.
-			v.DiagnosisCode, v.DiagnosisName = first(&enc.ReasonCode[0])
+			v.DiagnosisCode, v.DiagnosisName = enc.reasonCode, enc.reasonName
 		}
 		res.Visits = append(res.Visits, v)
-		res.Index = append(res.Index, idx)
+		res.Index = append(res.Index, enc.idx)
 	}
 	return res, nil
 }
 
-func first(c *concept) (code, name string) {
-	if len(c.Coding) > 0 {
-		code, name = c.Coding[0].Code, c.Coding[0].Display
+// isICD10 tells the coding systems of ICD-10 (and its national editions);
+// a coding without a system is taken as one.
+func isICD10(system string) bool {
+	s := strings.ToLower(system)
+	return s == "" || strings.Contains(s, "icd-10") || strings.Contains(s, "icd10") || s == "urn:oid:2.16.840.1.113883.6.3"
+}
+
+// diagnosis is the ICD-10 code and the name of a coded concept. A coding
+// of another system (SNOMED CT, as Synthea writes) is not a diagnosis
+// code here: its name is kept, without a code.
+func diagnosis(c *concept) (code, name string) {
+	for _, x := range c.Coding {
+		if isICD10(x.System) && x.Code != "" {
+			code, name = x.Code, x.Display
+			break
+		}
+	}
+	if name == "" && len(c.Coding) > 0 {
+		name = c.Coding[0].Display
 	}
 	if c.Text != "" {
 		name = c.Text
 	}
 	return code, name
+}
+
+// skip reads past one JSON value without keeping it.
+func skip(dec *json.Decoder) error {
+	depth := 0
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		if d, ok := tok.(json.Delim); ok {
+			if d == '{' || d == '[' {
+				depth++
+			} else {
+				depth--
+			}
+		}
+		if depth == 0 {
+			return nil
+		}
+	}
+}
+
+// shown bounds a value of the file echoed in a message.
+func shown(s string) string {
+	if len(s) <= 64 {
+		return s
+	}
+	cut := 64
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
+
+// jsonError says in words what is wrong with the JSON at path (a FHIRPath
+// into the Bundle): no Go type, no decoder's message. Errors of the
+// reader are returned as they are.
+func jsonError(err error, path string) error {
+	var ute *json.UnmarshalTypeError
+	var se *json.SyntaxError
+	switch {
+	case errors.As(err, &ute):
+		at := "Bundle"
+		if path != "" {
+			at += "." + path
+		}
+		if ute.Field != "" {
+			at += "." + ute.Field
+		}
+		got, _, _ := strings.Cut(ute.Value, " ")
+		return &history.FileError{Detail: history.Detail{Code: "json_type", Args: []string{at}, Refs: []string{"import.json." + kind(ute.Type), "import.json." + jsonKind(got)}}}
+	case errors.As(err, &se):
+		return history.FileErr("json_syntax", strconv.FormatInt(se.Offset, 10))
+	case errors.Is(err, history.ErrRecordTooLong):
+		return history.FileErr("entry_too_long", path, strconv.Itoa(history.MaxRecord>>20))
+	case err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF):
+		return history.FileErr("json_eof")
+	}
+	return err
+}
+
+// kind names what a Go type is in JSON.
+func kind(t reflect.Type) string {
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == nil {
+		return "value"
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "string"
+	case reflect.Bool:
+		return "bool"
+	case reflect.Struct, reflect.Map:
+		return "object"
+	case reflect.Slice, reflect.Array:
+		return "array"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64, reflect.Uint, reflect.Uint8, reflect.Uint16,
+		reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
+		return "number"
+	}
+	return "value"
+}
+
+// jsonKind is the name of a JSON value's kind as the decoder reports it.
+func jsonKind(v string) string {
+	switch v {
+	case "string", "number", "bool", "object", "array":
+		return v
+	}
+	return "value"
 }
 
 func hasCode(c *concept, code string) bool {

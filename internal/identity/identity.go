@@ -30,10 +30,16 @@ const (
 	// RoleRetailPharmacist works for a retail pharmacy (零售药店) that
 	// institutions list for delivery, not for an institution.
 	RoleRetailPharmacist Role = "retail_pharmacist"
+	// Separation of duties (三员分立, 等保三级): the system administrator
+	// runs the platform; the security administrator keeps accounts and
+	// roles; the audit administrator reads and verifies the audit log and
+	// changes nothing. None sees medical data or acts for another.
+	RoleSecurityAdmin Role = "security_admin"
+	RoleAuditAdmin    Role = "audit_admin"
 )
 
 // Roles lists every role.
-var Roles = []Role{RolePatient, RoleDoctor, RolePharmacist, RoleInstitutionAdmin, RoleCourier, RoleQuality, RoleRegulator, RoleSysadmin, RoleRetailPharmacist}
+var Roles = []Role{RolePatient, RoleDoctor, RolePharmacist, RoleInstitutionAdmin, RoleCourier, RoleQuality, RoleRegulator, RoleSysadmin, RoleRetailPharmacist, RoleSecurityAdmin, RoleAuditAdmin}
 
 // Valid reports whether r is a known role.
 func (r Role) Valid() bool {

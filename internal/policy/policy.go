@@ -20,6 +20,12 @@ import (
 // Rule is one eligibility condition. Institution, Department and Service
 // give its scope ("" is wider: platform, whole institution, whole
 // department). A narrower rule with the same Code replaces a wider one.
+//
+// A rule has two texts in each language: MessageZH/EN, shown when it
+// refuses, say what is missing and what to do; PassedZH/EN, shown when it
+// passes, say what was met ("已获互联网诊疗资质"). The passed texts are
+// optional (rules written before them have none): an empty one reads as
+// DefaultPassedZH/EN, never as the refusal.
 type Rule struct {
 	ID          int64  `json:"id"`
 	Institution string `json:"institution"`
@@ -29,9 +35,29 @@ type Rule struct {
 	Source      string `json:"source,omitempty"` // the seed or national rule it enforces, e.g. S-4
 	MessageZH   string `json:"message_zh"`
 	MessageEN   string `json:"message_en"`
+	PassedZH    string `json:"passed_zh"`
+	PassedEN    string `json:"passed_en"`
 	Expr        string `json:"expr"`
 	Position    int    `json:"position"`
 	Active      bool   `json:"active"`
+}
+
+// The words of a passed rule that has no passed text of its own.
+const (
+	DefaultPassedZH = "此项条件已符合"
+	DefaultPassedEN = "This condition is met"
+)
+
+// Passed returns the rule's passed texts, the defaults where it has none.
+func (r Rule) Passed() (zh, en string) {
+	zh, en = r.PassedZH, r.PassedEN
+	if zh == "" {
+		zh = DefaultPassedZH
+	}
+	if en == "" {
+		en = DefaultPassedEN
+	}
+	return zh, en
 }
 
 // Answer keys of the pre-booking questions (a public contract).
@@ -137,16 +163,28 @@ func (e *Engine) Validate(r *Rule) error {
 	if r.Department == "" && r.Service != "" {
 		f.Add("department", "required")
 	}
+	// The passed texts are optional, but come in both languages.
+	r.PassedZH, r.PassedEN = strings.TrimSpace(r.PassedZH), strings.TrimSpace(r.PassedEN)
+	if r.PassedZH == "" && r.PassedEN != "" {
+		f.Add("passed_zh", "required")
+	}
+	if r.PassedEN == "" && r.PassedZH != "" {
+		f.Add("passed_en", "required")
+	}
 	return f.Err()
 }
 
-// Verdict is one rule's answer for a patient and a service.
+// Verdict is one rule's answer for a patient and a service, with both of
+// its texts whatever the answer: MessageZH/EN what refuses (or why the
+// rule could not be evaluated), PassedZH/EN what is met.
 type Verdict struct {
 	Code      string `json:"code"`
 	Source    string `json:"source,omitempty"`
 	Passed    bool   `json:"passed"`
 	MessageZH string `json:"-"`
 	MessageEN string `json:"-"`
+	PassedZH  string `json:"-"`
+	PassedEN  string `json:"-"`
 }
 
 // Uses says whether any of the rules may read the fact (by name in its
@@ -210,6 +248,7 @@ func (e *Engine) Evaluate(ctx context.Context, rules []Rule, f Facts) (eligible 
 	eligible = true
 	for _, r := range rules {
 		v := Verdict{Code: r.Code, Source: r.Source, MessageZH: r.MessageZH, MessageEN: r.MessageEN}
+		v.PassedZH, v.PassedEN = r.Passed()
 		ok, err := e.c.Eval(ctx, r.Expr, vars)
 		if err != nil {
 			v.MessageZH, v.MessageEN = celrule.Failure(r.Code, err)

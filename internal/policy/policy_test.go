@@ -100,3 +100,67 @@ func TestHostileRules(t *testing.T) {
 		t.Fatalf("%v %+v", ok, vs)
 	}
 }
+
+// S-1, S-4: every verdict carries both of its rule's texts, what refuses
+// and what is met, whatever the answer; a rule without a passed text
+// (written before rules had one) reads neutrally, never as its refusal.
+func TestVerdictsCarryThePassedText(t *testing.T) {
+	e := NewEngine()
+	qualified := Rule{Code: "qualified", Source: "S-1", Expr: "institution_approved", Active: true,
+		MessageZH: "该机构尚未获得互联网诊疗资质批准，暂不能预约", MessageEN: "This institution is not yet approved for internet diagnosis",
+		PassedZH: "已获互联网诊疗资质", PassedEN: "Approved for internet diagnosis"}
+	old := Rule{Code: "adult", Source: "S-4", Expr: "age >= 18", Active: true, MessageZH: "不接诊未满 18 周岁的患者", MessageEN: "Not under 18"}
+	cases := []struct {
+		name                   string
+		rule                   Rule
+		facts                  Facts
+		passed                 bool
+		wantPassZH, wantPassEN string
+	}{
+		{"S-1 approved: passes with its passed text", qualified, Facts{InstitutionApproved: true}, true, "已获互联网诊疗资质", "Approved for internet diagnosis"},
+		{"S-1 not approved: refused, the passed text still there", qualified, Facts{}, false, "已获互联网诊疗资质", "Approved for internet diagnosis"},
+		{"S-4 a rule without passed text: the neutral default", old, Facts{Age: 40}, true, DefaultPassedZH, DefaultPassedEN},
+		{"S-4 a rule without passed text, refused", old, Facts{Age: 17}, false, DefaultPassedZH, DefaultPassedEN},
+	}
+	for _, c := range cases {
+		_, vs := e.Evaluate(context.Background(), []Rule{c.rule}, c.facts)
+		v := vs[0]
+		if v.Passed != c.passed || v.PassedZH != c.wantPassZH || v.PassedEN != c.wantPassEN ||
+			v.MessageZH != c.rule.MessageZH || v.MessageEN != c.rule.MessageEN {
+			t.Errorf("%s: %+v", c.name, v)
+		}
+		if v.PassedZH == v.MessageZH || v.PassedEN == v.MessageEN {
+			t.Errorf("%s: the passed text is the refusal: %+v", c.name, v)
+		}
+	}
+}
+
+// S-4: the passed texts are optional, but come in both languages (or
+// neither), and are saved trimmed.
+func TestValidatePassedTexts(t *testing.T) {
+	e := NewEngine()
+	cases := []struct {
+		name         string
+		zh, en       string
+		wantField    string // "" = accepted
+		wantZH, want string
+	}{
+		{"neither: accepted (the neutral default is shown)", "", "", "", "", ""},
+		{"both: accepted, trimmed", " 已满 18 周岁 ", " 18 or over ", "", "已满 18 周岁", "18 or over"},
+		{"Chinese only: English required", "已满 18 周岁", " ", "passed_en", "", ""},
+		{"English only: Chinese required", "", "18 or over", "passed_zh", "", ""},
+	}
+	for _, c := range cases {
+		r := Rule{Code: "adult", MessageZH: "不接诊未满 18 周岁的患者", MessageEN: "Not under 18", PassedZH: c.zh, PassedEN: c.en, Expr: "age >= 18"}
+		err := e.Validate(&r)
+		var fe *errs.Error
+		switch {
+		case c.wantField == "" && err != nil:
+			t.Errorf("%s: %v", c.name, err)
+		case c.wantField == "" && (r.PassedZH != c.wantZH || r.PassedEN != c.want):
+			t.Errorf("%s: saved %q / %q", c.name, r.PassedZH, r.PassedEN)
+		case c.wantField != "" && (!errors.As(err, &fe) || len(fe.Fields) != 1 || fe.Fields[0].Field != c.wantField || fe.Fields[0].Code != "required"):
+			t.Errorf("%s: %v", c.name, err)
+		}
+	}
+}

@@ -7,6 +7,7 @@ package schedule
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -151,6 +152,33 @@ type Appointment struct {
 	CancelReason string                `json:"cancel_reason,omitempty"`
 	VisitState   string                `json:"visit_state,omitempty"` // the online visit's state once it has moved
 	PayBy        time.Time             `json:"pay_by,omitzero"`       // a held appointment's payment deadline
+	// Number is the booking's number in its session (第 N 号, 1 first);
+	// EstimatedAt when its visit should start: the session's start +
+	// (Number - 1) visit lengths, moved by Delay, how late the doctor runs.
+	Number      int           `json:"number"`
+	EstimatedAt time.Time     `json:"estimated_at"`
+	Delay       time.Duration `json:"-"`
+}
+
+// Placeholders of a booking's notice, filled once its number is known
+// (in the transaction that takes it): the number and the estimated time.
+const (
+	NoticeNumber = "{no}"
+	NoticeAt     = "{at}"
+)
+
+// FillNotice writes the appointment's number and estimated time (Beijing,
+// HH:MM) into a notice text.
+func FillNotice(text string, a *Appointment) string {
+	if !strings.Contains(text, "{") {
+		return text
+	}
+	return strings.NewReplacer(NoticeNumber, strconv.Itoa(a.Number), NoticeAt, a.EstimatedAt.In(dates.Beijing).Format("15:04")).Replace(text)
+}
+
+// SetEstimate sets EstimatedAt from the service's visit length.
+func (a *Appointment) SetEstimate(length time.Duration) {
+	a.EstimatedAt = directory.EstimatedAt(a.Start, a.Number, length, a.Delay)
 }
 
 // CanCancel says whether the patient may still cancel at now.
@@ -178,6 +206,9 @@ type BookRequest struct {
 	// Notice, when set, is put in the account's inbox in the same
 	// transaction as the booking (its Ref is filled in).
 	Notice *notify.Notification
+	// VisitLength is the service's visit length: the appointment's
+	// estimated time, and the notice's {no} and {at}, come from it.
+	VisitLength time.Duration
 	// Audit, when set, is appended to the audit chain in the same
 	// transaction, once the booking succeeded (its ObjectID is filled in).
 	Audit *audit.Entry

@@ -27,11 +27,15 @@ func (db *DB) appendAuditTx(ctx context.Context, tx *sql.Tx, entries []*audit.En
 		var head audit.Head
 		err := tx.QueryRowContext(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`+lock).Scan(&head.Seq, &head.Hash)
 		if err == sql.ErrNoRows {
-			head = audit.Head{Seq: 0, Hash: audit.Genesis}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, $1)`, audit.Genesis); err != nil {
+			// The first entry ever: two writers may both find no head. One
+			// inserts it; the other's insert waits for it and does nothing,
+			// and the head is read (and locked) again.
+			if _, err := tx.ExecContext(ctx, `INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, $1) ON CONFLICT (id) DO NOTHING`, audit.Genesis); err != nil {
 				return err
 			}
-		} else if err != nil {
+			err = tx.QueryRowContext(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`+lock).Scan(&head.Seq, &head.Hash)
+		}
+		if err != nil {
 			return err
 		}
 		rows := make([][]any, 0, len(entries))

@@ -222,7 +222,7 @@ func (db *DB) ExpireHolds(ctx context.Context, now time.Time, limit int) ([]bill
 			return nil
 		}
 		for slot, n := range slots {
-			if _, err := tx.ExecContext(ctx, `UPDATE slots SET booked = booked - $2 WHERE id = $1 AND booked >= $2`, slot, n); err != nil {
+			if _, err := tx.ExecContext(ctx, `UPDATE slots SET booked = booked - $2, free_nos = free_nos + $2 WHERE id = $1 AND booked >= $2`, slot, n); err != nil {
 				return err
 			}
 		}

@@ -104,6 +104,15 @@ func (db *DB) Pharmacy(ctx context.Context, code string) (*delivery.Pharmacy, er
 	return scanPharmacy(db.QueryRowContext(ctx, `SELECT `+pharmacyCols+` FROM pharmacies WHERE code = $1`, code))
 }
 
+// Pharmacies lists every registered pharmacy (the platform's registry).
+func (db *DB) Pharmacies(ctx context.Context) ([]delivery.Pharmacy, error) {
+	rows, err := db.query(ctx, `SELECT `+pharmacyCols+` FROM pharmacies ORDER BY code`)
+	if err != nil {
+		return nil, err
+	}
+	return collect(rows, scanPharmacy)
+}
+
 func (db *DB) PharmaciesOf(ctx context.Context, institution string) ([]delivery.Pharmacy, error) {
 	rows, err := db.query(ctx, `SELECT p.code, p.name, p.name_en, p.licence_no, p.phone, p.address, p.regions, p.regions_text, p.hours, p.active
 		FROM institution_pharmacies ip JOIN pharmacies p ON p.code = ip.pharmacy WHERE ip.institution = $1 AND p.active ORDER BY ip.position, p.code`, institution)

@@ -11,13 +11,13 @@ import (
 
 var _ directory.Store = (*DB)(nil)
 
-const instCols = `code, name, name_en, alias, status, approved_on, status_note, online_since, channel, pilot, insurance, delivery, delivery_area`
+const instCols = `code, name, name_en, alias, status, approved_on, valid_until, status_note, online_since, channel, insurance, delivery, delivery_area`
 
 func scanInstitution(row interface{ Scan(...any) error }) (*directory.Institution, error) {
 	var i directory.Institution
 	var status string
-	if err := row.Scan(&i.Code, &i.Name, &i.NameEN, &i.Alias, &status, &i.ApprovedOn, &i.StatusNote, &i.OnlineSince, &i.Channel,
-		&i.Pilot, &i.Insurance, &i.Delivery, &i.DeliveryArea); err != nil {
+	if err := row.Scan(&i.Code, &i.Name, &i.NameEN, &i.Alias, &status, &i.ApprovedOn, &i.ValidUntil, &i.StatusNote, &i.OnlineSince, &i.Channel,
+		&i.Insurance, &i.Delivery, &i.DeliveryArea); err != nil {
 		return nil, notFound(err)
 	}
 	i.Status = directory.Qualification(status)
@@ -39,7 +39,24 @@ func (db *DB) Institutions(ctx context.Context) ([]directory.Institution, error)
 		}
 		out = append(out, *i)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows.Close()
+	pilots, err := db.Designations(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	today := db.now()
+	for k := range out {
+		for _, d := range pilots {
+			if d.Institution == out[k].Code {
+				out[k].Pilots = append(out[k].Pilots, d)
+			}
+		}
+		out[k].MarkPilots(today)
+	}
+	return out, nil
 }
 
 func (db *DB) Institution(ctx context.Context, code string) (*directory.Institution, error) {
@@ -65,13 +82,13 @@ func (db *DB) Institution(ctx context.Context, code string) (*directory.Institut
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	rows, err = db.query(ctx, `SELECT department, code, name, name_en, pilot FROM specialties WHERE institution = $1 ORDER BY code`, code)
+	rows, err = db.query(ctx, `SELECT department, code, name, name_en FROM specialties WHERE institution = $1 ORDER BY code`, code)
 	if err != nil {
 		return nil, err
 	}
 	for rows.Next() {
 		s := directory.Specialty{Institution: code}
-		if err := rows.Scan(&s.Department, &s.Code, &s.Name, &s.NameEN, &s.Pilot); err != nil {
+		if err := rows.Scan(&s.Department, &s.Code, &s.Name, &s.NameEN); err != nil {
 			rows.Close()
 			return nil, err
 		}
@@ -97,21 +114,78 @@ func (db *DB) Institution(ctx context.Context, code string) (*directory.Institut
 			i.Departments[k].Services = append(i.Departments[k].Services, *s)
 		}
 	}
-	return i, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows.Close()
+	if i.Pilots, err = db.Designations(ctx, code); err != nil {
+		return nil, err
+	}
+	i.MarkPilots(db.now())
+	return i, nil
 }
 
 func (db *DB) SaveInstitution(ctx context.Context, i *directory.Institution) error {
 	now := micros(db.now())
+	// An update changes the description only: the qualification is the
+	// regulator's (SetQualification, SetStatusNote and the decisions of
+	// package qualification), so an edit read before a suspension cannot
+	// undo it.
 	_, err := db.w.ExecContext(ctx, `INSERT INTO institutions (`+instCols+`, created_at, updated_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14)
 		ON CONFLICT (code) DO UPDATE SET name = excluded.name, name_en = excluded.name_en, alias = excluded.alias,
-			status = excluded.status, approved_on = excluded.approved_on, status_note = excluded.status_note,
-			online_since = excluded.online_since, channel = excluded.channel, pilot = excluded.pilot,
+			online_since = excluded.online_since, channel = excluded.channel,
 			insurance = excluded.insurance, delivery = excluded.delivery, delivery_area = excluded.delivery_area,
 			updated_at = excluded.updated_at`,
-		i.Code, i.Name, i.NameEN, i.Alias, string(i.Status), i.ApprovedOn, i.StatusNote, i.OnlineSince, i.Channel,
-		i.Pilot, i.Insurance, i.Delivery, i.DeliveryArea, now)
+		i.Code, i.Name, i.NameEN, i.Alias, string(i.Status), i.ApprovedOn, i.ValidUntil, i.StatusNote, i.OnlineSince, i.Channel,
+		i.Insurance, i.Delivery, i.DeliveryArea, now)
 	return err
+}
+
+func (db *DB) SetStatusNote(ctx context.Context, code, note string) error {
+	res, err := db.w.ExecContext(ctx, `UPDATE institutions SET status_note = $2, updated_at = $3 WHERE code = $1`, code, note, micros(db.now()))
+	if err != nil {
+		return err
+	}
+	return mustAffect(res)
+}
+
+func (db *DB) Designations(ctx context.Context, institution string) ([]directory.Designation, error) {
+	rows, err := db.query(ctx, `SELECT institution, specialty, from_day, to_day, by_account, updated_at FROM pilot_designations
+		WHERE ($1 = '' OR institution = $1) ORDER BY institution, specialty`, institution)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []directory.Designation{}
+	for rows.Next() {
+		var d directory.Designation
+		var at int64
+		if err := rows.Scan(&d.Institution, &d.Specialty, &d.From, &d.To, &d.By, &at); err != nil {
+			return nil, err
+		}
+		d.UpdatedAt = fromMicros(at)
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+func (db *DB) SavePilot(ctx context.Context, d *directory.Designation) error {
+	d.UpdatedAt = db.now().UTC().Truncate(time.Microsecond)
+	_, err := db.w.ExecContext(ctx, `INSERT INTO pilot_designations (institution, specialty, from_day, to_day, by_account, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6)
+		ON CONFLICT (institution, specialty) DO UPDATE SET from_day = excluded.from_day, to_day = excluded.to_day,
+			by_account = excluded.by_account, updated_at = excluded.updated_at`,
+		d.Institution, d.Specialty, d.From, d.To, d.By, micros(d.UpdatedAt))
+	return fkInvalid(err, "specialty")
+}
+
+func (db *DB) DeletePilot(ctx context.Context, institution, specialty string) error {
+	res, err := db.w.ExecContext(ctx, `DELETE FROM pilot_designations WHERE institution = $1 AND specialty = $2`, institution, specialty)
+	if err != nil {
+		return err
+	}
+	return mustAffect(res)
 }
 
 func (db *DB) SetQualification(ctx context.Context, code string, q directory.Qualification, on, note string) error {
@@ -152,23 +226,25 @@ func (db *DB) SaveDepartment(ctx context.Context, d *directory.Department) error
 }
 
 func (db *DB) SaveSpecialty(ctx context.Context, s *directory.Specialty) error {
-	_, err := db.w.ExecContext(ctx, `INSERT INTO specialties (institution, department, code, name, name_en, pilot)
-		VALUES ($1, $2, $3, $4, $5, $6)
+	// A specialty's pilot flag is not written here: designations are the
+	// regulator's (SavePilot).
+	_, err := db.w.ExecContext(ctx, `INSERT INTO specialties (institution, department, code, name, name_en)
+		VALUES ($1, $2, $3, $4, $5)
 		ON CONFLICT (institution, code) DO UPDATE SET department = excluded.department, name = excluded.name,
-			name_en = excluded.name_en, pilot = excluded.pilot`,
-		s.Institution, s.Department, s.Code, s.Name, s.NameEN, s.Pilot)
+			name_en = excluded.name_en`,
+		s.Institution, s.Department, s.Code, s.Name, s.NameEN)
 	return fkInvalid(err, "department")
 }
 
 const serviceCols = `institution, department, code, name, name_en, kind, specialty, price_fen, days, active,
-	book_min_days, book_max_days, release_time, opens_at, cancel_cutoff_minutes, questionnaire, pay_at, pay_window_minutes`
+	book_min_days, book_max_days, release_time, opens_at, cancel_cutoff_minutes, questionnaire, pay_at, pay_window_minutes, visit_minutes, late_notice_minutes`
 
 func scanService(row interface{ Scan(...any) error }) (*directory.Service, error) {
 	var s directory.Service
 	var kind, days string
 	var opens int64
 	if err := row.Scan(&s.Institution, &s.Department, &s.Code, &s.Name, &s.NameEN, &kind, &s.Specialty, &s.PriceFen, &days, &s.Active,
-		&s.MinDays, &s.MaxDays, &s.ReleaseTime, &opens, &s.CancelCutoffM, &s.Questionnaire, &s.PayAt, &s.PayWindowMinutes); err != nil {
+		&s.MinDays, &s.MaxDays, &s.ReleaseTime, &opens, &s.CancelCutoffM, &s.Questionnaire, &s.PayAt, &s.PayWindowMinutes, &s.VisitMinutes, &s.LateNoticeMinutes); err != nil {
 		return nil, notFound(err)
 	}
 	s.OpensAt = fromMicros(opens)
@@ -198,14 +274,16 @@ func (db *DB) SaveService(ctx context.Context, s *directory.Service) error {
 		}
 	}
 	_, err = db.w.ExecContext(ctx, `INSERT INTO services (`+serviceCols+`, position)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, (SELECT COUNT(*) FROM services WHERE institution = $1))
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, (SELECT COUNT(*) FROM services WHERE institution = $1))
 		ON CONFLICT (code) DO UPDATE SET department = excluded.department, name = excluded.name, name_en = excluded.name_en,
 			kind = excluded.kind, specialty = excluded.specialty, price_fen = excluded.price_fen, days = excluded.days,
 			active = excluded.active, book_min_days = excluded.book_min_days, book_max_days = excluded.book_max_days,
 			release_time = excluded.release_time, opens_at = excluded.opens_at, cancel_cutoff_minutes = excluded.cancel_cutoff_minutes,
-			questionnaire = excluded.questionnaire, pay_at = excluded.pay_at, pay_window_minutes = excluded.pay_window_minutes`,
+			questionnaire = excluded.questionnaire, pay_at = excluded.pay_at, pay_window_minutes = excluded.pay_window_minutes,
+			visit_minutes = excluded.visit_minutes, late_notice_minutes = excluded.late_notice_minutes`,
 		s.Institution, s.Department, s.Code, s.Name, s.NameEN, string(s.Kind), s.Specialty, s.PriceFen, s.Days.String(), s.Active,
-		s.MinDays, s.MaxDays, s.ReleaseTime, micros(s.OpensAt), s.CancelCutoffM, s.Questionnaire, s.PayAt, s.PaymentWindow())
+		s.MinDays, s.MaxDays, s.ReleaseTime, micros(s.OpensAt), s.CancelCutoffM, s.Questionnaire, s.PayAt, s.PaymentWindow(),
+		int(s.VisitLength()/time.Minute), int(s.LateNotice()/time.Minute))
 	return fkInvalid(err, "department")
 }
 
@@ -213,13 +291,14 @@ func (db *DB) Service(ctx context.Context, code string) (*directory.Service, err
 	return scanService(db.QueryRowContext(ctx, `SELECT `+serviceCols+` FROM services WHERE code = $1`, code))
 }
 
-const practitionerCols = `id, institution, department, COALESCE(account_id, 0), name, profession, title, licence_no, practice_since, internet_since, training_passed_on, bio`
+const practitionerCols = `id, institution, department, COALESCE(account_id, 0), name, profession, title, licence_no, practice_since, internet_since, training_passed_on, bio,
+	photo_key, photo_type`
 
 func scanPractitioner(row interface{ Scan(...any) error }) (*directory.Practitioner, error) {
 	var p directory.Practitioner
 	var prof, title string
 	if err := row.Scan(&p.ID, &p.Institution, &p.Department, &p.AccountID, &p.Name, &prof, &title, &p.LicenceNo,
-		&p.PracticeSince, &p.InternetSince, &p.TrainingPassedOn, &p.Bio); err != nil {
+		&p.PracticeSince, &p.InternetSince, &p.TrainingPassedOn, &p.Bio, &p.PhotoKey, &p.PhotoType); err != nil {
 		return nil, notFound(err)
 	}
 	p.Profession = directory.Profession(prof)
@@ -322,6 +401,18 @@ func (db *DB) SavePractitioner(ctx context.Context, p *directory.Practitioner) e
 		return fkInvalid(err, "institution")
 	}
 	return duplicateField(err, "licence_no")
+}
+
+func (db *DB) SetPhoto(ctx context.Context, practitionerID int64, key, contentType string) (string, error) {
+	var old string
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		if err := tx.QueryRowContext(ctx, `SELECT photo_key FROM practitioners WHERE id = $1`, practitionerID).Scan(&old); err != nil {
+			return notFound(err)
+		}
+		_, err := tx.ExecContext(ctx, `UPDATE practitioners SET photo_key = $2, photo_type = $3 WHERE id = $1`, practitionerID, key, contentType)
+		return err
+	})
+	return old, err
 }
 
 func (db *DB) AddSuspension(ctx context.Context, s *directory.Suspension) error {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"fmt"
+	"os"
 	"time"
 
 	"github.com/yunyi-health/yunyi/internal/history"
@@ -11,35 +13,92 @@ import (
 
 var _ history.Store = (*DB)(nil)
 
-// InsertVisits writes in batches of 500 per transaction.
+// visitRows is how many visits one INSERT writes (10 parameters each:
+// 2,000 a statement, under every engine's limit).
+const visitRows = 200
+
+// historyTx is how many visits one transaction writes at most.
+const historyTx = 5000
+
+// InsertVisits writes visits with multi-row INSERT … ON CONFLICT DO
+// NOTHING statements, up to historyTx in one transaction (an import gives a
+// batch at a time); the count of rows each statement inserted is the
+// count of new visits.
 func (db *DB) InsertVisits(ctx context.Context, visits []history.Visit) (int, error) {
 	added := 0
 	now := micros(db.now())
-	for start := 0; start < len(visits); start += 500 {
-		end := min(start+500, len(visits))
+	const prefix = `INSERT INTO visit_history (institution, department, resident_id, visit_date, diagnosis_code, diagnosis_name, definite, source, external_id, imported_at) VALUES `
+	const suffix = ` ON CONFLICT (institution, external_id) DO NOTHING`
+	rows := make([][]any, 0, visitRows)
+	for start := 0; start < len(visits); start += historyTx {
+		part := visits[start:min(start+historyTx, len(visits))]
+		n := 0
 		err := db.tx(ctx, func(tx *sql.Tx) error {
-			stmt, err := tx.PrepareContext(ctx, `INSERT INTO visit_history (institution, department, resident_id, visit_date, diagnosis_code,
-				diagnosis_name, definite, source, external_id, imported_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-				ON CONFLICT (institution, external_id) DO NOTHING`)
-			if err != nil {
-				return err
-			}
-			defer stmt.Close()
-			for _, v := range visits[start:end] {
-				res, err := stmt.ExecContext(ctx, v.Institution, v.Department, v.ResidentID, v.Date, v.DiagnosisCode, v.DiagnosisName, v.Definite, v.Source, v.ExternalID, now)
+			var full *sql.Stmt // the statement of a whole chunk, prepared once
+			defer func() {
+				if full != nil {
+					full.Close()
+				}
+			}()
+			for at := 0; at < len(part); at += visitRows {
+				rows = rows[:0]
+				for _, v := range part[at:min(at+visitRows, len(part))] {
+					rows = append(rows, []any{v.Institution, v.Department, v.ResidentID, v.Date, v.DiagnosisCode, v.DiagnosisName, v.Definite, v.Source, v.ExternalID, now})
+				}
+				text, args := db.valuesStatement(prefix, rows, nil, suffix)
+				var res sql.Result
+				var err error
+				if len(rows) == visitRows && len(part) > visitRows {
+					if full == nil {
+						if full, err = tx.PrepareContext(ctx, text); err != nil {
+							return err
+						}
+					}
+					res, err = full.ExecContext(ctx, args...)
+				} else {
+					res, err = tx.ExecContext(ctx, text, args...)
+				}
+				if err != nil {
+					return fmt.Errorf("insert visit_history: %w", err)
+				}
+				k, err := res.RowsAffected()
 				if err != nil {
 					return err
 				}
-				n, _ := res.RowsAffected()
-				added += int(n)
+				n += int(k)
 			}
 			return nil
 		})
 		if err != nil {
 			return added, err
 		}
+		added += n
 	}
-	return added, nil
+	return added, db.boundWAL(ctx)
+}
+
+// walBound is the size over which a bulk write checkpoints SQLite's WAL
+// itself: the background checkpointer (PASSIVE) copies frames beside the
+// writer, but the WAL starts over only once a checkpoint has caught up
+// between two transactions, which never happens while an import writes
+// batch after batch, so the WAL would grow by the whole import (16 GB for
+// 3.5 million visits, each batch of random index inserts rewriting
+// thousands of pages).
+var walBound int64 = 64 << 20
+
+// boundWAL checkpoints the WAL and truncates it (on the writer's
+// connection, between two batches) when it is over walBound. A reader
+// still on an older snapshot leaves it for the next batch.
+func (db *DB) boundWAL(ctx context.Context) error {
+	p := db.Path()
+	if db.Engine != SQLite || p == "" {
+		return nil
+	}
+	if fi, err := os.Stat(p + "-wal"); err != nil || fi.Size() < walBound {
+		return nil
+	}
+	_, err := db.w.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`)
+	return err
 }
 
 // LastDefiniteVisits answers many queries with one statement: the
@@ -145,6 +204,7 @@ func (db *DB) Import(ctx context.Context, institution string, id int64) (*histor
 	if r.Problems == nil {
 		r.Problems = []history.Problem{}
 	}
+	r.ProblemsOmitted = max(0, r.Failed-len(r.Problems))
 	return r, nil
 }
 

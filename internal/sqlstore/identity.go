@@ -113,6 +113,36 @@ func (db *DB) AccountByID(ctx context.Context, id int64) (*identity.Account, err
 	return scanAccount(db.QueryRowContext(ctx, `SELECT `+accountCols+` FROM accounts WHERE id = $1`, id))
 }
 
+// AccountsOfStaff lists the accounts that are not patients' (the security
+// administrator's work: no patient is listed), optionally of one role and
+// one institution, at most 2,000.
+func (db *DB) AccountsOfStaff(ctx context.Context, role, institution string) ([]identity.Account, error) {
+	rows, err := db.query(ctx, `SELECT `+accountCols+` FROM accounts WHERE role <> 'patient' AND ($1 = '' OR role = $1)
+		AND ($2 = '' OR institution = $2 OR pharmacy = $2) ORDER BY id LIMIT 2000`, role, institution)
+	if err != nil {
+		return nil, err
+	}
+	return collect(rows, scanAccount)
+}
+
+// SetAccountDisabled disables or enables an account; disabling revokes its
+// sessions in the same transaction.
+func (db *DB) SetAccountDisabled(ctx context.Context, id int64, disabled bool) error {
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE accounts SET disabled = $2 WHERE id = $1 AND role <> 'patient'`, id, disabled)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return errs.E(errs.NotFound)
+		}
+		if disabled {
+			_, err = tx.ExecContext(ctx, `UPDATE sessions SET revoked = TRUE WHERE account_id = $1`, id)
+		}
+		return err
+	})
+}
+
 // Accounts lists accounts, optionally of one institution.
 func (db *DB) Accounts(ctx context.Context, institution string) ([]identity.Account, error) {
 	rows, err := db.query(ctx, `SELECT `+accountCols+` FROM accounts WHERE ($1 = '' OR institution = $1) ORDER BY id`, institution)

@@ -9,7 +9,7 @@ import (
 
 var _ policy.Store = (*DB)(nil)
 
-const ruleCols = `id, institution, department, service, code, source, message_zh, message_en, expr, position, active`
+const ruleCols = `id, institution, department, service, code, source, message_zh, message_en, passed_zh, passed_en, expr, position, active`
 
 func (db *DB) Rules(ctx context.Context, institution string) ([]policy.Rule, error) {
 	rows, err := db.query(ctx, `SELECT `+ruleCols+` FROM policy_rules
@@ -21,7 +21,7 @@ func (db *DB) Rules(ctx context.Context, institution string) ([]policy.Rule, err
 	out := []policy.Rule{}
 	for rows.Next() {
 		var r policy.Rule
-		if err := rows.Scan(&r.ID, &r.Institution, &r.Department, &r.Service, &r.Code, &r.Source, &r.MessageZH, &r.MessageEN, &r.Expr, &r.Position, &r.Active); err != nil {
+		if err := rows.Scan(&r.ID, &r.Institution, &r.Department, &r.Service, &r.Code, &r.Source, &r.MessageZH, &r.MessageEN, &r.PassedZH, &r.PassedEN, &r.Expr, &r.Position, &r.Active); err != nil {
 			return nil, err
 		}
 		out = append(out, r)
@@ -32,14 +32,15 @@ func (db *DB) Rules(ctx context.Context, institution string) ([]policy.Rule, err
 func (db *DB) SaveRule(ctx context.Context, r *policy.Rule) error {
 	now := micros(db.now())
 	if r.ID == 0 {
-		err := db.w.QueryRowContext(ctx, `INSERT INTO policy_rules (institution, department, service, code, source, message_zh, message_en, expr, position, active, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id`,
-			r.Institution, r.Department, r.Service, r.Code, r.Source, r.MessageZH, r.MessageEN, r.Expr, r.Position, r.Active, now).Scan(&r.ID)
+		err := db.w.QueryRowContext(ctx, `INSERT INTO policy_rules (institution, department, service, code, source, message_zh, message_en, passed_zh, passed_en,
+			expr, position, active, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id`,
+			r.Institution, r.Department, r.Service, r.Code, r.Source, r.MessageZH, r.MessageEN, r.PassedZH, r.PassedEN, r.Expr, r.Position, r.Active, now).Scan(&r.ID)
 		return duplicateField(err, "code")
 	}
 	res, err := db.w.ExecContext(ctx, `UPDATE policy_rules SET department = $3, service = $4, code = $5, source = $6, message_zh = $7,
-		message_en = $8, expr = $9, position = $10, active = $11, updated_at = $12 WHERE id = $1 AND institution = $2`,
-		r.ID, r.Institution, r.Department, r.Service, r.Code, r.Source, r.MessageZH, r.MessageEN, r.Expr, r.Position, r.Active, now)
+		message_en = $8, passed_zh = $9, passed_en = $10, expr = $11, position = $12, active = $13, updated_at = $14 WHERE id = $1 AND institution = $2`,
+		r.ID, r.Institution, r.Department, r.Service, r.Code, r.Source, r.MessageZH, r.MessageEN, r.PassedZH, r.PassedEN, r.Expr, r.Position, r.Active, now)
 	if err != nil {
 		return duplicateField(err, "code")
 	}

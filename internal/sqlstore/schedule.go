@@ -215,10 +215,33 @@ type bookTx struct {
 type takenSlot struct {
 	service, institution, department, day, kind string
 	start                                       int64
-	filled                                      bool // the last place
+	filled                                      bool  // the last place
+	number                                      int   // the booking's number in the session (0: the lowest given back)
+	delay                                       int64 // how late the session runs (µs)
 }
 
-const takeReturning = `RETURNING id, service, institution, department, day, kind, starts_at, booked >= capacity`
+// takeSet takes a place and its number: the next one, or (taken_no 0)
+// the lowest one given back, found by lowestFreeNumber.
+const takeSet = `SET booked = booked + 1,
+	taken_no = CASE WHEN free_nos = 0 THEN next_no + 1 ELSE 0 END,
+	next_no = CASE WHEN free_nos = 0 THEN next_no + 1 ELSE next_no END,
+	free_nos = CASE WHEN free_nos > 0 THEN free_nos - 1 ELSE 0 END`
+
+const takeReturning = `RETURNING id, service, institution, department, day, kind, starts_at, booked >= capacity, taken_no, delay_us`
+
+// lowestFreeNumber is the lowest number of the slot (parameter $n) that no
+// booked or held appointment has: after a cancellation its number goes to
+// the next booking of the session. Only a take that found numbers given
+// back (taken_no 0) asks it.
+func lowestFreeNumber(n int) string {
+	p := fmt.Sprintf("$%d", n)
+	return `(SELECT MIN(c.n) FROM (SELECT 1 AS n UNION SELECT a.number + 1 FROM appointments a WHERE a.slot_id = ` + p + ` AND a.status IN ('booked', 'held')) c
+		WHERE NOT EXISTS (SELECT 1 FROM appointments b WHERE b.slot_id = ` + p + ` AND b.status IN ('booked', 'held') AND b.number = c.n))`
+}
+
+// giveBack is the SET of a slot whose places come back ($2 of them, or 1):
+// their numbers are free again.
+const giveBack = `booked = booked - 1, free_nos = free_nos + 1`
 
 // bookAlone writes requests for slots no other request of the batch asks
 // for: one statement takes their places, one inserts their appointments.
@@ -227,7 +250,7 @@ func (w *bookTx) bookAlone(ctx context.Context, idx []int) error {
 	for k, i := range idx {
 		ids[k] = w.reqs[i].SlotID
 	}
-	rows, err := w.tx.QueryContext(ctx, `UPDATE slots SET booked = booked + 1 WHERE id IN (`+params(1, len(ids))+`)
+	rows, err := w.tx.QueryContext(ctx, `UPDATE slots `+takeSet+` WHERE id IN (`+params(1, len(ids))+`)
 		AND booked < capacity AND status = 'open' `+takeReturning, ids...)
 	if err != nil {
 		return err
@@ -236,7 +259,7 @@ func (w *bookTx) bookAlone(ctx context.Context, idx []int) error {
 	for rows.Next() {
 		var id int64
 		var t takenSlot
-		if err := rows.Scan(&id, &t.service, &t.institution, &t.department, &t.day, &t.kind, &t.start, &t.filled); err != nil {
+		if err := rows.Scan(&id, &t.service, &t.institution, &t.department, &t.day, &t.kind, &t.start, &t.filled, &t.number, &t.delay); err != nil {
 			rows.Close()
 			return err
 		}
@@ -250,7 +273,7 @@ func (w *bookTx) bookAlone(ctx context.Context, idx []int) error {
 	var sb strings.Builder
 	var args []any
 	sb.WriteString(`INSERT INTO appointments (slot_id, patient_id, account_id, service, institution, department, day, kind, status, answers,
-		idem_key, created_at, pay_by) VALUES `)
+		idem_key, created_at, pay_by, number) VALUES `)
 	for _, i := range idx {
 		r := w.reqs[i]
 		t, ok := taken[r.SlotID]
@@ -263,14 +286,20 @@ func (w *bookTx) bookAlone(ctx context.Context, idx []int) error {
 		}
 		got = append(got, i)
 		n := len(args)
-		fmt.Fprintf(&sb, "($%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d)", n+1, n+2, n+3, n+4, n+5, n+6, n+7, n+8, n+9, n+10, n+11, n+12, n+13)
+		fmt.Fprintf(&sb, "($%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, ", n+1, n+2, n+3, n+4, n+5, n+6, n+7, n+8, n+9, n+10, n+11, n+12, n+13)
 		args = append(args, r.SlotID, r.PatientID, r.AccountID, t.service, t.institution, t.department, t.day, t.kind, bookStatus(r), r.Answers, r.IdemKey,
 			micros(r.At), micros(r.PayBy))
+		if t.number > 0 {
+			fmt.Fprintf(&sb, "$%d)", n+14)
+			args = append(args, t.number)
+		} else {
+			sb.WriteString(lowestFreeNumber(n+1) + ")")
+		}
 	}
 	if len(got) == 0 {
 		return nil
 	}
-	sb.WriteString(" ON CONFLICT DO NOTHING RETURNING id, account_id, idem_key")
+	sb.WriteString(" ON CONFLICT DO NOTHING RETURNING id, account_id, idem_key, number")
 	made, err := idsByKey(ctx, w.tx, sb.String(), args...)
 	if err != nil {
 		return err
@@ -286,7 +315,9 @@ func (w *bookTx) bookAlone(ctx context.Context, idx []int) error {
 			continue
 		}
 		delete(made, k) // a second request with the key conflicted with this one
-		w.booked(i, id, taken[r.SlotID])
+		t := taken[r.SlotID]
+		t.number = id.number
+		w.booked(i, id.id, t)
 	}
 	return nil
 }
@@ -300,14 +331,15 @@ func (w *bookTx) bookShared(ctx context.Context, idx []int) error {
 	if len(idx) == 0 {
 		return nil
 	}
-	take, err := w.tx.PrepareContext(ctx, `UPDATE slots SET booked = booked + 1 WHERE id = $1 AND booked < capacity AND status = 'open' `+takeReturning)
+	take, err := w.tx.PrepareContext(ctx, `UPDATE slots `+takeSet+` WHERE id = $1 AND booked < capacity AND status = 'open' `+takeReturning)
 	if err != nil {
 		return err
 	}
 	defer take.Close()
 	ins, err := w.tx.PrepareContext(ctx, `INSERT INTO appointments (slot_id, patient_id, account_id, service, institution, department, day, kind,
-		status, answers, idem_key, created_at, pay_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-		ON CONFLICT DO NOTHING RETURNING id`)
+		status, answers, idem_key, created_at, pay_by, number) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,
+		CASE WHEN $14 > 0 THEN $14 ELSE `+lowestFreeNumber(1)+` END)
+		ON CONFLICT DO NOTHING RETURNING id, number`)
 	if err != nil {
 		return err
 	}
@@ -321,7 +353,7 @@ func (w *bookTx) bookShared(ctx context.Context, idx []int) error {
 		}
 		var id int64
 		var t takenSlot
-		err := take.QueryRowContext(ctx, r.SlotID).Scan(&id, &t.service, &t.institution, &t.department, &t.day, &t.kind, &t.start, &t.filled)
+		err := take.QueryRowContext(ctx, r.SlotID).Scan(&id, &t.service, &t.institution, &t.department, &t.day, &t.kind, &t.start, &t.filled, &t.number, &t.delay)
 		if errors.Is(err, sql.ErrNoRows) {
 			refused[r.SlotID] = true
 			w.losers = append(w.losers, i)
@@ -331,7 +363,7 @@ func (w *bookTx) bookShared(ctx context.Context, idx []int) error {
 			return err
 		}
 		err = ins.QueryRowContext(ctx, r.SlotID, r.PatientID, r.AccountID, t.service, t.institution, t.department, t.day, t.kind,
-			bookStatus(r), r.Answers, r.IdemKey, micros(r.At), micros(r.PayBy)).Scan(&id)
+			bookStatus(r), r.Answers, r.IdemKey, micros(r.At), micros(r.PayBy), t.number).Scan(&id, &t.number)
 		if errors.Is(err, sql.ErrNoRows) {
 			if err := w.conflict(ctx, i); err != nil {
 				return err
@@ -351,7 +383,7 @@ func (w *bookTx) bookShared(ctx context.Context, idx []int) error {
 // gets that booking, another booking of the patient that day is refused.
 func (w *bookTx) conflict(ctx context.Context, i int) error {
 	r := w.reqs[i]
-	if _, err := w.tx.ExecContext(ctx, `UPDATE slots SET booked = booked - 1 WHERE id = $1`, r.SlotID); err != nil {
+	if _, err := w.tx.ExecContext(ctx, `UPDATE slots SET `+giveBack+` WHERE id = $1`, r.SlotID); err != nil {
 		return err
 	}
 	if prev, err := appointmentByKey(ctx, w.tx, r.AccountID, r.IdemKey); err == nil {
@@ -368,11 +400,13 @@ func (w *bookTx) booked(i int, id int64, t takenSlot) {
 	r := w.reqs[i]
 	a := &schedule.Appointment{ID: id, SlotID: r.SlotID, PatientID: r.PatientID, AccountID: r.AccountID, Status: bookStatus(r), PayBy: r.PayBy, IdemKey: r.IdemKey,
 		CreatedAt: r.At, Service: t.service, Institution: t.institution, Department: t.department, Day: t.day,
-		Kind: directory.ServiceKind(t.kind), Start: fromMicros(t.start)}
+		Kind: directory.ServiceKind(t.kind), Start: fromMicros(t.start), Number: t.number, Delay: time.Duration(t.delay) * time.Microsecond}
+	a.SetEstimate(r.VisitLength)
 	json.Unmarshal([]byte(r.Answers), &a.Answers)
 	w.results[i].Appointment, w.results[i].Filled = a, t.filled
 	if n := r.Notice; n != nil {
 		n.Ref = "appointment/" + strconv.FormatInt(a.ID, 10)
+		n.Body, n.BodyEN = schedule.FillNotice(n.Body, a), schedule.FillNotice(n.BodyEN, a)
 		w.notices = append(w.notices, []any{n.AccountID, n.Kind, n.Title, n.Body, n.TitleEN, n.BodyEN, n.Ref, micros(n.CreatedAt)})
 	}
 	if e := r.Audit; e != nil {
@@ -392,7 +426,7 @@ func refusals(ctx context.Context, tx *sql.Tx, reqs []schedule.BookRequest, lose
 	for _, i := range losers {
 		accounts, keys = append(accounts, reqs[i].AccountID), append(keys, reqs[i].IdemKey)
 	}
-	booked, err := idsByKey(ctx, tx, `SELECT id, account_id, idem_key FROM appointments WHERE account_id IN (`+params(1, len(accounts))+
+	booked, err := idsByKey(ctx, tx, `SELECT id, account_id, idem_key, number FROM appointments WHERE account_id IN (`+params(1, len(accounts))+
 		`) AND idem_key IN (`+params(len(accounts)+1, len(keys))+`)`, append(accounts, keys...)...)
 	if err != nil {
 		return err
@@ -400,8 +434,8 @@ func refusals(ctx context.Context, tx *sql.Tx, reqs []schedule.BookRequest, lose
 	why := map[int64]string{}
 	for _, i := range losers {
 		r := reqs[i]
-		if id, ok := booked[idemKey{r.AccountID, r.IdemKey}]; ok {
-			prev, err := scanAppointment(tx.QueryRowContext(ctx, `SELECT `+apptCols+apptFrom+` WHERE a.id = $1`, id))
+		if made, ok := booked[idemKey{r.AccountID, r.IdemKey}]; ok {
+			prev, err := scanAppointment(tx.QueryRowContext(ctx, `SELECT `+apptCols+apptFrom+` WHERE a.id = $1`, made.id))
 			if err != nil {
 				return err
 			}
@@ -426,22 +460,28 @@ type idemKey struct {
 	key     string
 }
 
-// idsByKey runs q, whose rows are (id, account_id, idem_key) of
-// appointments, and maps their keys to their ids.
-func idsByKey(ctx context.Context, tx *sql.Tx, q string, args ...any) (map[idemKey]int64, error) {
+// madeRow is an appointment a statement made: its id and number.
+type madeRow struct {
+	id     int64
+	number int
+}
+
+// idsByKey runs q, whose rows are (id, account_id, idem_key, number) of
+// appointments, and maps their keys to them.
+func idsByKey(ctx context.Context, tx *sql.Tx, q string, args ...any) (map[idemKey]madeRow, error) {
 	rows, err := tx.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	out := map[idemKey]int64{}
+	out := map[idemKey]madeRow{}
 	for rows.Next() {
-		var id int64
+		var m madeRow
 		var k idemKey
-		if err := rows.Scan(&id, &k.account, &k.key); err != nil {
+		if err := rows.Scan(&m.id, &k.account, &k.key, &m.number); err != nil {
 			return nil, err
 		}
-		out[k] = id
+		out[k] = m
 	}
 	return out, rows.Err()
 }
@@ -463,7 +503,7 @@ func whyNotTaken(ctx context.Context, tx *sql.Tx, slotID int64) (string, error) 
 
 const apptCols = `a.id, a.slot_id, a.patient_id, a.account_id, a.service, a.institution, a.department, a.day, a.kind, a.status, a.answers,
 	a.idem_key, a.created_at, a.cancelled_at, a.cancel_reason, a.pay_by, s.starts_at, COALESCE(p.name, ''), COALESCE(pt.name, ''), COALESCE(sv.name, ''),
-	COALESCE((SELECT v.state FROM visits v WHERE v.appointment_id = a.id), '')`
+	COALESCE((SELECT v.state FROM visits v WHERE v.appointment_id = a.id), ''), a.number, s.delay_us, COALESCE(sv.visit_minutes, 0)`
 
 const apptFrom = ` FROM appointments a JOIN slots s ON s.id = a.slot_id LEFT JOIN practitioners p ON p.id = s.practitioner_id
 	LEFT JOIN patients pt ON pt.id = a.patient_id LEFT JOIN services sv ON sv.code = a.service`
@@ -471,13 +511,17 @@ const apptFrom = ` FROM appointments a JOIN slots s ON s.id = a.slot_id LEFT JOI
 func scanAppointment(row interface{ Scan(...any) error }) (*schedule.Appointment, error) {
 	var a schedule.Appointment
 	var kind, answers string
-	var created, cancelled, payBy, start int64
+	var created, cancelled, payBy, start, delay int64
+	var visitMinutes int
 	if err := row.Scan(&a.ID, &a.SlotID, &a.PatientID, &a.AccountID, &a.Service, &a.Institution, &a.Department, &a.Day, &kind, &a.Status,
-		&answers, &a.IdemKey, &created, &cancelled, &a.CancelReason, &payBy, &start, &a.DoctorName, &a.PatientName, &a.ServiceName, &a.VisitState); err != nil {
+		&answers, &a.IdemKey, &created, &cancelled, &a.CancelReason, &payBy, &start, &a.DoctorName, &a.PatientName, &a.ServiceName, &a.VisitState,
+		&a.Number, &delay, &visitMinutes); err != nil {
 		return nil, notFound(err)
 	}
 	a.Kind = directory.ServiceKind(kind)
 	a.CreatedAt, a.CancelledAt, a.Start, a.PayBy = fromMicros(created), fromMicros(cancelled), fromMicros(start), fromMicros(payBy)
+	a.Delay = time.Duration(delay) * time.Microsecond
+	a.SetEstimate((&directory.Service{VisitMinutes: visitMinutes}).VisitLength())
 	json.Unmarshal([]byte(answers), &a.Answers)
 	return &a, nil
 }
@@ -558,7 +602,7 @@ func (db *DB) Cancel(ctx context.Context, id int64, reason string, at time.Time)
 		if _, err := tx.ExecContext(ctx, `UPDATE visits SET state = 'cancelled', ended_at = $2 WHERE appointment_id = $1`, id, micros(at)); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE slots SET booked = booked - 1 WHERE id = $1 AND booked > 0`, slotID)
+		_, err = tx.ExecContext(ctx, `UPDATE slots SET `+giveBack+` WHERE id = $1 AND booked > 0`, slotID)
 		return err
 	})
 }

@@ -40,7 +40,9 @@ const visitCols = `a.id, CASE WHEN a.status IN ('cancelled', 'expired') THEN 'ca
 	s.practitioner_id, COALESCE(p.name, ''), COALESCE(p.account_id, 0),
 	COALESCE(NULLIF(v.questionnaire, ''), COALESCE(sv.questionnaire, '')), COALESCE(v.answers, '{}'),
 	COALESCE(v.checked_in_at, 0), COALESCE(v.waiting_since, 0), COALESCE(v.started_at, 0), COALESCE(v.ended_at, 0),
-	COALESCE(v.call_started_at, 0), COALESCE(v.call_ended_at, 0), COALESCE(v.call_seconds, 0), COALESCE(v.refund_due, FALSE)`
+	COALESCE(v.call_started_at, 0), COALESCE(v.call_ended_at, 0), COALESCE(v.call_seconds, 0), COALESCE(v.refund_due, FALSE),
+	a.slot_id, a.number, s.delay_us, COALESCE(sv.visit_minutes, 0), COALESCE(sv.late_notice_minutes, 0),
+	COALESCE(v.calls, 0), COALESCE(v.line_after, 0), COALESCE(v.skipped_at, 0)`
 
 const visitFrom = ` FROM appointments a JOIN slots s ON s.id = a.slot_id LEFT JOIN practitioners p ON p.id = s.practitioner_id
 	LEFT JOIN patients pt ON pt.id = a.patient_id LEFT JOIN services sv ON sv.code = a.service
@@ -49,16 +51,22 @@ const visitFrom = ` FROM appointments a JOIN slots s ON s.id = a.slot_id LEFT JO
 func scanVisit(row interface{ Scan(...any) error }) (*visit.Visit, error) {
 	var v visit.Visit
 	var state, kind, answers string
-	var start, ci, ws, st, en, cs, ce int64
+	var start, ci, ws, st, en, cs, ce, delay, skipped int64
+	var visitMinutes, lateMinutes int
 	if err := row.Scan(&v.ID, &state, &v.PatientID, &v.PatientName, &v.AccountID, &v.Institution, &v.Department, &v.Service, &v.ServiceName,
 		&kind, &start, &v.DoctorID, &v.DoctorName, &v.DoctorAccountID, &v.Questionnaire, &answers,
-		&ci, &ws, &st, &en, &cs, &ce, &v.CallSeconds, &v.RefundDue); err != nil {
+		&ci, &ws, &st, &en, &cs, &ce, &v.CallSeconds, &v.RefundDue,
+		&v.SlotID, &v.Number, &delay, &visitMinutes, &lateMinutes, &v.Calls, &v.LineAfter, &skipped); err != nil {
 		return nil, notFound(err)
 	}
 	v.State, v.Kind = visit.State(state), directory.ServiceKind(kind)
 	v.Start = fromMicros(start)
 	v.CheckedInAt, v.WaitingSince, v.StartedAt, v.EndedAt = fromMicros(ci), fromMicros(ws), fromMicros(st), fromMicros(en)
 	v.CallStartedAt, v.CallEndedAt = fromMicros(cs), fromMicros(ce)
+	svc := directory.Service{VisitMinutes: visitMinutes, LateNoticeMinutes: lateMinutes}
+	v.VisitLength, v.LateNotice, v.Delay = svc.VisitLength(), svc.LateNotice(), time.Duration(delay)*time.Microsecond
+	v.SkippedAt = fromMicros(skipped)
+	v.SetEstimate()
 	v.Answers = map[string]any{}
 	json.Unmarshal([]byte(answers), &v.Answers)
 	return &v, nil
@@ -72,14 +80,73 @@ func visitIn(ctx context.Context, tx *sql.Tx, id int64) (*visit.Visit, error) {
 	return scanVisit(tx.QueryRowContext(ctx, `SELECT `+visitCols+visitFrom+` WHERE a.id = $1`, id))
 }
 
-// Queue is a doctor's visits of a day, by slot time.
+// Queue is a doctor's visits of a day, session by session, each in line
+// order (by number; see visit.SortLine).
 func (db *DB) Queue(ctx context.Context, doctorAccountID int64, day string) ([]visit.Visit, error) {
 	rows, err := db.query(ctx, `SELECT `+visitCols+visitFrom+` WHERE p.account_id = $1 AND a.day = $2 AND a.status = 'booked'
-		ORDER BY s.starts_at, a.id`, doctorAccountID, day)
+		ORDER BY s.starts_at, a.number, a.id`, doctorAccountID, day)
 	if err != nil {
 		return nil, err
 	}
-	return collect(rows, scanVisit)
+	out, err := collect(rows, scanVisit)
+	visit.SortLine(out)
+	return out, err
+}
+
+// Line is a session's visits in line order.
+func (db *DB) Line(ctx context.Context, slotID int64) ([]visit.Visit, error) {
+	rows, err := db.query(ctx, `SELECT `+visitCols+visitFrom+` WHERE a.slot_id = $1 AND a.status = 'booked'`, slotID)
+	if err != nil {
+		return nil, err
+	}
+	out, err := collect(rows, scanVisit)
+	visit.SortLine(out)
+	return out, err
+}
+
+// Skip moves a visit whose patient missed a call behind the next one
+// still to be seen of its session: a compare-and-set on its state and its
+// missed calls, so two clicks on one call count once.
+func (db *DB) Skip(ctx context.Context, t visit.Transition, calls int, also func(tx visit.Tx) error) error {
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		if err := ensureVisit(ctx, tx, t.VisitID, t.At); err != nil {
+			return err
+		}
+		v, err := visitIn(ctx, tx, t.VisitID)
+		if err != nil {
+			return err
+		}
+		if _, err := visit.Next(v.State, visit.ActSkip); err != nil {
+			return err
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT `+visitCols+visitFrom+` WHERE a.slot_id = $1 AND a.status = 'booked'`, v.SlotID)
+		if err != nil {
+			return err
+		}
+		line, err := collect(rows, scanVisit)
+		if err != nil {
+			return err
+		}
+		visit.SortLine(line)
+		place, _ := visit.Behind(line, v.ID) // 0: none follows, it stays
+		res, err := tx.ExecContext(ctx, `UPDATE visits SET calls = calls + 1, updated_at = $3,
+			line_after = CASE WHEN $4 > 0 THEN $4 ELSE line_after END, skipped_at = CASE WHEN $4 > 0 THEN $3 ELSE skipped_at END
+			WHERE appointment_id = $1 AND calls = $2 AND state IN `+inStates(visit.From(visit.ActSkip)), t.VisitID, calls, micros(t.At), place)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return visit.Illegal(visit.ActSkip, v.State)
+		}
+		if _, err = tx.ExecContext(ctx, `INSERT INTO visit_steps (visit_id, action, from_state, to_state, by_account, at) VALUES ($1, $2, $3, $3, $4, $5)`,
+			t.VisitID, string(visit.ActSkip), string(v.State), t.By, micros(t.At)); err != nil {
+			return err
+		}
+		if also != nil {
+			return also(visitTx{ctx: ctx, tx: tx, now: t.At})
+		}
+		return nil
+	})
 }
 
 // ensureVisit makes the row of a booked appointment's visit.
@@ -122,8 +189,12 @@ func step(ctx context.Context, tx *sql.Tx, t visit.Transition, extra string) err
 	if err != nil {
 		return err
 	}
+	guard := ""
+	if t.Action == visit.ActNoShow { // see visit.NoShowAllowed
+		guard = fmt.Sprintf(" AND (state <> 'waiting' OR calls >= %d)", visit.CallsBeforeNoShow-1)
+	}
 	res, err := tx.ExecContext(ctx, `UPDATE visits SET state = $2, `+stepColumn[t.Action]+` = $3, updated_at = $3`+extra+`
-		WHERE appointment_id = $1 AND state IN `+inStates(from), t.VisitID, string(t.To), micros(t.At))
+		WHERE appointment_id = $1 AND state IN `+inStates(from)+guard, t.VisitID, string(t.To), micros(t.At))
 	if err != nil {
 		return err
 	}
@@ -163,6 +234,49 @@ func (x visitTx) SaveTermination(t *visit.Termination) error {
 }
 
 func (x visitTx) Notify(n *notify.Notification) error { return insertNotice(x.ctx, x.tx, n) }
+
+// RunLate sets the session's delay; with tell, one statement marks the
+// visits still to be seen whose families were not told yet (late_noticed
+// 0, a compare-and-set: a second call-in tells nobody twice), which are
+// then read with their new times.
+func (x visitTx) RunLate(slotID, except int64, delay time.Duration, tell bool) ([]visit.Visit, error) {
+	if _, err := x.tx.ExecContext(x.ctx, `UPDATE slots SET delay_us = $2 WHERE id = $1`, slotID, delay.Microseconds()); err != nil {
+		return nil, err
+	}
+	if !tell {
+		return nil, nil
+	}
+	rows, err := x.tx.QueryContext(x.ctx, `UPDATE appointments SET late_noticed = $3
+		WHERE slot_id = $1 AND id <> $2 AND status = 'booked' AND late_noticed = 0
+		AND NOT EXISTS (SELECT 1 FROM visits v WHERE v.appointment_id = appointments.id AND v.state NOT IN `+inStates(visit.From(visit.ActSkip))+`)
+		RETURNING id`, slotID, except, micros(x.now))
+	if err != nil {
+		return nil, err
+	}
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	slices.Sort(ids)
+	out := make([]visit.Visit, 0, len(ids))
+	for _, id := range ids {
+		v, err := visitIn(x.ctx, x.tx, id)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *v)
+	}
+	return out, nil
+}
 
 func (db *DB) Step(ctx context.Context, t visit.Transition, also func(tx visit.Tx) error) error {
 	return db.tx(ctx, func(tx *sql.Tx) error {
@@ -775,25 +889,43 @@ func (db *DB) SMSSent(ctx context.Context, to string, limit int) ([]notify.SMSRe
 	return out, rows.Err()
 }
 
-// DueReminders marks and returns the booked visits starting between from
-// and to that have not been reminded yet.
+// estimatedAt is a visit's estimated time in SQL over visitFrom, as
+// visit.Visit.SetEstimate computes it: the session's start + (place - 1)
+// visit lengths (10 minutes unless the service sets one) + the session's
+// delay; the session's start for a visit without a number.
+var estimatedAt = `(s.starts_at + CASE WHEN a.number > 0 THEN
+	CAST(60000000 AS BIGINT) * (CASE WHEN COALESCE(v.line_after, 0) >= a.number THEN v.line_after ELSE a.number - 1 END)
+	* (CASE WHEN COALESCE(sv.visit_minutes, 0) > 0 THEN sv.visit_minutes ELSE ` + strconv.Itoa(directory.DefaultVisitMinutes) + ` END) + s.delay_us ELSE 0 END)`
+
+// DueReminders marks and returns the visits still to be seen whose
+// estimated time is between from and to and that have not been reminded
+// yet. Each is marked with a compare-and-set, so two servers never both
+// remind one.
 func (db *DB) DueReminders(ctx context.Context, from, to time.Time) ([]visit.Visit, error) {
 	var out []visit.Visit
 	err := db.tx(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT `+visitCols+visitFrom+` WHERE a.status = 'booked' AND s.starts_at >= $1 AND s.starts_at < $2
-			AND COALESCE(v.reminded_at, 0) = 0 ORDER BY s.starts_at LIMIT 500`, micros(from), micros(to))
+		// A session lasts less than a day: its start bounds the search.
+		rows, err := tx.QueryContext(ctx, `SELECT `+visitCols+visitFrom+` WHERE a.status = 'booked' AND s.starts_at < $2 AND s.starts_at >= $3
+			AND COALESCE(v.state, 'booked') IN `+inStates(visit.From(visit.ActSkip))+`
+			AND `+estimatedAt+` >= $1 AND `+estimatedAt+` < $2
+			AND COALESCE(v.reminded_at, 0) = 0 ORDER BY s.starts_at, a.number LIMIT 500`, micros(from), micros(to), micros(from.Add(-24*time.Hour)))
 		if err != nil {
 			return err
 		}
-		if out, err = collect(rows, scanVisit); err != nil {
+		due, err := collect(rows, scanVisit)
+		if err != nil {
 			return err
 		}
-		for _, v := range out {
+		for _, v := range due {
 			if err := ensureVisit(ctx, tx, v.ID, from); err != nil {
 				return err
 			}
-			if _, err := tx.ExecContext(ctx, `UPDATE visits SET reminded_at = $2 WHERE appointment_id = $1`, v.ID, micros(from)); err != nil {
+			res, err := tx.ExecContext(ctx, `UPDATE visits SET reminded_at = $2 WHERE appointment_id = $1 AND reminded_at = 0`, v.ID, micros(from))
+			if err != nil {
 				return err
+			}
+			if n, _ := res.RowsAffected(); n == 1 {
+				out = append(out, v)
 			}
 		}
 		return nil

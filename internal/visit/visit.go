@@ -43,6 +43,9 @@ const (
 	ActTerminate Action = "terminate"
 	ActNoShow    Action = "no_show"
 	ActCancel    Action = "cancel"
+	// ActSkip is a call the patient did not answer: the visit keeps its
+	// state and is called again after the next one (see Missed).
+	ActSkip Action = "skip"
 )
 
 // Party is who may take an action.
@@ -55,20 +58,23 @@ const (
 
 type step struct {
 	from []State
-	to   State
+	to   State // "": the state stays
 	by   Party
 }
 
 // steps is the whole state machine. Re-submitting the pre-consultation
-// while checked in or waiting is not a step (the state stays).
+// while checked in or waiting is not a step (the state stays). A patient
+// in the waiting room is marked no-show only once called CallsBeforeNoShow
+// times (NoShowAllowed); a missed call before that is a skip.
 var steps = map[Action]step{
 	ActCheckIn:   {[]State{Booked}, CheckedIn, PartyPatient},
 	ActWait:      {[]State{CheckedIn}, Waiting, PartyPatient},
 	ActStart:     {[]State{CheckedIn, Waiting}, InProgress, PartyDoctor},
 	ActComplete:  {[]State{InProgress}, Completed, PartyDoctor},
 	ActTerminate: {[]State{CheckedIn, Waiting, InProgress}, Terminated, PartyDoctor},
-	ActNoShow:    {[]State{Booked, CheckedIn}, NoShow, PartyDoctor},
+	ActNoShow:    {[]State{Booked, CheckedIn, Waiting}, NoShow, PartyDoctor},
 	ActCancel:    {[]State{Booked, CheckedIn, Waiting}, Cancelled, PartyPatient},
+	ActSkip:      {[]State{Booked, CheckedIn, Waiting}, "", PartyDoctor},
 }
 
 // CodeIllegal is the error code of a step the state does not allow.
@@ -83,6 +89,9 @@ func Next(s State, a Action) (State, error) {
 	}
 	for _, f := range st.from {
 		if f == s {
+			if st.to == "" {
+				return s, nil
+			}
 			return st.to, nil
 		}
 	}
@@ -143,6 +152,26 @@ type Visit struct {
 	CallSeconds     int64                 `json:"call_seconds"`
 	RefundDue       bool                  `json:"refund_due"`
 	ReadSeq         map[int64]int64       `json:"-"` // account → last read message
+
+	// SlotID is the visit's session (one doctor's slot); Number its number
+	// in it (第 N 号, 1 first); EstimatedAt when it should start: the
+	// session's start + (place - 1) visit lengths, moved by how late the
+	// doctor runs (SetEstimate).
+	SlotID      int64     `json:"slot_id"`
+	Number      int       `json:"number"`
+	EstimatedAt time.Time `json:"estimated_at"`
+	// Calls is how many calls the patient missed (CallsBeforeNoShow).
+	Calls int `json:"calls"`
+	// LineAfter, once a call was missed, is the line place the visit now
+	// waits in, right behind the visit whose place that is (0: its own
+	// number's); SkippedAt orders the visits waiting behind the same one.
+	LineAfter int       `json:"-"`
+	SkippedAt time.Time `json:"-"`
+	// Delay is how late the session runs (set at each call-in);
+	// VisitLength and LateNotice are the service's.
+	Delay       time.Duration `json:"-"`
+	VisitLength time.Duration `json:"-"`
+	LateNotice  time.Duration `json:"-"`
 }
 
 // WaitSeconds is the time from entering the waiting room (or checking in)
@@ -239,6 +268,14 @@ type Store interface {
 	Step(ctx context.Context, t Transition, also func(tx Tx) error) error
 	SaveAnswers(ctx context.Context, id int64, questionnaire string, answers map[string]any, checkIn *Transition) error
 	Queue(ctx context.Context, doctorAccountID int64, day string) ([]Visit, error)
+	// Line is a session's visits (its booked appointments) in line order
+	// (SortLine), ended ones included.
+	Line(ctx context.Context, slotID int64) ([]Visit, error)
+	// Skip records a call the patient missed (t.Action ActSkip): the visit,
+	// still to be seen, moves behind the next one still to be seen and its
+	// Calls goes up by one, if it had missed calls calls (a compare-and-set);
+	// otherwise visit_illegal_step. also runs in the same transaction.
+	Skip(ctx context.Context, t Transition, calls int, also func(tx Tx) error) error
 
 	AddAttachment(ctx context.Context, a *Attachment, maxFiles int, maxTotal int64) error
 	Attachments(ctx context.Context, visitID int64) ([]Attachment, error)
@@ -272,4 +309,9 @@ type Tx interface {
 	SignRecord(r *Record) error
 	SaveTermination(t *Termination) error
 	Notify(n *notify.Notification) error
+	// RunLate sets how late a session runs. With tell, it also marks, once
+	// each (a compare-and-set on the appointment), the visits of the session
+	// still to be seen, but except, whose families have not been told yet
+	// that their time moved, and returns them with their new times.
+	RunLate(slotID, except int64, delay time.Duration, tell bool) ([]Visit, error)
 }

@@ -26,6 +26,10 @@ func TestNext(t *testing.T) {
 		{Waiting, ActTerminate, Terminated, true}, // red flags seen before the call (V-3)
 		{Booked, ActNoShow, NoShow, true},
 		{Waiting, ActCancel, Cancelled, true},
+		{Waiting, ActNoShow, NoShow, true},    // on the last call only (NoShowAllowed)
+		{CheckedIn, ActSkip, CheckedIn, true}, // a missed call: the state stays
+		{Waiting, ActSkip, Waiting, true},
+		{InProgress, ActSkip, InProgress, false},
 		{Booked, ActStart, Booked, false}, // no pre-consultation yet (V-1)
 		{Booked, ActComplete, Booked, false},
 		{Completed, ActTerminate, Completed, false},

@@ -2,8 +2,6 @@ package web
 
 import (
 	"errors"
-	"io"
-	"mime"
 	"net/http"
 	"strconv"
 	"strings"
@@ -16,29 +14,30 @@ import (
 	"github.com/yunyi-health/yunyi/internal/dates"
 	"github.com/yunyi-health/yunyi/internal/directory"
 	"github.com/yunyi-health/yunyi/internal/errs"
-	"github.com/yunyi-health/yunyi/internal/fhir"
-	"github.com/yunyi-health/yunyi/internal/history"
 	"github.com/yunyi-health/yunyi/internal/i18n"
 	"github.com/yunyi-health/yunyi/internal/identity"
 	"github.com/yunyi-health/yunyi/internal/policy"
 	"github.com/yunyi-health/yunyi/internal/schedule"
 )
 
+// verdictJSON is one booking rule's verdict with both of its texts:
+// Message says what refuses and what to do, MessagePassed what is met.
 type verdictJSON struct {
-	Code    string `json:"code"`
-	Source  string `json:"source,omitempty"`
-	Passed  bool   `json:"passed"`
-	Message string `json:"message"`
+	Code          string `json:"code"`
+	Source        string `json:"source,omitempty"`
+	Passed        bool   `json:"passed"`
+	Message       string `json:"message"`
+	MessagePassed string `json:"message_passed"`
 }
 
 func verdictsOut(vs []policy.Verdict, lang i18n.Lang) []verdictJSON {
 	out := make([]verdictJSON, 0, len(vs))
 	for _, v := range vs {
-		m := v.MessageZH
+		m, mp := v.MessageZH, v.PassedZH
 		if lang == i18n.EN {
-			m = v.MessageEN
+			m, mp = v.MessageEN, v.PassedEN
 		}
-		out = append(out, verdictJSON{Code: v.Code, Source: v.Source, Passed: v.Passed, Message: m})
+		out = append(out, verdictJSON{Code: v.Code, Source: v.Source, Passed: v.Passed, Message: m, MessagePassed: mp})
 	}
 	return out
 }
@@ -70,12 +69,14 @@ func (s *Server) ownPatient(r *http.Request, id int64) (*identity.Patient, error
 	return s.loadPatient(r, strconv.FormatInt(id, 10))
 }
 
+// checkIn is an eligibility check. Answers must answer every pre-booking
+// question (booking.ParseAnswers).
 type checkIn struct {
-	PatientID int64           `json:"patient_id"`
-	Service   string          `json:"service"`
-	SlotID    int64           `json:"slot_id"`
-	Date      string          `json:"date"`
-	Answers   map[string]bool `json:"answers"`
+	PatientID int64            `json:"patient_id"`
+	Service   string           `json:"service"`
+	SlotID    int64            `json:"slot_id"`
+	Date      string           `json:"date"`
+	Answers   map[string]*bool `json:"answers"`
 }
 
 // check runs the eligibility check of a request.
@@ -189,10 +190,12 @@ type slotOut struct {
 	OpensAt  time.Time `json:"opens_at,omitzero"`
 }
 
+// bookIn is a booking. Answers must answer every pre-booking question
+// (booking.ParseAnswers).
 type bookIn struct {
-	SlotID    int64           `json:"slot_id"`
-	PatientID int64           `json:"patient_id"`
-	Answers   map[string]bool `json:"answers"`
+	SlotID    int64            `json:"slot_id"`
+	PatientID int64            `json:"patient_id"`
+	Answers   map[string]*bool `json:"answers"`
 }
 
 // book books for the actor, shared by the API and the booking page.
@@ -437,18 +440,48 @@ func (s *Server) saveRule(r *http.Request, rule *policy.Rule) error {
 	return s.record(r, "rule.save", "rule", strconv.FormatInt(rule.ID, 10), rule.Institution, rule.Code+": "+rule.Expr)
 }
 
+// ruleIn is a booking rule as the API takes it. Its passed texts
+// (passed_zh, passed_en) are optional, so that clients written before them
+// keep working: left out of a PUT, the stored ones stay (never cleared);
+// left out of a POST, the rule has none and its verdict says neutrally
+// that the condition is met (policy.DefaultPassedZH). "" clears them.
+type ruleIn struct {
+	policy.Rule
+	PassedZH *string `json:"passed_zh"`
+	PassedEN *string `json:"passed_en"`
+}
+
 func (s *Server) apiSaveRule(w http.ResponseWriter, r *http.Request) {
-	var rule policy.Rule
-	rule.Active = true
-	if err := decode(w, r, &rule); err != nil {
+	var in ruleIn
+	in.Active = true
+	if err := decode(w, r, &in); err != nil {
 		s.fail(w, r, err)
 		return
 	}
+	rule := in.Rule
 	rule.Institution = r.PathValue("code")
 	if id := r.PathValue("id"); id != "" {
 		rule.ID, _ = strconv.ParseInt(id, 10, 64)
 	} else {
 		rule.ID = 0
+	}
+	if rule.ID != 0 && (in.PassedZH == nil || in.PassedEN == nil) {
+		stored, err := s.db.Rules(r.Context(), rule.Institution)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		for _, x := range stored {
+			if x.ID == rule.ID && x.Institution == rule.Institution {
+				rule.PassedZH, rule.PassedEN = x.PassedZH, x.PassedEN
+			}
+		}
+	}
+	if in.PassedZH != nil {
+		rule.PassedZH = *in.PassedZH
+	}
+	if in.PassedEN != nil {
+		rule.PassedEN = *in.PassedEN
 	}
 	if err := s.saveRule(r, &rule); err != nil {
 		s.fail(w, r, err)
@@ -614,127 +647,6 @@ func (s *Server) apiUsage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"items": u})
-}
-
-// maxImport bounds an uploaded history file.
-const maxImport = 64 << 20
-
-// importHistory reads a CSV or FHIR upload and imports it. With async the
-// import runs on after the answer, and its progress is polled.
-func (s *Server) importHistory(r *http.Request, inst *directory.Institution, body io.Reader, contentType, department string, async bool) (*history.Report, error) {
-	mt, _, _ := mime.ParseMediaType(contentType)
-	known := map[string]bool{}
-	for _, d := range inst.Departments {
-		known[d.Code] = true
-	}
-	var f errs.Fields
-	if department != "" && !known[department] {
-		f.Add("department", "not_found")
-	}
-	if err := f.Err(); err != nil {
-		return nil, err
-	}
-	rep := &history.Report{Status: "running", Problems: []history.Problem{}}
-	var visits []history.Visit
-	var index []int
-	switch mt {
-	case "text/csv":
-		rep.Format = "csv"
-		v, problems, err := history.ParseCSV(body, inst.Code)
-		if err != nil {
-			return nil, &errs.Error{Code: "bad_file", Args: []any{err.Error()}}
-		}
-		if department != "" {
-			for i := range v {
-				if v[i].Department == "" {
-					v[i].Department = department
-				}
-			}
-		}
-		visits, rep.Problems = v, append(rep.Problems, problems...)
-	case "application/fhir+json", "application/json":
-		rep.Format = "fhir"
-		res, err := fhir.ReadBundle(body, inst.Code, department, known)
-		if err != nil {
-			return nil, &errs.Error{Code: "bad_file", Args: []any{err.Error()}}
-		}
-		visits, index, rep.Problems = res.Visits, res.Index, append(rep.Problems, res.Problems...)
-		for t, n := range res.Ignored {
-			rep.Ignored = append(rep.Ignored, history.Ignored{ResourceType: t, Count: n})
-		}
-	default:
-		return nil, errs.E(errs.Unsupported)
-	}
-	id, err := s.db.CreateImport(r.Context(), inst.Code, rep.Format, actor(r).ID, s.cfg.Now())
-	if err != nil {
-		return nil, err
-	}
-	rep.ID = id
-	run := func() error {
-		ctx := r.Context()
-		if async {
-			ctx = detach(ctx)
-		}
-		err := history.Import(ctx, s.db, rep, visits, index, known, s.cfg.Now(), func(p *history.Report) {
-			s.db.UpdateImport(ctx, inst.Code, p, time.Time{})
-		})
-		rep.Status = "done"
-		if err != nil {
-			rep.Status = "failed"
-			s.log.Error("history import", "institution", inst.Code, "err", err)
-		}
-		s.invalidateBooking()
-		if uerr := s.db.UpdateImport(ctx, inst.Code, rep, s.cfg.Now()); uerr != nil && err == nil {
-			err = uerr
-		}
-		return err
-	}
-	if err := s.record(r, "history.import", "history_import", strconv.FormatInt(id, 10), inst.Code, rep.Format); err != nil {
-		return nil, err
-	}
-	if async {
-		go run()
-		return &history.Report{ID: id, Status: "running", Format: rep.Format, Total: len(visits) + len(rep.Problems), Problems: []history.Problem{}}, nil
-	}
-	return rep, run()
-}
-
-func (s *Server) apiImportHistory(w http.ResponseWriter, r *http.Request) {
-	inst, err := s.manage(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	async := r.URL.Query().Get("async") == "1"
-	rep, err := s.importHistory(r, inst, http.MaxBytesReader(w, r.Body, maxImport), r.Header.Get("Content-Type"), r.URL.Query().Get("department"), async)
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			err = errs.E(errs.PayloadTooBig)
-		}
-		s.fail(w, r, err)
-		return
-	}
-	status := http.StatusCreated
-	if async {
-		status = http.StatusAccepted
-	}
-	writeJSON(w, status, rep)
-}
-
-func (s *Server) apiImport(w http.ResponseWriter, r *http.Request) {
-	code := r.PathValue("code")
-	if !authz.ManageInstitution(actor(r), code) {
-		s.fail(w, r, errs.E(errs.Forbidden))
-		return
-	}
-	id, _ := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	rep, err := s.db.Import(r.Context(), code, id)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, rep)
 }
 
 func (s *Server) apiNotifications(w http.ResponseWriter, r *http.Request) {

@@ -8,10 +8,10 @@ import (
 	"reflect"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/yunyi-health/yunyi/internal/authz"
-	"github.com/yunyi-health/yunyi/internal/dates"
 	"github.com/yunyi-health/yunyi/internal/directory"
 	"github.com/yunyi-health/yunyi/internal/errs"
 	"github.com/yunyi-health/yunyi/internal/i18n"
@@ -47,9 +47,14 @@ type institutionIn struct {
 	Delivery     string `json:"delivery"`
 	DeliveryArea string `json:"delivery_area"`
 	// Set only by the regulator:
+	StatusNote string `json:"status_note"`
+	// Never set here: the qualification comes from an approved application
+	// (or a suspension) and the pilot from the regulator's designations.
+	// A new institution is pending; a value other than that is refused,
+	// naming the field.
 	Status     directory.Qualification `json:"status"`
 	ApprovedOn string                  `json:"approved_on"`
-	StatusNote string                  `json:"status_note"`
+	ValidUntil string                  `json:"valid_until"`
 	Pilot      bool                    `json:"first_visit_pilot"`
 }
 
@@ -57,11 +62,30 @@ func (in institutionIn) apply(i *directory.Institution, regulator bool) {
 	i.Name, i.NameEN, i.Alias, i.OnlineSince, i.Channel = in.Name, in.NameEN, in.Alias, in.OnlineSince, in.Channel
 	i.Insurance, i.Delivery, i.DeliveryArea = in.Insurance, in.Delivery, in.DeliveryArea
 	if regulator {
-		if in.Status != "" {
-			i.Status = in.Status
-		}
-		i.ApprovedOn, i.StatusNote, i.Pilot = in.ApprovedOn, in.StatusNote, in.Pilot
+		i.StatusNote = in.StatusNote
 	}
+}
+
+// notHere refuses, by name, the fields of a new institution that only the
+// regulator's decisions set (S-1, G-1, G-2).
+func (in institutionIn) notHere() error {
+	var denied []errs.FieldError
+	if in.Status != "" && in.Status != directory.QualPending {
+		denied = append(denied, errs.FieldError{Field: "status", Code: "qualification_resource"})
+	}
+	if in.ApprovedOn != "" {
+		denied = append(denied, errs.FieldError{Field: "approved_on", Code: "qualification_resource"})
+	}
+	if in.ValidUntil != "" {
+		denied = append(denied, errs.FieldError{Field: "valid_until", Code: "qualification_resource"})
+	}
+	if in.Pilot {
+		denied = append(denied, errs.FieldError{Field: "first_visit_pilot", Code: "pilot_resource"})
+	}
+	if len(denied) > 0 {
+		return &errs.Error{Code: errs.Forbidden, Fields: denied}
+	}
+	return nil
 }
 
 func (s *Server) apiCreateInstitution(w http.ResponseWriter, r *http.Request) {
@@ -71,6 +95,10 @@ func (s *Server) apiCreateInstitution(w http.ResponseWriter, r *http.Request) {
 	}
 	var in institutionIn
 	if err := decode(w, r, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := in.notHere(); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -109,13 +137,18 @@ func (s *Server) saveInstitution(w http.ResponseWriter, r *http.Request, i *dire
 
 // Who may change which field of an institution through PUT and PATCH
 // (N-19, least privilege): its admin the description, the regulator (and
-// sysadmin) the qualification and the pilot designation (S-1, G-1, G-2)
-// too. Every other field of the representation (code, departments) is
-// read-only here.
+// sysadmin) its note too. The qualification (status, approved_on,
+// valid_until) changes only by the regulator's decision on an application
+// or a suspension (S-1, G-1, N-23), the pilot (first_visit_pilot, pilots)
+// only by the regulator's designations (G-2): read-only here, as are code
+// and departments.
 var (
 	institutionAdminFields     = []string{"name", "name_en", "alias", "online_since", "channel", "insurance", "delivery", "delivery_area"}
-	institutionRegulatorFields = []string{"status", "approved_on", "status_note", "first_visit_pilot"}
-	institutionBoolFields      = map[string]bool{"insurance": true, "first_visit_pilot": true}
+	institutionRegulatorFields = []string{"status_note"}
+	// institutionShownFields are always in the representation, empty or
+	// not, with their empty value.
+	institutionShownFields = map[string]any{"status": "", "approved_on": "", "valid_until": "", "first_visit_pilot": false, "pilots": []any{},
+		"insurance": false}
 )
 
 // institutionDoc is the representation of an institution that GET answers,
@@ -132,11 +165,12 @@ func institutionDoc(i *directory.Institution) (map[string]any, error) {
 	}
 	for _, k := range append(append([]string{}, institutionAdminFields...), institutionRegulatorFields...) {
 		if _, ok := doc[k]; !ok {
-			if institutionBoolFields[k] {
-				doc[k] = false
-			} else {
-				doc[k] = ""
-			}
+			doc[k] = ""
+		}
+	}
+	for k, v := range institutionShownFields {
+		if cur, ok := doc[k]; !ok || cur == nil {
+			doc[k] = v
 		}
 	}
 	return doc, nil
@@ -249,6 +283,14 @@ func (s *Server) editInstitution(w http.ResponseWriter, r *http.Request, patch b
 			why = "code_immutable"
 		case "departments":
 			why = "read_only"
+		case "status", "approved_on", "valid_until":
+			if authz.Qualify(a) {
+				why = "qualification_resource" // the decisions' resources change it
+			}
+		case "first_visit_pilot", "pilots":
+			if authz.Qualify(a) {
+				why = "pilot_resource" // PUT /api/v1/pilots/{institution}/{specialty}
+			}
 		}
 		denied = append(denied, errs.FieldError{Field: k, Code: why})
 	}
@@ -280,12 +322,15 @@ func (s *Server) editInstitution(w http.ResponseWriter, r *http.Request, patch b
 	}
 	i.Name, i.NameEN, i.Alias, i.OnlineSince, i.Channel = in.Name, in.NameEN, in.Alias, in.OnlineSince, in.Channel
 	i.Insurance, i.Delivery, i.DeliveryArea = in.Insurance, in.Delivery, in.DeliveryArea
-	if authz.Qualify(a) {
-		i.Status, i.ApprovedOn, i.StatusNote, i.Pilot = in.Status, in.ApprovedOn, in.StatusNote, in.Pilot
-	}
 	if err := i.Validate(); err != nil {
 		s.fail(w, r, err)
 		return
+	}
+	if authz.Qualify(a) && in.StatusNote != i.StatusNote {
+		if err := s.dir.SetStatusNote(r.Context(), i.Code, in.StatusNote); err != nil {
+			s.fail(w, r, err)
+			return
+		}
 	}
 	s.saveInstitution(w, r, i, http.StatusOK, "institution.update")
 }
@@ -322,59 +367,37 @@ func sortedKeys(m map[string]any) []string {
 
 type qualificationIn struct {
 	Status     directory.Qualification `json:"status"`
-	ApprovedOn string                  `json:"approved_on"`
+	ApprovedOn string                  `json:"approved_on"` // ignored: an approval's day is its decision's
 	Note       string                  `json:"note"`
 }
 
-// setQualification is the regulator's decision on an institution (S-1, G-1,
-// G-3), shared by the API and the regulator's page.
+// setQualification is the regulator's direct action on an institution's
+// qualification (G-1, G-3), shared by the API and the regulator's page:
+// suspend an approved institution, with the reason (its services close and
+// the families booked on them are told), or lift a suspension while the
+// approval is still valid. Approving a pending institution takes its
+// application (POST /api/v1/applications/{id}/decision); an approval that
+// lapsed takes a re-validation (N-23).
 func (s *Server) setQualification(r *http.Request, code string, in qualificationIn) error {
 	if !authz.Qualify(actor(r)) {
 		return errs.E(errs.Forbidden)
 	}
 	var f errs.Fields
-	if !in.Status.Valid() {
+	if in.Status != directory.QualApproved && in.Status != directory.QualSuspended {
 		f.Add("status", "status_invalid")
 	}
-	if in.Status == directory.QualApproved && in.ApprovedOn == "" {
-		in.ApprovedOn = s.today().In(dates.Beijing).Format(dates.Layout)
-	}
-	if in.ApprovedOn != "" && !dates.Valid(in.ApprovedOn) {
-		f.Add("approved_on", "date_format")
-	}
-	if in.Status == directory.QualSuspended && in.Note == "" {
+	if in.Status == directory.QualSuspended && strings.TrimSpace(in.Note) == "" {
 		f.Add("note", "required")
 	}
 	if err := f.Err(); err != nil {
 		return err
 	}
-	if in.Status != directory.QualApproved {
-		in.ApprovedOn = ""
-	}
-	if err := s.dir.SetQualification(r.Context(), code, in.Status, in.ApprovedOn, in.Note); err != nil {
+	if in.Status == directory.QualSuspended {
+		_, err := s.suspendInstitution(r.Context(), code, strings.TrimSpace(in.Note), "", s.entry(r, "institution.qualification", "institution", code, code,
+			"suspended "+strings.TrimSpace(in.Note)))
 		return err
 	}
-	s.invalidateBooking()
-	return s.record(r, "institution.qualification", "institution", code, code, string(in.Status)+" "+in.Note)
-}
-
-func (s *Server) apiQualification(w http.ResponseWriter, r *http.Request) {
-	var in qualificationIn
-	if err := decode(w, r, &in); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	code := r.PathValue("code")
-	if err := s.setQualification(r, code, in); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	i, err := s.dir.Institution(r.Context(), code)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	s.writeInstitution(w, r, http.StatusOK, i)
+	return s.reinstateInstitution(r, code, strings.TrimSpace(in.Note))
 }
 
 // manage checks that the actor may edit the institution in the path and
@@ -427,45 +450,40 @@ func (s *Server) apiSaveSpecialty(w http.ResponseWriter, r *http.Request) {
 		Department string `json:"department"`
 		Name       string `json:"name"`
 		NameEN     string `json:"name_en"`
-		Pilot      bool   `json:"first_visit_pilot"`
+		Pilot      *bool  `json:"first_visit_pilot"` // read-only: only sent back as it is
 	}
 	if err := decode(w, r, &in); err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	sp := directory.Specialty{Institution: inst.Code, Department: in.Department, Code: r.PathValue("spec"), Name: in.Name, NameEN: in.NameEN, Pilot: in.Pilot}
+	code := r.PathValue("spec")
+	// G-2: the pilot is the regulator's designation (PUT /api/v1/pilots/…):
+	// an institution can neither set nor clear it here. A value other than
+	// the current one is refused by name; leaving it out changes nothing.
+	if in.Pilot != nil && *in.Pilot != inst.SpecialtyPilot(code) {
+		s.fail(w, r, &errs.Error{Code: errs.Forbidden, Fields: []errs.FieldError{{Field: "first_visit_pilot", Code: "field_not_allowed"}}})
+		return
+	}
+	sp := directory.Specialty{Institution: inst.Code, Department: in.Department, Code: code, Name: in.Name, NameEN: in.NameEN}
 	if err := s.saveSpecialty(r, inst, &sp); err != nil {
 		s.fail(w, r, err)
 		return
 	}
+	sp.Pilot = inst.SpecialtyPilot(code)
 	writeJSON(w, http.StatusOK, sp)
 }
 
+// saveSpecialty stores a specialty's description; its pilot designation
+// is not written here (G-2).
 func (s *Server) saveSpecialty(r *http.Request, inst *directory.Institution, sp *directory.Specialty) error {
 	if err := sp.Validate(); err != nil {
 		return err
 	}
-	// Pilot specialties are designated by the regulator (G-2).
-	if sp.Pilot && !authz.Qualify(actor(r)) && !specialtyWasPilot(inst, sp.Code) {
-		var f errs.Fields
-		f.Add("first_visit_pilot", "pilot_not_designated")
-		return f.Err()
-	}
 	if err := s.dir.SaveSpecialty(r.Context(), sp); err != nil {
 		return err
 	}
+	s.invalidateBooking()
 	return s.record(r, "specialty.save", "specialty", sp.Institution+"/"+sp.Code, sp.Institution, sp.Name)
-}
-
-func specialtyWasPilot(inst *directory.Institution, code string) bool {
-	for _, d := range inst.Departments {
-		for _, sp := range d.Specialties {
-			if sp.Code == code {
-				return sp.Pilot
-			}
-		}
-	}
-	return false
 }
 
 // serviceIn is a service as clients send it: the price in yuan (or fen).
@@ -486,6 +504,10 @@ type serviceIn struct {
 	OpensAt       time.Time `json:"opens_at"`
 	CancelCutoffM *int      `json:"cancel_cutoff_minutes"`
 	Questionnaire string    `json:"questionnaire"` // pre-consultation template (V-1)
+	// One visit's length (estimated times) and how much later a time may
+	// move before the family is told; defaults 10 and 15 minutes.
+	VisitMinutes      *int `json:"visit_minutes"`
+	LateNoticeMinutes *int `json:"late_notice_minutes"`
 }
 
 func (in serviceIn) service(inst, code string) (*directory.Service, error) {
@@ -526,6 +548,20 @@ func (in serviceIn) service(inst, code string) (*directory.Service, error) {
 	}
 	if sv.Days == nil {
 		sv.Days = directory.Weekdays{1, 2, 3, 4, 5, 6, 7}
+	}
+	for _, m := range []struct {
+		field string
+		v     *int
+		to    *int
+	}{{"visit_minutes", in.VisitMinutes, &sv.VisitMinutes}, {"late_notice_minutes", in.LateNoticeMinutes, &sv.LateNoticeMinutes}} {
+		if m.v == nil {
+			continue
+		}
+		if *m.v < 1 || *m.v > 240 {
+			f.Add(m.field, "invalid")
+			continue
+		}
+		*m.to = *m.v
 	}
 	if err := sv.Validate(); err != nil {
 		return nil, mergeFields(&f, err)

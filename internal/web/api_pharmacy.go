@@ -137,7 +137,7 @@ func (s *Server) getPharmacy(ctx context.Context, c call, _ none) (*delivery.Pha
 // putPharmacy registers or updates a retail pharmacy (the platform's
 // sysadmin: a pharmacy serves several institutions).
 func (s *Server) putPharmacy(ctx context.Context, c call, in delivery.Pharmacy) (*delivery.Pharmacy, error) {
-	if c.Actor.Role != identity.RoleSysadmin {
+	if !authz.OperatePlatform(c.Actor) {
 		return nil, errs.E(errs.Forbidden)
 	}
 	in.Code = c.r.PathValue("code")

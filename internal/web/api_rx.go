@@ -329,6 +329,12 @@ func (s *Server) prepare(ctx context.Context, sub *rx.Subject, in rx.Input) (*rx
 	if err != nil {
 		return nil, err
 	}
+	// N-4: a guest clinician the doctor recorded in the call (api_guest.go).
+	n4, err := s.n4Confirmations(ctx, sub.VisitID, rules)
+	if err != nil {
+		return nil, err
+	}
+	in.Confirm = append(in.Confirm, n4...)
 	p, facts, err := s.rxc.Prepare(sub, &in, form, s.cfg.Now())
 	if err != nil {
 		return nil, err

@@ -386,9 +386,17 @@ func TestQualification(t *testing.T) {
 			t.Fatalf("a pending institution lists %d slots", n)
 		}
 		reg := e.login("regulator")
+		// G-1: no approval without an application; the demo's waits.
 		r := e.req("POST", "/api/v1/institutions/changgung/qualification", reg, map[string]string{"status": "approved", "approved_on": "2026-11-20"})
-		if r.status != 200 || r.body["status"] != "approved" || r.body["approved_on"] != "2026-11-20" {
+		if r.status != 409 || r.errCode() != "application_required" {
+			t.Fatalf("approval without an application: %d %s", r.status, r.raw)
+		}
+		r = e.req("POST", "/api/v1/applications/"+waitingApplication(e, "changgung")+"/decision", reg, map[string]any{"approve": true, "reasons": "查核合格"})
+		if r.status != 200 || r.body["status"] != "approved" {
 			t.Fatalf("%d %s", r.status, r.raw)
+		}
+		if st := e.req("GET", "/api/v1/institutions/changgung", "", nil).body; st["status"] != "approved" || st["approved_on"] != envDay(e, 0) {
+			t.Fatalf("approved: %v", st)
 		}
 		if n := len(e.req("GET", "/api/v1/slots?institution=changgung", "", nil).items()); n == 0 {
 			t.Fatal("an approved institution lists no slots")
@@ -404,7 +412,10 @@ func TestQualification(t *testing.T) {
 		if r := e.req("POST", "/api/v1/institutions/ghost/qualification", reg, map[string]string{"status": "approved"}); r.status != 404 {
 			t.Fatalf("%d", r.status)
 		}
-		// The decision is audited.
+		if r := e.req("POST", "/api/v1/institutions/changgung/qualification", reg, map[string]string{"status": "suspended", "note": "核查期间暂停"}); r.status != 200 || r.body["status"] != "suspended" {
+			t.Fatalf("suspend: %d %s", r.status, r.raw)
+		}
+		// The decisions are audited.
 		a := e.req("GET", "/api/v1/audit?institution=changgung&object_type=institution", reg, nil)
 		found := false
 		for _, it := range a.items() {
@@ -434,9 +445,9 @@ func TestAdminEditsCatalogue(t *testing.T) {
 		if r.status != 400 || fc["specialty"] != "first_visit_needs_specialty" || fc["days"] != "days_format" || fc["price"] != "price_range" {
 			t.Fatalf("%d %s", r.status, r.raw)
 		}
-		// A pilot specialty is the regulator's designation (G-2).
+		// A pilot specialty is the regulator's designation (G-2): refused by name.
 		r = e.req("PUT", "/api/v1/institutions/ccmc/specialties/ent-kids", admin, map[string]any{"department": "ent", "name": "儿童耳鼻喉", "first_visit_pilot": true})
-		if r.status != 400 || r.fieldCodes()["first_visit_pilot"] != "pilot_not_designated" {
+		if r.status != 403 || r.fieldCodes()["first_visit_pilot"] != "field_not_allowed" {
 			t.Fatalf("%d %s", r.status, r.raw)
 		}
 		// The admin cannot approve its own institution through an edit:

@@ -111,6 +111,10 @@ type visitJSON struct {
 	History       []history.Visit      `json:"history,omitempty"`
 	PatientAge    int                  `json:"patient_age,omitempty"` // the doctor's view
 	PatientSex    identity.Sex         `json:"patient_sex,omitempty"`
+	// While the visit is still to be seen: how many are ahead in its
+	// session's line (the one in progress included) and the expected wait.
+	Ahead               *int `json:"ahead,omitempty"`
+	ExpectedWaitMinutes *int `json:"expected_wait_minutes,omitempty"`
 }
 
 type terminationJSON struct {
@@ -138,7 +142,13 @@ func (s *Server) visitOut(ctx context.Context, vc *visitCtx, lang i18n.Lang) (*v
 		}
 		out.Questionnaire = q
 	}
-	var err error
+	pos, err := s.position(ctx, v)
+	if err != nil {
+		return nil, err
+	}
+	if pos != nil {
+		out.Ahead, out.ExpectedWaitMinutes = &pos.Ahead, &pos.WaitMinutes
+	}
 	if out.Attachments, err = s.db.Attachments(ctx, v.ID); err != nil {
 		return nil, err
 	}
@@ -494,6 +504,9 @@ func (s *Server) step(r *http.Request, vc *visitCtx, a visit.Action, also func(t
 	if to.Final() {
 		s.hub.Forget(vc.v.ID)
 	}
+	if movesLine[a] {
+		s.lineMoved(r.Context(), vc.v.SlotID)
+	}
 	return nil
 }
 
@@ -541,11 +554,31 @@ func (s *Server) startVisit(r *http.Request, vc *visitCtx) error {
 		return e
 	}
 	v := vc.v
-	return s.step(r, vc, visit.ActStart, func(tx visit.Tx) error {
-		return s.tellPatient(r.Context(), tx, v, "calling", "医生正在呼叫您",
+	// The session runs as late as this call-in is after the visit's planned
+	// time; the families still waiting hear it once if their time moved by
+	// more than the service's notice (texts by SMS once committed).
+	delay := v.LateBy(now)
+	var texts []smsOut
+	err = s.step(r, vc, visit.ActStart, func(tx visit.Tx) error {
+		if err := s.tellPatient(r.Context(), tx, v, "calling", "医生正在呼叫您",
 			fmt.Sprintf("%s 医师已开始 %s 的问诊（%s），请进入问诊页面。", v.DoctorName, v.PatientName, v.ServiceName),
-			"Your doctor is calling", fmt.Sprintf("Dr %s has started %s's visit (%s); please open the visit page.", v.DoctorName, v.PatientName, v.ServiceName))
+			"Your doctor is calling", fmt.Sprintf("Dr %s has started %s's visit (%s); please open the visit page.", v.DoctorName, v.PatientName, v.ServiceName)); err != nil {
+			return err
+		}
+		late, err := tx.RunLate(v.SlotID, v.ID, delay, visit.TellLate(delay, v.LateNotice))
+		if err != nil {
+			return err
+		}
+		texts, err = s.tellLate(r.Context(), tx, late)
+		return err
 	})
+	if err != nil {
+		return err
+	}
+	for _, m := range texts {
+		s.sendSMS(m.account, m.kind, m.text)
+	}
+	return nil
 }
 
 func (s *Server) apiStart(w http.ResponseWriter, r *http.Request) {
@@ -781,8 +814,10 @@ func (s *Server) apiTerminate(w http.ResponseWriter, r *http.Request) {
 	s.visitAction(w, r, func(vc *visitCtx) error { return s.terminate(r, vc, in) })
 }
 
+// noShow marks a visit no-show once its time has come: a patient in the
+// waiting room only on the last call (see skip).
 func (s *Server) noShow(r *http.Request, vc *visitCtx) error {
-	if _, err := visit.Next(vc.v.State, visit.ActNoShow); err != nil {
+	if err := visit.NoShowAllowed(vc.v.State, vc.v.Calls); err != nil {
 		return err
 	}
 	if s.cfg.Now().Before(vc.v.Start) {
@@ -983,8 +1018,13 @@ func (s *Server) apiQueue(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	rows, err := s.queueRows(r.Context(), q)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	s.record(r, "visit.queue", "queue", day, a.Institution, "")
-	writeJSON(w, http.StatusOK, map[string]any{"day": day, "visits": q})
+	writeJSON(w, http.StatusOK, map[string]any{"day": day, "visits": rows})
 }
 
 func (s *Server) apiICD(w http.ResponseWriter, r *http.Request) {
@@ -1038,7 +1078,7 @@ func (s *Server) apiReasons(w http.ResponseWriter, r *http.Request) {
 // apiSaveReason edits the list of termination reasons (V-3): the
 // regulator's and the platform's.
 func (s *Server) apiSaveReason(w http.ResponseWriter, r *http.Request) {
-	saveData(s, w, r, []identity.Role{identity.RoleSysadmin, identity.RoleRegulator}, "termination_reason",
+	saveData(s, w, r, []identity.Role{identity.RoleRegulator}, "termination_reason",
 		func(v *visit.Reason, code string) { v.Code = code }, s.db.SaveTerminationReason)
 }
 
@@ -1069,7 +1109,7 @@ func (s *Server) apiTerminations(w http.ResponseWriter, r *http.Request) {
 	a := actor(r)
 	f := visit.TerminationFilter{Institution: r.URL.Query().Get("institution")}
 	switch {
-	case a.Is(identity.RoleRegulator, identity.RoleSysadmin):
+	case a.Is(identity.RoleRegulator):
 	case a.Role == identity.RoleInstitutionAdmin:
 		f.Institution = a.Institution
 	default:
@@ -1130,11 +1170,13 @@ func (s *Server) apiSMSLog(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"sandbox": true, "messages": list})
 }
 
-// ReminderLead is how long before a visit its patient is reminded.
+// ReminderLead is how long before a visit's estimated time its patient is
+// reminded.
 const ReminderLead = 30 * time.Minute
 
-// SendReminders tells the patients of the visits starting within
-// ReminderLead, once each, in the inbox and by SMS.
+// SendReminders tells the patients of the visits expected to start within
+// ReminderLead (their estimated times: the number's place, moved by how
+// late the doctor runs), once each, in the inbox and by SMS.
 func (s *Server) SendReminders(ctx context.Context) error {
 	now := s.cfg.Now()
 	due, err := s.db.DueReminders(ctx, now, now.Add(ReminderLead))
@@ -1146,12 +1188,12 @@ func (s *Server) SendReminders(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		at := v.Start.In(dates.Beijing).Format("15:04")
+		args := []any{v.PatientName, v.ServiceName, v.DoctorName, v.Number, hhmm(v.EstimatedAt)}
+		body := i18n.T(i18n.ZH, "queue.reminder.body", args...)
 		for _, id := range accounts {
-			body := fmt.Sprintf("%s 的%s（%s 医师）将于今天 %s 开始，请先完成预问诊并按时进入候诊。", v.PatientName, v.ServiceName, v.DoctorName, at)
-			if err := s.db.Notify(ctx, &notify.Notification{AccountID: id, Kind: "reminder", Title: "问诊提醒", Body: body, TitleEN: "Visit reminder",
-				BodyEN: fmt.Sprintf("%s's visit (%s, Dr %s) starts today at %s; please do the pre-consultation and enter the waiting room on time.",
-					v.PatientName, v.ServiceName, v.DoctorName, at), Ref: "visit/" + strconv.FormatInt(v.ID, 10), CreatedAt: now}); err != nil {
+			if err := s.db.Notify(ctx, &notify.Notification{AccountID: id, Kind: "reminder", Title: i18n.T(i18n.ZH, "queue.reminder.title"), Body: body,
+				TitleEN: i18n.T(i18n.EN, "queue.reminder.title"), BodyEN: i18n.T(i18n.EN, "queue.reminder.body", args...),
+				Ref: "visit/" + strconv.FormatInt(v.ID, 10), CreatedAt: now}); err != nil {
 				return err
 			}
 			s.sendSMS(id, "reminder", "【云医】"+body)

@@ -52,7 +52,7 @@ func (e *env) heldBooking(key string) (lm string, appt map[string]any) {
 	e.t.Helper()
 	lm = e.login("liming")
 	slot := e.slotOf("ccmc-allergy-fu")
-	r := e.req("POST", "/api/v1/appointments", lm, map[string]any{"slot_id": slot["id"], "patient_id": e.patientIDs(lm)["李小雨"]}, "Idempotency-Key", key)
+	r := e.req("POST", "/api/v1/appointments", lm, map[string]any{"slot_id": slot["id"], "patient_id": e.patientIDs(lm)["李小雨"], "answers": screened()}, "Idempotency-Key", key)
 	if r.status != 201 || r.body["status"] != "held" {
 		e.t.Fatalf("book %d %s", r.status, r.raw)
 	}

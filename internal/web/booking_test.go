@@ -11,6 +11,7 @@ import (
 
 	"github.com/yunyi-health/yunyi/internal/dates"
 	"github.com/yunyi-health/yunyi/internal/fhir"
+	"github.com/yunyi-health/yunyi/internal/policy"
 	"github.com/yunyi-health/yunyi/internal/testclock"
 )
 
@@ -38,9 +39,33 @@ func (e *env) slotOf(service string) map[string]any {
 	return nil
 }
 
+// screened answers every pre-booking question, as the API requires (S-4):
+// yes to the keys given, no to the others.
+func screened(yes ...string) map[string]bool {
+	out := map[string]bool{}
+	for _, k := range policy.AnswerKeys {
+		out[k] = false
+	}
+	for _, k := range yes {
+		out[k] = true
+	}
+	return out
+}
+
+// withNo completes answers with no to every question they leave out.
+func withNo(answers map[string]bool) map[string]bool {
+	out := screened()
+	for k, v := range answers {
+		out[k] = v
+	}
+	return out
+}
+
+// check runs the eligibility check, answering no to the questions answers
+// leaves out.
 func (e *env) check(token string, patient int64, service string, answers map[string]bool) (bool, map[string]bool) {
 	e.t.Helper()
-	r := e.req("POST", "/api/v1/eligibility/check", token, map[string]any{"patient_id": patient, "service": service, "answers": answers})
+	r := e.req("POST", "/api/v1/eligibility/check", token, map[string]any{"patient_id": patient, "service": service, "answers": withNo(answers)})
 	if r.status != 200 {
 		e.t.Fatalf("check %s: %d %s", service, r.status, r.raw)
 	}
@@ -134,7 +159,7 @@ func TestEligibilityRulesOfTheSeeds(t *testing.T) {
 			t.Fatalf("%d %s", r.status, r.raw)
 		}
 		// Someone else's patient: not found.
-		if r := e.req("POST", "/api/v1/eligibility/check", zw, map[string]any{"patient_id": xiaoyu, "service": "bch-allergy-fu"}); r.status != 404 {
+		if r := e.req("POST", "/api/v1/eligibility/check", zw, map[string]any{"patient_id": xiaoyu, "service": "bch-allergy-fu", "answers": screened()}); r.status != 404 {
 			t.Fatalf("foreign patient: %d", r.status)
 		}
 	})
@@ -146,7 +171,7 @@ func TestBookingThroughTheAPI(t *testing.T) {
 		xiaoyu := e.patientIDs(lm)["李小雨"]
 		slot := e.slotOf("bch-allergy-fu")
 		sid := slot["id"].(float64)
-		body := map[string]any{"slot_id": sid, "patient_id": xiaoyu, "answers": map[string]bool{"pregnant": false, "critical": false, "difficult": false, "first_visit": false}}
+		body := map[string]any{"slot_id": sid, "patient_id": xiaoyu, "answers": screened()}
 		r := e.req("POST", "/api/v1/appointments", lm, body, "Idempotency-Key", "k-1")
 		if r.status != 201 || r.body["status"] != "booked" {
 			t.Fatalf("%d %s", r.status, r.raw)
@@ -169,7 +194,7 @@ func TestBookingThroughTheAPI(t *testing.T) {
 			}
 		}
 		// Ineligible: 422 with every rule.
-		bad := map[string]any{"slot_id": e.slotOf("bch-dermatology-fu")["id"], "patient_id": xiaoyu, "answers": map[string]bool{"critical": true}}
+		bad := map[string]any{"slot_id": e.slotOf("bch-dermatology-fu")["id"], "patient_id": xiaoyu, "answers": screened("critical")}
 		r4 := e.req("POST", "/api/v1/appointments", lm, bad, "Idempotency-Key", "k-3")
 		if r4.status != 422 || r4.errCode() != "ineligible" || r4.body["eligible"] != false {
 			t.Fatalf("%d %s", r4.status, r4.raw)
@@ -232,7 +257,7 @@ func TestReleaseNotOpen(t *testing.T) {
 			}
 		}
 		lm := e.login("liming")
-		b := e.req("POST", "/api/v1/appointments", lm, map[string]any{"slot_id": slot["id"], "patient_id": e.patientIDs(lm)["李小雨"]})
+		b := e.req("POST", "/api/v1/appointments", lm, map[string]any{"slot_id": slot["id"], "patient_id": e.patientIDs(lm)["李小雨"], "answers": screened()})
 		if b.status != 409 || b.errCode() != "not_open" || !strings.Contains(b.errMessage(), opens.Format("2006-01-02 15:04")) {
 			t.Fatalf("%d %s", b.status, b.raw)
 		}
@@ -266,7 +291,7 @@ func TestFirstVisitSlotsAndSuspension(t *testing.T) {
 		lm := e.login("liming")
 		slot := e.slotOf("bch-skin-fv")
 		b := e.req("POST", "/api/v1/appointments", lm, map[string]any{"slot_id": slot["id"], "patient_id": e.patientIDs(lm)["李小雨"],
-			"answers": map[string]bool{"first_visit": true}}, "Idempotency-Key", "fv-1")
+			"answers": screened("first_visit")}, "Idempotency-Key", "fv-1")
 		if b.status != 201 {
 			t.Fatalf("first visit booking %d %s", b.status, b.raw)
 		}
@@ -389,7 +414,7 @@ func TestHistoryImportSyntheaFHIR(t *testing.T) {
 		}
 		var b map[string]any
 		json.Unmarshal(raw, &b)
-		rid := newRID(40)
+		rid := newRID(50) // born before the bundle's first encounter (1980): an earlier one is refused
 		for _, en := range b["entry"].([]any) {
 			res := en.(map[string]any)["resource"].(map[string]any)
 			if res["resourceType"] == "Patient" {

@@ -65,8 +65,13 @@ func (s *Server) startBuses(ctx context.Context) error {
 }
 
 // changed tells the other servers what this one changed (it has already
-// dropped it from its own caches).
+// dropped it from its own caches). A place given back (a booking
+// cancelled, a hold expired) also moves the line of its session: the
+// visits still to be seen hear their new positions (over the chat bus).
 func (s *Server) changed(kind, key string, id int64) {
+	if kind == "slot" {
+		s.lineMoved(context.Background(), id)
+	}
 	if s.changes == nil {
 		return
 	}
@@ -88,6 +93,8 @@ func (s *Server) apply(c change) {
 		s.bk.PlaceFreed(c.ID)
 	case "links":
 		s.links.Drop("accounts:" + strconv.FormatInt(c.ID, 10))
+	case "account": // disabled or enabled by the security administrator
+		s.ids.ForgetAccount(c.ID)
 	case "cache":
 		s.links.Drop(c.Key)
 	}

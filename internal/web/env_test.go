@@ -49,7 +49,8 @@ func newEnv(t *testing.T, db *sqlstore.DB, limits map[string][2]float64, configu
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	fast := crawl.DefaultOptions
 	fast.PerHost, fast.Backoff = 1000, 10*time.Millisecond // fixture sites on loopback
-	cfg := Config{Demo: true, Now: c.Now, SigningKey: testMasterKey, Limits: limits, Crawl: &fast, BlobDir: t.TempDir(), PayLoop: -1}
+	cfg := Config{Demo: true, Now: c.Now, SigningKey: testMasterKey, Limits: limits, Crawl: &fast, BlobDir: t.TempDir(), PayLoop: -1,
+		QualificationLoop: -1} // the tests call Revalidate
 	cfg.PaySandbox.TimeFactor = 0.001 // the providers' delays and retries in milliseconds
 	for _, f := range configure {
 		if f != nil {

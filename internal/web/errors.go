@@ -21,7 +21,7 @@ func statusOf(code string) int {
 	switch code {
 	case errs.Invalid, "bad_json", "bad_file", "report_empty":
 		return http.StatusBadRequest
-	case "ineligible", "prescription_refused", "delivery_region", "delivery_not_offered", "insurance_mismatch", "insurance_not_insured",
+	case "ineligible", "prescription_refused", "idempotency_key_reused", "delivery_region", "delivery_not_offered", "insurance_mismatch", "insurance_not_insured",
 		"insurance_not_offered", "insurance_not_bound":
 		return http.StatusUnprocessableEntity
 	case "slot_full", "already_booked", "not_open", "booking_closed", "cancel_cutoff", "slot_closed",
@@ -29,13 +29,26 @@ func statusOf(code string) int {
 		"prescribe_window", "prescription_not_pending", "prescription_expired", "prescription_revises",
 		"not_payable", "hold_expired", "refund_amount", "order_not_ready", "order_state":
 		return http.StatusConflict
-	case "statement_not_ready":
+	case "statement_not_ready", "summary_not_ready":
 		return http.StatusConflict
+	case "oversight_illegal_step", "already_rated", "rating_not_open", "not_suspendable", "rect_file_count":
+		return http.StatusConflict
+	case "application_pending", "application_decided", "document_count", "not_approved", "not_suspended", "application_required",
+		"revalidation_required":
+		return http.StatusConflict
+	case "document_total":
+		return http.StatusRequestEntityTooLarge
+	case "photo_type":
+		return http.StatusUnsupportedMediaType
+	case "visit_ended", "guest_limit":
+		return http.StatusConflict
+	case "guest_link_invalid":
+		return http.StatusGone
 	case "doctor_not_eligible", "invite_not_child", "not_prescriber":
 		return http.StatusForbidden
 	case "attachment_type":
 		return http.StatusUnsupportedMediaType
-	case "attachment_too_large", "attachment_total":
+	case "attachment_too_large", "attachment_total", "import_too_large":
 		return http.StatusRequestEntityTooLarge
 	case errs.Unauthorized, errs.BadCredentials:
 		return http.StatusUnauthorized
@@ -109,6 +122,10 @@ func isAPI(r *http.Request) bool { return strings.HasPrefix(r.URL.Path, "/api/")
 
 // fail answers a request with err: JSON for the API, a page for the UI.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	if isFHIR(r) {
+		s.fhirFail(w, r, err) // an OperationOutcome (fhir_api.go)
+		return
+	}
 	lang := apiLang(r)
 	if !isAPI(r) {
 		lang = uiLang(r)

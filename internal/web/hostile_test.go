@@ -81,8 +81,8 @@ func TestStoredCostlyRuleFailsClosed(t *testing.T) {
 		e.s.invalidateBooking()
 		lm := e.login("liming")
 		start := time.Now()
-		res := e.req("POST", "/api/v1/eligibility/check", lm, map[string]any{"patient_id": e.patientIDs(lm)["李小雨"], "service": "xuanwu-neurology-fu"},
-			"Accept-Language", "en")
+		res := e.req("POST", "/api/v1/eligibility/check", lm, map[string]any{"patient_id": e.patientIDs(lm)["李小雨"], "service": "xuanwu-neurology-fu",
+			"answers": screened()}, "Accept-Language", "en")
 		if res.status != 200 || res.body["eligible"] != false {
 			t.Fatalf("%d %s", res.status, res.raw)
 		}
@@ -322,16 +322,22 @@ func TestInstitutionPutAndPatch(t *testing.T) {
 		if r := e.req("PATCH", "/api/v1/institutions/bch", e.login("ccmc-admin"), map[string]any{"alias": "x"}); r.status != 403 {
 			t.Fatalf("%d", r.status)
 		}
-		// The regulator designates and qualifies (G-1, G-2).
+		// The regulator writes its note here; it designates pilots and
+		// qualifies through their own resources (G-1, G-2), named when
+		// refused.
 		reg := e.login("regulator")
-		r = e.req("PATCH", "/api/v1/institutions/changgung", reg, map[string]any{"first_visit_pilot": true, "status_note": "试点评估中"})
-		if r.status != 200 || r.body["first_visit_pilot"] != true || r.body["status"] != "pending" || r.body["status_note"] != "试点评估中" {
+		r = e.req("PATCH", "/api/v1/institutions/changgung", reg, map[string]any{"first_visit_pilot": true, "status": "approved", "status_note": "试点评估中"})
+		if fc := r.fieldCodes(); r.status != 403 || fc["first_visit_pilot"] != "pilot_resource" || fc["status"] != "qualification_resource" {
+			t.Fatalf("regulator: %d %s", r.status, r.raw)
+		}
+		r = e.req("PATCH", "/api/v1/institutions/changgung", reg, map[string]any{"status_note": "试点评估中"})
+		if r.status != 200 || r.body["first_visit_pilot"] != false || r.body["status"] != "pending" || r.body["status_note"] != "试点评估中" {
 			t.Fatalf("regulator: %d %s", r.status, r.raw)
 		}
 		// The regulator's PUT carries the regulator's fields too.
 		r = e.req("PUT", "/api/v1/institutions/changgung", reg, map[string]any{"name": "北京清华长庚医院", "name_en": "", "alias": "", "online_since": "",
 			"channel": "", "insurance": false, "delivery": "", "delivery_area": ""})
-		if fc := r.fieldCodes(); r.status != 400 || fc["status"] != "put_missing" || fc["first_visit_pilot"] != "put_missing" {
+		if fc := r.fieldCodes(); r.status != 400 || fc["status_note"] != "put_missing" || fc["status"] != "" {
 			t.Fatalf("regulator PUT: %d %s", r.status, r.raw)
 		}
 	})

@@ -17,6 +17,7 @@ import (
 
 func (s *Server) htmlRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /{$}", s.pageHome)
+	s.guestPages(mux) // a guest of a visit (html_guest.go)
 	mux.HandleFunc("GET /lang/{lang}", s.pageLang)
 	mux.HandleFunc("GET /register", s.pageRegister)
 	mux.HandleFunc("POST /register", s.postRegister)
@@ -57,6 +58,10 @@ func (s *Server) htmlRoutes(mux *http.ServeMux) {
 	s.invoiceRoutes(mux)
 	s.adminBookingRoutes(mux)
 	s.monitorRoutes(mux)
+	s.qualificationRoutes(mux)
+	s.oversightRoutes(mux)
+	s.opsRoutes(mux)
+	s.educationRoutes(mux)
 	mux.HandleFunc("GET /", func(w http.ResponseWriter, r *http.Request) { s.fail(w, r, errs.E(errs.NotFound)) })
 }
 
@@ -290,6 +295,7 @@ type institutionPage struct {
 
 type practitionerView struct {
 	P          directory.Practitioner
+	DeptName   string // the department's name in the page's language, not its code
 	FirstVisit firstVisitJSON
 	Online     bool
 	Suspension *directory.Suspension
@@ -306,7 +312,15 @@ func (s *Server) institutionData(r *http.Request, lang i18n.Lang, code string) (
 	}
 	d := &institutionPage{Inst: inst, Full: authz.SeeInstitutionStaff(actor(r), code)}
 	for _, pr := range ps {
-		v := practitionerView{P: pr, FirstVisit: firstVisit(&pr, s.today(), lang), Online: pr.MayWorkOnline()}
+		v := practitionerView{P: pr, FirstVisit: firstVisit(&pr, s.today(), lang), Online: pr.MayWorkOnline(), DeptName: pr.Department}
+		for _, dp := range inst.Departments {
+			if dp.Code == pr.Department {
+				v.DeptName = dp.Name
+				if lang == i18n.EN && dp.NameEN != "" {
+					v.DeptName = dp.NameEN
+				}
+			}
+		}
 		if sus, ok := pr.ActiveSuspension(); ok {
 			v.Suspension = &sus
 		}
@@ -335,8 +349,10 @@ func (s *Server) pageAdminHome(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case a.Role == identity.RoleInstitutionAdmin:
 		http.Redirect(w, r, "/admin/institutions/"+a.Institution, http.StatusSeeOther)
-	case a.Role == identity.RoleRegulator || a.Role == identity.RoleSysadmin:
+	case a.Role == identity.RoleRegulator:
 		http.Redirect(w, r, "/regulator", http.StatusSeeOther)
+	case a.Is(identity.RoleSysadmin, identity.RoleSecurityAdmin, identity.RoleAuditAdmin):
+		http.Redirect(w, r, "/ops", http.StatusSeeOther)
 	default:
 		s.fail(w, r, errs.E(errs.Forbidden))
 	}
@@ -417,8 +433,11 @@ func (s *Server) postAdminDepartment(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) postAdminSpecialty(w http.ResponseWriter, r *http.Request) {
 	s.adminPost(w, r, "saved", func(inst *directory.Institution) error {
+		if r.PostForm.Has("pilot") { // G-2: the regulator's designation, not the institution's
+			return &errs.Error{Code: errs.Forbidden, Fields: []errs.FieldError{{Field: "pilot", Code: "field_not_allowed"}}}
+		}
 		sp := &directory.Specialty{Institution: inst.Code, Department: r.PostFormValue("department"), Code: strings.TrimSpace(r.PostFormValue("code")),
-			Name: strings.TrimSpace(r.PostFormValue("name")), NameEN: strings.TrimSpace(r.PostFormValue("name_en")), Pilot: checked(r, "pilot")}
+			Name: strings.TrimSpace(r.PostFormValue("name")), NameEN: strings.TrimSpace(r.PostFormValue("name_en"))}
 		return s.saveSpecialty(r, inst, sp)
 	})
 }
@@ -565,10 +584,20 @@ func (s *Server) regulatorPage(w http.ResponseWriter, r *http.Request) (*page, e
 		terms = append(terms, tj)
 	}
 	s.record(r, "oversight.terminations", "termination", "", "", "page")
+	// The regulator's side (issue 13): what is overdue, linking to 监管事项.
+	var overdue *oversightCounts
+	if actor(r).Role == identity.RoleRegulator {
+		c, err := s.overdueCounts(r.Context(), "")
+		if err != nil {
+			return nil, err
+		}
+		overdue = &c
+	}
 	p.Data = struct {
 		Institutions []directory.Institution
 		Terminations []*terminationJSON
-	}{list, terms}
+		Overdue      *oversightCounts
+	}{list, terms, overdue}
 	return p, nil
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/yunyi-health/yunyi/internal/dates"
 	"github.com/yunyi-health/yunyi/internal/directory"
 	"github.com/yunyi-health/yunyi/internal/errs"
+	"github.com/yunyi-health/yunyi/internal/i18n"
 	"github.com/yunyi-health/yunyi/internal/identity"
 	"github.com/yunyi-health/yunyi/internal/pay"
 	"github.com/yunyi-health/yunyi/internal/policy"
@@ -40,8 +41,40 @@ type dayGroup struct {
 type servicePage struct {
 	Inst    *directory.Institution
 	Service *directory.Service
+	Names   catalogNames
 	Days    []dayGroup
 	Opens   string // when the next closed slot opens, if any
+}
+
+// catalogNames are the names of a service and of where it belongs, in the
+// page's language: in English the name_en where one is set, else the
+// Chinese name.
+type catalogNames struct {
+	Institution, Department, Specialty, Service string
+}
+
+// localName is en in English when set, else zh.
+func localName(lang i18n.Lang, zh, en string) string {
+	if lang == i18n.EN && en != "" {
+		return en
+	}
+	return zh
+}
+
+func namesOf(lang i18n.Lang, inst *directory.Institution, svc *directory.Service) catalogNames {
+	n := catalogNames{Institution: localName(lang, inst.Name, inst.NameEN), Department: svc.Department, Service: localName(lang, svc.Name, svc.NameEN)}
+	for _, d := range inst.Departments {
+		if d.Code != svc.Department {
+			continue
+		}
+		n.Department = localName(lang, d.Name, d.NameEN)
+		for _, sp := range d.Specialties {
+			if svc.Specialty != "" && sp.Code == svc.Specialty {
+				n.Specialty = localName(lang, sp.Name, sp.NameEN)
+			}
+		}
+	}
+	return n
 }
 
 func (s *Server) pageServiceSlots(w http.ResponseWriter, r *http.Request) {
@@ -63,7 +96,7 @@ func (s *Server) pageServiceSlots(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	d := servicePage{Inst: inst, Service: svc}
+	d := servicePage{Inst: inst, Service: svc, Names: namesOf(p.Lang, inst, svc)}
 	for _, sl := range slots {
 		if err := svc.Release.Bookable(sl.Start, now); err != nil {
 			if errs.Code(err) == directory.CodeNotOpen && d.Opens == "" {
@@ -76,10 +109,7 @@ func (s *Server) pageServiceSlots(w http.ResponseWriter, r *http.Request) {
 		}
 		d.Days[len(d.Days)-1].Slots = append(d.Days[len(d.Days)-1].Slots, sl)
 	}
-	p.Title = svc.Name
-	if p.Lang == "en" && svc.NameEN != "" {
-		p.Title = svc.NameEN
-	}
+	p.Title = d.Names.Service
 	p.Data = d
 	s.render(w, r, http.StatusOK, "slots", p)
 }
@@ -88,14 +118,28 @@ type slotPage struct {
 	Slot      *schedule.Slot
 	Service   *directory.Service
 	Inst      *directory.Institution
+	Names     catalogNames
 	Patients  []identity.Patient
 	Questions []questionJSON
-	Answers   map[string]bool
+	Answers   map[string]string // question → "yes", "no", or "" while unanswered (nothing is chosen for the family)
 	PatientID int64
 	Checked   bool
-	Result    []verdictJSON
+	Failed    []verdictJSON // the rules that refuse, shown first with what to do
+	Passed    []verdictJSON // the conditions met, folded under their count
 	Eligible  bool
 	IdemKey   string
+}
+
+// setVerdicts splits the verdicts: failed first, then those met.
+func (d *slotPage) setVerdicts(vs []verdictJSON) {
+	d.Checked, d.Failed, d.Passed = true, nil, nil
+	for _, v := range vs {
+		if v.Passed {
+			d.Passed = append(d.Passed, v)
+		} else {
+			d.Failed = append(d.Failed, v)
+		}
+	}
 }
 
 func (s *Server) slotPage(w http.ResponseWriter, r *http.Request) (*page, *slotPage, error) {
@@ -121,7 +165,7 @@ func (s *Server) slotPage(w http.ResponseWriter, r *http.Request) (*page, *slotP
 		return nil, nil, err
 	}
 	p := s.newPage(w, r, "title.book")
-	d := &slotPage{Slot: slot, Service: svc, Inst: inst, Patients: ps, Questions: questions(p.Lang), Answers: map[string]bool{}}
+	d := &slotPage{Slot: slot, Service: svc, Inst: inst, Names: namesOf(p.Lang, inst, svc), Patients: ps, Questions: questions(p.Lang), Answers: map[string]string{}}
 	p.Data = d
 	return p, d, nil
 }
@@ -135,13 +179,19 @@ func (s *Server) pageSlot(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, http.StatusOK, "book", p)
 }
 
-// formAnswers reads the yes/no answers of the booking form.
-func formAnswers(r *http.Request) map[string]bool {
-	out := map[string]bool{}
+// formAnswers reads the yes/no answers of the booking form: for the page,
+// each as "yes", "no" or "" (not chosen), and for the check, only those
+// chosen (one not chosen is refused by name, never taken as "no").
+func formAnswers(r *http.Request) (shown map[string]string, given map[string]*bool) {
+	shown, given = map[string]string{}, map[string]*bool{}
 	for _, k := range policy.AnswerKeys {
-		out[k] = r.PostFormValue("q_"+k) == "yes"
+		switch v := r.PostFormValue("q_" + k); v {
+		case "yes", "no":
+			yes := v == "yes"
+			shown[k], given[k] = v, &yes
+		}
 	}
-	return out
+	return shown, given
 }
 
 func newIdemKey() string {
@@ -157,14 +207,16 @@ func (s *Server) postSlotCheck(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	d.Answers = formAnswers(r)
+	var given map[string]*bool
+	d.Answers, given = formAnswers(r)
 	d.PatientID, _ = strconv.ParseInt(r.PostFormValue("patient_id"), 10, 64)
-	res, err := s.check(r, checkIn{PatientID: d.PatientID, SlotID: d.Slot.ID, Answers: d.Answers})
+	res, err := s.check(r, checkIn{PatientID: d.PatientID, SlotID: d.Slot.ID, Answers: given})
 	if err != nil {
 		s.formErr(w, r, "book", p, err)
 		return
 	}
-	d.Checked, d.Eligible, d.Result, d.IdemKey = true, res.Eligible, verdictsOut(res.Rules, p.Lang), newIdemKey()
+	d.setVerdicts(verdictsOut(res.Rules, p.Lang))
+	d.Eligible, d.IdemKey = res.Eligible, newIdemKey()
 	status := http.StatusOK
 	if !res.Eligible {
 		status = http.StatusUnprocessableEntity
@@ -178,11 +230,12 @@ func (s *Server) postSlotBook(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	d.Answers = formAnswers(r)
+	var given map[string]*bool
+	d.Answers, given = formAnswers(r)
 	d.PatientID, _ = strconv.ParseInt(r.PostFormValue("patient_id"), 10, 64)
-	_, err = s.book(r, bookIn{SlotID: d.Slot.ID, PatientID: d.PatientID, Answers: d.Answers}, r.PostFormValue("idem"))
+	_, err = s.book(r, bookIn{SlotID: d.Slot.ID, PatientID: d.PatientID, Answers: given}, r.PostFormValue("idem"))
 	if ie, ok := err.(*booking.IneligibleError); ok {
-		d.Checked, d.Result = true, verdictsOut(ie.Result.Rules, p.Lang)
+		d.setVerdicts(verdictsOut(ie.Result.Rules, p.Lang))
 		s.render(w, r, http.StatusUnprocessableEntity, "book", p)
 		return
 	}
@@ -204,6 +257,7 @@ type apptView struct {
 	CanCancel bool
 	Payment   *billing.Payment // the held booking's payment, or the paid one
 	FeeYuan   string
+	Where     string // institution · department, in the page's language (ServiceName is too)
 }
 
 func (s *Server) pageAppointments(w http.ResponseWriter, r *http.Request) {
@@ -218,10 +272,22 @@ func (s *Server) pageAppointments(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var out []apptView
+	insts := map[string]*directory.Institution{} // read once each
 	for _, a := range list {
 		v := apptView{Appointment: a}
 		started := a.VisitState != "" && visit.State(a.VisitState).AnswersLocked() // in progress or ended
 		svc, err := s.bk.Service(r.Context(), a.Service)
+		if err == nil {
+			inst, ok := insts[a.Institution]
+			if !ok {
+				inst, _ = s.dir.Institution(r.Context(), a.Institution)
+				insts[a.Institution] = inst
+			}
+			if inst != nil {
+				n := namesOf(p.Lang, inst, svc)
+				v.ServiceName, v.Where = n.Service, n.Institution+" · "+n.Department
+			}
+		}
 		if err == nil && !started {
 			v.CanCancel = a.CanCancel(s.cfg.Now(), svc.CancelCutoffM) == nil
 		}
@@ -337,7 +403,8 @@ func (s *Server) postRule(r *http.Request) error {
 	pos, _ := strconv.Atoi(r.PostFormValue("position"))
 	rule := &policy.Rule{ID: id, Institution: code, Department: r.PostFormValue("department"), Service: strings.TrimSpace(r.PostFormValue("service")),
 		Code: r.PostFormValue("code"), Source: strings.TrimSpace(r.PostFormValue("source")), MessageZH: strings.TrimSpace(r.PostFormValue("message_zh")),
-		MessageEN: strings.TrimSpace(r.PostFormValue("message_en")), Expr: strings.TrimSpace(r.PostFormValue("expr")), Position: pos, Active: checked(r, "active")}
+		MessageEN: strings.TrimSpace(r.PostFormValue("message_en")), PassedZH: r.PostFormValue("passed_zh"), PassedEN: r.PostFormValue("passed_en"),
+		Expr: strings.TrimSpace(r.PostFormValue("expr")), Position: pos, Active: checked(r, "active")}
 	return s.saveRule(r, rule)
 }
 
@@ -426,69 +493,6 @@ func (s *Server) pageHistory(w http.ResponseWriter, r *http.Request) {
 	p := s.newPage(w, r, "title.history")
 	p.Data = map[string]any{"Inst": inst}
 	s.render(w, r, http.StatusOK, "history", p)
-}
-
-// postHistory takes an uploaded file and starts its import; the progress
-// page follows it.
-func (s *Server) postHistory(w http.ResponseWriter, r *http.Request) {
-	inst, err := s.manage(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	r.Body = http.MaxBytesReader(w, r.Body, maxImport)
-	file, hdr, err := r.FormFile("file")
-	if err != nil {
-		p := s.newPage(w, r, "title.history")
-		p.Data = map[string]any{"Inst": inst}
-		var f errs.Fields
-		f.Add("file", "required")
-		s.formErr(w, r, "history", p, f.Err())
-		return
-	}
-	defer file.Close()
-	if err := nulValues(r.MultipartForm.Value); err != nil {
-		p := s.newPage(w, r, "title.history")
-		p.Data = map[string]any{"Inst": inst}
-		s.formErr(w, r, "history", p, err)
-		return
-	}
-	ct := "text/csv"
-	if strings.HasSuffix(strings.ToLower(hdr.Filename), ".json") {
-		ct = "application/fhir+json"
-	}
-	rep, err := s.importHistory(r, inst, file, ct, r.PostFormValue("department"), true)
-	if err != nil {
-		p := s.newPage(w, r, "title.history")
-		p.Data = map[string]any{"Inst": inst}
-		s.formErr(w, r, "history", p, err)
-		return
-	}
-	http.Redirect(w, r, "/admin/institutions/"+inst.Code+"/history/"+strconv.FormatInt(rep.ID, 10), http.StatusSeeOther)
-}
-
-func (s *Server) pageImport(w http.ResponseWriter, r *http.Request) {
-	inst, err := s.manage(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	id, _ := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	rep, err := s.db.Import(r.Context(), inst.Code, id)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	p := s.newPage(w, r, "title.import")
-	pct := 100
-	if rep.Total > 0 {
-		pct = rep.Processed * 100 / rep.Total
-	}
-	p.Data = map[string]any{"Inst": inst, "Report": rep, "Percent": pct}
-	if rep.Status == "running" {
-		w.Header().Set("Refresh", "1") // the page follows the import
-	}
-	s.render(w, r, http.StatusOK, "import", p)
 }
 
 type usageRow struct {

@@ -56,7 +56,10 @@ func TestPagesForEveryRole(t *testing.T) {
 			"bch-admin": {"/admin/institutions/bch", "/institutions/bch", "/admin/institutions/bch/rules", "/admin/institutions/bch/schedules",
 				"/admin/institutions/bch/history", "/admin/institutions/bch/usage"},
 			"regulator": {"/regulator", "/institutions/xuanwu", "/monitor", "/monitor?month=2020-06&relevant=true", "/monitor/reports/1"},
-			"admin":     {"/regulator", "/admin/institutions/pumch"},
+			// 三员分立: each operator has the page of its duty, none the regulator's or a hospital's.
+			"admin":    {"/ops", "/me"},
+			"secadmin": {"/ops", "/me"},
+			"auditor":  {"/ops", "/me"},
 		}
 		for user, paths := range pages {
 			b := newBrowser(t, e)
@@ -174,7 +177,13 @@ func TestAdminAndRegulatorForms(t *testing.T) {
 		if res.StatusCode != 400 || !strings.Contains(r.last, "此项为必填项") {
 			t.Fatalf("suspend without note: %d", res.StatusCode)
 		}
-		res = r.post("/regulator/changgung/qualification", map[string]string{"csrf": rc, "status": "approved", "approved_on": "2026-11-25"})
+		// Approval goes through Changgung's application (the demo's waits).
+		app := waitingApplication(e, "changgung")
+		r.get("/applications/" + app)
+		if !strings.Contains(r.last, `id="decision-form"`) {
+			t.Fatalf("no decision form: %s", r.last)
+		}
+		res = r.post("/applications/"+app+"/decision", map[string]string{"csrf": rc, "approve": "1", "reasons": "查核合格"})
 		if res.StatusCode != http.StatusSeeOther {
 			t.Fatalf("approve: %d %s", res.StatusCode, r.last)
 		}

@@ -30,6 +30,7 @@ func (s *Server) visitRoutes(mux *http.ServeMux) {
 		{"amend", func(r *http.Request, vc *visitCtx) error { return s.amend(r, vc, readRecordForm(r)) }},
 		{"terminate", s.formTerminate},
 		{"no-show", s.noShow},
+		{"skip", s.skip},
 		{"messages", func(r *http.Request, vc *visitCtx) error {
 			_, err := s.post(r.Context(), vc, actor(r).ID, messageIn{Text: r.PostFormValue("text"), ClientID: r.PostFormValue("client_id")})
 			return err
@@ -189,6 +190,15 @@ type visitPageData struct {
 	Versions   []visit.Record
 	AnswerText []answerLine
 	Editable   bool
+	// InLine: the visit is still to be seen; LineAhead and LineWait are
+	// its position (visit.Position); LastCall: a missed call now marks the
+	// no-show.
+	InLine    bool
+	LineAhead int
+	LineWait  int
+	LastCall  bool
+	// Education is the health education attached to the visit (W-6).
+	Education *visitEducation
 }
 
 type answerLine struct{ Label, Value string }
@@ -207,6 +217,11 @@ func (s *Server) visitPage(w http.ResponseWriter, r *http.Request) (*page, error
 	d := &visitPageData{visitJSON: vj, Doctor: vc.party == visit.PartyDoctor, Patient: vc.party == visit.PartyPatient,
 		Start: vc.v.Start.In(dates.Beijing).Format("2006-01-02 15:04"), Urgencies: visit.Urgencies,
 		Editable: vc.party == visit.PartyPatient && !vc.v.State.AnswersLocked()}
+	if vj.Ahead != nil {
+		d.InLine, d.LineAhead, d.LineWait = true, *vj.Ahead, *vj.ExpectedWaitMinutes
+		act, err := visit.Missed(vc.v.State, vc.v.Calls)
+		d.LastCall = err == nil && act == visit.ActNoShow
+	}
 	if d.Messages, err = s.hub.Since(ctx, vc.v.ID, 0, 500); err != nil {
 		return nil, err
 	}
@@ -241,6 +256,9 @@ func (s *Server) visitPage(w http.ResponseWriter, r *http.Request) (*page, error
 	}
 	if q := vj.Questionnaire; q != nil {
 		d.AnswerText = answerLines(q, vc.v.Answers, p.Lang)
+	}
+	if d.Education, err = s.visitEducationView(ctx, vc, p.Lang); err != nil {
+		return nil, err
 	}
 	p.Title = fmt.Sprintf("%s · %s", vc.v.ServiceName, vc.v.PatientName)
 	p.Data = d
@@ -317,13 +335,8 @@ type doctorPageData struct {
 	Visits []queueRow
 }
 
-// queueRow is a visit of the queue with the red flags its answers raise.
-type queueRow struct {
-	visit.Visit
-	Flags []visit.Flag
-}
-
-// doctorPage is the doctor's workstation: today's queue by slot time.
+// doctorPage is the doctor's workstation: the day's queue, session by
+// session in line order (see queueRow).
 func (s *Server) doctorPage(w http.ResponseWriter, r *http.Request) (*page, error) {
 	p := s.newPage(w, r, "title.doctor")
 	a := actor(r)
@@ -340,22 +353,8 @@ func (s *Server) doctorPage(w http.ResponseWriter, r *http.Request) (*page, erro
 	}
 	s.record(r, "visit.queue", "queue", day, a.Institution, "")
 	d := doctorPageData{Day: day}
-	forms := map[string]*visit.Questionnaire{}
-	for _, v := range q {
-		row := queueRow{Visit: v}
-		if v.Questionnaire != "" {
-			qn, ok := forms[v.Questionnaire]
-			if !ok {
-				if qn, err = s.db.Questionnaire(r.Context(), v.Questionnaire); err != nil && !errs.Is(err, errs.NotFound) {
-					return nil, err
-				}
-				forms[v.Questionnaire] = qn
-			}
-			if qn != nil {
-				row.Flags = qn.Flags(r.Context(), v.Answers)
-			}
-		}
-		d.Visits = append(d.Visits, row)
+	if d.Visits, err = s.queueRows(r.Context(), q); err != nil {
+		return nil, err
 	}
 	p.Data = d
 	return p, nil

@@ -84,6 +84,8 @@ var funcs = template.FuncMap{
 		return strings.Join(names, i18n.T(l, "list.sep"))
 	},
 	"pform": newPractitionerForm,
+	// hm is a time of day in Beijing, 09:20.
+	"hm": func(t time.Time) string { return t.In(dates.Beijing).Format("15:04") },
 	"localtime": func(t time.Time) string {
 		if t.IsZero() {
 			return ""

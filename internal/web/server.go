@@ -68,9 +68,16 @@ type Config struct {
 	// PayLoop is how often unpaid holds are expired and refunds followed
 	// (0: every 5 s; negative: never, the tests call ExpireHolds).
 	PayLoop time.Duration
+	// QualificationLoop is how often re-validations are reminded and lapsed
+	// approvals suspended (N-23; 0: every 10 minutes; negative: never, the
+	// tests call Revalidate).
+	QualificationLoop time.Duration
 	// Observability and proxies (obs.go, clientip.go).
 	TrustedProxies []netip.Prefix    // reverse proxies whose X-Forwarded-For or Forwarded gives the client's address
 	Metrics        *metrics.Registry // where HTTP metrics go (default metrics.Default)
+	// ImportMaxBytes bounds an offline-history import (--import-max-bytes;
+	// 0: DefaultImportMaxBytes, api_import.go).
+	ImportMaxBytes int64
 }
 
 // Server holds the dependencies of the handlers.
@@ -100,6 +107,8 @@ type Server struct {
 	bill         *billing.Service      // payments, refunds, the ledger
 	paySandboxes map[string]PaySandbox // the sandbox providers (nil with real ones)
 	stopPay      context.CancelFunc
+	stopQual     context.CancelFunc // the re-validation loop
+	qualDone     chan struct{}      // closed when it has stopped (nil: not running)
 	courierMu    sync.Mutex
 	courier      courier.Courier // Config.Courier, or the sandbox made at the first dispatch
 	courierKey   []byte          // the sandbox courier's push signing key
@@ -159,6 +168,7 @@ func New(cfg Config, db *sqlstore.DB, al *audit.Logger, log *slog.Logger) (*Serv
 	if err := s.setUpPayments(cfg); err != nil {
 		return nil, err
 	}
+	s.startRevalidation(cfg)
 	s.ins.bureau = cfg.Insurance
 	if s.ins.bureau == nil {
 		c := cfg.InsuranceSandbox
@@ -188,6 +198,10 @@ func defaultBlobDir(db *sqlstore.DB) string {
 // queued, and waits for background sends.
 func (s *Server) Close() {
 	s.stopPay()
+	s.stopQual()
+	if s.qualDone != nil {
+		<-s.qualDone
+	}
 	for _, sb := range s.paySandboxes {
 		sb.Stop()
 	}
@@ -224,6 +238,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
 	mux.HandleFunc("GET /readyz", s.readyz)
 	s.apiRoutes(mux)
+	s.fhirRoutes(mux)
 	s.mountSandboxes(mux)
 	s.htmlRoutes(mux)
 
@@ -232,6 +247,7 @@ func (s *Server) routes() http.Handler {
 		s.fail(w, r, errCSRF())
 	}))
 	var h http.Handler = routePattern(s.methodNotAllowed(mux))
+	h = s.guestFence(h) // a guest of a visit sees its call only (api_guest.go)
 	h = s.authenticate(h)
 	h = cop.Handler(h)
 	h = s.securityHeaders(h)

@@ -88,7 +88,7 @@ func (e *env) doctorSlot(service, institution, doctorToken string, skip map[floa
 func (e *env) bookVisit(token string, patient int64, slot map[string]any, key string) float64 {
 	e.t.Helper()
 	b := e.req("POST", "/api/v1/appointments", token, map[string]any{"slot_id": slot["id"], "patient_id": patient,
-		"answers": map[string]bool{"first_visit": strings.HasSuffix(slot["service"].(string), "-fv")}}, "Idempotency-Key", key)
+		"answers": withNo(map[string]bool{"first_visit": strings.HasSuffix(slot["service"].(string), "-fv")})}, "Idempotency-Key", key)
 	if b.status != 201 {
 		e.t.Fatalf("book: %d %s", b.status, b.raw)
 	}

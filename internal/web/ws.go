@@ -38,13 +38,22 @@ type wsOut struct {
 // apiWS is a visit's live connection: first every stored message after
 // ?after= (in order), then live events; the client posts messages, read
 // marks, call events and WebRTC signalling on it. Only the visit's
-// patient (or guardian) and doctor may join; the join is audited.
+// patient (or guardian) and doctor may join; the join is audited. A
+// guest of the visit joins by its own route (api_guest.go).
 func (s *Server) apiWS(w http.ResponseWriter, r *http.Request) {
 	vc, err := s.loadVisit(r, true)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
+	s.visitSocket(w, r, vc, actor(r).ID, nil)
+}
+
+// visitSocket serves a visit's connection to a participant: an account,
+// or a guest g (accountID then -g.ID) who may post messages and signal,
+// nothing else, and whose socket closes when the doctor removes them or
+// the visit ends.
+func (s *Server) visitSocket(w http.ResponseWriter, r *http.Request, vc *visitCtx, accountID int64, g *visit.Guest) {
 	after, _ := strconv.ParseInt(r.URL.Query().Get("after"), 10, 64)
 	// The server's read and write timeouts are for requests; a visit's
 	// connection lives as long as the visit (pings keep it honest).
@@ -60,7 +69,7 @@ func (s *Server) apiWS(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
 	defer cancel()
 
-	accountID, lang := actor(r).ID, apiLang(r)
+	lang := apiLang(r)
 	sub := s.hub.Join(vc.v.ID, accountID, vc.party)
 	defer sub.Leave()
 	var state atomic.Value
@@ -88,6 +97,19 @@ func (s *Server) apiWS(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		write(ctx, c, wsOut{Event: chat.Event{Type: "state", State: state.Load().(visit.State)}})
+		// Where the visit stands in its session's line, if still to be
+		// seen; then each time the line moves (lineEvent).
+		cur := *vc.v
+		cur.State = state.Load().(visit.State)
+		if p, err := s.position(ctx, &cur); err == nil && p != nil {
+			data, _ := json.Marshal(p)
+			write(ctx, c, wsOut{Event: chat.Event{Type: lineEvent, Data: data}})
+		}
+		// Who is in the call (guests with their roles); again whenever a
+		// guest is invited, joins, leaves or is removed.
+		if s.writeParticipants(ctx, c, vc.v, lang) != nil {
+			return
+		}
 		ping := time.NewTicker(30 * time.Second)
 		defer ping.Stop()
 		for {
@@ -113,7 +135,21 @@ func (s *Server) apiWS(w http.ResponseWriter, r *http.Request) {
 				if e.Type == "state" {
 					state.Store(e.State)
 				}
+				if e.Type == participantsEvent {
+					if g != nil && !s.guestStillIn(ctx, g, state.Load().(visit.State)) {
+						c.Close(guestRemovedStatus, "removed")
+						return
+					}
+					if s.writeParticipants(ctx, c, vc.v, lang) != nil {
+						return
+					}
+					continue
+				}
 				if write(ctx, c, wsOut{Event: e}) != nil {
+					return
+				}
+				if g != nil && e.Type == "state" && e.State.Final() {
+					c.Close(websocket.StatusNormalClosure, "visit ended")
 					return
 				}
 			case out := <-replies:
@@ -146,9 +182,15 @@ func (s *Server) apiWS(w http.ResponseWriter, r *http.Request) {
 				sub.Relay(chat.Event{Type: "signal", Data: in.Data})
 			}
 		case "read":
-			err = s.markRead(ctx, &cur, accountID, in.Seq)
+			if g == nil { // a guest's read marks are not kept
+				err = s.markRead(ctx, &cur, accountID, in.Seq)
+			}
 		case "call":
-			err = s.callEvent(ctx, &cur, in.Event)
+			if g != nil { // the call's times are the visit's parties'
+				err = errs.E(errs.Forbidden)
+			} else {
+				err = s.callEvent(ctx, &cur, in.Event)
+			}
 		}
 		if err != nil {
 			_, body := describe(err, lang)

@@ -123,6 +123,9 @@
         case 'signal':
           onSignal(f.data);
           break;
+        case 'line':
+          showLine(f.data);
+          break;
         case 'error':
           if (f.error) alert(f.error.message);
           break;
@@ -133,6 +136,25 @@
       setTimeout(connect, backoff);
       backoff = Math.min(backoff * 2, 10000);
     };
+  }
+
+  // showLine shows where the visit stands in its session's line: how many
+  // are ahead, the expected wait and the estimated time (moved when the
+  // doctor runs late), as the server tells each time the line moves.
+  var lineNote = document.getElementById('line-note');
+  var estimated = document.getElementById('visit-estimated');
+  function showLine(p) {
+    if (!p) return;
+    if (lineNote) {
+      lineNote.dataset.ahead = p.ahead;
+      lineNote.textContent = p.ahead > 0
+        ? lineNote.dataset.tAhead.replace('{n}', p.ahead).replace('{m}', p.expected_wait_minutes)
+        : lineNote.dataset.tNext;
+    }
+    if (estimated && p.estimated_at) {
+      var hm = new Date(p.estimated_at).toLocaleTimeString('en-GB', {timeZone: 'Asia/Shanghai', hour: '2-digit', minute: '2-digit', hour12: false});
+      estimated.textContent = estimated.dataset.tEstimated.replace('{t}', hm);
+    }
   }
 
   if (form) {

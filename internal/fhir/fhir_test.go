@@ -1,0 +1,116 @@
+package fhir
+
+import (
+	"errors"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/yunyi-health/yunyi/internal/history"
+	"github.com/yunyi-health/yunyi/internal/i18n"
+)
+
+const rid = "11010819800506002X"
+
+func bundle(entries ...string) string {
+	return `{"resourceType":"Bundle","type":"collection","meta":{"tag":[{"code":"x"}]},"entry":[` + strings.Join(entries, ",") + `]}`
+}
+
+var patient = `{"fullUrl":"urn:uuid:p1","resource":{"resourceType":"Patient","id":"p1","identifier":[{"system":"` + ResidentIDSystem + `","value":"` + rid + `"}]}}`
+
+func enc(id, extra string) string {
+	return `{"fullUrl":"urn:uuid:` + id + `","resource":{"resourceType":"Encounter","id":"` + id + `","status":"finished","subject":{"reference":"urn:uuid:p1"},"period":{"start":"2026-10-01T09:00:00+08:00"}` + extra + `}}`
+}
+
+// A malformed bundle is refused with its problem in words, where it is,
+// and never a Go type or the decoder's own message.
+func TestMalformedBundles(t *testing.T) {
+	cases := []struct {
+		name, body, code string
+		en               []string // in the English text
+	}{
+		{"not JSON", `hello`, "json_syntax", []string{"not valid JSON near byte 1"}},
+		{"an array", `[1,2]`, "fhir_not_object", nil},
+		{"another resource", `{"resourceType":"Patient","id":"x"}`, "fhir_not_bundle", []string{"Patient"}},
+		{"no resourceType", `{"entry":[]}`, "fhir_not_bundle", nil},
+		{"resourceType a number", `{"resourceType":5}`, "json_type", []string{"Bundle.resourceType must be a string, but the file has a number"}},
+		{"entry an object", `{"resourceType":"Bundle","entry":{}}`, "fhir_entry_array", nil},
+		{"period.start a number", bundle(patient, enc("e1", "")[:len(enc("e1", ""))-2]+`,"serviceType":{"coding":[{"code":5}]}}}`), "json_type",
+			[]string{"Bundle.entry[1].resource.serviceType.coding.code must be a string, but the file has a number"}},
+		{"identifier an object", bundle(`{"resource":{"resourceType":"Patient","identifier":{"system":"x"}}}`), "json_type",
+			[]string{"Bundle.entry[0].resource.identifier must be an array, but the file has an object"}},
+		{"subject a string", bundle(`{"resource":{"resourceType":"Encounter","subject":"Patient/1"}}`), "json_type",
+			[]string{"Bundle.entry[0].resource.subject must be an object, but the file has a string"}},
+		{"cut short", bundle(patient)[:60], "json_eof", nil},
+		{"a missing comma", `{"resourceType":"Bundle" "entry":[]}`, "json_syntax", []string{"near byte 25"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := ReadBundle(strings.NewReader(c.body), "h1", "derm", map[string]bool{"derm": true})
+			var fe *history.FileError
+			if !errors.As(err, &fe) || fe.Code != c.code {
+				t.Fatalf("%v, want %s", err, c.code)
+			}
+			en, zh := fe.Text(i18n.EN), fe.Text(i18n.ZH)
+			for _, s := range []string{en, zh} {
+				if strings.Contains(s, "Go ") || strings.Contains(s, "json:") || strings.Contains(s, "unmarshal") || strings.Contains(s, "%!") ||
+					strings.Contains(s, "struct") || strings.Contains(s, "import.") {
+					t.Fatalf("%q", s)
+				}
+			}
+			for _, want := range c.en {
+				if !strings.Contains(en, want) {
+					t.Fatalf("%q, want %q in it", en, want)
+				}
+			}
+		})
+	}
+}
+
+// Encounters become visits with their Patient's resident ID and their
+// Condition's ICD-10 code, whatever the order of the entries; a Condition
+// coded only in SNOMED CT keeps its name without a code; what cannot be
+// used is a problem of its entry.
+func TestReadBundle(t *testing.T) {
+	cond := func(id, enc, system, code string) string {
+		return `{"resource":{"resourceType":"Condition","id":"` + id + `","encounter":{"reference":"urn:uuid:` + enc + `"},"verificationStatus":{"coding":[{"code":"confirmed"}]},"code":{"coding":[{"system":"` + system + `","code":"` + code + `","display":"名"}]}}}`
+	}
+	body := bundle(
+		enc("e1", ""),
+		cond("c1", "e1", "http://hl7.org/fhir/sid/icd-10", "L20.9"),
+		enc("e2", `,"serviceType":{"coding":[{"system":"`+DepartmentSystem+`","code":"growth"}]}`),
+		cond("c2", "e2", "http://snomed.info/sct", "232353008"),
+		`{"resource":{"resourceType":"Observation","id":"o"}}`,
+		enc("e3", "")[:len(enc("e3", ""))-2]+`,"status":"planned"}}`,
+		`{"resource":{"resourceType":"Encounter","id":"e4","subject":{"reference":"urn:uuid:nobody"},"period":{"start":"2026-01-01"}}}`,
+		patient,
+	)
+	res, err := ReadBundle(strings.NewReader(body), "h1", "derm", map[string]bool{"derm": true, "growth": true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Visits) != 2 || res.Total != 4 || res.Ignored["Observation"] != 1 {
+		t.Fatalf("%+v", res)
+	}
+	v1, v2 := res.Visits[0], res.Visits[1]
+	if v1.ResidentID != rid || v1.Department != "derm" || v1.DiagnosisCode != "L20.9" || !v1.Definite || v1.Date != "2026-10-01" || res.Index[0] != 1 {
+		t.Fatalf("%+v", v1)
+	}
+	if v2.Department != "growth" || v2.DiagnosisCode != "" || v2.DiagnosisName != "名" || res.Index[1] != 3 {
+		t.Fatalf("%+v", v2)
+	}
+	if len(res.Problems) != 2 || res.Problems[0].Index != 6 || res.Problems[0].Details[0].Code != "fhir_status" || res.Problems[1].Details[0].Code != "fhir_subject" {
+		t.Fatalf("%+v", res.Problems)
+	}
+}
+
+// An entry over history.MaxRecord is refused before it is held.
+func TestBundleEntryTooLong(t *testing.T) {
+	r := io.MultiReader(strings.NewReader(`{"resourceType":"Bundle","entry":[{"resource":{"resourceType":"Patient","id":"`),
+		strings.NewReader(strings.Repeat("x", 3<<20)), strings.NewReader(`"}}]}`))
+	_, err := ReadBundle(r, "h1", "", nil)
+	var fe *history.FileError
+	if !errors.As(err, &fe) || fe.Code != "entry_too_long" || !strings.Contains(fe.Text(i18n.EN), "entry[0]") {
+		t.Fatalf("%v", err)
+	}
+}

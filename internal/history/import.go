@@ -1,0 +1,343 @@
+package history
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/csv"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/yunyi-health/yunyi/internal/dates"
+	"github.com/yunyi-health/yunyi/internal/errs"
+	"github.com/yunyi-health/yunyi/internal/i18n"
+	"github.com/yunyi-health/yunyi/internal/identity"
+	"github.com/yunyi-health/yunyi/internal/visit"
+)
+
+const (
+	// DefaultBatch is how many good visits are written in one transaction.
+	DefaultBatch = 5000
+	// MaxProblems is how many problems a report lists; the others are
+	// counted (Report.ProblemsOmitted).
+	MaxProblems = 1000
+	// MaxRecord bounds one CSV row or one bundle entry: a file whose row
+	// (or entry) is longer is refused, so that a reader never holds more.
+	MaxRecord = 1 << 20
+)
+
+// FileError is a file that cannot be imported as a whole (a wrong
+// header, not a FHIR Bundle, malformed JSON, a row too long); its detail
+// names the problem in words.
+type FileError struct{ Detail }
+
+func (e *FileError) Error() string { return e.Text(i18n.EN) }
+
+// FileErr makes a FileError of a code of the catalogue's "import.".
+func FileErr(code string, args ...string) *FileError {
+	return &FileError{Detail{Code: code, Args: args}}
+}
+
+// ErrRecordTooLong is returned by a RecordLimit's reader past MaxRecord.
+var ErrRecordTooLong = errors.New("history: record too long")
+
+// RecordLimit wraps the reader of a decoder that reads one record at a
+// time (csv.Reader, json.Decoder): Read fails with ErrRecordTooLong once
+// more than Max bytes were handed out beyond Offset, the decoder's
+// position at the end of its last record. A decoder never buffers a whole
+// record longer than that.
+type RecordLimit struct {
+	R      io.Reader
+	Max    int64
+	Offset func() int64
+	n      int64
+}
+
+func (l *RecordLimit) Read(p []byte) (int, error) {
+	if l.Offset != nil && l.n-l.Offset() > l.Max {
+		return 0, ErrRecordTooLong
+	}
+	n, err := l.R.Read(p)
+	l.n += int64(n)
+	return n, err
+}
+
+// Importer checks visits and writes them in batches.
+type Importer struct {
+	Store       Store
+	Institution string
+	Departments map[string]bool // the institution's department codes
+	Department  string          // of a CSV row that names none ("" : none)
+	Now         time.Time       // visits after its day (Beijing) are refused
+	Batch       int             // visits a transaction (DefaultBatch)
+	MaxProblems int             // problems listed (MaxProblems)
+	// Begin, when set, is called once the file is known to be an import
+	// (its CSV header read), before anything is written; its error stops
+	// the import.
+	Begin func() error
+	// Progress, when set, is called after every batch written (the
+	// report is the importer's: read it, do not keep it).
+	Progress func(*Report)
+}
+
+// run is one import under way.
+type run struct {
+	im    *Importer
+	rep   *Report
+	batch []Visit
+	today string
+	max   int
+}
+
+func (im *Importer) start(rep *Report) *run {
+	b := im.Batch
+	if b <= 0 {
+		b = DefaultBatch
+	}
+	m := im.MaxProblems
+	if m <= 0 {
+		m = MaxProblems
+	}
+	if rep.Problems == nil {
+		rep.Problems = []Problem{}
+	}
+	return &run{im: im, rep: rep, batch: make([]Visit, 0, b), today: im.Now.In(dates.Beijing).Format(dates.Layout), max: m}
+}
+
+func (x *run) problem(p Problem) {
+	x.rep.Failed++
+	x.rep.Processed++
+	if len(x.rep.Problems) < x.max {
+		p.Localize(i18n.EN)
+		x.rep.Problems = append(x.rep.Problems, p)
+	} else {
+		x.rep.ProblemsOmitted++
+	}
+}
+
+// add checks v and queues it for writing, or records its problems.
+func (x *run) add(ctx context.Context, v Visit, index, line int) error {
+	if ds := x.check(&v); len(ds) > 0 {
+		x.problem(Problem{Index: index, Line: line, Details: ds})
+		return nil
+	}
+	x.batch = append(x.batch, v)
+	if len(x.batch) == cap(x.batch) {
+		return x.flush(ctx)
+	}
+	return nil
+}
+
+func (x *run) flush(ctx context.Context) error {
+	if len(x.batch) > 0 {
+		n, err := x.im.Store.InsertVisits(ctx, x.batch)
+		if err != nil {
+			return err
+		}
+		x.rep.Imported += n
+		x.rep.Duplicates += len(x.batch) - n
+		x.rep.Processed += len(x.batch)
+		clear(x.batch) // let the strings go
+		x.batch = x.batch[:0]
+	}
+	if x.im.Progress != nil {
+		x.im.Progress(x.rep)
+	}
+	return ctx.Err()
+}
+
+// shown bounds a value of the file echoed in a problem.
+func shown(s string) string {
+	const max = 64
+	if len(s) <= max {
+		return s
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
+
+// check returns what is wrong with v: a valid resident ID, a department
+// of the institution, a date that is a day between the patient's birth
+// (from the resident ID) and today, and a diagnosis code, when given, of
+// the shipped ICD-10 list (written as the list writes it).
+func (x *run) check(v *Visit) []Detail {
+	var ds []Detail
+	rid, ridErr := identity.ParseResidentID(v.ResidentID, x.im.Now)
+	if ridErr != nil {
+		code := "resident_id_format"
+		var e *errs.Error
+		if errors.As(ridErr, &e) && len(e.Fields) > 0 && e.Fields[0].Code != "required" {
+			code = e.Fields[0].Code
+		}
+		if v.ResidentID == "" {
+			ds = append(ds, Detail{Code: "no_resident_id"})
+		} else {
+			ds = append(ds, Detail{Code: "resident_id", Refs: []string{"field." + code}})
+		}
+	}
+	switch {
+	case v.Department == "":
+		ds = append(ds, Detail{Code: "no_department"})
+	case !x.im.Departments[v.Department]:
+		ds = append(ds, Detail{Code: "department", Args: []string{shown(v.Department)}})
+	}
+	if _, err := time.Parse(dates.Layout, v.Date); err != nil {
+		ds = append(ds, Detail{Code: "visit_date", Args: []string{shown(v.Date)}})
+	} else if v.Date > x.today {
+		ds = append(ds, Detail{Code: "future", Args: []string{v.Date, x.today}})
+	} else if ridErr == nil && v.Date < rid.Birth.Format(dates.Layout) {
+		ds = append(ds, Detail{Code: "before_birth", Args: []string{v.Date}})
+	}
+	if v.DiagnosisCode != "" {
+		if c, ok := visit.LookupICD(v.DiagnosisCode); ok {
+			v.DiagnosisCode = c.Code
+			if v.DiagnosisName == "" {
+				v.DiagnosisName = c.Name
+			}
+		} else {
+			ds = append(ds, Detail{Code: "icd", Args: []string{shown(v.DiagnosisCode)}})
+		}
+	}
+	return ds
+}
+
+// CSV imports a CSV stream with CSVHeader: rows are read, checked and
+// written DefaultBatch at a time, so that memory stays the same whatever
+// the length. Bad rows are problems numbered by row and by their line in
+// the file; a wrong header or a row longer than MaxRecord is a
+// *FileError; an error of r (a size limit, a broken connection) is
+// returned as it is. What was written before an error stays (a new import
+// of the same file counts it as duplicates).
+func (im *Importer) CSV(ctx context.Context, r io.Reader, rep *Report) error {
+	x := im.start(rep)
+	lim := &RecordLimit{R: r, Max: MaxRecord}
+	cr := csv.NewReader(lim)
+	lim.Offset = cr.InputOffset
+	cr.FieldsPerRecord = -1
+	cr.TrimLeadingSpace = true
+	cr.ReuseRecord = true
+	head, err := cr.Read()
+	if err != nil {
+		var pe *csv.ParseError
+		switch {
+		case err == io.EOF:
+			return FileErr("no_header", strings.Join(CSVHeader, ","))
+		case errors.Is(err, ErrRecordTooLong):
+			return FileErr("header", strings.Join(CSVHeader, ","))
+		case errors.As(err, &pe):
+			return FileErr("header", strings.Join(CSVHeader, ","))
+		}
+		return err
+	}
+	if len(head) != len(CSVHeader) {
+		return FileErr("header", strings.Join(CSVHeader, ","))
+	}
+	for i, h := range head {
+		if strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")) != CSVHeader[i] {
+			return FileErr("header", strings.Join(CSVHeader, ","))
+		}
+	}
+	if im.Begin != nil {
+		if err := im.Begin(); err != nil {
+			return err
+		}
+	}
+	lastLine, _ := cr.FieldPos(0)
+	for row := 1; ; row++ {
+		rec, err := cr.Read()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			var pe *csv.ParseError
+			switch {
+			case errors.Is(err, ErrRecordTooLong):
+				return FileErr("row_too_long", strconv.Itoa(lastLine), strconv.Itoa(MaxRecord>>20))
+			case errors.As(err, &pe):
+				x.rep.Total++
+				code := "csv_quote"
+				if errors.Is(pe.Err, csv.ErrBareQuote) {
+					code = "csv_bare_quote"
+				}
+				x.problem(Problem{Index: row, Line: pe.StartLine, Details: []Detail{{Code: code, Args: []string{strconv.Itoa(pe.Line)}}}})
+				lastLine = pe.Line
+				continue
+			}
+			return err
+		}
+		x.rep.Total++
+		line, _ := cr.FieldPos(0)
+		lastLine = line
+		if len(rec) != len(CSVHeader) {
+			x.problem(Problem{Index: row, Line: line, Details: []Detail{{Code: "fields", Args: []string{strconv.Itoa(len(rec)), strconv.Itoa(len(CSVHeader))}}}})
+			continue
+		}
+		var definite bool
+		switch strings.ToLower(strings.TrimSpace(rec[5])) {
+		case "1", "true", "yes", "y", "是":
+			definite = true
+		case "0", "false", "no", "n", "否", "":
+		default:
+			x.problem(Problem{Index: row, Line: line, Details: []Detail{{Code: "definite", Args: []string{shown(rec[5])}}}})
+			continue
+		}
+		v := Visit{Institution: im.Institution, ResidentID: strings.ToUpper(strings.TrimSpace(rec[0])), Department: strings.TrimSpace(rec[1]),
+			Date: strings.TrimSpace(rec[2]), DiagnosisCode: strings.TrimSpace(rec[3]), DiagnosisName: strings.TrimSpace(rec[4]), Definite: definite, Source: "csv"}
+		if v.Department == "" {
+			v.Department = im.Department
+		}
+		v.ExternalID = CSVExternalID(v)
+		if err := x.add(ctx, v, row, line); err != nil {
+			return err
+		}
+	}
+	return x.flush(ctx)
+}
+
+// CSVExternalID is a CSV visit's identity: the same person, department,
+// day and diagnosis code (as the file writes it) is the same visit however
+// often it is imported.
+func CSVExternalID(v Visit) string {
+	h := sha256.Sum256([]byte(v.ResidentID + "\x00" + v.Department + "\x00" + v.Date + "\x00" + v.DiagnosisCode))
+	return "csv:" + hex.EncodeToString(h[:12])
+}
+
+// Visits imports visits read from a bundle: index gives each visit's entry
+// number, problems (in entry order) the entries that could not be read as
+// visits; both are reported in entry order.
+func (im *Importer) Visits(ctx context.Context, visits []Visit, index []int, problems []Problem, rep *Report) error {
+	if len(index) != len(visits) {
+		return fmt.Errorf("history: %d visits, %d indexes", len(visits), len(index))
+	}
+	if im.Begin != nil {
+		if err := im.Begin(); err != nil {
+			return err
+		}
+	}
+	x := im.start(rep)
+	p := 0
+	for i, v := range visits {
+		for p < len(problems) && problems[p].Index < index[i] {
+			x.rep.Total++
+			x.problem(problems[p])
+			p++
+		}
+		x.rep.Total++
+		if err := x.add(ctx, v, index[i], 0); err != nil {
+			return err
+		}
+	}
+	for ; p < len(problems); p++ {
+		x.rep.Total++
+		x.problem(problems[p])
+	}
+	return x.flush(ctx)
+}
