@@ -30,9 +30,10 @@ type crawls struct {
 func (s *Server) crawler() *crawl.Crawler {
 	o := crawl.DefaultOptions
 	if s.cfg.Crawl != nil {
-		o = *s.cfg.Crawl
+		o = *s.cfg.Crawl // given options decide (tests with fixture sites on loopback)
+	} else {
+		o.AllowPrivate = os.Getenv("YUNYI_MONITOR_ALLOW_PRIVATE") == "1"
 	}
-	o.AllowPrivate = os.Getenv("YUNYI_MONITOR_ALLOW_PRIVATE") == "1"
 	return &crawl.Crawler{Fetch: crawl.NewFetcher(o), Store: s.db, Now: s.cfg.Now, OnNew: s.alertNegative}
 }
 

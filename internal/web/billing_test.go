@@ -16,6 +16,7 @@ import (
 // eachPayEnv runs fn on a fresh server on every engine, its sandbox
 // providers set by configure.
 func eachPayEnv(t *testing.T, configure func(*Config), fn func(t *testing.T, e *env)) {
+	t.Parallel()
 	sqltest.Each(t, func(t *testing.T, db *sqlstore.DB) { fn(t, newEnv(t, db, relaxed, configure)) })
 }
 

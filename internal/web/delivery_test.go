@@ -93,7 +93,9 @@ func TestDrugsPaidDispatchedDelivered(t *testing.T) {
 			t.Fatalf("another hospital's queue: %d", r.status)
 		}
 		d := e.req("POST", opath+"/dispatch", ph, nil)
-		if d.status != 200 || d.body["status"] != "dispatched" || !strings.HasPrefix(d.body["waybill_no"].(string), "SF") {
+		// The sandbox courier pushes within milliseconds: the answer may
+		// already carry the route it pushed while the dispatch was written.
+		if st := d.body["status"]; d.status != 200 || (st != "dispatched" && st != "delivered") || !strings.HasPrefix(d.body["waybill_no"].(string), "SF") {
 			t.Fatalf("dispatch %d %s", d.status, d.raw)
 		}
 		if r := e.req("GET", path, lm, nil); r.body["status"] != "dispensed" || r.body["fhir_status"] != "completed" {

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -73,9 +75,30 @@ func newEnv(t *testing.T, db *sqlstore.DB, limits map[string][2]float64, configu
 	return &env{t: t, db: db, s: s, ts: ts, clock: c}
 }
 
-// eachEnv runs fn on a fresh server on every engine.
+// eachEnv runs fn on a fresh server on every engine. Tests on envs share
+// nothing, so they run in parallel with each other (see TestMain).
 func eachEnv(t *testing.T, fn func(t *testing.T, e *env)) {
+	t.Parallel()
+	eachEnvAlone(t, fn)
+}
+
+// eachEnvAlone is eachEnv for a test that measures the process (its
+// memory): it runs before the parallel tests start, alone.
+func eachEnvAlone(t *testing.T, fn func(t *testing.T, e *env)) {
 	sqltest.Each(t, func(t *testing.T, db *sqlstore.DB) { fn(t, newEnv(t, db, relaxed)) })
+}
+
+// TestMain runs up to four tests at once unless -test.parallel says
+// otherwise: an env's set-up waits mostly on the store (PostgreSQL's work
+// is another process's), so two cores stay busier with four.
+func TestMain(m *testing.M) {
+	flag.Parse()
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "test.parallel" })
+	if !set {
+		flag.Set("test.parallel", "4")
+	}
+	os.Exit(m.Run())
 }
 
 type resp struct {

@@ -108,7 +108,7 @@ func heapPeak() (stop func() uint64) {
 // their lines, the others counted), and the server's live heap does not
 // grow with the rows (the speed is in `yunyi bench import`).
 func TestHistoryImportStream(t *testing.T) {
-	eachEnv(t, func(t *testing.T, e *env) {
+	eachEnvAlone(t, func(t *testing.T, e *env) { // the heap it measures is the process's
 		admin := e.login("pumch-admin")
 		const rows = 200000
 		syn := &history.Synthetic{Rows: rows, Departments: e.departments("pumch"), Now: testNow(), BadEvery: 150}

@@ -117,8 +117,7 @@ func fixtureSites(t *testing.T) (*httptest.Server, func() map[string]int) {
 }
 
 func TestMonitorCollectsSelectsAndReports(t *testing.T) {
-	t.Setenv("YUNYI_MONITOR_ALLOW_PRIVATE", "1")
-	eachEnv(t, func(t *testing.T, e *env) {
+	eachPayEnv(t, func(c *Config) { c.Crawl.AllowPrivate = true }, func(t *testing.T, e *env) {
 		e.emptyMonitor()
 		site, hits := fixtureSites(t)
 		reg := e.login("regulator")
@@ -389,9 +388,9 @@ func TestDemoHasSeedReport27(t *testing.T) {
 	})
 }
 
-// Without YUNYI_MONITOR_ALLOW_PRIVATE a source on loopback is not fetched.
+// Without AllowPrivate (YUNYI_MONITOR_ALLOW_PRIVATE in production) a
+// source on loopback is not fetched.
 func TestMonitorRefusesPrivateAddresses(t *testing.T) {
-	t.Setenv("YUNYI_MONITOR_ALLOW_PRIVATE", "")
 	eachEnv(t, func(t *testing.T, e *env) {
 		site, hits := fixtureSites(t)
 		reg := e.login("regulator")

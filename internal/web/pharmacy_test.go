@@ -123,7 +123,7 @@ func TestRetailPharmacyDelivers(t *testing.T) {
 		}
 
 		d := e.req("POST", opath+"/dispatch", shop, nil)
-		if d.status != 200 || d.body["status"] != "dispatched" || d.body["waybill_no"] == "" {
+		if st := d.body["status"]; d.status != 200 || (st != "dispatched" && st != "delivered") || d.body["waybill_no"] == "" { // the sandbox may push first
 			t.Fatalf("dispatch %d %s", d.status, d.raw)
 		}
 		if q := string(e.req("GET", "/pharmacy", shop, nil).raw); !strings.Contains(q, `id="orders-dispatched"`) ||
