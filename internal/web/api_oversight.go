@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mime"
 	"net/http"
 	"strconv"
 	"strings"
@@ -773,21 +772,7 @@ func (s *Server) apiRectFile(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	body, err := s.blobs.Open(r.Context(), f.BlobKey)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	defer body.Close()
-	w.Header().Set("Content-Type", f.ContentType)
-	w.Header().Set("Content-Length", strconv.FormatInt(f.Size, 10))
-	w.Header().Set("Cache-Control", "private, no-store")
-	disp := "inline"
-	if f.ContentType == "application/pdf" {
-		disp = "attachment"
-	}
-	w.Header().Set("Content-Disposition", mime.FormatMediaType(disp, map[string]string{"filename": f.Name}))
-	io.Copy(w, body)
+	s.serveStored(w, r, storedFile{Key: f.BlobKey, ContentType: f.ContentType, Name: f.Name, Size: f.Size})
 }
 
 type responseIn struct {

@@ -361,21 +361,7 @@ func (s *Server) apiDocument(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	f, err := s.blobs.Open(r.Context(), d.BlobKey)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	defer f.Close()
-	w.Header().Set("Content-Type", d.ContentType)
-	w.Header().Set("Content-Length", strconv.FormatInt(d.Size, 10))
-	w.Header().Set("Cache-Control", "private, no-store")
-	disp := "inline"
-	if d.ContentType == "application/pdf" {
-		disp = "attachment"
-	}
-	w.Header().Set("Content-Disposition", mime.FormatMediaType(disp, map[string]string{"filename": d.Name}))
-	io.Copy(w, f)
+	s.serveStored(w, r, storedFile{Key: d.BlobKey, ContentType: d.ContentType, Name: d.Name, Size: d.Size})
 }
 
 // decisionIn is the regulator's decision on an application.

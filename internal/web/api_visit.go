@@ -445,21 +445,7 @@ func (s *Server) apiAttachment(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	f, err := s.blobs.Open(r.Context(), a.BlobKey)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	defer f.Close()
-	w.Header().Set("Content-Type", a.ContentType)
-	w.Header().Set("Content-Length", strconv.FormatInt(a.Size, 10))
-	w.Header().Set("Cache-Control", "private, no-store")
-	disp := "inline"
-	if a.ContentType == "application/pdf" {
-		disp = "attachment"
-	}
-	w.Header().Set("Content-Disposition", mime.FormatMediaType(disp, map[string]string{"filename": a.Name}))
-	io.Copy(w, f)
+	s.serveStored(w, r, storedFile{Key: a.BlobKey, ContentType: a.ContentType, Name: a.Name, Size: a.Size})
 }
 
 func (s *Server) apiDeleteAttachment(w http.ResponseWriter, r *http.Request) {
