@@ -173,7 +173,8 @@ func FillNotice(text string, a *Appointment) string {
 	if !strings.Contains(text, "{") {
 		return text
 	}
-	return strings.NewReplacer(NoticeNumber, strconv.Itoa(a.Number), NoticeAt, a.EstimatedAt.In(dates.Beijing).Format("15:04")).Replace(text)
+	text = strings.ReplaceAll(text, NoticeNumber, strconv.Itoa(a.Number))
+	return strings.ReplaceAll(text, NoticeAt, a.EstimatedAt.In(dates.Beijing).Format("15:04"))
 }
 
 // SetEstimate sets EstimatedAt from the service's visit length.

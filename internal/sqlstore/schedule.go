@@ -239,6 +239,10 @@ func lowestFreeNumber(n int) string {
 		WHERE NOT EXISTS (SELECT 1 FROM appointments b WHERE b.slot_id = ` + p + ` AND b.status IN ('booked', 'held') AND b.number = c.n))`
 }
 
+// insertAppointment inserts one appointment; its number follows.
+const insertAppointment = `INSERT INTO appointments (slot_id, patient_id, account_id, service, institution, department, day, kind,
+	status, answers, idem_key, created_at, pay_by, number) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, `
+
 // giveBack is the SET of a slot whose places come back ($2 of them, or 1):
 // their numbers are free again.
 const giveBack = `booked = booked - 1, free_nos = free_nos + 1`
@@ -336,14 +340,17 @@ func (w *bookTx) bookShared(ctx context.Context, idx []int) error {
 		return err
 	}
 	defer take.Close()
-	ins, err := w.tx.PrepareContext(ctx, `INSERT INTO appointments (slot_id, patient_id, account_id, service, institution, department, day, kind,
-		status, answers, idem_key, created_at, pay_by, number) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,
-		CASE WHEN $14 > 0 THEN $14 ELSE `+lowestFreeNumber(1)+` END)
-		ON CONFLICT DO NOTHING RETURNING id, number`)
+	ins, err := w.tx.PrepareContext(ctx, insertAppointment+`$14) ON CONFLICT DO NOTHING RETURNING id, number`)
 	if err != nil {
 		return err
 	}
 	defer ins.Close()
+	var reuse *sql.Stmt // a number given back: prepared only when one is taken
+	defer func() {
+		if reuse != nil {
+			reuse.Close()
+		}
+	}()
 	refused := map[int64]bool{}
 	for _, i := range idx {
 		r := w.reqs[i]
@@ -362,8 +369,17 @@ func (w *bookTx) bookShared(ctx context.Context, idx []int) error {
 		if err != nil {
 			return err
 		}
-		err = ins.QueryRowContext(ctx, r.SlotID, r.PatientID, r.AccountID, t.service, t.institution, t.department, t.day, t.kind,
-			bookStatus(r), r.Answers, r.IdemKey, micros(r.At), micros(r.PayBy), t.number).Scan(&id, &t.number)
+		st, args := ins, []any{r.SlotID, r.PatientID, r.AccountID, t.service, t.institution, t.department, t.day, t.kind,
+			bookStatus(r), r.Answers, r.IdemKey, micros(r.At), micros(r.PayBy), t.number}
+		if t.number == 0 {
+			if reuse == nil {
+				if reuse, err = w.tx.PrepareContext(ctx, insertAppointment+lowestFreeNumber(1)+`) ON CONFLICT DO NOTHING RETURNING id, number`); err != nil {
+					return err
+				}
+			}
+			st, args = reuse, args[:13]
+		}
+		err = st.QueryRowContext(ctx, args...).Scan(&id, &t.number)
 		if errors.Is(err, sql.ErrNoRows) {
 			if err := w.conflict(ctx, i); err != nil {
 				return err
