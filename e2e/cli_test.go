@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/yunyi-health/yunyi/internal/sqlstore"
 	"github.com/yunyi-health/yunyi/internal/sqlstore/sqltest"
@@ -28,7 +29,12 @@ func TestServeDemoKeepsDataAcrossRestarts(t *testing.T) {
 	eachEngine(t, func(t *testing.T, dsn string) {
 		dir := t.TempDir()
 		s := startServer(t, dir, "--demo", "--db", dsn)
+		// The account list is printed before the server serves, but the
+		// reader of its output may not have read it all yet.
 		out := s.Output()
+		for deadline := time.Now().Add(5 * time.Second); !strings.Contains(out, "liming") && time.Now().Before(deadline); out = s.Output() {
+			time.Sleep(10 * time.Millisecond)
+		}
 		if !strings.Contains(out, "demo data loaded") || !strings.Contains(out, "yunyi2026") || !strings.Contains(out, "liming") {
 			t.Fatalf("first start must load and print the demo accounts:\n%s", out)
 		}
