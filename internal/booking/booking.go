@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"sort"
 	"sync"
 	"time"
@@ -251,15 +252,7 @@ const CodeKeyReused = "idempotency_key_reused"
 
 // sameRequest says whether a booking a key made is the one now asked for.
 func sameRequest(a *schedule.Appointment, r Request) bool {
-	if a.SlotID != r.SlotID || a.PatientID != r.PatientID || len(a.Answers) != len(r.Answers) {
-		return false
-	}
-	for k, v := range r.Answers {
-		if got, ok := a.Answers[k]; !ok || got != v {
-			return false
-		}
-	}
-	return true
+	return a.SlotID == r.SlotID && a.PatientID == r.PatientID && maps.Equal(a.Answers, r.Answers)
 }
 
 func (s *Service) book(ctx context.Context, r Request, patient *identity.Patient) (*Booked, error) {

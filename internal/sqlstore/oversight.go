@@ -462,8 +462,19 @@ func (db *DB) OverdueRectifications(ctx context.Context, now time.Time) ([]overs
 }
 
 func (db *DB) StaffAccounts(ctx context.Context, institution string, roles ...string) ([]int64, error) {
-	if len(roles) == 0 {
+	q, args := staffQuery(institution, roles)
+	if q == "" {
 		return nil, nil
+	}
+	return db.IDs(ctx, q, args...)
+}
+
+// staffQuery selects the enabled accounts of some roles, of one
+// institution ("" for all): the one query behind StaffAccounts,
+// InstitutionAdmins and a re-validation's reminders.
+func staffQuery(institution string, roles []string) (string, []any) {
+	if len(roles) == 0 {
+		return "", nil
 	}
 	args := []any{institution}
 	var in []string
@@ -471,5 +482,5 @@ func (db *DB) StaffAccounts(ctx context.Context, institution string, roles ...st
 		args = append(args, r)
 		in = append(in, "$"+strconv.Itoa(len(args)))
 	}
-	return db.IDs(ctx, `SELECT id FROM accounts WHERE ($1 = '' OR institution = $1) AND role IN (`+strings.Join(in, ", ")+`) AND NOT disabled ORDER BY id`, args...)
+	return `SELECT id FROM accounts WHERE ($1 = '' OR institution = $1) AND role IN (` + strings.Join(in, ", ") + `) AND NOT disabled ORDER BY id`, args
 }

@@ -414,39 +414,14 @@ func (db *DB) RemindRevalidations(ctx context.Context, until string, at time.Tim
 }
 
 // adminAccounts are the institution's admin accounts (they are told of
-// its re-validation).
+// its re-validation), read in the re-validation's transaction.
 func adminAccounts(ctx context.Context, tx *sql.Tx, institution string) ([]int64, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT id FROM accounts WHERE role = 'institution_admin' AND institution = $1 AND NOT disabled ORDER BY id`, institution)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var ids []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	return ids, rows.Err()
+	q, args := staffQuery(institution, []string{"institution_admin"})
+	return scanIDs(tx.QueryContext(ctx, q, args...))
 }
 
 // InstitutionAdmins lists the admin accounts of an institution (they are
 // told of the regulator's decisions).
 func (db *DB) InstitutionAdmins(ctx context.Context, institution string) ([]int64, error) {
-	rows, err := db.query(ctx, `SELECT id FROM accounts WHERE role = 'institution_admin' AND institution = $1 AND NOT disabled ORDER BY id`, institution)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var ids []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	return ids, rows.Err()
+	return db.StaffAccounts(ctx, institution, "institution_admin")
 }
