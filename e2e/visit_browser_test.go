@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -122,6 +123,11 @@ func TestBrowserOnlineVisit(t *testing.T) {
 	// Another family's child takes number 1 of the session: 李小雨 is number 2.
 	first := bookOtherFamily(t, s.URL, slots[0])
 	bookFirstVisit(t, pat, prun, s.URL, slots[0], "李小雨")
+	// 分时段预约: number 2 of the session and its estimated time, on the
+	// visit page (and in 我的预约, checked in the booking test).
+	if n, at := text(pat, t, "#visit-number"), text(pat, t, "#visit-estimated"); n != "第 2 号" || !strings.HasPrefix(at, "预计 ") {
+		t.Fatalf("number and time: %q %q", n, at)
+	}
 	prun("upload a photo of the rash",
 		chromedp.SetUploadFiles(css("#file"), []string{photo}),
 		chromedp.Click(css("#upload")),
@@ -179,22 +185,67 @@ func TestBrowserOnlineVisit(t *testing.T) {
 	}
 	prun("the doctor's read mark", chromedp.WaitVisible(css(`#chat-log li.mine[data-seq="1"] .read`)))
 
+	// A guest in the call (issue 14, N-4): the guardian invites the child's
+	// community doctor from the visit page; the one-time link goes by SMS
+	// (the sandbox's log); the guest opens it in a third browser, gives a
+	// real name and licence number, and appears to everyone in the call.
+	const guestPhone = "13912345678"
+	prun("the guardian invites the community doctor",
+		chromedp.Click(css("#guest-invite summary")),
+		fill("#guest-phone", guestPhone),
+		chromedp.SetValue(css("#guest-role"), "clinician"),
+		chromedp.Click(css("#guest-invite-send")),
+		chromedp.WaitVisible(css(`#guest-list tr[data-status=invited]`)),
+	)
+	link := guestLinkFromSMS(t, s.URL, guestPhone)
+	guest := mediaBrowser(t)
+	grun := steps(t, guest)
+	grun("the guest opens the link and joins",
+		chromedp.Navigate(link),
+		chromedp.WaitVisible(css("#guest-join")),
+		fill(`input[name=name]`, "赵社区"),
+		fill(`input[name=licence_no]`, "110105199001011234"),
+		chromedp.Click(css(`#guest-join button[type=submit]`)),
+		chromedp.WaitVisible(css("#guest-call")),
+	)
+	waitFor(t, guest, `document.getElementById('guest-participants').textContent.includes('社区医生：赵社区')`)
+	// The doctor's page learns of the guest live, and records the clinician
+	// as present with the child (N-4).
+	waitFor(t, doc, `document.getElementById('participants').textContent.includes('社区医生：赵社区')`)
+	drun("the doctor records the clinician present",
+		chromedp.Reload(),
+		chromedp.WaitVisible(css(`#guest-list tr[data-status=joined] .mark-present`)),
+		chromedp.Click(css(`#guest-list tr[data-status=joined] .mark-present`)),
+		chromedp.WaitVisible(css(`#guest-list tr[data-status=joined] .badge.ok`)),
+	)
+	// The guest sees nothing else of the visit: the record's page is not found.
+	denied, err := chromedp.Run(guest, chromedp.Evaluate[int](`fetch(location.origin + '`+visitURL+`').then(r => r.status)`, chromedp.EvalAwaitPromise))
+	if err != nil || denied != 404 {
+		t.Fatalf("a guest reached the visit page: %d %v", denied, err)
+	}
+
 	// Video through the TURN relay only: proves the embedded relay works.
+	// Three in the call: each pair of browsers holds its own connection.
 	prun("guardian on the relay-only page", chromedp.Navigate(s.URL+visitURL+"?relay=1"), chromedp.WaitVisible(css("#video")))
 	drun("doctor on the relay-only page", chromedp.Navigate(s.URL+visitURL+"?relay=1"), chromedp.WaitVisible(css("#video-start")))
-	// The offer goes to whoever is connected: wait until the doctor's page
+	// The call goes to whoever is connected: wait until the doctor's page
 	// sees the guardian online.
 	waitFor(t, doc, `document.getElementById('presence').textContent.includes('患者')`)
 	drun("start the video", chromedp.Click(css("#video-start")))
 	drun("connected (doctor)", chromedp.WaitVisible(css(`#video-status[data-state=connected]`)))
 	prun("connected (guardian)", chromedp.WaitVisible(css(`#video-status[data-state=connected]`)))
+	grun("connected (guest)", chromedp.WaitVisible(css(`#video-status[data-state=connected]`)))
 	drun("the media goes through the relay", chromedp.WaitVisible(css(`#video-status[data-path=relay]`)))
-	streaming, err := chromedp.Run(doc, chromedp.Evaluate[bool](`document.getElementById('remote-video').srcObject !== null`))
-	if err != nil || !streaming {
-		t.Fatalf("no remote stream: %v", err)
+	for _, b := range []ctxT{doc, pat, guest} {
+		waitFor(t, b, `document.querySelectorAll('#videos figure.peer[data-state=connected]').length === 2 &&
+			[...document.querySelectorAll('#videos figure.peer video')].every(v => v.srcObject !== null)`)
+	}
+	if txt := text(doc, t, "#videos"); !strings.Contains(txt, "社区医生：赵社区") {
+		t.Fatalf("the guest's video is not named on the doctor's page: %q", txt)
 	}
 	time.Sleep(1200 * time.Millisecond)
 	drun("hang up", chromedp.Click(css("#video-hangup")), chromedp.WaitVisible(css(`#video-status[data-state=ended]`)))
+	grun("the doctor's hang-up ends the guest's call", chromedp.WaitVisible(css(`#video-status[data-state=ended]`)))
 
 	drun("write and sign the record",
 		fill("#rec-cc", "面部躯干红斑伴瘙痒 5 天"),
@@ -210,6 +261,16 @@ func TestBrowserOnlineVisit(t *testing.T) {
 	prun("the guardian sees the record", chromedp.WaitVisible(css("#signed-record")))
 	if txt := text(pat, t, "#visit-state"); txt != "已完成" {
 		t.Fatalf("state %q", txt)
+	}
+	// The guardian downloads the visit summary (门诊病历) from the page.
+	pdf, err := chromedp.Run(pat, chromedp.Evaluate[string](`fetch(document.getElementById('summary-pdf').href).then(r =>
+		r.arrayBuffer().then(b => r.status + ' ' + r.headers.get('Content-Type') + ' ' + String.fromCharCode(...new Uint8Array(b.slice(0, 5)))))`, chromedp.EvalAwaitPromise))
+	if err != nil || pdf != "200 application/pdf %PDF-" {
+		t.Fatalf("summary download: %q %v", pdf, err)
+	}
+	grun("the visit over, the guest's link ends", chromedp.Navigate(link), chromedp.WaitVisible(css("main")))
+	if txt := text(guest, t, "main"); strings.Contains(txt, "加入问诊") {
+		t.Fatalf("the guest link still opens after the visit: %q", txt)
 	}
 	var v1 map[string]any
 	api(t, "GET", s.URL+"/api/v1"+visitURL, apiLogin(t, s.URL, "liming"), nil, &v1)
@@ -331,3 +392,26 @@ func bookFirstVisit(t *testing.T, ctx ctxT, run func(string, ...chromedp.Action[
 		chromedp.WaitVisible(css("#pre-consult-form")),
 	)
 }
+
+// guestLinkFromSMS reads the guest link sent to a phone from the SMS
+// sandbox's log (as the platform's operator sees it).
+func guestLinkFromSMS(t *testing.T, base, phone string) string {
+	t.Helper()
+	tok := apiLogin(t, base, "admin")
+	// The server hands the SMS to the gateway in the background.
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		var log struct{ Messages []map[string]any }
+		if st := api(t, "GET", base+"/api/v1/sandbox/sms?to="+phone, tok, nil, &log); st != 200 {
+			t.Fatalf("sms log: %d", st)
+		}
+		for _, m := range log.Messages {
+			if l := guestLinkRe.FindString(fmt.Sprint(m["text"])); l != "" {
+				return l
+			}
+		}
+	}
+	t.Fatalf("no guest link sent to %s", phone)
+	return ""
+}
+
+var guestLinkRe = regexp.MustCompile(`https?://[^\s]+/guest/[A-Za-z0-9_-]+`)

@@ -17,6 +17,7 @@ func init() {
 		"guest.role.clinician":   {"社区医生", "Community doctor"},
 		"guest.party.doctor":     {"医生", "Doctor"},
 		"guest.party.patient":    {"患者", "Patient"},
+		"guest.party.guest":      {"来宾", "Guest"},
 		"guest.label":            {"%s：%s", "%s: %s"},
 		"guest.status.invited":   {"已邀请", "invited"},
 		"guest.status.joined":    {"已加入", "joined"},

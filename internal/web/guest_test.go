@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -339,6 +340,80 @@ func TestGuestPages(t *testing.T) {
 		}
 		if res := b.get("/guest/" + tok); res.StatusCode != 410 {
 			t.Fatalf("a used link's page: %d", res.StatusCode)
+		}
+	})
+}
+
+// Issue 14: the visit page's guest panel. The guardian invites from the
+// page (a bad number is shown beside its field, nothing sent); the guest
+// is listed as invited with the number masked; another family's guardian
+// has no panel to use; the doctor records a joined clinician as present
+// (N-4) and removes a guest, each through the page's forms.
+func TestGuestPanelOnVisitPage(t *testing.T) {
+	eachEnv(t, func(t *testing.T, e *env) {
+		vpath, _, _ := e.rxVisit("李小雨", nil)
+		page := "/visits/" + strings.TrimPrefix(vpath, "/api/v1/visits/")
+
+		g := newBrowser(t, e)
+		g.login("liming")
+		if g.get(page); !strings.Contains(g.last, `id="guest-invite-form"`) || !strings.Contains(g.last, "患者：李小雨") {
+			t.Fatalf("no guest panel for the guardian: %s", g.last)
+		}
+		csrf := csrfField.FindStringSubmatch(g.last)[1]
+		if res := g.post(page+"/guests", map[string]string{"csrf": csrf, "phone": "123", "role": "clinician"}); res.StatusCode != 400 ||
+			!strings.Contains(g.last, "手机号") || !strings.Contains(g.last, `<details id="guest-invite" open>`) {
+			t.Fatalf("bad number: %d %s", res.StatusCode, g.last)
+		}
+		if res := g.post(page+"/guests", map[string]string{"csrf": csrf, "phone": "13800003333", "role": "clinician"}); res.StatusCode != http.StatusSeeOther {
+			t.Fatalf("invite: %d %s", res.StatusCode, g.last)
+		}
+		if g.get(page); !strings.Contains(g.last, `data-status="invited"`) || !strings.Contains(g.last, "138****3333") {
+			t.Fatalf("the invited guest is not listed: %s", g.last)
+		}
+		// The guardian neither removes nor records presence.
+		if strings.Contains(g.last, "remove-guest") || strings.Contains(g.last, "mark-present") {
+			t.Fatal("the guardian sees the doctor's guest buttons")
+		}
+		e.s.bg.Wait()
+		sms := e.req("GET", "/api/v1/sandbox/sms?to=13800003333", e.login("admin"), nil)
+		link := regexp.MustCompile(`http://[^\s"]+/guest/[A-Za-z0-9_-]+`).FindString(string(sms.raw))
+		if link == "" {
+			t.Fatalf("no link by SMS: %s", sms.raw)
+		}
+		if _, r := e.guestJoin(guestToken(t, link), "赵社区", "110105199001011234"); r.status != 201 {
+			t.Fatalf("join %d %s", r.status, r.raw)
+		}
+
+		// Another family: not found, no panel.
+		o := newBrowser(t, e)
+		e.family("panel-other", "王小明")
+		o.loginAs("panel-other", "secret-123")
+		if res := o.get(page); res.StatusCode != 404 || strings.Contains(o.last, "guest-invite-form") {
+			t.Fatalf("another family sees the visit: %d", res.StatusCode)
+		}
+
+		d := newBrowser(t, e)
+		d.login("bch-dermatology-doctor")
+		d.get(page)
+		m := regexp.MustCompile(`action="(/visits/\d+/guests/(\d+)/clinician-present)"`).FindStringSubmatch(d.last)
+		if m == nil || !strings.Contains(d.last, "社区医生：赵社区") {
+			t.Fatalf("the doctor has no clinician-present button: %s", d.last)
+		}
+		dc := csrfField.FindStringSubmatch(d.last)[1]
+		if res := d.post(m[1], map[string]string{"csrf": dc}); res.StatusCode != http.StatusSeeOther {
+			t.Fatalf("clinician present: %d %s", res.StatusCode, d.last)
+		}
+		if d.get(page); !strings.Contains(d.last, "已记录在场（N-4）") || strings.Contains(d.last, "mark-present") {
+			t.Fatalf("presence not shown: %s", d.last)
+		}
+		if res := d.post("/visits/"+strings.TrimPrefix(vpath, "/api/v1/visits/")+"/guests/"+m[2]+"/remove", map[string]string{"csrf": dc}); res.StatusCode != http.StatusSeeOther {
+			t.Fatalf("remove: %d %s", res.StatusCode, d.last)
+		}
+		if d.get(page); !strings.Contains(d.last, `data-status="removed"`) {
+			t.Fatalf("not removed: %s", d.last)
+		}
+		if a := e.auditActions(vpath); a["visit.guest.invite"] != 1 || a["visit.guest.clinician_present"] != 1 || a["visit.guest.remove"] != 1 {
+			t.Fatalf("audit %v", a)
 		}
 	})
 }

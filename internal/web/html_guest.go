@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"strings"
@@ -101,4 +102,62 @@ func (s *Server) postGuestLeave(w http.ResponseWriter, r *http.Request) {
 	}
 	p.Data = guestPage{Message: p.T("guest.left")}
 	s.render(w, r, http.StatusOK, "guest", p)
+}
+
+// --- the guest panel of the visit page (the guardian's and the doctor's) ---
+
+// guestPanel is what the visit page shows of the call's participants and
+// the visit's guests while the visit is to be seen.
+type guestPanel struct {
+	GuestPanel   bool
+	Participants []participantJSON
+	Guests       []guestJSON
+	GuestRoles   []visit.GuestRole
+}
+
+func (s *Server) fillGuestPanel(r *http.Request, vc *visitCtx, gp *guestPanel, lang i18n.Lang) error {
+	if !vc.v.State.ChatOpen() || (vc.party != visit.PartyDoctor && vc.party != visit.PartyPatient) {
+		return nil
+	}
+	ctx := r.Context()
+	var err error
+	if gp.Participants, err = s.participants(ctx, vc.v, lang); err != nil {
+		return err
+	}
+	gs, err := s.db.VisitGuests(ctx, vc.v.ID)
+	if err != nil {
+		return err
+	}
+	for i := range gs {
+		gp.Guests = append(gp.Guests, guestOut(&gs[i], lang))
+	}
+	gp.GuestPanel, gp.GuestRoles = true, visit.GuestRoles
+	return nil
+}
+
+// guestForms are the visit page's forms over the guests' JSON handlers:
+// the same checks, audit and notices.
+func (s *Server) guestForms(mux *http.ServeMux) {
+	for _, f := range []struct {
+		path string
+		do   func(ctx context.Context, c call, _ none) (guestJSON, error)
+	}{
+		{"remove", s.removeGuest},
+		{"clinician-present", s.clinicianPresent},
+	} {
+		do := f.do
+		mux.HandleFunc("POST /visits/{id}/guests/{gid}/"+f.path, s.requireLogin(s.visitForm(func(r *http.Request, vc *visitCtx) error {
+			_, err := do(r.Context(), call{Actor: actor(r), r: r}, none{})
+			return err
+		})))
+	}
+}
+
+// formInviteGuest sends an invitation from the visit page, which then
+// lists the guest as invited (the link itself goes to the guest's phone
+// only).
+func (s *Server) formInviteGuest(r *http.Request, vc *visitCtx) error {
+	_, err := s.inviteGuest(r.Context(), call{Actor: actor(r), r: r},
+		visit.GuestInvite{Phone: r.PostFormValue("phone"), Role: visit.GuestRole(r.PostFormValue("role"))})
+	return err
 }

@@ -31,6 +31,7 @@ func (s *Server) visitRoutes(mux *http.ServeMux) {
 		{"terminate", s.formTerminate},
 		{"no-show", s.noShow},
 		{"skip", s.skip},
+		{"guests", s.formInviteGuest},
 		{"messages", func(r *http.Request, vc *visitCtx) error {
 			_, err := s.post(r.Context(), vc, actor(r).ID, messageIn{Text: r.PostFormValue("text"), ClientID: r.PostFormValue("client_id")})
 			return err
@@ -38,6 +39,7 @@ func (s *Server) visitRoutes(mux *http.ServeMux) {
 	} {
 		mux.HandleFunc("POST /visits/{id}/"+f.path, s.requireLogin(s.visitForm(f.do)))
 	}
+	s.guestForms(mux)
 	mux.HandleFunc("POST /visits/{id}/attachments/{aid}/delete", s.requireLogin(s.visitForm(func(r *http.Request, vc *visitCtx) error {
 		if err := vc.must(visit.PartyPatient); err != nil {
 			return err
@@ -199,6 +201,7 @@ type visitPageData struct {
 	LastCall  bool
 	// Education is the health education attached to the visit (W-6).
 	Education *visitEducation
+	guestPanel
 }
 
 type answerLine struct{ Label, Value string }
@@ -258,6 +261,9 @@ func (s *Server) visitPage(w http.ResponseWriter, r *http.Request) (*page, error
 		d.AnswerText = answerLines(q, vc.v.Answers, p.Lang)
 	}
 	if d.Education, err = s.visitEducationView(ctx, vc, p.Lang); err != nil {
+		return nil, err
+	}
+	if err := s.fillGuestPanel(r, vc, &d.guestPanel, p.Lang); err != nil {
 		return nil, err
 	}
 	p.Title = fmt.Sprintf("%s · %s", vc.v.ServiceName, vc.v.PatientName)

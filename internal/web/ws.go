@@ -13,6 +13,7 @@ import (
 
 	"github.com/yunyi-health/yunyi/internal/chat"
 	"github.com/yunyi-health/yunyi/internal/errs"
+	"github.com/yunyi-health/yunyi/internal/i18n"
 	"github.com/yunyi-health/yunyi/internal/visit"
 )
 
@@ -69,7 +70,12 @@ func (s *Server) visitSocket(w http.ResponseWriter, r *http.Request, vc *visitCt
 	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
 	defer cancel()
 
+	// A page opens its socket in the page's language (?lang=); other
+	// clients by Accept-Language.
 	lang := apiLang(r)
+	if l := r.URL.Query().Get("lang"); l != "" {
+		lang = i18n.Parse(l)
+	}
 	sub := s.hub.Join(vc.v.ID, accountID, vc.party)
 	defer sub.Leave()
 	var state atomic.Value

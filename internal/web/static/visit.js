@@ -42,7 +42,7 @@
     li.dataset.seq = m.seq;
     var who = document.createElement('span');
     who.className = 'who';
-    who.textContent = m.sender_role === 'doctor' ? t('doctor') : t('patient');
+    who.textContent = m.sender_role === 'doctor' ? t('doctor') : m.sender_role === 'guest' ? (names[m.sender_id] || m.sender_name || t('guest')) : t('patient');
     li.appendChild(who);
     if (m.kind === 'image') {
       var img = document.createElement('img');
@@ -97,12 +97,13 @@
   function connect() {
     if (!live) return;
     var proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
-    ws = new WebSocket(proto + '//' + location.host + '/api/v1/visits/' + id + '/ws?after=' + lastSeq);
+    ws = new WebSocket(proto + '//' + location.host + '/api/v1/visits/' + id + '/ws?after=' + lastSeq + '&lang=' + document.documentElement.lang);
     ws.onopen = function () {
       backoff = 500;
       root.classList.remove('offline');
       // Messages typed while offline go now; the server drops repeats by client id.
       pending.forEach(function (f) { ws.send(JSON.stringify(f)); });
+      if (call) call.connected();
     };
     ws.onmessage = function (ev) {
       var f = JSON.parse(ev.data);
@@ -121,7 +122,10 @@
           if (f.state !== state) { hangup(false); location.reload(); }
           break;
         case 'signal':
-          onSignal(f.data);
+          onSignal(f);
+          break;
+        case 'participants':
+          participants(f.data);
           break;
         case 'line':
           showLine(f.data);
@@ -136,6 +140,29 @@
       setTimeout(connect, backoff);
       backoff = Math.min(backoff * 2, 10000);
     };
+  }
+
+  // participants lists who is in the call (guests with their roles and
+  // names) and names the guests' messages and videos.
+  var names = {};
+  var partList = document.getElementById('participants');
+  function participants(d) {
+    if (!d || !d.participants) return;
+    if (partList) partList.textContent = '';
+    d.participants.forEach(function (p) {
+      if (p.sender_id) names[p.sender_id] = p.label;
+      if (p.party === 'patient') names.patient = p.label;
+      if (!partList) return;
+      var li = document.createElement('li');
+      li.dataset.party = p.party;
+      if (p.guest_id) li.dataset.guest = p.guest_id;
+      li.textContent = p.label;
+      partList.appendChild(li);
+    });
+    document.querySelectorAll('#videos figure.peer').forEach(function (f) {
+      var l = names[f.dataset.peer] || (f.dataset.role === 'patient' && names.patient);
+      if (l) f.querySelector('figcaption').textContent = l;
+    });
   }
 
   // showLine shows where the visit stands in its session's line: how many
@@ -191,105 +218,40 @@
     });
   }
 
-  // --- video ---
-  var pc = null, localStream = null, queued = [], reported = false;
+  // --- video (call.js: every party in the call, guests too) ---
   var status = document.getElementById('video-status');
   var startBtn = document.getElementById('video-start');
   var hangBtn = document.getElementById('video-hangup');
-  var relayOnly = new URLSearchParams(location.search).get('relay') === '1';
-
-  function setStatus(key, st) {
-    if (!status) return;
-    status.textContent = t(key);
-    status.dataset.state = st;
-  }
-
-  function iceServers() {
-    return fetch('/api/v1/visits/' + id + '/ice', {credentials: 'same-origin'})
-      .then(function (r) { return r.json(); })
-      .then(function (j) { return j.ice_servers || []; });
-  }
-
-  function setup() {
-    if (pc) return Promise.resolve();
-    return Promise.all([iceServers(), navigator.mediaDevices.getUserMedia({video: true, audio: true})]).then(function (res) {
-      localStream = res[1];
-      document.getElementById('local-video').srcObject = localStream;
-      pc = new RTCPeerConnection({iceServers: res[0], iceTransportPolicy: relayOnly ? 'relay' : 'all'});
-      localStream.getTracks().forEach(function (tr) { pc.addTrack(tr, localStream); });
-      pc.ontrack = function (e) { document.getElementById('remote-video').srcObject = e.streams[0]; };
-      pc.onicecandidate = function (e) { if (e.candidate) send({type: 'signal', data: {kind: 'candidate', candidate: e.candidate.toJSON()}}); };
-      pc.onconnectionstatechange = function () {
-        var s = pc && pc.connectionState;
-        if (s === 'connected') {
-          setStatus('connected', 'connected');
-          path();
-          if (role === 'doctor' && !reported) { reported = true; send({type: 'call', event: 'started'}); }
-        } else if (s === 'failed') {
-          setStatus('failed', 'failed');
-        }
-      };
-      if (hangBtn) hangBtn.hidden = false;
-      setStatus('connecting', 'connecting');
+  var reported = false;
+  var call = null;
+  if (document.getElementById('video')) {
+    call = window.YunyiCall({
+      me: me,
+      ice: '/api/v1/visits/' + id + '/ice',
+      send: send,
+      videos: document.getElementById('videos'),
+      local: document.getElementById('local-video'),
+      autoJoin: role !== 'doctor',
+      relayOnly: new URLSearchParams(location.search).get('relay') === '1',
+      label: function (from, r) { return names[from] || (r === 'patient' && names.patient) || (r === 'doctor' ? t('doctor') : r === 'patient' ? t('patient') : ''); },
+      status: function (key, st, path) {
+        if (!status) return;
+        if (key) { status.textContent = t(key); status.dataset.state = st; }
+        if (path) status.dataset.path = path;
+        if (hangBtn && st) hangBtn.hidden = st === 'ended' || st === 'idle';
+      },
+      onFirstConnected: function () {
+        if (role === 'doctor' && !reported) { reported = true; send({type: 'call', event: 'started'}); }
+      },
+      onLeft: function () {
+        if (reported) { send({type: 'call', event: 'ended'}); reported = false; }
+      }
     });
   }
+  function hangup(tell) { if (call) call.leave(tell); }
+  function onSignal(ev) { if (call) call.on(ev); }
 
-  // path tells whether the media goes directly (host, srflx) or through
-  // the TURN relay, from the selected candidate pair.
-  function path() {
-    pc.getStats().then(function (stats) {
-      var pair = null, local = {};
-      stats.forEach(function (r) {
-        if (r.type === 'transport' && r.selectedCandidatePairId) pair = stats.get(r.selectedCandidatePairId);
-      });
-      if (!pair) stats.forEach(function (r) { if (r.type === 'candidate-pair' && r.nominated && r.state === 'succeeded') pair = r; });
-      if (pair) local = stats.get(pair.localCandidateId) || {};
-      if (status && local.candidateType) status.dataset.path = local.candidateType;
-    });
-  }
-
-  function flush() {
-    queued.forEach(function (c) { pc.addIceCandidate(c); });
-    queued = [];
-  }
-
-  function onSignal(d) {
-    if (!d) return;
-    if (d.kind === 'offer') {
-      setStatus('incoming', 'connecting');
-      setup().then(function () { return pc.setRemoteDescription(d.sdp); })
-        .then(function () { flush(); return pc.createAnswer(); })
-        .then(function (a) { return pc.setLocalDescription(a); })
-        .then(function () { send({type: 'signal', data: {kind: 'answer', sdp: pc.localDescription}}); })
-        .catch(function () { setStatus('failed', 'failed'); });
-    } else if (d.kind === 'answer' && pc) {
-      pc.setRemoteDescription(d.sdp).then(flush);
-    } else if (d.kind === 'candidate') {
-      if (pc && pc.remoteDescription) pc.addIceCandidate(d.candidate); else queued.push(d.candidate);
-    } else if (d.kind === 'bye') {
-      hangup(false);
-    }
-  }
-
-  function hangup(tell) {
-    if (!pc) return;
-    if (tell) send({type: 'signal', data: {kind: 'bye'}});
-    if (reported) { send({type: 'call', event: 'ended'}); reported = false; }
-    pc.close();
-    pc = null;
-    if (localStream) localStream.getTracks().forEach(function (tr) { tr.stop(); });
-    if (hangBtn) hangBtn.hidden = true;
-    setStatus('ended', 'ended');
-  }
-
-  if (startBtn) {
-    startBtn.addEventListener('click', function () {
-      setup().then(function () { return pc.createOffer(); })
-        .then(function (o) { return pc.setLocalDescription(o); })
-        .then(function () { send({type: 'signal', data: {kind: 'offer', sdp: pc.localDescription}}); })
-        .catch(function () { setStatus('failed', 'failed'); });
-    });
-  }
+  if (startBtn) startBtn.addEventListener('click', function () { call.join(); });
   if (hangBtn) hangBtn.addEventListener('click', function () { hangup(true); });
 
   // --- ICD-10 suggestions in the record form ---
