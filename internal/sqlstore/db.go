@@ -308,8 +308,10 @@ func (db *DB) migrateOne(ctx context.Context, version int, body string) (bool, e
 	}
 	defer tx.Rollback()
 	if db.Engine == Postgres {
-		// Serialise concurrent migrators (several servers starting).
-		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(7402211)`); err != nil {
+		// Serialise concurrent migrators of this schema (several servers
+		// starting); migrators of other databases or schemas on the same
+		// cluster (the tests' own) do not wait for each other.
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(7402211, hashtext(current_database() || '.' || current_schema()))`); err != nil {
 			return false, err
 		}
 	}
