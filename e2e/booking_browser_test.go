@@ -16,7 +16,8 @@ import (
 // appointments → cancel. A refused booking shows every reason first, with
 // what to do.
 func TestBrowserBookingAndRefusal(t *testing.T) {
-	eachEngine(t, func(t *testing.T, dsn string) {
+	t.Parallel() // each on its own server, store and browser (TestMain)
+	eachEngineAtOnce(t, func(t *testing.T, dsn string) {
 		s := startServer(t, t.TempDir(), "--demo", "--db", dsn)
 		ctx := newBrowser(t)
 		run := steps(t, ctx)

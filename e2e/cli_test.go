@@ -18,6 +18,17 @@ func eachEngine(t *testing.T, fn func(t *testing.T, dsn string)) {
 	}
 }
 
+// eachEngineAtOnce is eachEngine for a parallel browser test: the engines'
+// runs go alongside each other and the other browser tests (TestMain).
+func eachEngineAtOnce(t *testing.T, fn func(t *testing.T, dsn string)) {
+	for _, e := range sqltest.Engines {
+		t.Run(string(e), func(t *testing.T) {
+			t.Parallel()
+			fn(t, sqltest.DSN(t, e))
+		})
+	}
+}
+
 func getJSON(t *testing.T, url string, v any) int {
 	t.Helper()
 	return api(t, "GET", url, "", nil, v)
@@ -38,16 +49,16 @@ func TestServeDemoKeepsDataAcrossRestarts(t *testing.T) {
 		if !strings.Contains(out, "demo data loaded") || !strings.Contains(out, "yunyi2026") || !strings.Contains(out, "liming") {
 			t.Fatalf("first start must load and print the demo accounts:\n%s", out)
 		}
+		demoKeysPrinted(t, out)
 		t.Logf("cold start to /readyz with demo load (%s): %s", t.Name(), s.Ready)
 		var list struct{ Items []map[string]any }
 		if getJSON(t, s.URL+"/api/v1/institutions", &list); len(list.Items) != 6 {
 			t.Fatalf("want the 6 seed institutions, got %d", len(list.Items))
 		}
 		// Register someone, then restart.
-		res, err := http.Post(s.URL+"/api/v1/auth/register", "application/json", strings.NewReader(
-			`{"username":"restart1","password":"secret-123","name":"重启测试","resident_id":"11010519491231002X","phone":"13800009999"}`))
-		if err != nil || res.StatusCode != 201 {
-			t.Fatalf("register: %v %v", err, res.Status)
+		if st := register(t, s.URL, map[string]string{"username": "restart1", "password": "secret-123", "name": "重启测试",
+			"resident_id": "11010519491231002X", "phone": "13800009999"}); st != 201 {
+			t.Fatalf("register: %d", st)
 		}
 		if err := s.stop(); err != nil {
 			t.Fatalf("SIGTERM: %v\n%s", err, s.Output())
@@ -62,7 +73,7 @@ func TestServeDemoKeepsDataAcrossRestarts(t *testing.T) {
 		if getJSON(t, s2.URL+"/api/v1/institutions", &list); len(list.Items) != 6 {
 			t.Fatalf("after restart: %d institutions", len(list.Items))
 		}
-		res, err = http.Post(s2.URL+"/api/v1/auth/login", "application/json", strings.NewReader(`{"username":"restart1","password":"secret-123"}`))
+		res, err := http.Post(s2.URL+"/api/v1/auth/login", "application/json", strings.NewReader(`{"username":"restart1","password":"secret-123"}`))
 		if err != nil || res.StatusCode != 200 {
 			t.Fatalf("the account registered before the restart is gone: %v %v", err, res.Status)
 		}

@@ -48,16 +48,15 @@ func payAtCashier(t *testing.T, base, cashier string) {
 	}
 }
 
-// approvedPrescription drives a child's first visit through the API up to
-// an approved prescription (as the other browser tests drive the visit):
+// startedVisit drives a child's first visit through the API until the
+// doctor has called it in (as the other browser tests drive the visit):
 // 李小雨 books the service with the doctor (paying the fee at the
-// sandbox's cashier where it is taken at booking), fills the
-// pre-consultation with a photo, the doctor writes the record and
-// prescribes, the institution's pharmacist approves. It answers the
-// prescription page's path.
-func approvedPrescription(t *testing.T, base, service, institution, doctor, pharmacist string) string {
+// sandbox's cashier where it is taken at booking), the guardian fills the
+// pre-consultation with a photo and waits, the doctor starts. It answers
+// the visit's API address and the guardian's and the doctor's tokens.
+func startedVisit(t *testing.T, base, service, institution, doctor string) (vpath, lm, doc string) {
 	t.Helper()
-	lm, doc, ph := apiLogin(t, base, "liming"), apiLogin(t, base, doctor), apiLogin(t, base, pharmacist)
+	lm, doc = apiLogin(t, base, "liming"), apiLogin(t, base, doctor)
 	var pats struct{ Items []map[string]any }
 	api(t, "GET", base+"/api/v1/patients", lm, nil, &pats)
 	var child float64
@@ -72,7 +71,7 @@ func approvedPrescription(t *testing.T, base, service, institution, doctor, phar
 		"answers": screening("first_visit")}, &appt); st != 201 {
 		t.Fatalf("book %d %v", st, appt)
 	}
-	vpath := fmt.Sprintf("%s/api/v1/visits/%.0f", base, appt["id"])
+	vpath = fmt.Sprintf("%s/api/v1/visits/%.0f", base, appt["id"])
 	if appt["status"] == "held" {
 		var pay map[string]any
 		if st := api(t, "POST", base+"/api/v1/payments", lm, map[string]any{"appointment_id": appt["id"], "method": "wechat"}, &pay); st != 201 {
@@ -107,13 +106,28 @@ func approvedPrescription(t *testing.T, base, service, institution, doctor, phar
 			"fever": false, "blisters_mucosa": false}}},
 		{"POST", "/wait", lm, nil},
 		{"POST", "/start", doc, nil},
-		{"PUT", "/record", doc, map[string]any{"chief_complaint": "面部皮疹 3 天", "diagnoses": []map[string]any{{"code": "L20.9"}}, "advice": "外用药物"}},
 	}
 	for _, st := range calls {
 		var out map[string]any
 		if code := api(t, st.method, vpath+st.path, st.token, st.body, &out); code >= 300 {
 			t.Fatalf("%s %s: %d %v", st.method, st.path, code, out)
 		}
+	}
+	return vpath, lm, doc
+}
+
+// approvedPrescription drives a child's first visit through the API up to
+// an approved prescription (startedVisit): the doctor writes the record
+// and prescribes, the institution's pharmacist approves. It answers the
+// prescription page's path.
+func approvedPrescription(t *testing.T, base, service, institution, doctor, pharmacist string) string {
+	t.Helper()
+	vpath, _, doc := startedVisit(t, base, service, institution, doctor)
+	ph := apiLogin(t, base, pharmacist)
+	var rec map[string]any
+	if code := api(t, "PUT", vpath+"/record", doc, map[string]any{"chief_complaint": "面部皮疹 3 天", "diagnoses": []map[string]any{{"code": "L20.9"}},
+		"advice": "外用药物"}, &rec); code >= 300 {
+		t.Fatalf("PUT /record: %d %v", code, rec)
 	}
 	var issued map[string]any
 	if code := api(t, "POST", vpath+"/prescriptions", doc, map[string]any{"items": []map[string]any{{"drug": drugNamed(t, "盐酸西替利嗪滴剂"),
@@ -135,7 +149,8 @@ func approvedPrescription(t *testing.T, base, service, institution, doctor, phar
 // pharmacist hands the parcel to the courier, and the guardian follows it
 // to delivered on the prescription page.
 func TestBrowserDrugsPaidAndDelivered(t *testing.T) {
-	eachEngine(t, func(t *testing.T, dsn string) {
+	t.Parallel() // each on its own server, store and browser (TestMain)
+	eachEngineAtOnce(t, func(t *testing.T, dsn string) {
 		s := startServer(t, t.TempDir(), "--demo", "--db", dsn)
 		rxURL := approvedPrescription(t, s.URL, "ccmc-skin-fv", "ccmc", "ccmc-dermatology-doctor", "ccmc-pharmacist")
 		pat, pha := newBrowser(t), newBrowser(t)
@@ -202,7 +217,8 @@ func TestBrowserDrugsPaidAndDelivered(t *testing.T) {
 // slip with the invoice and hand the parcel to the courier; the guardian
 // follows it to delivered, with the pharmacy named.
 func TestBrowserRetailPharmacyDelivers(t *testing.T) {
-	eachEngine(t, func(t *testing.T, dsn string) {
+	t.Parallel() // each on its own server, store and browser (TestMain)
+	eachEngineAtOnce(t, func(t *testing.T, dsn string) {
 		s := startServer(t, t.TempDir(), "--demo", "--db", dsn)
 		rxURL := approvedPrescription(t, s.URL, "bch-skin-fv", "bch", "bch-dermatology-doctor", "bch-pharmacist")
 		defer func() {

@@ -18,7 +18,8 @@ import (
 // delivery, and when the drugs have arrived the patient confirms with the
 // card and pays only the cash share (if any) at the cashier.
 func TestBrowserInsuranceSettledAtDelivery(t *testing.T) {
-	eachEngine(t, func(t *testing.T, dsn string) {
+	t.Parallel() // each on its own server, store and browser (TestMain)
+	eachEngineAtOnce(t, func(t *testing.T, dsn string) {
 		s := startServer(t, t.TempDir(), "--demo", "--db", dsn)
 		zw, doc, ph := apiLogin(t, s.URL, "zhangwei"), apiLogin(t, s.URL, "xuanwu-doctor"), apiLogin(t, s.URL, "xuanwu-pharmacist")
 		var pats struct{ Items []map[string]any }

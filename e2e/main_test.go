@@ -5,6 +5,7 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -23,7 +24,16 @@ import (
 
 var binary string
 
+// TestMain builds the binary once; the browser tests then run three at
+// a time (each waits mostly on its browser, its server and the 30-second
+// steps of the staff's second factor), after the others, which run alone.
 func TestMain(m *testing.M) {
+	flag.Parse()
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "test.parallel" })
+	if !set {
+		flag.Set("test.parallel", "3")
+	}
 	dir, err := os.MkdirTemp("", "yunyi-e2e")
 	if err != nil {
 		panic(err)
@@ -119,6 +129,7 @@ func startServer(t *testing.T, dir string, args ...string) *server {
 	t.Cleanup(func() { s.stop() })
 	select {
 	case s.URL = <-urlc:
+		serverStarts.Store(s.URL, start) // its clock (staff_test.go)
 	case <-time.After(30 * time.Second):
 		t.Fatalf("server did not start:\n%s", s.Output())
 	}

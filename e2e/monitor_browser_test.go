@@ -11,6 +11,7 @@ import (
 // The regulator opens the monitoring pages of the demo: the published
 // issue 27 is in the archive, and its page shows the seed's lead.
 func TestBrowserRegulatorSeesIssue27(t *testing.T) {
+	t.Parallel() // each on its own server, store and browser (TestMain)
 	s := startServer(t, t.TempDir(), "--demo")
 	ctx := newBrowser(t)
 	run := steps(t, ctx)

@@ -14,7 +14,8 @@ import (
 // signed notification confirms the booking, and cancelling it refunds the
 // fee through the same provider.
 func TestBrowserBookingFeePaidAtTheCashier(t *testing.T) {
-	eachEngine(t, func(t *testing.T, dsn string) {
+	t.Parallel() // each on its own server, store and browser (TestMain)
+	eachEngineAtOnce(t, func(t *testing.T, dsn string) {
 		s := startServer(t, t.TempDir(), "--demo", "--db", dsn)
 		ctx := newBrowser(t)
 		run := steps(t, ctx)

@@ -30,7 +30,8 @@ import (
 // pharmacist approves it; the guardian finds it under 我的处方, downloads its
 // PDF and verifies its signatures.
 func TestBrowserRxPrescribeReviewRevise(t *testing.T) {
-	eachEngine(t, func(t *testing.T, dsn string) {
+	t.Parallel() // each on its own server, store and browser (TestMain)
+	eachEngineAtOnce(t, func(t *testing.T, dsn string) {
 		began := time.Now()
 		s := startServer(t, t.TempDir(), "--demo", "--db", dsn)
 		slots := doctorSlots(t, s.URL, "bch-skin-fv", "bch", "bch-dermatology-doctor")
@@ -69,6 +70,7 @@ func TestBrowserRxPrescribeReviewRevise(t *testing.T) {
 		drun("the doctor calls in",
 			login(s.URL, "bch-dermatology-doctor", "yunyi2026"),
 			chromedp.WaitVisible(css("#nav-doctor")),
+			confirmIdentity(s.URL, "bch-dermatology-doctor"), // N-7
 			chromedp.Navigate(s.URL+visitPath),
 			chromedp.WaitVisible(css("#call-in")),
 			chromedp.Click(css("#call-in")),

@@ -51,14 +51,6 @@ func api(t *testing.T, method, url, token string, body any, out any) int {
 	return res.StatusCode
 }
 
-func apiLogin(t *testing.T, base, username string) string {
-	var out struct{ Token string }
-	if api(t, "POST", base+"/api/v1/auth/login", "", map[string]string{"username": username, "password": "yunyi2026"}, &out) != 200 {
-		t.Fatalf("login %s", username)
-	}
-	return out.Token
-}
-
 // doctorSlots are the open slots of a service whose doctor has the account.
 func doctorSlots(t *testing.T, base, service, institution, doctor string) []float64 {
 	var me struct{ ID float64 }
@@ -104,6 +96,7 @@ func mediaBrowser(t *testing.T) ctxT {
 // microphone, loopback); the doctor signs the record and the guardian sees
 // it. A second visit is terminated and referred offline.
 func TestBrowserOnlineVisit(t *testing.T) {
+	t.Parallel() // each on its own server, store and browser (TestMain)
 	s := startServer(t, t.TempDir(), "--demo", "--turn-addr", "127.0.0.1:0")
 	slots := doctorSlots(t, s.URL, "bch-skin-fv", "bch", "bch-dermatology-doctor")
 	day := dayOf(t, s.URL, slots[0])
@@ -161,6 +154,8 @@ func TestBrowserOnlineVisit(t *testing.T) {
 	drun("the doctor's queue",
 		login(s.URL, "bch-dermatology-doctor", "yunyi2026"),
 		chromedp.WaitVisible(css("#nav-doctor")),
+		// N-7: the doctor confirms their identity before the session of visits.
+		confirmIdentity(s.URL, "bch-dermatology-doctor"),
 		chromedp.Navigate(s.URL+"/doctor?day="+day),
 		chromedp.WaitVisible(css(`#queue tr[data-state=waiting] .badge.flag`)),
 		chromedp.Click(css(`#queue tr[data-state=waiting] a`)),
@@ -326,8 +321,8 @@ func TestBrowserOnlineVisit(t *testing.T) {
 func bookOtherFamily(t *testing.T, base string, slot float64) float64 {
 	t.Helper()
 	now := testclock.Start()
-	if st := api(t, "POST", base+"/api/v1/auth/register", "", map[string]string{"username": "zhaomin", "password": "guardian-2026", "name": "赵敏",
-		"resident_id": identity.MakeResidentID("110102", now.AddDate(-36, -3, 0), 21, identity.Female), "phone": "13901230001"}, nil); st != 201 {
+	if st := register(t, base, map[string]string{"username": "zhaomin", "password": "guardian-2026", "name": "赵敏",
+		"resident_id": identity.MakeResidentID("110102", now.AddDate(-36, -3, 0), 21, identity.Female), "phone": "13901230001"}); st != 201 {
 		t.Fatalf("register: %d", st)
 	}
 	var login struct{ Token string }

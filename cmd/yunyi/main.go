@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -65,6 +66,7 @@ Commands:
   bench rx      measure prescriptions: rule check, issue and approve over HTTP, store ceiling (--engine, --prescriptions, --out)
   bench pay     measure payments: notifications over HTTP, duplicated and out of order, paid exactly once (--engine, --orders, --notifications, --out)
   bench import  measure offline-history imports: 3.5 million CSV rows streamed over HTTP and straight on the store, rows/s and memory (--engine, --rows, --out)
+  bench supervision  measure the supervision feed: 100,000 events from 6 institutions, reporter → HTTP → receiver, nothing lost or doubled (--engine, --events, --out)
   rx verify     check a prescription's SM2 signatures against the database (--id, --db); exit 1 when invalid
   monitor crawl collect the monitoring report's sources now (--db)
   version       print the version
@@ -118,8 +120,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if len(args) >= 2 && args[1] == "pay" {
 			return benchPay(ctx, args[2:], stdout, stderr)
 		}
+		if len(args) >= 2 && args[1] == "supervision" {
+			return benchSupervision(ctx, args[2:], stdout, stderr)
+		}
 		if len(args) < 2 || args[1] != "booking" {
-			return errors.New("usage: yunyi bench booking|monitor|chat|rx|pay|import [--engine sqlite,postgres] [--out FILE]")
+			return errors.New("usage: yunyi bench booking|monitor|chat|rx|pay|import|supervision [--engine sqlite,postgres] [--out FILE]")
 		}
 		return benchBooking(ctx, args[2:], stdout, stderr)
 	case "rx":
@@ -182,6 +187,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	nowFlag := fs.String("now", os.Getenv("YUNYI_NOW"), "start the server's clock at this RFC 3339 instant and let it run on from there (demos and tests; default: the real time)")
 	importMax := byteSize(web.DefaultImportMaxBytes)
 	fs.Var(&importMax, "import-max-bytes", "largest offline-history upload (CSV or FHIR), e.g. 512MB or 2GB: a larger one is refused with 413 ($YUNYI_IMPORT_MAX_BYTES)")
+	supervisionURL := fs.String("supervision-url", "", "the supervision platform's feed address (its POST /api/v1/supervision/events): the institutions' supervision events are sent there, signed with their keys (needs --keys); empty: not sent ($YUNYI_SUPERVISION_URL)")
 	ops := addOpsFlags(fs)
 	fs.SetOutput(stderr)
 	if err := fs.Parse(args); err != nil {
@@ -193,7 +199,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := ops.resolve(fs); err != nil {
 		return err
 	}
-	if err := envFlags(fs, "import-max-bytes"); err != nil {
+	if err := envFlags(fs, "import-max-bytes", "supervision-url"); err != nil {
 		return err
 	}
 	start := time.Now()
@@ -233,8 +239,20 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if master == nil {
 		log.Warn("no signing key file (--keys or YUNYI_KEYS): prescriptions cannot be signed, issued or reviewed")
 	}
+	if *supervisionURL != "" {
+		if u, err := url.Parse(*supervisionURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return fmt.Errorf("--supervision-url %q: not an http(s) address", *supervisionURL)
+		}
+		if master == nil {
+			return errors.New("--supervision-url: the feed is signed with the institutions' keys, sealed under the master key: give --keys")
+		}
+		// The reporter runs inside the server (web.Server.setUpFeed): the
+		// interval, the backoff and the batch size are data
+		// (supervision_settings).
+		log.Info("supervision feed", "platform", *supervisionURL)
+	}
 	srv, err := web.New(web.Config{Now: now, SigningKey: master, Demo: *withDemo, SecureCookies: !*insecure, TURN: ts, BlobDir: *files,
-		TrustedProxies: ops.trusted, Metrics: metrics.Default, ImportMaxBytes: int64(importMax)}, db, al, log)
+		TrustedProxies: ops.trusted, Metrics: metrics.Default, ImportMaxBytes: int64(importMax), SupervisionURL: *supervisionURL}, db, al, log)
 	if err != nil {
 		return err
 	}
@@ -247,10 +265,14 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if loaded {
 			log.Info("demo data loaded", "accounts", len(accts))
 		}
+		// Every staff account has a second factor with a known secret (N-20).
+		if accts, err = demo.EnrolStaff(ctx, db, srv.Identity(), accts); err != nil {
+			return fmt.Errorf("demo second factors: %w", err)
+		}
 		demoAccounts = accts
 		var shown []web.DemoAccount
 		for _, a := range accts {
-			shown = append(shown, web.DemoAccount{Username: a.Username, Password: demo.Password, Role: a.Role, Note: a.Note})
+			shown = append(shown, web.DemoAccount{Username: a.Username, Password: demo.Password, Role: a.Role, Note: a.Note, TOTPSecret: a.TOTPSecret})
 		}
 		srv.SetDemoAccounts(shown)
 		// Yesterday's visits with an approved and a rejected-then-approved prescription.
@@ -303,6 +325,24 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 				if err := srv.AlertOverdue(ctx); err != nil {
 					log.Error("oversight deadlines", "err", err)
 				}
+			}
+		}
+	}()
+
+	// The retention purge (N-17): records past their period, once a day,
+	// asked every hour (the first an hour after the start); a run is
+	// batched and audited once.
+	go func() {
+		hourly := time.NewTicker(time.Hour)
+		defer hourly.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hourly.C:
+			}
+			if _, err := srv.PurgeDue(ctx); err != nil && ctx.Err() == nil {
+				log.Error("retention purge", "err", err)
 			}
 		}
 	}()
@@ -376,9 +416,13 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "The server's clock started at %s.\n", *nowFlag)
 	}
 	if *withDemo {
-		fmt.Fprintf(stdout, "Demo mode. Every demo account's password is %q:\n", demo.Password)
+		fmt.Fprintf(stdout, "Demo mode. Every demo account's password is %q; staff accounts also ask for a code of their TOTP key (add it to an authenticator app):\n", demo.Password)
 		for _, a := range demoAccounts {
-			fmt.Fprintf(stdout, "  %-22s %-18s %s\n", a.Username, a.Role, a.Note)
+			key := a.TOTPSecret
+			if key == "" {
+				key = "-"
+			}
+			fmt.Fprintf(stdout, "  %-26s %-18s %-32s %s\n", a.Username, a.Role, key, a.Note)
 		}
 	}
 	for _, ln := range lns {

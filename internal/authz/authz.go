@@ -107,11 +107,14 @@ func SeeAudit(a Actor, institution string) bool {
 	return false
 }
 
-// SeeInstitutionAppointments: the institution's doctors, pharmacists and
-// admins see its appointments (and the patients in them).
+// SeeInstitutionAppointments: the institution's doctors and admins see its
+// appointments (and the patients in them). Not its pharmacists: their work
+// is the prescriptions to review, not the bookings and their health
+// answers (issue 15, N-19's minimum necessary; the authorisation matrix
+// test found them reading both).
 func SeeInstitutionAppointments(a Actor, institution string) bool {
 	switch a.Role {
-	case identity.RoleDoctor, identity.RolePharmacist, identity.RoleInstitutionAdmin:
+	case identity.RoleDoctor, identity.RoleInstitutionAdmin:
 		return a.Institution == institution
 	}
 	return false
@@ -128,6 +131,17 @@ func VerifyAudit(a Actor) bool {
 // themselves are made at installation (yunyi user create), never through
 // the API, so that none can make another.
 func ManageAccounts(a Actor) bool { return a.Role == identity.RoleSecurityAdmin }
+
+// SeeRetention: read the retention periods of the records and the
+// purge's runs (N-17): the three platform operators (三员分立).
+func SeeRetention(a Actor) bool {
+	return a.Is(identity.RoleSysadmin, identity.RoleSecurityAdmin, identity.RoleAuditAdmin)
+}
+
+// SetRetention: change a retention period or whether a type is purged:
+// the security administrator alone (the data's protection is theirs), never
+// below the legal minimum (retention.Policy.Validate).
+func SetRetention(a Actor) bool { return a.Role == identity.RoleSecurityAdmin }
 
 // OperatePlatform: the platform's own data that is neither medical nor a
 // hospital's or the regulator's decision (the retail pharmacy registry,
@@ -201,3 +215,25 @@ func RespondRectification(a Actor, institution string) bool {
 // SeeRectification: an order is seen by the regulator and by the
 // institution's admin and quality staff.
 func SeeRectification(a Actor, institution string) bool { return SeeOversightCases(a, institution) }
+
+// SeeDashboard: the dashboard's figures of an institution ("" every
+// institution): the regulator any, the institution's quality staff their
+// own (issue 13).
+func SeeDashboard(a Actor, institution string) bool {
+	return a.Role == identity.RoleRegulator || (institution != "" && a.Role == identity.RoleQuality && a.Institution == institution)
+}
+
+// InspectVisit: the drill-down from the dashboard to one visit (its
+// record, prescriptions and chat metadata): the regulator alone, with a
+// reason that is audited (N-22).
+func InspectVisit(a Actor) bool { return a.Role == identity.RoleRegulator }
+
+// EditBulletins: draft, edit and publish evaluation bulletins (G-4): the
+// regulator alone; published ones are public.
+func EditBulletins(a Actor) bool { return a.Role == identity.RoleRegulator }
+
+// SeeFeedStatus: the supervision feed's state of an institution (N-16):
+// the regulator's of every institution, an institution's admin its own.
+func SeeFeedStatus(a Actor, institution string) bool {
+	return a.Role == identity.RoleRegulator || (a.Role == identity.RoleInstitutionAdmin && institution != "" && a.Institution == institution)
+}

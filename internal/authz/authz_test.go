@@ -21,6 +21,12 @@ func TestAuthz(t *testing.T) {
 		want bool
 	}{
 		{"patient sees own/child profile", SeePatient(patient, guardianOfChild), true},
+		// N-16: the supervision feed's state.
+		{"regulator sees every feed", SeeFeedStatus(regulator, "ccmc"), true},
+		{"admin sees own feed", SeeFeedStatus(bchAdmin, "bch"), true},
+		{"admin does not see another's feed", SeeFeedStatus(bchAdmin, "ccmc"), false},
+		{"doctor sees no feed", SeeFeedStatus(bchDoctor, "bch"), false},
+		{"sysadmin sees no feed", SeeFeedStatus(sysadmin, ""), false},
 		{"patient does not see another's", SeePatient(patient, []int64{9}), false},
 		{"staff have no direct patient access", SeePatient(bchAdmin, []int64{2}), false},
 		{"regulator has no direct patient access", SeePatient(regulator, []int64{4}), false},
@@ -35,6 +41,16 @@ func TestAuthz(t *testing.T) {
 		{"sysadmin operates the platform", OperatePlatform(sysadmin), true},
 		{"sysadmin keeps no accounts", ManageAccounts(sysadmin), false},
 		{"security admin keeps accounts", ManageAccounts(security), true},
+		// N-17: the operators read the retention periods, the security
+		// administrator alone changes them.
+		{"sysadmin reads retention", SeeRetention(sysadmin), true},
+		{"auditor reads retention", SeeRetention(auditor), true},
+		{"security admin reads retention", SeeRetention(security), true},
+		{"regulator does not read retention here", SeeRetention(regulator), false},
+		{"security admin sets retention", SetRetention(security), true},
+		{"sysadmin does not set retention", SetRetention(sysadmin), false},
+		{"auditor does not set retention", SetRetention(auditor), false},
+		{"hospital admin does not set retention", SetRetention(bchAdmin), false},
 		{"security admin reads no audit", SeeAudit(security, ""), false},
 		{"security admin does not qualify", Qualify(security), false},
 		{"security admin does not operate", OperatePlatform(security), false},
@@ -62,6 +78,9 @@ func TestAuthz(t *testing.T) {
 		{"regulator designates pilots", DesignatePilots(regulator), true},
 		{"admin does not designate pilots", DesignatePilots(bchAdmin), false},
 		{"sysadmin does not designate pilots", DesignatePilots(sysadmin), false},
+		// N-19 (issue 15): a pharmacist reviews prescriptions; the bookings are not theirs.
+		{"pharmacist sees no appointments", SeeInstitutionAppointments(Actor{ID: 8, Role: identity.RolePharmacist, Institution: "bch"}, "bch"), false},
+		{"doctor sees the institution's appointments", SeeInstitutionAppointments(bchDoctor, "bch"), true},
 	}
 	for _, c := range cases {
 		if c.got != c.want {

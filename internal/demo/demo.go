@@ -30,6 +30,7 @@ const Password = "yunyi2026"
 // Account is a demo login.
 type Account struct {
 	Username, Role, Note string
+	TOTPSecret           string // staff: the known second-factor secret (EnrolStaff)
 }
 
 // Store is what the loader writes to.
@@ -47,6 +48,10 @@ type Store interface {
 	SaveDeliverySettings(ctx context.Context, s *delivery.Settings) error
 	SavePharmacy(ctx context.Context, p *delivery.Pharmacy) error
 	qualification.Store
+	// The sandbox identity check knows the demo's persons, and their
+	// phones count as proved (N-5).
+	identity.SandboxRegistry
+	MarkPhoneVerified(ctx context.Context, accountID int64, phone string, at time.Time) error
 }
 
 // deliveries are the demo institutions' delivery rules: 首都儿童医学中心
@@ -522,11 +527,20 @@ func (l *loader) people(ctx context.Context) error {
 		if err := l.s.CreatePatientAccount(ctx, a, pt); err != nil {
 			return fmt.Errorf("demo patient %s: %w", p.username, err)
 		}
+		if err := l.s.MarkPhoneVerified(ctx, a.ID, a.Phone, l.now); err != nil {
+			return err
+		}
+		if _, err := l.s.EnrolSandboxPerson(ctx, pt.ResidentID, pt.Name, l.now); err != nil {
+			return err
+		}
 		l.patients[p.name] = pt
 		for _, c := range p.children {
 			cb := time.Date(l.now.Year()-c.age, l.now.Month(), l.now.Day(), 0, 0, 0, 0, time.UTC).AddDate(0, 0, -c.days)
 			cp := &identity.Patient{Name: c.name, ResidentID: l.residentID(cb, c.sex), Birth: cb, Sex: c.sex, CreatedAt: l.now}
 			if err := l.s.AddPatient(ctx, a.ID, cp, identity.RelChild); err != nil {
+				return err
+			}
+			if _, err := l.s.EnrolSandboxPerson(ctx, cp.ResidentID, cp.Name, l.now); err != nil {
 				return err
 			}
 			l.patients[c.name] = cp

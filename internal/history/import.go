@@ -8,13 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/yunyi-health/yunyi/internal/dates"
-	"github.com/yunyi-health/yunyi/internal/errs"
 	"github.com/yunyi-health/yunyi/internal/i18n"
 	"github.com/yunyi-health/yunyi/internal/identity"
 	"github.com/yunyi-health/yunyi/internal/visit"
@@ -92,6 +92,9 @@ type run struct {
 	batch []Visit
 	today string
 	max   int
+	// links are the MRNs of the batch to link to a resident ID (rows that
+	// give both), each with the entry (index, line) it was first seen on.
+	links map[Link]Problem
 }
 
 func (im *Importer) start(rep *Report) *run {
@@ -106,7 +109,17 @@ func (im *Importer) start(rep *Report) *run {
 	if rep.Problems == nil {
 		rep.Problems = []Problem{}
 	}
-	return &run{im: im, rep: rep, batch: make([]Visit, 0, b), today: im.Now.In(dates.Beijing).Format(dates.Layout), max: m}
+	return &run{im: im, rep: rep, batch: make([]Visit, 0, b), today: im.Now.In(dates.Beijing).Format(dates.Layout), max: m, links: map[Link]Problem{}}
+}
+
+// note records an entry taken with a remark.
+func (x *run) note(p Problem) {
+	if len(x.rep.Notes) < x.max {
+		p.Localize(i18n.EN)
+		x.rep.Notes = append(x.rep.Notes, p)
+	} else {
+		x.rep.NotesOmitted++
+	}
 }
 
 func (x *run) problem(p Problem) {
@@ -122,9 +135,19 @@ func (x *run) problem(p Problem) {
 
 // add checks v and queues it for writing, or records its problems.
 func (x *run) add(ctx context.Context, v Visit, index, line int) error {
-	if ds := x.check(&v); len(ds) > 0 {
+	birth, ds := x.check(&v)
+	if len(ds) > 0 {
 		x.problem(Problem{Index: index, Line: line, Details: ds})
 		return nil
+	}
+	switch {
+	case v.ResidentID == "":
+		x.rep.UnderMRN++
+	case v.MRN != "":
+		l := Link{Institution: v.Institution, MRN: v.MRN, ResidentID: v.ResidentID, BirthDate: birth, By: LinkImport, At: x.im.Now}
+		if _, seen := x.links[l]; !seen {
+			x.links[l] = Problem{Index: index, Line: line}
+		}
 	}
 	x.batch = append(x.batch, v)
 	if len(x.batch) == cap(x.batch) {
@@ -145,10 +168,50 @@ func (x *run) flush(ctx context.Context) error {
 		clear(x.batch) // let the strings go
 		x.batch = x.batch[:0]
 	}
+	if err := x.link(ctx); err != nil {
+		return err
+	}
 	if x.im.Progress != nil {
 		x.im.Progress(x.rep)
 	}
 	return ctx.Err()
+}
+
+// link links the MRNs of the rows written that gave a resident ID too;
+// one linked to another resident ID, or whose record gives another birth
+// date, is a note (the visits are written under their resident ID all
+// the same).
+func (x *run) link(ctx context.Context) error {
+	if len(x.links) == 0 {
+		return nil
+	}
+	links := make([]Link, 0, len(x.links))
+	for l := range x.links {
+		links = append(links, l)
+	}
+	// In file order, so that a conflict inside the file is reported on
+	// its later row.
+	slices.SortFunc(links, func(a, b Link) int { return x.links[a].Index - x.links[b].Index })
+	res, err := x.im.Store.LinkMRNs(ctx, links)
+	if err != nil {
+		return err
+	}
+	for i, r := range res {
+		switch r {
+		case Linked:
+			x.rep.MRNLinks++
+		case LinkConflict, LinkBirth:
+			p := x.links[links[i]]
+			code := "mrn_link_conflict"
+			if r == LinkBirth {
+				code = "mrn_link_birth"
+			}
+			p.Details = []Detail{{Code: code, Args: []string{shown(links[i].MRN)}}}
+			x.note(p)
+		}
+	}
+	clear(x.links)
+	return nil
 }
 
 // shown bounds a value of the file echoed in a problem.
@@ -164,23 +227,30 @@ func shown(s string) string {
 	return s[:cut] + "…"
 }
 
-// check returns what is wrong with v: a valid resident ID, a department
-// of the institution, a date that is a day between the patient's birth
-// (from the resident ID) and today, and a diagnosis code, when given, of
-// the shipped ICD-10 list (written as the list writes it).
-func (x *run) check(v *Visit) []Detail {
-	var ds []Detail
-	rid, ridErr := identity.ParseResidentID(v.ResidentID, x.im.Now)
-	if ridErr != nil {
-		code := "resident_id_format"
-		var e *errs.Error
-		if errors.As(ridErr, &e) && len(e.Fields) > 0 && e.Fields[0].Code != "required" {
-			code = e.Fields[0].Code
-		}
-		if v.ResidentID == "" {
-			ds = append(ds, Detail{Code: "no_resident_id"})
-		} else {
-			ds = append(ds, Detail{Code: "resident_id", Refs: []string{"field." + code}})
+// check returns what is wrong with v: a valid resident ID, or (when it
+// has none) a valid MRN; a department of the institution; a date that is
+// a day between the patient's birth (from the resident ID, else the birth
+// date the file gives) and today; and a diagnosis code, when given, of the
+// shipped ICD-10 list (written as the list writes it). birth is the
+// resident ID's birth date, "" without one.
+func (x *run) check(v *Visit) (birth string, ds []Detail) {
+	born := ""
+	switch rid, err := identity.ParseResidentID(v.ResidentID, x.im.Now); {
+	case err == nil:
+		v.ResidentID = rid.Number
+		birth = rid.Birth.Format(dates.Layout)
+		born = birth
+	case v.ResidentID != "" || v.MRN == "":
+		ds = append(ds, residentIDDetail(v.ResidentID, err))
+	}
+	if v.MRN != "" && !ValidMRN(v.MRN) {
+		ds = append(ds, Detail{Code: "mrn", Args: []string{shown(v.MRN), strconv.Itoa(MaxMRN)}})
+	}
+	if v.BirthDate != "" {
+		if _, err := time.Parse(dates.Layout, v.BirthDate); err != nil || v.BirthDate > x.today {
+			ds = append(ds, Detail{Code: "birth_date", Args: []string{shown(v.BirthDate)}})
+		} else if born == "" {
+			born = v.BirthDate
 		}
 	}
 	switch {
@@ -193,7 +263,7 @@ func (x *run) check(v *Visit) []Detail {
 		ds = append(ds, Detail{Code: "visit_date", Args: []string{shown(v.Date)}})
 	} else if v.Date > x.today {
 		ds = append(ds, Detail{Code: "future", Args: []string{v.Date, x.today}})
-	} else if ridErr == nil && v.Date < rid.Birth.Format(dates.Layout) {
+	} else if born != "" && v.Date < born {
 		ds = append(ds, Detail{Code: "before_birth", Args: []string{v.Date}})
 	}
 	if v.DiagnosisCode != "" {
@@ -206,12 +276,12 @@ func (x *run) check(v *Visit) []Detail {
 			ds = append(ds, Detail{Code: "icd", Args: []string{shown(v.DiagnosisCode)}})
 		}
 	}
-	return ds
+	return birth, ds
 }
 
-// CSV imports a CSV stream with CSVHeader: rows are read, checked and
-// written DefaultBatch at a time, so that memory stays the same whatever
-// the length. Bad rows are problems numbered by row and by their line in
+// CSV imports a CSV stream with CSVHeader (or CSVHeaderMRN): rows are
+// read, checked and written DefaultBatch at a time, so that memory stays
+// the same whatever the length. Bad rows are problems numbered by row and by their line in
 // the file; a wrong header or a row longer than MaxRecord is a
 // *FileError; an error of r (a size limit, a broken connection) is
 // returned as it is. What was written before an error stays (a new import
@@ -237,12 +307,16 @@ func (im *Importer) CSV(ctx context.Context, r io.Reader, rep *Report) error {
 		}
 		return err
 	}
-	if len(head) != len(CSVHeader) {
+	want := CSVHeader
+	if len(head) == len(CSVHeaderMRN) {
+		want = CSVHeaderMRN
+	}
+	if len(head) != len(want) {
 		return FileErr("header", strings.Join(CSVHeader, ","))
 	}
 	for i, h := range head {
-		if strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")) != CSVHeader[i] {
-			return FileErr("header", strings.Join(CSVHeader, ","))
+		if strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")) != want[i] {
+			return FileErr("header", strings.Join(want, ","))
 		}
 	}
 	if im.Begin != nil {
@@ -276,8 +350,8 @@ func (im *Importer) CSV(ctx context.Context, r io.Reader, rep *Report) error {
 		x.rep.Total++
 		line, _ := cr.FieldPos(0)
 		lastLine = line
-		if len(rec) != len(CSVHeader) {
-			x.problem(Problem{Index: row, Line: line, Details: []Detail{{Code: "fields", Args: []string{strconv.Itoa(len(rec)), strconv.Itoa(len(CSVHeader))}}}})
+		if len(rec) != len(want) {
+			x.problem(Problem{Index: row, Line: line, Details: []Detail{{Code: "fields", Args: []string{strconv.Itoa(len(rec)), strconv.Itoa(len(want))}}}})
 			continue
 		}
 		var definite bool
@@ -291,6 +365,9 @@ func (im *Importer) CSV(ctx context.Context, r io.Reader, rep *Report) error {
 		}
 		v := Visit{Institution: im.Institution, ResidentID: strings.ToUpper(strings.TrimSpace(rec[0])), Department: strings.TrimSpace(rec[1]),
 			Date: strings.TrimSpace(rec[2]), DiagnosisCode: strings.TrimSpace(rec[3]), DiagnosisName: strings.TrimSpace(rec[4]), Definite: definite, Source: "csv"}
+		if len(rec) == len(CSVHeaderMRN) {
+			v.MRN, v.PatientName, v.BirthDate = NormMRN(rec[6]), strings.TrimSpace(rec[7]), strings.TrimSpace(rec[8])
+		}
 		if v.Department == "" {
 			v.Department = im.Department
 		}
@@ -302,11 +379,15 @@ func (im *Importer) CSV(ctx context.Context, r io.Reader, rep *Report) error {
 	return x.flush(ctx)
 }
 
-// CSVExternalID is a CSV visit's identity: the same person, department,
-// day and diagnosis code (as the file writes it) is the same visit however
-// often it is imported.
+// CSVExternalID is a CSV visit's identity: the same person (by resident
+// ID, else by MRN), department, day and diagnosis code (as the file writes
+// it) is the same visit however often it is imported.
 func CSVExternalID(v Visit) string {
-	h := sha256.Sum256([]byte(v.ResidentID + "\x00" + v.Department + "\x00" + v.Date + "\x00" + v.DiagnosisCode))
+	who := v.ResidentID
+	if who == "" && v.MRN != "" {
+		who = "mrn:" + v.MRN
+	}
+	h := sha256.Sum256([]byte(who + "\x00" + v.Department + "\x00" + v.Date + "\x00" + v.DiagnosisCode))
 	return "csv:" + hex.EncodeToString(h[:12])
 }
 
@@ -339,5 +420,8 @@ func (im *Importer) Visits(ctx context.Context, visits []Visit, index []int, pro
 		x.rep.Total++
 		x.problem(problems[p])
 	}
-	return x.flush(ctx)
+	err := x.flush(ctx)
+	// The bundle's notes (given in rep) and the links' in entry order.
+	slices.SortStableFunc(x.rep.Notes, func(a, b Problem) int { return a.Index - b.Index })
+	return err
 }

@@ -224,7 +224,7 @@ func init() {
 		"sched.doctor":         {"医师", "Doctor"},
 		"sched.weekday":        {"星期", "Weekday"},
 		"sched.start":          {"开始时间", "Start"},
-		"history.hint":         {"上传 CSV（表头如下）或 FHIR R4 Bundle（.json，Patient 须带居民身份证号标识）。同一文件重复导入不会重复记录；有问题的条目会逐条列出，其余照常导入。", "Upload a CSV (header below) or a FHIR R4 Bundle (.json; the Patient carries the resident ID identifier). Re-importing changes nothing; bad entries are listed and the rest imported."},
+		"history.hint":         {"上传 CSV（表头如下）或 FHIR R4 Bundle（.json，Patient 带居民身份证号标识，或带病案号：type 为 MR 的 identifier）。同一文件重复导入不会重复记录；有问题的条目会逐条列出，其余照常导入。", "Upload a CSV (header below) or a FHIR R4 Bundle (.json; the Patient carries the resident ID identifier, or a medical record number: an identifier of type MR). Re-importing changes nothing; bad entries are listed and the rest imported."},
 		"history.file":         {"文件", "File"},
 		"history.department":   {"科室（记录中未注明时使用）", "Department (when the file does not say)"},
 		"history.upload":       {"上传并导入", "Upload and import"},

@@ -114,8 +114,9 @@ func validUsername(f *errs.Fields, u string) {
 	}
 }
 
-// ValidatePassword checks password strength: 8 to 128 characters with at
-// least a letter and a digit, and not the username.
+// ValidatePassword checks password strength (N-20): 8 to 128 characters
+// with at least a letter and a digit, not the username, and not one of the
+// common passwords (CommonPassword).
 func validatePassword(f *errs.Fields, username, pw string) {
 	n := utf8.RuneCountInString(pw)
 	if n == 0 {
@@ -134,6 +135,8 @@ func validatePassword(f *errs.Fields, username, pw string) {
 		f.Add("password", "password_weak")
 	case strings.EqualFold(pw, username):
 		f.Add("password", "password_weak")
+	case CommonPassword(pw):
+		f.Add("password", "password_common")
 	}
 }
 
@@ -177,6 +180,8 @@ type Registration struct {
 	// Optional; when given they must agree with the resident ID.
 	BirthDate string `json:"birth_date,omitempty"`
 	Sex       string `json:"sex,omitempty"`
+	// SMSCode proves the phone (N-5): sent by POST /api/v1/auth/sms-code.
+	SMSCode string `json:"sms_code"`
 }
 
 // Normalize trims the fields.
@@ -230,6 +235,8 @@ type NewPatient struct {
 	Phone      string   `json:"phone,omitempty"`
 	BirthDate  string   `json:"birth_date,omitempty"`
 	Sex        string   `json:"sex,omitempty"`
+	// SMSCode proves the account's phone when it was never proved (N-5).
+	SMSCode string `json:"sms_code,omitempty"`
 }
 
 // Validate checks the profile. A child must be under 18 on now; "self" is
@@ -275,7 +282,8 @@ type Store interface {
 	PatientsOf(ctx context.Context, accountID int64) ([]Patient, error)
 	PatientByID(ctx context.Context, id int64) (*Patient, error)
 	// AccountPatient returns a patient linked to the account, with the
-	// relation, or errs.NotFound.
+	// relation, or errs.NotFound. PatientsOf, AccountPatient and
+	// LinkedAccounts leave out a profile frozen by a claim (claim.go).
 	AccountPatient(ctx context.Context, accountID, patientID int64) (*Patient, error)
 	// Guardians returns the account ids linked to a patient.
 	LinkedAccounts(ctx context.Context, patientID int64) ([]int64, error)

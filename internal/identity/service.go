@@ -39,6 +39,14 @@ type Service struct {
 	CacheTTL time.Duration
 	mu       sync.Mutex
 	cache    map[string]cachedSession
+
+	// Factors keeps second factors, login challenges, identity
+	// confirmations and the session settings (factor.go); nil when the
+	// store has none (then every session idles Policy.SessionIdle and no
+	// account has a second factor).
+	Factors     FactorStore
+	Box         *SecretBox // seals TOTP secrets; nil: stored plain
+	settingsMem *settingsCache
 }
 
 type cachedSession struct {
@@ -49,7 +57,11 @@ type cachedSession struct {
 
 // NewService returns a Service with the default policy and the real clock.
 func NewService(s Store) *Service {
-	return &Service{Store: s, Policy: DefaultPolicy, Now: time.Now, CacheTTL: 30 * time.Second, cache: map[string]cachedSession{}}
+	svc := &Service{Store: s, Policy: DefaultPolicy, Now: time.Now, CacheTTL: 30 * time.Second, cache: map[string]cachedSession{}}
+	if f, ok := s.(FactorStore); ok {
+		svc.Factors = f
+	}
+	return svc
 }
 
 func (s *Service) cached(key string) (cachedSession, bool) {
@@ -92,27 +104,6 @@ func (s *Service) ForgetAccount(id int64) {
 			delete(s.cache, k)
 		}
 	}
-}
-
-// Register opens a patient account with a real name: the account and the
-// person's own patient profile are created together.
-func (s *Service) Register(ctx context.Context, r Registration) (*Account, *Patient, error) {
-	r.Normalize()
-	now := s.Now()
-	rid, err := r.Validate(now)
-	if err != nil {
-		return nil, nil, err
-	}
-	hash, err := HashPassword(r.Password)
-	if err != nil {
-		return nil, nil, err
-	}
-	a := &Account{Username: r.Username, PasswordHash: hash, Role: RolePatient, Phone: r.Phone, CreatedAt: now}
-	p := &Patient{Name: r.Name, ResidentID: rid.Number, Birth: rid.Birth, Sex: rid.Sex, Phone: r.Phone, CreatedAt: now, Relation: RelSelf}
-	if err := s.Store.CreatePatientAccount(ctx, a, p); err != nil {
-		return nil, nil, err
-	}
-	return a, p, nil
 }
 
 // NewStaff describes an account created by an administrator.
@@ -161,36 +152,6 @@ func (s *Service) CreateAccount(ctx context.Context, n NewStaff) (*Account, erro
 	return a, nil
 }
 
-// Login checks the password and opens a session. An unknown username, a
-// disabled account and a wrong password answer alike (bad_credentials) and
-// cost alike: one lookup and one argon2id hash, and no write. Nothing is
-// locked; the caller throttles attempts.
-func (s *Service) Login(ctx context.Context, username, password string, kind SessionKind, ip string) (token string, sess *Session, acct *Account, err error) {
-	now := s.Now()
-	a, err := s.Store.AccountByUsername(ctx, username)
-	if errs.Is(err, errs.NotFound) {
-		CheckPassword(dummyHash(), password) // same work as for a real account
-		return "", nil, nil, errs.E(errs.BadCredentials)
-	}
-	if err != nil {
-		return "", nil, nil, err
-	}
-	if ok := CheckPassword(a.PasswordHash, password); !ok || a.Disabled {
-		return "", nil, nil, errs.E(errs.BadCredentials)
-	}
-	token, hash := NewToken()
-	csrf, _ := NewToken()
-	sess = &Session{
-		TokenHash: hash, AccountID: a.ID, Kind: kind, CSRF: csrf, CreatedAt: now,
-		ExpiresAt: now.Add(s.Policy.SessionTTL), IdleExpiry: now.Add(s.Policy.SessionIdle), IP: ip,
-	}
-	if err := s.Store.CreateSession(ctx, sess); err != nil {
-		return "", nil, nil, err
-	}
-	s.remember(string(hash), cachedSession{sess: sess, acct: a, at: time.Now()})
-	return token, sess, a, nil
-}
-
 // Authenticate returns the session and account of a token, refreshing the
 // idle expiry now and then. Expired, revoked and unknown tokens give
 // errs.Unauthorized.
@@ -220,9 +181,14 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*Session, *Ac
 		s.forget(key)
 		return nil, nil, errs.E(errs.Unauthorized)
 	}
-	// Move the idle expiry at most once a TouchEvery, to keep reads cheap.
-	if sess.IdleExpiry.Sub(now) < s.Policy.SessionIdle-s.Policy.TouchEvery {
-		idle := now.Add(s.Policy.SessionIdle)
+	// Move the idle expiry at most once a TouchEvery, to keep reads cheap:
+	// by the account's idle time (staff shorter than patients, as data).
+	idleFor, err := s.idleFor(ctx, a)
+	if err != nil {
+		return nil, nil, err
+	}
+	if sess.IdleExpiry.Sub(now) < idleFor-s.Policy.TouchEvery {
+		idle := now.Add(idleFor)
 		if err := s.Store.TouchSession(ctx, hash, now, idle); err != nil {
 			return nil, nil, err
 		}
@@ -239,24 +205,4 @@ func (s *Service) Logout(ctx context.Context, token string) error {
 	h := HashToken(token)
 	s.forget(string(h))
 	return s.Store.RevokeSession(ctx, h)
-}
-
-// AddChild adds a child's profile to a guardian's account. Only patient
-// accounts hold profiles. A resident ID already known to the platform is
-// refused: one person is one patient (N-5), and linking an existing child
-// to another account needs an in-person check at the hospital.
-func (s *Service) AddChild(ctx context.Context, acct *Account, n NewPatient) (*Patient, error) {
-	if acct.Role != RolePatient {
-		return nil, errs.E(errs.Forbidden)
-	}
-	now := s.Now()
-	rid, err := n.Validate(now)
-	if err != nil {
-		return nil, err
-	}
-	p := &Patient{Name: n.Name, ResidentID: rid.Number, Birth: rid.Birth, Sex: rid.Sex, Phone: n.Phone, CreatedAt: now, Relation: n.Relation}
-	if err := s.Store.AddPatient(ctx, acct.ID, p, n.Relation); err != nil {
-		return nil, err
-	}
-	return p, nil
 }

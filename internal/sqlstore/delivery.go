@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/yunyi-health/yunyi/internal/courier"
 	"github.com/yunyi-health/yunyi/internal/delivery"
 	"github.com/yunyi-health/yunyi/internal/errs"
+	"github.com/yunyi-health/yunyi/internal/supervision"
 )
 
 var _ delivery.Store = (*DB)(nil)
@@ -231,8 +233,10 @@ func (db *DB) Orders(ctx context.Context, q delivery.Queue) ([]delivery.Order, e
 func (db *DB) Dispatch(ctx context.Context, id int64, courierName, waybill string, at time.Time) error {
 	return db.tx(ctx, func(tx *sql.Tx) error {
 		var rxID, acct int64
+		var mode string
 		err := tx.QueryRowContext(ctx, `UPDATE delivery_orders SET status = 'dispatched', courier = $2, waybill_no = $3, dispatched_at = $4
-			WHERE id = $1 AND status IN ('to_pack', 'failed') RETURNING prescription_id, account_id`, id, courierName, waybill, micros(at)).Scan(&rxID, &acct)
+			WHERE id = $1 AND status IN ('to_pack', 'failed') RETURNING prescription_id, account_id, mode`, id, courierName, waybill, micros(at)).
+			Scan(&rxID, &acct, &mode)
 		if errors.Is(err, sql.ErrNoRows) {
 			return errs.E(delivery.CodeOrderState)
 		}
@@ -240,7 +244,11 @@ func (db *DB) Dispatch(ctx context.Context, id int64, courierName, waybill strin
 			return err
 		}
 		// N-12: dispensed once it leaves the pharmacy (FHIR: completed).
-		if _, err := tx.ExecContext(ctx, `UPDATE prescriptions SET status = 'dispensed', updated_at = $2 WHERE id = $1 AND status = 'approved'`, rxID, micros(at)); err != nil {
+		ev := feed{Event: supervision.Event{Kind: supervision.PrescriptionDispensed, OccurredAt: at, Outcome: mode,
+			Ref: "prescription/" + strconv.FormatInt(rxID, 10)}}
+		err = tx.QueryRowContext(ctx, `UPDATE prescriptions SET status = 'dispensed', updated_at = $2 WHERE id = $1 AND status = 'approved'
+			RETURNING institution, department, visit_id, patient_id`, rxID, micros(at)).Scan(&ev.Institution, &ev.Department, &ev.Visit, &ev.PatientID)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
 		if err := db.insertMany(ctx, tx, "notifications", noticeCols, [][]any{noticeRow(acct, "dispatched", "药品已发出",
@@ -250,8 +258,13 @@ func (db *DB) Dispatch(ctx context.Context, id int64, courierName, waybill strin
 			return err
 		}
 		// The courier may have pushed already.
-		_, err = db.followEvents(ctx, tx, id, at)
-		return err
+		if _, err := db.followEvents(ctx, tx, id, at); err != nil {
+			return err
+		}
+		if ev.Institution == "" {
+			return nil // dispensed before (a failed delivery sent again)
+		}
+		return db.emit(ctx, tx, ev)
 	})
 }
 

@@ -7,6 +7,7 @@ import (
 
 	"github.com/yunyi-health/yunyi/internal/directory"
 	"github.com/yunyi-health/yunyi/internal/errs"
+	"github.com/yunyi-health/yunyi/internal/supervision"
 )
 
 var _ directory.Store = (*DB)(nil)
@@ -189,12 +190,18 @@ func (db *DB) DeletePilot(ctx context.Context, institution, specialty string) er
 }
 
 func (db *DB) SetQualification(ctx context.Context, code string, q directory.Qualification, on, note string) error {
-	res, err := db.w.ExecContext(ctx, `UPDATE institutions SET status = $2, approved_on = $3, status_note = $4, updated_at = $5 WHERE code = $1`,
-		code, string(q), on, note, micros(db.now()))
-	if err != nil {
-		return err
-	}
-	return mustAffect(res)
+	now := db.now()
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE institutions SET status = $2, approved_on = $3, status_note = $4, updated_at = $5 WHERE code = $1`,
+			code, string(q), on, note, micros(now))
+		if err != nil {
+			return err
+		}
+		if err := mustAffect(res); err != nil {
+			return err
+		}
+		return db.emit(ctx, tx, qualEvent(code, now, string(q), ""))
+	})
 }
 
 func mustAffect(res sql.Result) error {
@@ -382,10 +389,21 @@ func (db *DB) SavePractitioner(ctx context.Context, p *directory.Practitioner) e
 	}
 	var err error
 	if p.ID == 0 {
-		err = db.w.QueryRowContext(ctx, `INSERT INTO practitioners (institution, department, account_id, name, profession, title, licence_no,
-			practice_since, internet_since, training_passed_on, bio) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id`,
-			p.Institution, p.Department, acct, p.Name, string(p.Profession), string(p.Title), p.LicenceNo,
-			p.PracticeSince, p.InternetSince, p.TrainingPassedOn, p.Bio).Scan(&p.ID)
+		// A new practitioner is onboarded: the supervision feed hears of it
+		// (N-22, staff qualification) in the same transaction.
+		err = db.tx(ctx, func(tx *sql.Tx) error {
+			if err := tx.QueryRowContext(ctx, `INSERT INTO practitioners (institution, department, account_id, name, profession, title, licence_no,
+				practice_since, internet_since, training_passed_on, bio) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id`,
+				p.Institution, p.Department, acct, p.Name, string(p.Profession), string(p.Title), p.LicenceNo,
+				p.PracticeSince, p.InternetSince, p.TrainingPassedOn, p.Bio).Scan(&p.ID); err != nil {
+				return err
+			}
+			return db.emit(ctx, tx, feed{Event: supervision.Event{Institution: p.Institution, Kind: supervision.PractitionerOnboarded,
+				Practitioner: p.ID, Department: p.Department, Outcome: string(p.Profession), Codes: []string{string(p.Title)}}})
+		})
+		if err != nil {
+			p.ID = 0
+		}
 	} else {
 		var res sql.Result
 		res, err = db.w.ExecContext(ctx, `UPDATE practitioners SET department = $3, account_id = $4, name = $5, profession = $6, title = $7,
@@ -416,16 +434,35 @@ func (db *DB) SetPhoto(ctx context.Context, practitionerID int64, key, contentTy
 }
 
 func (db *DB) AddSuspension(ctx context.Context, s *directory.Suspension) error {
-	err := db.w.QueryRowContext(ctx, `INSERT INTO practitioner_suspensions (practitioner_id, scope, reason, since, by_account)
-		VALUES ($1, $2, $3, $4, $5) RETURNING id`, s.PractitionerID, string(s.Scope), s.Reason, micros(s.Since), s.By).Scan(&s.ID)
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		if err := tx.QueryRowContext(ctx, `INSERT INTO practitioner_suspensions (practitioner_id, scope, reason, since, by_account)
+			VALUES ($1, $2, $3, $4, $5) RETURNING id`, s.PractitionerID, string(s.Scope), s.Reason, micros(s.Since), s.By).Scan(&s.ID); err != nil {
+			return err
+		}
+		return db.emitSuspension(ctx, tx, supervision.PractitionerSuspended, s.PractitionerID, s.Since, string(s.Scope))
+	})
 	return fkInvalid(err, "practitioner_id")
 }
 
 func (db *DB) LiftSuspension(ctx context.Context, practitionerID, suspensionID int64, at time.Time) error {
-	res, err := db.w.ExecContext(ctx, `UPDATE practitioner_suspensions SET lifted_at = $3 WHERE id = $2 AND practitioner_id = $1 AND lifted_at = 0`,
-		practitionerID, suspensionID, micros(at))
-	if err != nil {
-		return err
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		var scope string
+		err := tx.QueryRowContext(ctx, `UPDATE practitioner_suspensions SET lifted_at = $3 WHERE id = $2 AND practitioner_id = $1 AND lifted_at = 0
+			RETURNING scope`, practitionerID, suspensionID, micros(at)).Scan(&scope)
+		if err != nil {
+			return notFound(err)
+		}
+		return db.emitSuspension(ctx, tx, supervision.PractitionerLifted, practitionerID, at, scope)
+	})
+}
+
+// emitSuspension reports a practitioner's suspension (D-1: first visits or
+// all) or its lifting to the supervision feed, never its reason's text.
+func (db *DB) emitSuspension(ctx context.Context, tx *sql.Tx, kind supervision.Kind, practitionerID int64, at time.Time, scope string) error {
+	ev := feed{Event: supervision.Event{Kind: kind, OccurredAt: at, Practitioner: practitionerID, Outcome: scope}}
+	if err := tx.QueryRowContext(ctx, `SELECT institution, department FROM practitioners WHERE id = $1`, practitionerID).
+		Scan(&ev.Institution, &ev.Department); err != nil {
+		return notFound(err)
 	}
-	return mustAffect(res)
+	return db.emit(ctx, tx, ev)
 }

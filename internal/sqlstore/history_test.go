@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/yunyi-health/yunyi/internal/directory"
+	"github.com/yunyi-health/yunyi/internal/errs"
 	"github.com/yunyi-health/yunyi/internal/history"
 	"github.com/yunyi-health/yunyi/internal/sqlstore"
 	"github.com/yunyi-health/yunyi/internal/sqlstore/sqltest"
@@ -167,4 +169,111 @@ func TestInsertVisitsBoundsWAL(t *testing.T) {
 	if biggest > 8<<20 {
 		t.Fatalf("the WAL reached %d MB", biggest>>20)
 	}
+}
+
+// Visits kept under an institution's MRN (S-3, issue 16) count for a
+// person only once the MRN is linked to their resident ID, in the same
+// statement as the visits under the resident ID; a link is made once
+// (linked, already, another person's, another birth date) and made before
+// the history is imported counts as well; the MRN's record keeps the
+// patient's name, birth date and sex as the last file gave them.
+func TestMRNHistoryLinks(t *testing.T) {
+	ctx := context.Background()
+	sqltest.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		for _, code := range []string{"h1", "h2"} {
+			if err := db.SaveInstitution(ctx, &directory.Institution{Code: code, Name: "医院" + code, Status: directory.QualApproved}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		a, b := rid(1, 30), rid(2, 40)
+		aBirth := now().AddDate(-30, 0, -20).Format("2006-01-02")
+		visits := []history.Visit{
+			{Institution: "h1", Department: "derm", MRN: "MR-1", PatientName: "张三", BirthDate: aBirth, Sex: "male", Date: "2026-01-10", DiagnosisCode: "L20", Definite: true, ExternalID: "m1"},
+			{Institution: "h1", Department: "derm", MRN: "MR-1", Date: "2026-03-01", DiagnosisCode: "L21", Definite: true, ExternalID: "m2"},
+			{Institution: "h1", Department: "derm", MRN: "MR-1", Date: "2026-04-01", DiagnosisCode: "L22", Definite: false, ExternalID: "m3"},
+			{Institution: "h1", Department: "derm", ResidentID: a, Date: "2026-02-01", DiagnosisCode: "L30", Definite: true, ExternalID: "r1"},
+			{Institution: "h2", Department: "derm", MRN: "MR-1", PatientName: "张三", Date: "2026-05-01", DiagnosisCode: "L40", Definite: true, ExternalID: "o1"},
+		}
+		if n, err := db.InsertVisits(ctx, visits); err != nil || n != 5 {
+			t.Fatalf("%d %v", n, err)
+		}
+		qs := []history.Query{
+			{ResidentID: a, Institution: "h1", Department: "derm", OnOrBefore: "2026-06-01"},
+			{ResidentID: a, Institution: "h2", Department: "derm", OnOrBefore: "2026-06-01"},
+			{ResidentID: b, Institution: "h1", Department: "derm", OnOrBefore: "2026-06-01"},
+		}
+		last := func(date, code string) history.Last {
+			return history.Last{Found: true, Date: date, DiagnosisCode: code}
+		}
+		check := func(want ...history.Last) {
+			t.Helper()
+			got, err := db.LastDefiniteVisits(ctx, qs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range want {
+				if got[i] != want[i] {
+					t.Errorf("%+v: %+v, want %+v", qs[i], got[i], want[i])
+				}
+			}
+		}
+		// Unlinked: only a's own visit counts.
+		check(last("2026-02-01", "L30"), history.Last{}, history.Last{})
+		rec, err := db.MRN(ctx, "h1", "MR-1")
+		if err != nil || rec.Name != "张三" || rec.BirthDate != aBirth || rec.Sex != "male" || rec.ResidentID != "" {
+			t.Fatalf("%+v %v", rec, err)
+		}
+		at := now().UTC().Truncate(time.Microsecond)
+		link := func(inst, mrn, r, birth string) history.LinkResult {
+			t.Helper()
+			res, err := db.LinkMRNs(ctx, []history.Link{{Institution: inst, MRN: mrn, ResidentID: r, BirthDate: birth, By: history.LinkCard, Account: 9, At: at}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return res[0]
+		}
+		if got := link("h1", "MR-1", b, "1900-01-01"); got != history.LinkBirth {
+			t.Fatalf("another birth date: %s", got)
+		}
+		if got := link("h1", "MR-1", a, aBirth); got != history.Linked {
+			t.Fatalf("%s", got)
+		}
+		// Linked: the MRN's latest definite visit at h1 (not h2's MRN-1, another institution's record).
+		check(last("2026-03-01", "L21"), history.Last{}, history.Last{})
+		if got := link("h1", "MR-1", a, aBirth); got != history.AlreadyLinked {
+			t.Fatalf("%s", got)
+		}
+		if got := link("h1", "MR-1", b, aBirth); got != history.LinkConflict {
+			t.Fatalf("%s", got)
+		}
+		rec, _ = db.MRN(ctx, "h1", "MR-1")
+		if rec.ResidentID != a || rec.LinkedBy != history.LinkCard || rec.LinkedAccount != 9 || !rec.LinkedAt.Equal(at) {
+			t.Fatalf("%+v", rec)
+		}
+		// A link made before the history: the visits imported later count.
+		if got := link("h2", "MR-7", b, ""); got != history.Linked {
+			t.Fatalf("%s", got)
+		}
+		if _, err := db.InsertVisits(ctx, []history.Visit{{Institution: "h2", Department: "derm", MRN: "MR-7", PatientName: "李四", Date: "2026-05-02",
+			Definite: true, ExternalID: "o2"}}); err != nil {
+			t.Fatal(err)
+		}
+		qs = append(qs, history.Query{ResidentID: b, Institution: "h2", Department: "derm", OnOrBefore: "2026-06-01"})
+		check(last("2026-03-01", "L21"), history.Last{}, history.Last{}, last("2026-05-02", ""))
+		if rec, _ := db.MRN(ctx, "h2", "MR-7"); rec.Name != "李四" || rec.ResidentID != b {
+			t.Fatalf("the record filled, the link kept: %+v", rec)
+		}
+		// A person's visits: their own and their linked MRNs'.
+		vs, err := db.Visits(ctx, a)
+		if err != nil || len(vs) != 4 || vs[0].ExternalID != "m3" || vs[0].ResidentID != a || vs[0].MRN != "MR-1" {
+			t.Fatalf("%+v %v", vs, err)
+		}
+		ms, err := db.MRNsLinkedTo(ctx, []string{a, b})
+		if err != nil || len(ms) != 2 || ms[0].Institution != "h1" || ms[0].ResidentID != a || ms[1].MRN != "MR-7" {
+			t.Fatalf("%+v %v", ms, err)
+		}
+		if _, err := db.MRN(ctx, "h1", "MR-404"); !errs.Is(err, errs.NotFound) {
+			t.Fatalf("%v", err)
+		}
+	})
 }

@@ -193,7 +193,7 @@ func scanPatient(row interface{ Scan(...any) error }, extra ...any) (*identity.P
 
 func (db *DB) PatientsOf(ctx context.Context, accountID int64) ([]identity.Patient, error) {
 	rows, err := db.query(ctx, `SELECT `+patientCols+`, ap.relation FROM patients p
-		JOIN account_patients ap ON ap.patient_id = p.id WHERE ap.account_id = $1
+		JOIN account_patients ap ON ap.patient_id = p.id WHERE ap.account_id = $1 AND p.frozen_at = 0
 		ORDER BY CASE ap.relation WHEN 'self' THEN 0 ELSE 1 END, p.id`, accountID)
 	if err != nil {
 		return nil, err
@@ -219,7 +219,7 @@ func (db *DB) PatientByID(ctx context.Context, id int64) (*identity.Patient, err
 func (db *DB) AccountPatient(ctx context.Context, accountID, patientID int64) (*identity.Patient, error) {
 	var rel string
 	p, err := scanPatient(db.QueryRowContext(ctx, `SELECT `+patientCols+`, ap.relation FROM patients p
-		JOIN account_patients ap ON ap.patient_id = p.id WHERE ap.account_id = $1 AND p.id = $2`, accountID, patientID), &rel)
+		JOIN account_patients ap ON ap.patient_id = p.id WHERE ap.account_id = $1 AND p.id = $2 AND p.frozen_at = 0`, accountID, patientID), &rel)
 	if err != nil {
 		return nil, err
 	}
@@ -228,7 +228,10 @@ func (db *DB) AccountPatient(ctx context.Context, accountID, patientID int64) (*
 }
 
 func (db *DB) LinkedAccounts(ctx context.Context, patientID int64) ([]int64, error) {
-	return db.IDs(ctx, `SELECT account_id FROM account_patients WHERE patient_id = $1 ORDER BY account_id`, patientID)
+	// A frozen profile (claimed by a verified person, N-5) is out of its
+	// holders' reach.
+	return db.IDs(ctx, `SELECT ap.account_id FROM account_patients ap JOIN patients p ON p.id = ap.patient_id
+		WHERE ap.patient_id = $1 AND p.frozen_at = 0 ORDER BY ap.account_id`, patientID)
 }
 
 // IDs runs a read query whose rows are one integer each.

@@ -11,6 +11,7 @@ import (
 	"github.com/yunyi-health/yunyi/internal/errs"
 	"github.com/yunyi-health/yunyi/internal/notify"
 	"github.com/yunyi-health/yunyi/internal/oversight"
+	"github.com/yunyi-health/yunyi/internal/supervision"
 )
 
 var _ oversight.Store = (*DB)(nil)
@@ -103,8 +104,22 @@ func (db *DB) CreateCase(ctx context.Context, c *oversight.Case, notes []notify.
 		for i := range notes {
 			notes[i].Ref = string(c.Kind) + "/" + strconv.FormatInt(c.ID, 10)
 		}
-		return db.commitWith(ctx, tx, notes, e)
+		if err := db.commitWith(ctx, tx, notes, e); err != nil {
+			return err
+		}
+		kind := supervision.ComplaintFiled
+		if c.Kind == oversight.KindAdverseEvent {
+			kind = supervision.AdverseEventReported
+		}
+		return db.emit(ctx, tx, caseEvent(c, kind, c.ReportedAt))
 	})
+}
+
+// caseEvent is a complaint's or adverse event's event for the supervision
+// feed: its category, severity and state, never its text.
+func caseEvent(c *oversight.Case, kind supervision.Kind, at time.Time) feed {
+	return feed{Event: supervision.Event{Institution: c.Institution, Kind: kind, OccurredAt: at, Visit: c.VisitID, Category: c.Category,
+		Severity: c.Severity, Outcome: string(c.State), Ref: string(c.Kind) + "/" + strconv.FormatInt(c.ID, 10)}, PatientID: c.PatientID}
 }
 
 func (db *DB) Case(ctx context.Context, id int64) (*oversight.Case, error) {
@@ -177,7 +192,20 @@ func (db *DB) StepCase(ctx context.Context, c *oversight.Case, from oversight.St
 		} else if n == 0 {
 			return oversight.IllegalStep(string(from), string(c.State)) // another step came first
 		}
-		return db.commitWith(ctx, tx, notes, e)
+		if err := db.commitWith(ctx, tx, notes, e); err != nil {
+			return err
+		}
+		kind, at := supervision.ComplaintStepped, c.TriagedAt
+		if c.Kind == oversight.KindAdverseEvent {
+			kind = supervision.AdverseEventStepped
+		}
+		switch c.State {
+		case oversight.Investigating:
+			at = c.InvestigatingAt
+		case oversight.Closed:
+			at = c.ClosedAt
+		}
+		return db.emit(ctx, tx, caseEvent(c, kind, at))
 	})
 }
 
@@ -207,7 +235,11 @@ func (db *DB) AddRating(ctx context.Context, r *oversight.Rating, e *audit.Entry
 		if err != nil {
 			return err
 		}
-		return db.commitWith(ctx, tx, nil, e)
+		if err := db.commitWith(ctx, tx, nil, e); err != nil {
+			return err
+		}
+		return db.emit(ctx, tx, feed{Event: supervision.Event{Institution: r.Institution, Kind: supervision.RatingGiven, OccurredAt: r.CreatedAt,
+			Visit: r.VisitID, Practitioner: r.DoctorID, Score: r.Score}, PatientID: r.PatientID})
 	})
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/yunyi-health/yunyi/internal/errs"
 	"github.com/yunyi-health/yunyi/internal/qualification"
 	"github.com/yunyi-health/yunyi/internal/schedule"
+	"github.com/yunyi-health/yunyi/internal/supervision"
 )
 
 var _ qualification.Store = (*DB)(nil)
@@ -221,9 +222,11 @@ func (db *DB) Decide(ctx context.Context, d qualification.Decision, tell qualifi
 			}
 		}
 		if entry != nil {
-			return db.appendAuditTx(ctx, tx, []*audit.Entry{entry})
+			if err := db.appendAuditTx(ctx, tx, []*audit.Entry{entry}); err != nil {
+				return err
+			}
 		}
-		return nil
+		return db.emit(ctx, tx, qualEvent(institution, d.At, string(status), "application/"+itoa64(d.ApplicationID)))
 	})
 	if err != nil {
 		return nil, nil, err
@@ -305,9 +308,15 @@ func (db *DB) Suspend(ctx context.Context, s qualification.Suspension) ([]schedu
 			return err
 		}
 		if s.Audit != nil {
-			return db.appendAuditTx(ctx, tx, []*audit.Entry{s.Audit})
+			if err := db.appendAuditTx(ctx, tx, []*audit.Entry{s.Audit}); err != nil {
+				return err
+			}
 		}
-		return nil
+		ev := qualEvent(s.Institution, s.At, string(directory.QualSuspended), "")
+		if s.OverdueOn != "" {
+			ev.Codes = []string{"revalidation-lapsed"} // N-23
+		}
+		return db.emit(ctx, tx, ev)
 	})
 	if err != nil || !done {
 		return nil, false, err
@@ -333,9 +342,11 @@ func (db *DB) Reinstate(ctx context.Context, r qualification.Reinstatement) ([]s
 			return err
 		}
 		if r.Audit != nil {
-			return db.appendAuditTx(ctx, tx, []*audit.Entry{r.Audit})
+			if err := db.appendAuditTx(ctx, tx, []*audit.Entry{r.Audit}); err != nil {
+				return err
+			}
 		}
-		return nil
+		return db.emit(ctx, tx, qualEvent(r.Institution, r.At, string(directory.QualApproved), ""))
 	})
 	if err != nil || !done {
 		return nil, false, err
@@ -424,4 +435,10 @@ func adminAccounts(ctx context.Context, tx *sql.Tx, institution string) ([]int64
 // told of the regulator's decisions).
 func (db *DB) InstitutionAdmins(ctx context.Context, institution string) ([]int64, error) {
 	return db.StaffAccounts(ctx, institution, "institution_admin")
+}
+
+// qualEvent is a qualification change's event for the supervision feed:
+// the institution's new status (or an application's refusal).
+func qualEvent(institution string, at time.Time, status, ref string) feed {
+	return feed{Event: supervision.Event{Institution: institution, Kind: supervision.QualificationChanged, OccurredAt: at, Outcome: status, Ref: ref}}
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/yunyi-health/yunyi/internal/errs"
 	"github.com/yunyi-health/yunyi/internal/notify"
 	"github.com/yunyi-health/yunyi/internal/rx"
+	"github.com/yunyi-health/yunyi/internal/supervision"
 )
 
 var _ rx.Store = (*DB)(nil)
@@ -254,15 +256,20 @@ func (db *DB) Issue(ctx context.Context, reqs []*rx.IssueRequest) error {
 		}
 		var notices [][]any
 		var entries []*audit.Entry
+		var evs []feed
 		for _, r := range reqs {
 			if written[r.P.ID] {
 				notices, entries = appendNotices(notices, r.Notes, r.P.ID), appendEntry(entries, r.Audit)
+				evs = append(evs, rxEvent(r.P, supervision.PrescriptionIssued, r.P.IssuedAt, r.P.DoctorID, ""))
 			}
 		}
 		if err := db.insertMany(ctx, tx, "notifications", noticeCols, notices); err != nil {
 			return err
 		}
-		return db.appendAuditTx(ctx, tx, entries)
+		if err := db.appendAuditTx(ctx, tx, entries); err != nil {
+			return err
+		}
+		return db.emit(ctx, tx, evs...)
 	})
 	if err != nil {
 		return err
@@ -420,15 +427,20 @@ func (db *DB) Review(ctx context.Context, reqs []*rx.ReviewRequest) error {
 		}
 		var notices [][]any
 		var entries []*audit.Entry
-		for id, r := range first {
-			if done[id] {
+		var evs []feed
+		for _, r := range reqs {
+			if id := r.P.ID; first[id] == r && done[id] {
 				notices, entries = appendNotices(notices, r.Notes, id), appendEntry(entries, r.Audit)
+				evs = append(evs, rxEvent(r.P, supervision.PrescriptionReviewed, r.P.ReviewedAt, r.P.ReviewerID, string(r.P.Status)))
 			}
 		}
 		if err := db.insertMany(ctx, tx, "notifications", noticeCols, notices); err != nil {
 			return err
 		}
-		return db.appendAuditTx(ctx, tx, entries)
+		if err := db.appendAuditTx(ctx, tx, entries); err != nil {
+			return err
+		}
+		return db.emit(ctx, tx, evs...)
 	})
 	if err != nil {
 		return err
@@ -487,4 +499,13 @@ func (db *DB) Stats(ctx context.Context, institution string, from, to time.Time)
 		}
 	}
 	return out, nil
+}
+
+// rxEvent is a prescription's event for the supervision feed: its
+// diagnoses and the codes of the rules the doctor confirmed, never its
+// drugs' directions or the review's free-text reasons.
+func rxEvent(p *rx.Prescription, kind supervision.Kind, at time.Time, by int64, outcome string) feed {
+	return feed{Event: supervision.Event{Institution: p.Institution, Kind: kind, OccurredAt: at, Visit: p.VisitID, Practitioner: by,
+		Department: p.Department, Diagnoses: p.Diagnoses, Codes: p.Confirmed, Outcome: outcome, Ref: "prescription/" + strconv.FormatInt(p.ID, 10)},
+		PatientID: p.PatientID}
 }

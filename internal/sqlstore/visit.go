@@ -14,6 +14,8 @@ import (
 	"github.com/yunyi-health/yunyi/internal/directory"
 	"github.com/yunyi-health/yunyi/internal/errs"
 	"github.com/yunyi-health/yunyi/internal/notify"
+	"github.com/yunyi-health/yunyi/internal/retention"
+	"github.com/yunyi-health/yunyi/internal/supervision"
 	"github.com/yunyi-health/yunyi/internal/visit"
 )
 
@@ -290,10 +292,53 @@ func (db *DB) Step(ctx context.Context, t visit.Transition, also func(tx visit.T
 			return err
 		}
 		if also != nil {
-			return also(visitTx{ctx: ctx, tx: tx, now: t.At})
+			if err := also(visitTx{ctx: ctx, tx: tx, now: t.At}); err != nil {
+				return err
+			}
 		}
-		return nil
+		return db.emitStep(ctx, tx, t)
 	})
+}
+
+// stepKinds are the visit steps the supervision feed reports.
+var stepKinds = map[visit.Action]supervision.Kind{visit.ActStart: supervision.VisitStarted, visit.ActComplete: supervision.VisitEnded,
+	visit.ActNoShow: supervision.VisitNoShow, visit.ActTerminate: supervision.VisitTerminated}
+
+// emitStep reports a visit's start, end, no-show or termination to the
+// supervision feed (N-16, N-22), after what the step wrote: the signed
+// record's diagnoses, the termination's reasons.
+func (db *DB) emitStep(ctx context.Context, tx *sql.Tx, t visit.Transition) error {
+	kind, ok := stepKinds[t.Action]
+	if !ok {
+		return nil
+	}
+	v, err := visitIn(ctx, tx, t.VisitID)
+	if err != nil {
+		return err
+	}
+	ev := feed{Event: supervision.Event{Institution: v.Institution, Kind: kind, OccurredAt: t.At, Visit: v.ID, Practitioner: v.DoctorID,
+		Department: v.Department, ServiceKind: string(v.Kind), Outcome: string(t.To)}, PatientID: v.PatientID}
+	switch t.Action {
+	case visit.ActComplete:
+		var body string
+		err := tx.QueryRowContext(ctx, `SELECT body FROM records WHERE visit_id = $1 AND version > 0 ORDER BY version DESC LIMIT 1`, v.ID).Scan(&body)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		var r recordJSON
+		json.Unmarshal([]byte(body), &r)
+		for _, d := range r.Diagnoses {
+			ev.Diagnoses = append(ev.Diagnoses, d.Code)
+		}
+	case visit.ActTerminate:
+		var reasons string
+		err := tx.QueryRowContext(ctx, `SELECT reasons FROM terminations WHERE visit_id = $1`, v.ID).Scan(&reasons)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		json.Unmarshal([]byte(reasons), &ev.Codes)
+	}
+	return db.emit(ctx, tx, ev)
 }
 
 // SaveAnswers stores the pre-consultation while it may change; checkIn,
@@ -381,9 +426,13 @@ func (db *DB) Attachment(ctx context.Context, visitID, id int64) (*visit.Attachm
 	return scanAttachment(db.QueryRowContext(ctx, `SELECT `+attachmentCols+` FROM attachments WHERE visit_id = $1 AND id = $2`, visitID, id))
 }
 
-// DeleteAttachment removes a pre-consultation file while the answers may
-// still change; it returns the row so the caller can delete the blob.
-func (db *DB) DeleteAttachment(ctx context.Context, visitID, id int64) (*visit.Attachment, error) {
+// DeleteAttachment removes a file of a visit: a pre-consultation file
+// while the answers may still change (a draft), any other only once its
+// record's retention period has ended at now (N-17: a pre-consultation
+// file of a started visit is part of the visit record, a chat image of the
+// chat; retention.OfAttachment). It returns the row so the caller can
+// delete the blob.
+func (db *DB) DeleteAttachment(ctx context.Context, visitID, id int64, now time.Time) (*visit.Attachment, error) {
 	var out *visit.Attachment
 	err := db.tx(ctx, func(tx *sql.Tx) error {
 		a, err := scanAttachment(tx.QueryRowContext(ctx, `SELECT `+attachmentCols+` FROM attachments WHERE visit_id = $1 AND id = $2`, visitID, id))
@@ -394,8 +443,14 @@ func (db *DB) DeleteAttachment(ctx context.Context, visitID, id int64) (*visit.A
 		if err != nil {
 			return err
 		}
-		if a.Purpose != "pre_consult" || v.State.AnswersLocked() {
-			return errs.E("visit_locked")
+		if typ, draft := retention.OfAttachment(a.Purpose, v.State.AnswersLocked()); !draft {
+			p, err := retentionIn(ctx, tx, typ)
+			if err != nil {
+				return err
+			}
+			if err := p.MayDelete(a.CreatedAt, now); err != nil {
+				return err
+			}
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM attachments WHERE id = $1`, id); err != nil {
 			return err

@@ -280,7 +280,9 @@ type Store interface {
 	AddAttachment(ctx context.Context, a *Attachment, maxFiles int, maxTotal int64) error
 	Attachments(ctx context.Context, visitID int64) ([]Attachment, error)
 	Attachment(ctx context.Context, visitID, id int64) (*Attachment, error)
-	DeleteAttachment(ctx context.Context, visitID, id int64) (*Attachment, error)
+	// DeleteAttachment removes a draft pre-consultation file, or a file
+	// whose record's retention period ended at now (N-17).
+	DeleteAttachment(ctx context.Context, visitID, id int64, now time.Time) (*Attachment, error)
 
 	// AppendMessages numbers (per visit) and stores messages; see Message.Replayed.
 	AppendMessages(ctx context.Context, ms []Message) error

@@ -24,10 +24,23 @@ type route struct {
 func (s *Server) apiTable() []route {
 	return []route{
 		{"GET /api/v1/openapi.json", s.openapi},
+		{"POST /api/v1/auth/sms-code", jsonAPI(s, http.StatusAccepted, s.sendSMSCode)},
 		{"POST /api/v1/auth/register", s.apiRegister},
 		{"POST /api/v1/auth/login", s.apiLogin},
 		{"POST /api/v1/auth/logout", s.requireLogin(s.apiLogout)},
 		{"GET /api/v1/me", s.requireLogin(s.apiMe)},
+		{"GET /api/v1/me/totp", s.requireLogin(jsonAPI(s, http.StatusOK, s.getTOTP))},
+		{"POST /api/v1/me/totp", s.requireLogin(jsonAPI(s, http.StatusOK, s.beginTOTP))},
+		{"POST /api/v1/me/totp/confirm", s.requireLogin(jsonAPI(s, http.StatusOK, s.confirmTOTP))},
+		{"GET /api/v1/me/identity-confirmation", s.requireLogin(jsonAPI(s, http.StatusOK, s.getConfirmation))},
+		{"POST /api/v1/me/identity-confirmation", s.requireLogin(jsonAPI(s, http.StatusOK, s.confirmIdentity))},
+		{"POST /api/v1/me/password", s.requireLogin(jsonAPI(s, http.StatusOK, s.changePassword))},
+		{"DELETE /api/v1/accounts/{id}/totp", s.requireLogin(jsonAPI(s, http.StatusOK, s.resetTOTP))},
+		{"GET /api/v1/security-settings", s.requireLogin(jsonAPI(s, http.StatusOK, s.getSecuritySettings))},
+		{"PUT /api/v1/security-settings/platform", s.requireLogin(jsonAPI(s, http.StatusOK, s.putPlatformSettings))},
+		{"PUT /api/v1/institutions/{code}/security-settings", s.requireLogin(jsonAPI(s, http.StatusOK, s.putInstitutionSettings))},
+		{"GET /api/v1/retention", s.requireLogin(jsonAPI(s, http.StatusOK, s.getRetention))},
+		{"PUT /api/v1/retention/{type}", s.requireLogin(jsonAPI(s, http.StatusOK, s.putRetention))},
 		{"GET /api/v1/patients", s.requireLogin(s.apiPatients)},
 		{"POST /api/v1/patients", s.requireLogin(s.apiAddPatient)},
 		{"GET /api/v1/patients/{id}", s.requireLogin(s.apiPatient)},
@@ -87,6 +100,9 @@ func (s *Server) apiTable() []route {
 		{"GET /api/v1/institutions/{code}/usage", s.requireLogin(s.apiUsage)},
 		{"POST /api/v1/institutions/{code}/history", s.requireLogin(s.apiImportHistory)},
 		{"GET /api/v1/institutions/{code}/history/imports/{id}", s.requireLogin(s.apiImport)},
+		{"POST /api/v1/institutions/{code}/mrn-links", s.requireLogin(s.apiMRNLinks)},
+		{"POST /api/v1/me/hospital-cards", s.requireLogin(jsonAPI(s, http.StatusOK, s.bindHospitalCard))},
+		{"GET /api/v1/me/hospital-cards", s.requireLogin(jsonAPI(s, http.StatusOK, s.hospitalCards))},
 		{"GET /api/v1/notifications", s.requireLogin(s.apiNotifications)},
 		{"GET /api/v1/monitor/sources", s.requireLogin(s.apiSources)},
 		{"POST /api/v1/monitor/sources", s.requireLogin(s.apiSaveSource)},
@@ -207,6 +223,19 @@ func (s *Server) apiTable() []route {
 		{"POST /api/v1/oversight/rectifications/{id}/response", s.requireLogin(jsonAPI(s, http.StatusOK, s.respondRectification))},
 		{"POST /api/v1/oversight/rectifications/{id}/verify", s.requireLogin(jsonAPI(s, http.StatusOK, s.verifyRectification))},
 		{"POST /api/v1/oversight/rectifications/{id}/suspend", s.requireLogin(jsonAPI(s, http.StatusOK, s.suspendForRectification))},
+		{"POST /api/v1/supervision/events", s.apiFeedReceive},
+		{"GET /api/v1/supervision/events", s.requireLogin(jsonAPI(s, http.StatusOK, s.listFeedEvents))},
+		{"GET /api/v1/supervision/status", s.requireLogin(jsonAPI(s, http.StatusOK, s.feedStatus))},
+		{"GET /api/v1/supervision/sources", s.requireLogin(jsonAPI(s, http.StatusOK, s.listFeedSources))},
+		{"PUT /api/v1/supervision/sources/{institution}", s.requireLogin(jsonAPI(s, http.StatusOK, s.putFeedSource))},
+		{"GET /api/v1/institutions/{code}/supervision-key", s.requireLogin(jsonAPI(s, http.StatusOK, s.institutionFeedKey))},
+		{"GET /api/v1/oversight/dashboard", s.requireLogin(jsonAPI(s, http.StatusOK, s.dashboard))},
+		{"POST /api/v1/oversight/visits/{id}/inspect", s.requireLogin(jsonAPI(s, http.StatusOK, s.inspectVisit))},
+		{"POST /api/v1/oversight/bulletins", s.requireLogin(jsonAPI(s, http.StatusCreated, s.draftBulletin))},
+		{"GET /api/v1/oversight/bulletins", jsonAPI(s, http.StatusOK, s.listBulletins)},
+		{"GET /api/v1/oversight/bulletins/{id}", s.apiBulletin},
+		{"PUT /api/v1/oversight/bulletins/{id}", s.requireLogin(jsonAPI(s, http.StatusOK, s.editBulletin))},
+		{"POST /api/v1/oversight/bulletins/{id}/publish", s.requireLogin(jsonAPI(s, http.StatusOK, s.publishBulletin))},
 	}
 }
 
@@ -262,72 +291,6 @@ type patientJSON struct {
 func (s *Server) patientOut(p *identity.Patient) patientJSON {
 	return patientJSON{ID: p.ID, Name: p.Name, ResidentID: identity.MaskResidentID(p.ResidentID), BirthDate: p.Birth.Format("2006-01-02"),
 		Sex: string(p.Sex), Age: p.Age(s.cfg.Now()), Phone: p.Phone, Relation: string(p.Relation)}
-}
-
-func (s *Server) apiRegister(w http.ResponseWriter, r *http.Request) {
-	if !s.limits.allow("register-ip", clientIP(r)) {
-		s.fail(w, r, errs.E(errs.RateLimited))
-		return
-	}
-	var reg identity.Registration
-	if err := decode(w, r, &reg); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	a, p, err := s.ids.Register(r.Context(), reg)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if err := s.audit.Record(r.Context(), audit.Entry{ActorID: a.ID, ActorRole: string(a.Role), Action: "account.register",
-		ObjectType: "patient", ObjectID: strconv.FormatInt(p.ID, 10), IP: clientIP(r)}); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusCreated, map[string]any{"account": accountOut(a), "patient": s.patientOut(p)})
-}
-
-type loginReq struct {
-	Username string `json:"username"`
-	Password string `json:"password"`
-}
-
-// login runs the throttle of failed logins (throttle.go), the password
-// check and the audit of a login attempt, for the API and the login form
-// alike. An unknown username and a wrong password answer alike.
-func (s *Server) login(r *http.Request, username, password string, kind identity.SessionKind) (string, *identity.Session, *identity.Account, error) {
-	ip := clientIP(r)
-	attempt, wait := s.limits.logins.begin(ip, username)
-	if attempt == nil {
-		return "", nil, nil, rateLimited(wait)
-	}
-	token, sess, a, err := s.ids.Login(r.Context(), username, password, kind, ip)
-	attempt.end(err)
-	entry := audit.Entry{Action: "auth.login", ObjectType: "account", ObjectID: username, IP: ip}
-	if err != nil {
-		entry.Detail = errs.Code(err)
-	} else {
-		entry.ActorID, entry.ActorRole, entry.Institution = a.ID, string(a.Role), a.Institution
-	}
-	if aerr := s.audit.Record(r.Context(), entry); aerr != nil && err == nil {
-		return "", nil, nil, aerr
-	}
-	return token, sess, a, err
-}
-
-func (s *Server) apiLogin(w http.ResponseWriter, r *http.Request) {
-	var req loginReq
-	if err := decode(w, r, &req); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	token, sess, a, err := s.login(r, req.Username, req.Password, identity.SessionAPI)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"token": token, "token_type": "Bearer", "expires_at": sess.ExpiresAt,
-		"idle_timeout_seconds": int(s.ids.Policy.SessionIdle.Seconds()), "account": accountOut(a)})
 }
 
 func (s *Server) apiLogout(w http.ResponseWriter, r *http.Request) {
@@ -414,24 +377,6 @@ func (s *Server) apiLinkChild(w http.ResponseWriter, r *http.Request) {
 	}
 	p, err := s.redeem(r, in.Code)
 	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusCreated, s.patientOut(p))
-}
-
-func (s *Server) apiAddPatient(w http.ResponseWriter, r *http.Request) {
-	var n identity.NewPatient
-	if err := decode(w, r, &n); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	p, err := s.ids.AddChild(r.Context(), info(r).account, n)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if err := s.record(r, "patient.create", "patient", strconv.FormatInt(p.ID, 10), "", string(n.Relation)); err != nil {
 		s.fail(w, r, err)
 		return
 	}

@@ -320,7 +320,20 @@ func (s *Server) apiAppointment(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	minimumNecessary(actor(r), a)
 	writeJSON(w, http.StatusOK, a)
+}
+
+// minimumNecessary trims an appointment to what the caller's work needs
+// (issue 15, N-19, PIPL's minimum necessary): an institution's admin runs
+// the schedules (who, when, which service) and does not see the
+// pre-booking health answers (pregnancy, critical illness); the patient's
+// family and the doctors keep them. Every answer of an appointment to
+// staff passes here (the JSON API and FHIR).
+func minimumNecessary(act authz.Actor, a *schedule.Appointment) {
+	if act.Role == identity.RoleInstitutionAdmin {
+		a.Answers = nil
+	}
 }
 
 // myAppointments lists the appointments of the account's patients.
@@ -353,6 +366,9 @@ func (s *Server) apiAppointments(w http.ResponseWriter, r *http.Request) {
 		list, err = s.db.Appointments(r.Context(), schedule.AppointmentFilter{Institution: act.Institution, Day: r.URL.Query().Get("day")})
 		if err == nil {
 			err = s.record(r, "appointment.list", "appointment", "", act.Institution, r.URL.Query().Get("day"))
+		}
+		for i := range list {
+			minimumNecessary(act, &list[i])
 		}
 	} else {
 		err = errs.E(errs.Forbidden)

@@ -9,7 +9,9 @@ import (
 	"mime"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/yunyi-health/yunyi/internal/authz"
@@ -196,6 +198,8 @@ func (s *Server) runImport(ctx context.Context, x *importRun, body io.Reader) (*
 			for t, n := range res.Ignored {
 				rep.Ignored = append(rep.Ignored, history.Ignored{ResourceType: t, Count: n})
 			}
+			slices.SortFunc(rep.Ignored, func(a, b history.Ignored) int { return strings.Compare(a.ResourceType, b.ResourceType) })
+			rep.Notes, rep.NotesOmitted = res.Notes, res.NotesOmitted
 			err = im.Visits(ctx, res.Visits, res.Index, res.Problems, rep)
 		}
 	}

@@ -1,13 +1,18 @@
 package web
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/yunyi-health/yunyi/internal/demo"
 	"github.com/yunyi-health/yunyi/internal/errs"
+	"github.com/yunyi-health/yunyi/internal/identity"
 	"github.com/yunyi-health/yunyi/internal/sqlstore"
 	"github.com/yunyi-health/yunyi/internal/sqlstore/sqltest"
 	visitpkg "github.com/yunyi-health/yunyi/internal/visit"
@@ -27,8 +32,8 @@ func TestHealthAndReady(t *testing.T) {
 func TestRegisterAndLogin(t *testing.T) {
 	eachEnv(t, func(t *testing.T, e *env) {
 		id := newRID(35)
-		body := map[string]string{"username": "zhaoliu", "password": "secret-123", "name": "赵六", "resident_id": id, "phone": "13911112222"}
-		r := e.req("POST", "/api/v1/auth/register", "", body)
+		body := map[string]string{"username": "zhaoliu", "password": "secret-123", "name": "赵六", "resident_id": id, "phone": newPhone()}
+		r := e.req("POST", "/api/v1/auth/register", "", e.withCode(body))
 		if r.status != 201 {
 			t.Fatalf("%d %s", r.status, r.raw)
 		}
@@ -71,7 +76,7 @@ func TestRegisterAndLogin(t *testing.T) {
 // Bad input is refused with every field's reason, and nothing is stored.
 func TestRegisterBadInputChangesNothing(t *testing.T) {
 	eachEnv(t, func(t *testing.T, e *env) {
-		good := map[string]string{"username": "qianqi", "password": "secret-123", "name": "钱七", "resident_id": newRID(30), "phone": "13911112222"}
+		good := e.withCode(map[string]string{"username": "qianqi", "password": "secret-123", "name": "钱七", "resident_id": newRID(30), "phone": newPhone()})
 		badCheck := good["resident_id"][:17] + map[bool]string{true: "1", false: "0"}[good["resident_id"][17] == '0']
 		future := fmt.Sprintf("110105%s0011", testNow().AddDate(0, 1, 0).Format("20060102"))
 		cases := []struct {
@@ -122,7 +127,9 @@ func TestRegisterBadInputChangesNothing(t *testing.T) {
 		if e.count("accounts") != accounts || e.count("patients") != patients {
 			t.Fatal("a refused registration stored something")
 		}
-		// Duplicates: the same username, the same resident ID.
+		// Duplicates: the same username; the same resident ID under another
+		// name fails the identity check (N-5: the same name would claim it,
+		// TestSquatThenClaim), answered without saying it is taken.
 		if r := e.req("POST", "/api/v1/auth/register", "", good); r.status != 201 {
 			t.Fatalf("%d %s", r.status, r.raw)
 		}
@@ -130,8 +137,8 @@ func TestRegisterBadInputChangesNothing(t *testing.T) {
 		for k, v := range good {
 			dupUser[k] = v
 		}
-		dupUser["resident_id"] = newRID(31)
-		r := e.req("POST", "/api/v1/auth/register", "", dupUser)
+		dupUser["resident_id"], dupUser["phone"] = newRID(31), newPhone()
+		r := e.req("POST", "/api/v1/auth/register", "", e.withCode(dupUser))
 		if r.status != 409 || r.errCode() != "duplicate" || r.fieldCodes()["username"] != "duplicate" {
 			t.Fatalf("dup username %d %s", r.status, r.raw)
 		}
@@ -139,9 +146,9 @@ func TestRegisterBadInputChangesNothing(t *testing.T) {
 		for k, v := range good {
 			dupID[k] = v
 		}
-		dupID["username"] = "someoneelse"
-		r = e.req("POST", "/api/v1/auth/register", "", dupID)
-		if r.status != 409 || r.fieldCodes()["resident_id"] != "duplicate" {
+		dupID["username"], dupID["name"], dupID["phone"] = "someoneelse", "钱八", newPhone()
+		r = e.req("POST", "/api/v1/auth/register", "", e.withCode(dupID))
+		if r.status != 400 || r.fieldCodes()["resident_id"] != "identity_mismatch" {
 			t.Fatalf("dup resident id %d %s", r.status, r.raw)
 		}
 		if e.count("accounts") != accounts+1 || e.count("patients") != patients+1 {
@@ -482,29 +489,62 @@ func TestLoginRateLimit(t *testing.T) {
 	}
 }
 
+// Sessions end after inactivity, as data (N-20): a staff session after 30
+// minutes without a request, a patient's after two hours; each request
+// moves the end on; and every session ends 12 hours after the login,
+// however busy.
 func TestSessionExpiry(t *testing.T) {
 	eachEnv(t, func(t *testing.T, e *env) {
-		tok := e.login("zhangwei")
+		staff, patient := e.login2("bch-admin", demo.Password), e.login("zhangwei")
+		me := func(tok string) int { return e.req("GET", "/api/v1/me", tok, nil).status }
 		e.clock.Add(20 * time.Minute)
-		if r := e.req("GET", "/api/v1/me", tok, nil); r.status != 200 {
-			t.Fatalf("active session: %d", r.status)
+		if me(staff) != 200 || me(patient) != 200 {
+			t.Fatal("active sessions refused")
 		}
 		e.clock.Add(20 * time.Minute) // 20 minutes idle since the last use: still inside 30
-		if r := e.req("GET", "/api/v1/me", tok, nil); r.status != 200 {
-			t.Fatalf("used 20 minutes ago: %d", r.status)
+		if me(staff) != 200 {
+			t.Fatal("a staff session used 20 minutes ago was refused")
 		}
-		e.clock.Add(31 * time.Minute)
-		if r := e.req("GET", "/api/v1/me", tok, nil); r.status != 401 {
-			t.Fatalf("idle 31 minutes: %d", r.status)
+		e.clock.Add(31 * time.Minute) // the patient idle 51 minutes, the staff 31
+		if r := e.req("GET", "/api/v1/me", staff, nil); r.status != 401 {
+			t.Fatalf("a staff session idle 31 minutes: %d", r.status)
+		}
+		if me(patient) != 200 {
+			t.Fatal("a patient's session idle 51 minutes was refused")
+		}
+		e.clock.Add(identity.DefaultSessionSettings.PatientIdle + time.Minute)
+		if me(patient) != 401 {
+			t.Fatal("a patient's session idle past two hours still served")
 		}
 		// Absolute expiry, however busy the session.
-		tok = e.login("zhangwei")
+		tok := e.login("zhangwei")
 		for i := 0; i < 26; i++ {
 			e.clock.Add(29 * time.Minute)
 			e.req("GET", "/api/v1/me", tok, nil)
 		}
 		if r := e.req("GET", "/api/v1/me", tok, nil); r.status != 401 {
 			t.Fatalf("after 12 hours: %d", r.status)
+		}
+		// The staff's idle time is data: the security administrator sets the
+		// platform's and an institution's own; a new login gets it, and an
+		// old session from its next request.
+		sec := e.login("secadmin")
+		if r := e.req("PUT", "/api/v1/institutions/bch/security-settings", sec, map[string]int{"staff_idle_minutes": 10, "identity_confirmation_minutes": 0}); r.status != 200 {
+			t.Fatalf("institution setting: %d %s", r.status, r.raw)
+		}
+		bch, ccmc := e.login2("bch-admin", demo.Password), e.login2("ccmc-admin", demo.Password)
+		e.clock.Add(11 * time.Minute)
+		if me(bch) != 401 || me(ccmc) != 200 {
+			t.Fatalf("after 11 minutes: bch %d (its own 10), ccmc %d (the platform's 30)", me(bch), me(ccmc))
+		}
+		for _, bad := range []map[string]int{{"staff_idle_minutes": 1, "identity_confirmation_minutes": 0}, {"staff_idle_minutes": 10}} {
+			if r := e.req("PUT", "/api/v1/institutions/bch/security-settings", sec, bad); r.status != 400 {
+				t.Fatalf("%v: %d %s", bad, r.status, r.raw)
+			}
+		}
+		if r := e.req("PUT", "/api/v1/security-settings/platform", e.login("bch-admin"), map[string]int{"staff_idle_minutes": 10,
+			"patient_idle_minutes": 60, "identity_confirmation_minutes": 240}); r.status != 403 {
+			t.Fatalf("an institution admin sets the platform's settings: %d", r.status)
 		}
 	})
 }
@@ -608,15 +648,33 @@ func TestCookieSessionNeedsCSRF(t *testing.T) {
 func TestConcurrentRegistrations(t *testing.T) {
 	eachEnv(t, func(t *testing.T, e *env) {
 		const n = 40
-		ids := make([]string, n)
+		ids, phones := make([]string, n), make([]string, n)
 		for i := range ids {
-			ids[i] = newRID(20 + i%40)
+			ids[i], phones[i] = newRID(20+i%40), newPhone()
+		}
+		// Each asks for a code (N-5), all at once too.
+		codes := make([]string, n)
+		var wg sync.WaitGroup
+		for i := 0; i < n; i++ {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				body, _ := json.Marshal(map[string]string{"phone": phones[i], "purpose": "register"})
+				res, err := e.ts.Client().Post(e.ts.URL+"/api/v1/auth/sms-code", "application/json", bytes.NewReader(body))
+				if err == nil {
+					res.Body.Close()
+				}
+			}(i)
+		}
+		wg.Wait()
+		for i := range codes {
+			codes[i] = e.smsCode(phones[i])
 		}
 		errc := make(chan string, n)
 		for i := 0; i < n; i++ {
 			go func(i int) {
 				r := e.req("POST", "/api/v1/auth/register", "", map[string]string{"username": fmt.Sprintf("burst%02d", i), "password": "secret-123",
-					"name": "并发用户", "resident_id": ids[i], "phone": "13700000000"})
+					"name": "并发用户", "resident_id": ids[i], "phone": phones[i], "sms_code": codes[i]})
 				if r.status != 201 {
 					errc <- fmt.Sprintf("%d %s", r.status, r.raw)
 					return
@@ -635,7 +693,8 @@ func TestConcurrentRegistrations(t *testing.T) {
 // A child's second guardian (N-5: one person, one patient): the first
 // guardian makes a one-time code; the other redeems it and sees the child.
 // A code is good once and for a day; an adult or a stranger's child cannot
-// be invited; adding the child again by resident ID stays a duplicate.
+// be invited. (Adding the child again by resident ID would claim it:
+// TestSquatThenClaim.)
 func TestSecondGuardian(t *testing.T) {
 	eachEnv(t, func(t *testing.T, e *env) {
 		lm := e.login("liming")

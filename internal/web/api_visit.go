@@ -451,20 +451,12 @@ func (s *Server) apiAttachment(w http.ResponseWriter, r *http.Request) {
 func (s *Server) apiDeleteAttachment(w http.ResponseWriter, r *http.Request) {
 	vc, err := s.loadVisit(r, false)
 	if err == nil {
-		err = vc.must(visit.PartyPatient)
+		err = s.deleteAttachment(r, vc) // api_retention.go (N-17)
 	}
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	aid, _ := strconv.ParseInt(r.PathValue("aid"), 10, 64)
-	a, err := s.db.DeleteAttachment(r.Context(), vc.v.ID, aid)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	s.blobs.Delete(r.Context(), a.BlobKey)
-	s.record(r, "visit.attachment.delete", "visit", strconv.FormatInt(vc.v.ID, 10), vc.v.Institution, a.Name)
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -515,10 +507,15 @@ func (s *Server) wait(r *http.Request, vc *visitCtx) error {
 	})
 }
 
-// startVisit calls the patient in: the doctor must still meet D-1 for a
-// first visit and must not be suspended (D-2).
+// startVisit calls the patient in: the doctor must have confirmed their
+// identity for the session (N-7), must still meet D-1 for a first visit
+// and must not be suspended (D-2).
 func (s *Server) startVisit(r *http.Request, vc *visitCtx) error {
 	if err := vc.must(visit.PartyDoctor); err != nil {
+		return err
+	}
+	// N-7: the doctor confirmed their identity for this session of visits.
+	if err := s.requireConfirmation(r); err != nil {
 		return err
 	}
 	doc, err := s.dir.Practitioner(r.Context(), vc.v.DoctorID)
@@ -803,6 +800,12 @@ func (s *Server) apiTerminate(w http.ResponseWriter, r *http.Request) {
 // noShow marks a visit no-show once its time has come: a patient in the
 // waiting room only on the last call (see skip).
 func (s *Server) noShow(r *http.Request, vc *visitCtx) error {
+	// The party first: a patient is refused the doctor's act whatever the
+	// visit's state (the authorisation matrix test found a patient told
+	// 409 on a finished visit, the state checked before who asks).
+	if err := vc.must(visit.By(visit.ActNoShow)); err != nil {
+		return err
+	}
 	if err := visit.NoShowAllowed(vc.v.State, vc.v.Calls); err != nil {
 		return err
 	}

@@ -223,6 +223,15 @@ var DefaultLimits = map[string][2]float64{
 	"login-pair":  {5, 5},
 	"login-user":  {30, 20},
 	"register-ip": {10, 5},
+	// SMS codes (N-5): per client address, on any number (each number has
+	// its own limit, identity.CodePolicy); identity checks per account
+	// adding children.
+	"sms-ip":        {5, 10},
+	"child-account": {6, 10},
+	// Codes of the second factor typed outside a login (enrolment, a
+	// doctor's identity confirmation), per account; wrong ones also make
+	// the account's codes wait (identity.Service).
+	"totp-account": {10, 5},
 	// A person books a few times a minute at most; a burst absorbs retries.
 	"booking-account": {30, 20},
 	// Chat: faster than anyone types, slower than a script flooding a visit.

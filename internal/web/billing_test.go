@@ -10,14 +10,13 @@ import (
 
 	"github.com/yunyi-health/yunyi/internal/billing"
 	"github.com/yunyi-health/yunyi/internal/sqlstore"
-	"github.com/yunyi-health/yunyi/internal/sqlstore/sqltest"
 )
 
 // eachPayEnv runs fn on a fresh server on every engine, its sandbox
 // providers set by configure.
 func eachPayEnv(t *testing.T, configure func(*Config), fn func(t *testing.T, e *env)) {
 	t.Parallel()
-	sqltest.Each(t, func(t *testing.T, db *sqlstore.DB) { fn(t, newEnv(t, db, relaxed, configure)) })
+	eachSeeded(t, func(t *testing.T, db *sqlstore.DB) { fn(t, newEnv(t, db, relaxed, configure)) })
 }
 
 // waitFor polls cond (a provider's notification arrives over HTTP).

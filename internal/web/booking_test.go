@@ -4,13 +4,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/yunyi-health/yunyi/internal/dates"
 	"github.com/yunyi-health/yunyi/internal/fhir"
+	"github.com/yunyi-health/yunyi/internal/identity"
 	"github.com/yunyi-health/yunyi/internal/policy"
 	"github.com/yunyi-health/yunyi/internal/testclock"
 )
@@ -396,44 +396,54 @@ func TestHistoryImportCSV(t *testing.T) {
 	})
 }
 
-// Real Synthea bundles import as they are, once a resident ID is added to
-// the Patient; without it, every encounter is reported.
+// Real Synthea bundles import as they are (testdata: copied from
+// ../shared/data/synthea-r4): without a resident ID under the MRN; with
+// one added to the Patient under it, the MRN linked to it when the
+// Patient's birth date is the resident ID's (a note says why not
+// otherwise).
 func TestHistoryImportSyntheaFHIR(t *testing.T) {
-	raw, err := os.ReadFile("../../../shared/data/synthea-r4/Damion_Frami_9246eb82-afc3-4a9a-8d03-47fdc2273007.json")
-	if err != nil {
-		t.Skipf("shared data not found: %v", err)
-	}
+	raw := synthea(t, "Clemente_Kreiger")
 	eachEnv(t, func(t *testing.T, e *env) {
 		admin := e.login("xuanwu-admin")
-		r := e.req("POST", "/api/v1/institutions/xuanwu/history?department=neurology", admin, string(raw), "Content-Type", "application/fhir+json")
-		if r.status != 201 || r.body["imported"] != float64(0) || r.body["failed"] != float64(13) {
-			t.Fatalf("without a resident ID: %d %s", r.status, r.raw)
-		}
-		if !strings.Contains(string(r.raw), fhir.ResidentIDSystem) || !strings.Contains(string(r.raw), `"Observation"`) {
-			t.Fatalf("problems must say why, and unused resources be listed: %s", r.raw)
-		}
-		var b map[string]any
-		json.Unmarshal(raw, &b)
-		rid := newRID(50) // born before the bundle's first encounter (1980): an earlier one is refused
-		for _, en := range b["entry"].([]any) {
-			res := en.(map[string]any)["resource"].(map[string]any)
-			if res["resourceType"] == "Patient" {
-				res["identifier"] = append(res["identifier"].([]any), map[string]any{"system": fhir.ResidentIDSystem, "value": rid})
+		withRID := func(rid string) string {
+			var b map[string]any
+			json.Unmarshal(raw, &b)
+			for _, en := range b["entry"].([]any) {
+				res := en.(map[string]any)["resource"].(map[string]any)
+				if res["resourceType"] == "Patient" {
+					res["identifier"] = append(res["identifier"].([]any), map[string]any{"system": fhir.ResidentIDSystem, "value": rid})
+				}
 			}
+			out, _ := json.Marshal(b)
+			return string(out)
 		}
-		withID, _ := json.Marshal(b)
-		r = e.req("POST", "/api/v1/institutions/xuanwu/history?department=neurology", admin, string(withID), "Content-Type", "application/fhir+json")
-		if r.status != 201 || r.body["imported"] != float64(13) || r.body["failed"] != float64(0) {
+		withID := withRID(syntheaRID("1984-07-02", identity.Male))
+		r := e.req("POST", "/api/v1/institutions/xuanwu/history?department=neurology", admin, withID, "Content-Type", "application/fhir+json")
+		if r.status != 201 || r.body["imported"] != float64(3) || r.body["failed"] != float64(0) || r.body["under_mrn"] != float64(0) || r.body["mrn_links"] != float64(1) {
 			t.Fatalf("with a resident ID: %d %s", r.status, r.raw)
 		}
-		r = e.req("POST", "/api/v1/institutions/xuanwu/history?department=neurology", admin, string(withID), "Content-Type", "application/fhir+json")
-		if r.body["imported"] != float64(0) || r.body["duplicates"] != float64(13) {
+		if !strings.Contains(string(r.raw), `"Observation"`) {
+			t.Fatalf("unused resources must be listed: %s", r.raw)
+		}
+		r = e.req("POST", "/api/v1/institutions/xuanwu/history?department=neurology", admin, withID, "Content-Type", "application/fhir+json")
+		if r.body["imported"] != float64(0) || r.body["duplicates"] != float64(3) || r.body["mrn_links"] != float64(0) {
 			t.Fatalf("re-import %s", r.raw)
+		}
+		// Without a resident ID: under the MRN.
+		r = e.req("POST", "/api/v1/institutions/pumch/history?department=endocrinology", e.login("pumch-admin"), string(raw), "Content-Type", "application/fhir+json")
+		if r.status != 201 || r.body["imported"] != float64(3) || r.body["under_mrn"] != float64(3) {
+			t.Fatalf("without a resident ID: %d %s", r.status, r.raw)
+		}
+		// A resident ID of another birth date than the Patient's: the
+		// visits are its, the MRN is not linked, and the report says so.
+		r = e.req("POST", "/api/v1/institutions/shijitan/history?department=cardiology", e.login("shijitan-admin"), withRID(newRID(50)), "Content-Type", "application/fhir+json")
+		if r.status != 201 || r.body["imported"] != float64(3) || r.body["mrn_links"] != float64(0) || !strings.Contains(string(r.raw), "mrn_link_birth") {
+			t.Fatalf("birth mismatch: %d %s", r.status, r.raw)
 		}
 		if r := e.req("POST", "/api/v1/institutions/xuanwu/history", admin, `{"resourceType":"Patient"}`, "Content-Type", "application/fhir+json"); r.status != 400 {
 			t.Fatalf("not a bundle %d", r.status)
 		}
-		if r := e.req("POST", "/api/v1/institutions/xuanwu/history", admin, string(withID), "Content-Type", "application/fhir+json"); r.status != 201 || r.body["failed"] != float64(13) {
+		if r := e.req("POST", "/api/v1/institutions/xuanwu/history", admin, withID, "Content-Type", "application/fhir+json"); r.status != 201 || r.body["failed"] != float64(3) {
 			t.Fatalf("no department: %d %s", r.status, r.raw)
 		}
 	})

@@ -95,6 +95,8 @@ func (s *Server) apply(c change) {
 		s.links.Drop("accounts:" + strconv.FormatInt(c.ID, 10))
 	case "account": // disabled or enabled by the security administrator
 		s.ids.ForgetAccount(c.ID)
+	case "security_settings": // session settings changed (api_security.go)
+		s.ids.ForgetSettings()
 	case "cache":
 		s.links.Drop(c.Key)
 	}

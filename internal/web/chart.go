@@ -3,16 +3,22 @@ package web
 import (
 	"fmt"
 	"html/template"
+	"math"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/yunyi-health/yunyi/internal/i18n"
+	"github.com/yunyi-health/yunyi/internal/monitor"
 )
 
-// Charts of the monitoring page, drawn on the server as SVG (no script;
-// the CSP forbids inline styles, so everything is in attributes): the
-// relevant items of each month stacked by sentiment, and a column a topic
-// within each month. The table under them holds the same numbers.
+// Charts drawn on the server (no script): a bar chart is laid out once as
+// shapes in a 720×220 box, then painted as SVG for the pages (the CSP
+// forbids inline styles, so everything is in attributes) or into a PDF
+// (the bulletins). The monitoring page's charts (the relevant items of
+// each month stacked by sentiment, and a column a topic within each
+// month) and the dashboard's are the same bar charts. A table beside or
+// under each chart holds the same numbers.
 
 var (
 	sentimentColors = [3]string{"#0b6e4f", "#8a9aa9", "#b42318"} // positive, neutral, negative
@@ -40,34 +46,213 @@ func niceMax(n int) int {
 	}
 }
 
-// chartFrame draws the axes, the grid and the month labels; y maps a count
-// to its height, x a month's index to the middle of its column.
-func chartFrame(b *strings.Builder, label string, months []string, top int) (x func(int) float64, y func(int) float64, colW float64) {
-	fmt.Fprintf(b, `<svg class="chart" viewBox="0 0 %d %d" width="100%%" role="img" aria-label="%s">`, chartW, chartH, template.HTMLEscapeString(label))
-	plotW, plotH := float64(chartW-chartLeft-chartRight), float64(chartH-chartTop-chartBottom)
-	colW = plotW / float64(max(len(months), 1))
-	x = func(i int) float64 { return float64(chartLeft) + colW*(float64(i)+0.5) }
-	y = func(n int) float64 { return float64(chartTop) + plotH*(1-float64(n)/float64(top)) }
-	for _, v := range []int{0, top / 2, top} {
-		if v == top/2 && (top < 2 || top%2 != 0) {
-			continue
-		}
-		fmt.Fprintf(b, `<line x1="%d" x2="%d" y1="%.1f" y2="%.1f" stroke="#d0d7de" stroke-width="1"></line>`, chartLeft, chartW-chartRight, y(v), y(v))
-		fmt.Fprintf(b, `<text x="%d" y="%.1f" text-anchor="end" font-size="11" fill="#57606a">%d</text>`, chartLeft-6, y(v)+4, v)
-	}
-	for i, m := range months {
-		fmt.Fprintf(b, `<text x="%.1f" y="%d" text-anchor="middle" font-size="11" fill="#57606a">%s</text>`, x(i), chartH-8, template.HTMLEscapeString(m))
-	}
-	return x, y, colW
+// shape is one thing a chart draws: a rectangle (x, y its upper left), a
+// line (from x, y to x2, y2) or a text (x, y its baseline point).
+type shape struct {
+	kind   byte // 'r', 'l', 't'
+	x, y   float64
+	w, h   float64 // a rectangle's size
+	x2, y2 float64 // a line's end
+	color  string
+	text   string  // a text's, or a rectangle's title (its tooltip)
+	anchor string  // a text's: start, middle or end
+	size   float64 // a text's font size
 }
 
-// legend draws one coloured square and name a series, under the title.
-func legend(b *strings.Builder, names []string, colors func(int) string) {
-	b.WriteString(`<p class="legend">`)
-	for i, n := range names {
-		fmt.Fprintf(b, `<svg width="12" height="12" aria-hidden="true"><rect width="12" height="12" fill="%s"></rect></svg> %s　`, colors(i), template.HTMLEscapeString(n))
+// chart is a laid-out chart: its legend (a name and a colour a series) and
+// its shapes.
+type chart struct {
+	label  string
+	legend [][2]string
+	shapes []shape
+}
+
+// barChart is the data of a bar chart: a column a label, in each a value a
+// series, stacked or side by side. top fixes the axis's top (0: the
+// values' nice maximum); format writes a value (default: an integer).
+type barChart struct {
+	label   string
+	columns []string
+	series  []string
+	colors  []string
+	values  [][]float64 // [column][series]
+	stacked bool
+	top     float64
+	format  func(float64) string
+}
+
+func (bc *barChart) fmt(v float64) string {
+	if bc.format != nil {
+		return bc.format(v)
 	}
-	b.WriteString(`</p>`)
+	return strconv.FormatFloat(v, 'f', -1, 64)
+}
+
+func (bc *barChart) color(i int) string {
+	if len(bc.colors) > 0 {
+		return bc.colors[i%len(bc.colors)]
+	}
+	return topicColors[i%len(topicColors)]
+}
+
+// layout lays the chart out: the axes, the grid and the column labels (one
+// in n when they would overlap), then the bars. A stacked column draws no
+// empty segment and writes its total above it; side-by-side bars are all
+// drawn, each with its value in its title.
+func (bc *barChart) layout() *chart {
+	c := &chart{label: bc.label}
+	for i, s := range bc.series {
+		c.legend = append(c.legend, [2]string{s, bc.color(i)})
+	}
+	most := 0.0
+	for _, col := range bc.values {
+		sum := 0.0
+		for _, v := range col {
+			sum += v
+			if !bc.stacked {
+				most = max(most, v)
+			}
+		}
+		if bc.stacked {
+			most = max(most, sum)
+		}
+	}
+	top := bc.top
+	if top <= 0 {
+		top = float64(niceMax(int(math.Ceil(most))))
+	}
+	plotW, plotH := float64(chartW-chartLeft-chartRight), float64(chartH-chartTop-chartBottom)
+	colW := plotW / float64(max(len(bc.columns), 1))
+	x := func(i int) float64 { return float64(chartLeft) + colW*(float64(i)+0.5) }
+	y := func(v float64) float64 { return float64(chartTop) + plotH*(1-min(v, top)/top) }
+	for _, v := range []float64{0, top / 2, top} {
+		if v == top/2 && (top < 2 || math.Mod(top, 2) != 0) {
+			continue
+		}
+		c.shapes = append(c.shapes, shape{kind: 'l', x: chartLeft, y: y(v), x2: chartW - chartRight, y2: y(v), color: "#d0d7de"},
+			shape{kind: 't', x: chartLeft - 6, y: y(v) + 4, text: bc.fmt(v), anchor: "end", size: 11, color: "#57606a"})
+	}
+	step := 1
+	for step < len(bc.columns) && colW*float64(step) < 64 {
+		step++
+	}
+	for i, m := range bc.columns {
+		if i%step == 0 {
+			c.shapes = append(c.shapes, shape{kind: 't', x: x(i), y: chartH - 8, text: m, anchor: "middle", size: 11, color: "#57606a"})
+		}
+	}
+	if bc.stacked {
+		w := min(colW*0.6, 48)
+		for i, col := range bc.values {
+			base := 0.0
+			for k, v := range col {
+				if v == 0 {
+					continue
+				}
+				c.shapes = append(c.shapes, shape{kind: 'r', x: x(i) - w/2, y: y(base + v), w: w, h: y(base) - y(base+v), color: bc.color(k),
+					text: bc.columns[i] + " " + bc.series[k] + "：" + bc.fmt(v)})
+				base += v
+			}
+			c.shapes = append(c.shapes, shape{kind: 't', x: x(i), y: y(base) - 4, text: bc.fmt(base), anchor: "middle", size: 11, color: "#24292f"})
+		}
+		return c
+	}
+	tw := min(colW*0.8/float64(max(len(bc.series), 1)), 24)
+	for i, col := range bc.values {
+		left := x(i) - tw*float64(len(bc.series))/2
+		for k, v := range col {
+			c.shapes = append(c.shapes, shape{kind: 'r', x: left + tw*float64(k), y: y(v), w: max(tw-1, 1), h: y(0) - y(v), color: bc.color(k),
+				text: bc.columns[i] + " " + bc.series[k] + "：" + bc.fmt(v)})
+		}
+	}
+	return c
+}
+
+// svg paints the chart: the legend, then the chart.
+func (c *chart) svg(b *strings.Builder) {
+	esc := template.HTMLEscapeString
+	if len(c.legend) > 0 {
+		b.WriteString(`<p class="legend">`)
+		for _, l := range c.legend {
+			fmt.Fprintf(b, `<svg width="12" height="12" aria-hidden="true"><rect width="12" height="12" fill="%s"></rect></svg> %s　`, l[1], esc(l[0]))
+		}
+		b.WriteString(`</p>`)
+	}
+	fmt.Fprintf(b, `<svg class="chart" viewBox="0 0 %d %d" width="100%%" role="img" aria-label="%s">`, chartW, chartH, esc(c.label))
+	for _, s := range c.shapes {
+		switch s.kind {
+		case 'l':
+			fmt.Fprintf(b, `<line x1="%.0f" x2="%.0f" y1="%.1f" y2="%.1f" stroke="%s" stroke-width="1"></line>`, s.x, s.x2, s.y, s.y2, s.color)
+		case 't':
+			fmt.Fprintf(b, `<text x="%.1f" y="%.1f" text-anchor="%s" font-size="%.0f" fill="%s">%s</text>`, s.x, s.y, s.anchor, s.size, s.color, esc(s.text))
+		case 'r':
+			fmt.Fprintf(b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"><title>%s</title></rect>`, s.x, s.y, s.w, s.h, s.color, esc(s.text))
+		}
+	}
+	b.WriteString(`</svg>`)
+}
+
+// SVG is the chart as HTML.
+func (c *chart) SVG() template.HTML {
+	var b strings.Builder
+	c.svg(&b)
+	return template.HTML(b.String())
+}
+
+func rgb(hex string) (uint8, uint8, uint8) {
+	v, _ := strconv.ParseUint(strings.TrimPrefix(hex, "#"), 16, 32)
+	return uint8(v >> 16), uint8(v >> 8), uint8(v)
+}
+
+// pdf paints the chart into a PDF page at (left, top), width wide, with its
+// legend above: the same shapes, scaled. It returns the height used.
+func (c *chart) pdf(t monitor.PDFText, left, top, width float64) (float64, error) {
+	pdf := t.PDF
+	k := width / chartW
+	y0 := top
+	if len(c.legend) > 0 {
+		x := left
+		for _, l := range c.legend {
+			pdf.SetFillColor(rgb(l[1]))
+			pdf.RectFromUpperLeftWithStyle(x, y0+1, 8, 8, "F")
+			if err := t.Write(x+11, y0, l[0], 8); err != nil {
+				return 0, err
+			}
+			x += 11 + t.Measure(l[0], 8) + 10
+		}
+		y0 += 14
+	}
+	pdf.SetLineWidth(0.5)
+	for _, s := range c.shapes {
+		switch s.kind {
+		case 'l':
+			pdf.SetStrokeColor(rgb(s.color))
+			pdf.Line(left+s.x*k, y0+s.y*k, left+s.x2*k, y0+s.y2*k)
+		case 'r':
+			if s.h*k < 0.01 {
+				continue
+			}
+			pdf.SetFillColor(rgb(s.color))
+			pdf.RectFromUpperLeftWithStyle(left+s.x*k, y0+s.y*k, s.w*k, s.h*k, "F")
+		case 't':
+			size := s.size * k
+			w := t.Measure(s.text, size)
+			x := left + s.x*k
+			switch s.anchor {
+			case "middle":
+				x -= w / 2
+			case "end":
+				x -= w
+			}
+			pdf.SetTextColor(rgb(s.color))
+			// gopdf places a cell's top at y; an SVG text's y is its baseline.
+			if err := t.Write(x, y0+s.y*k-size*0.85, s.text, size); err != nil {
+				return 0, err
+			}
+		}
+	}
+	pdf.SetTextColor(0, 0, 0)
+	return y0 - top + chartH*k, nil
 }
 
 // monthCharts draws the two charts for bars (any order; drawn oldest
@@ -79,49 +264,25 @@ func monthCharts(l i18n.Lang, bars []monthBar, topics []string) template.HTML {
 	bs := append([]monthBar(nil), bars...)
 	sort.Slice(bs, func(i, j int) bool { return bs[i].Month < bs[j].Month })
 	months := make([]string, len(bs))
-	most, mostTopic := 0, 0
+	mostTopic := 0
+	sent := &barChart{label: i18n.T(l, "mon.chart.sentiment"), stacked: true, colors: sentimentColors[:],
+		series: []string{i18n.T(l, "mon.s.positive"), i18n.T(l, "mon.s.neutral"), i18n.T(l, "mon.s.negative")}}
+	top := &barChart{label: i18n.T(l, "mon.chart.topics"), series: topics}
 	for i, m := range bs {
 		months[i] = m.Month
-		most = max(most, m.Total)
-		for _, n := range m.Topics {
-			mostTopic = max(mostTopic, n)
+		sent.values = append(sent.values, []float64{float64(m.Positive), float64(m.Neutral), float64(m.Negative)})
+		var row []float64
+		for _, name := range topics {
+			row = append(row, float64(m.Topics[name]))
+			mostTopic = max(mostTopic, m.Topics[name])
 		}
+		top.values = append(top.values, row)
 	}
+	sent.columns, top.columns = months, months
 	var b strings.Builder
-	// Sentiment: stacked columns.
-	sentiments := []string{i18n.T(l, "mon.s.positive"), i18n.T(l, "mon.s.neutral"), i18n.T(l, "mon.s.negative")}
-	legend(&b, sentiments, func(i int) string { return sentimentColors[i] })
-	top := niceMax(most)
-	x, y, colW := chartFrame(&b, i18n.T(l, "mon.chart.sentiment"), months, top)
-	w := min(colW*0.6, 48)
-	for i, m := range bs {
-		base := 0
-		for k, n := range []int{m.Positive, m.Neutral, m.Negative} {
-			if n == 0 {
-				continue
-			}
-			fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"><title>%s %s：%d</title></rect>`,
-				x(i)-w/2, y(base+n), w, y(base)-y(base+n), sentimentColors[k], m.Month, sentiments[k], n)
-			base += n
-		}
-		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="middle" font-size="11" fill="#24292f">%d</text>`, x(i), y(base)-4, base)
-	}
-	b.WriteString(`</svg>`)
-	// Topics: a column each, side by side within the month.
+	sent.layout().svg(&b)
 	if len(topics) > 0 && mostTopic > 0 {
-		legend(&b, topics, func(i int) string { return topicColors[i%len(topicColors)] })
-		top := niceMax(mostTopic)
-		x, y, colW := chartFrame(&b, i18n.T(l, "mon.chart.topics"), months, top)
-		tw := min(colW*0.8/float64(len(topics)), 24)
-		for i, m := range bs {
-			left := x(i) - tw*float64(len(topics))/2
-			for t, name := range topics {
-				n := m.Topics[name]
-				fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"><title>%s %s：%d</title></rect>`,
-					left+tw*float64(t), y(n), max(tw-1, 1), y(0)-y(n), topicColors[t%len(topicColors)], m.Month, template.HTMLEscapeString(name), n)
-			}
-		}
-		b.WriteString(`</svg>`)
+		top.layout().svg(&b)
 	}
 	return template.HTML(b.String())
 }

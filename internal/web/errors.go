@@ -33,14 +33,26 @@ func statusOf(code string) int {
 		return http.StatusConflict
 	case "oversight_illegal_step", "already_rated", "rating_not_open", "not_suspendable", "rect_file_count":
 		return http.StatusConflict
+	case "bulletin_published", "bulletin_exists":
+		return http.StatusConflict
 	case "application_pending", "application_decided", "document_count", "not_approved", "not_suspended", "application_required",
 		"revalidation_required":
+		return http.StatusConflict
+	case "supervision_bad_signature", "supervision_unknown_source":
+		return http.StatusUnauthorized
+	case "supervision_gap", "supervision_mismatch":
 		return http.StatusConflict
 	case "document_total":
 		return http.StatusRequestEntityTooLarge
 	case "photo_type":
 		return http.StatusUnsupportedMediaType
 	case "visit_ended", "guest_limit":
+		return http.StatusConflict
+	case "retention_period": // retention.CodeTooEarly (N-17)
+		return http.StatusConflict
+	case "hospital_card_mismatch":
+		return http.StatusUnprocessableEntity
+	case "hospital_card_taken":
 		return http.StatusConflict
 	case "guest_link_invalid":
 		return http.StatusGone
@@ -52,11 +64,17 @@ func statusOf(code string) int {
 		return http.StatusRequestEntityTooLarge
 	case errs.Unauthorized, errs.BadCredentials:
 		return http.StatusUnauthorized
+	case "totp_required", "totp_invalid", "totp_reused", "login_challenge_expired": // identity.ErrTOTP…
+		return http.StatusUnauthorized
+	case "identity_confirmation_required": // N-7
+		return http.StatusForbidden
+	case "totp_not_enrolled", "totp_no_pending":
+		return http.StatusConflict
 	case errs.Forbidden, errs.CSRF, errs.NotQualified:
 		return http.StatusForbidden
 	case errs.NotFound:
 		return http.StatusNotFound
-	case errs.Conflict, errs.Duplicate, "report_published":
+	case errs.Conflict, errs.Duplicate, "report_published", "identity_disputed", "identity_registered":
 		return http.StatusConflict
 	case errs.RateLimited:
 		return http.StatusTooManyRequests
@@ -66,9 +84,9 @@ func statusOf(code string) int {
 		return http.StatusUnsupportedMediaType
 	case "method_not_allowed":
 		return http.StatusMethodNotAllowed
-	case errs.Unavailable, "pdf_font_missing", "signing_unavailable":
+	case errs.Unavailable, "pdf_font_missing", "signing_unavailable", "identity_check_unavailable":
 		return http.StatusServiceUnavailable
-	case "payment_provider_down", "insurance_unavailable":
+	case "payment_provider_down", "insurance_unavailable", "sms_failed":
 		return http.StatusBadGateway
 	}
 	return http.StatusInternalServerError

@@ -838,6 +838,7 @@ func (s *Server) readAppointment(r *http.Request, id string) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	minimumNecessary(actor(r), &a.Appointment) // no health answers to an admin (N-19)
 	return s.appointmentOf(s.dirView(r.Context()), a)
 }
 
@@ -906,6 +907,7 @@ func (s *Server) searchAppointments(r *http.Request, q *fhirQuery) ([]any, int, 
 	out := make([]any, 0, len(list))
 	ids := make([]string, 0, len(list))
 	for i := range list {
+		minimumNecessary(actor(r), &list[i].Appointment) // no health answers to an admin (N-19)
 		m, err := s.appointmentOf(d, &list[i])
 		if err != nil {
 			return nil, 0, err

@@ -109,8 +109,8 @@ func TestStoredCostlyRuleFailsClosed(t *testing.T) {
 func TestMaskedResidentIDCannotBeRebuilt(t *testing.T) {
 	eachEnv(t, func(t *testing.T, e *env) {
 		rid, child := newRID(35), newRID(5)
-		reg := e.req("POST", "/api/v1/auth/register", "", map[string]string{"username": "maskcheck", "password": "secret-123",
-			"name": "掩码测试", "resident_id": rid, "phone": "13912345670"})
+		reg := e.req("POST", "/api/v1/auth/register", "", e.withCode(map[string]string{"username": "maskcheck", "password": "secret-123",
+			"name": "掩码测试", "resident_id": rid, "phone": newPhone()}))
 		if reg.status != 201 {
 			t.Fatalf("%d %s", reg.status, reg.raw)
 		}
@@ -146,7 +146,7 @@ func TestMaskedResidentIDCannotBeRebuilt(t *testing.T) {
 // login2 logs in with a password.
 func (e *env) login2(username, password string) string {
 	e.t.Helper()
-	r := e.req("POST", "/api/v1/auth/login", "", map[string]string{"username": username, "password": password})
+	r := e.req("POST", "/api/v1/auth/login", "", e.withTOTP(map[string]string{"username": username, "password": password}))
 	if r.status != 200 {
 		e.t.Fatalf("login %s: %d %s", username, r.status, r.raw)
 	}
@@ -156,7 +156,7 @@ func (e *env) login2(username, password string) string {
 // loginFrom posts a login from a client address.
 func (e *env) loginFrom(addr, username, password string) resp {
 	e.t.Helper()
-	body, _ := json.Marshal(map[string]string{"username": username, "password": password})
+	body, _ := json.Marshal(e.withTOTP(map[string]string{"username": username, "password": password}))
 	req := httptest.NewRequest("POST", "/api/v1/auth/login", bytes.NewReader(body))
 	req.RemoteAddr = net.JoinHostPort(addr, "40000")
 	req.Header.Set("Content-Type", "application/json")

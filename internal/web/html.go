@@ -24,6 +24,7 @@ func (s *Server) htmlRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /login", s.pageLogin)
 	mux.HandleFunc("POST /login", s.postLogin)
 	mux.HandleFunc("POST /logout", s.postLogout)
+	s.securityRoutes(mux) // the login's second step, account security, N-7 (html_security.go)
 	mux.HandleFunc("GET /me", s.requireLogin(s.pageMe))
 	mux.HandleFunc("POST /me/children", s.requireLogin(s.postChild))
 	mux.HandleFunc("POST /me/children/{id}/invite", s.requireLogin(s.postInvite))
@@ -60,6 +61,7 @@ func (s *Server) htmlRoutes(mux *http.ServeMux) {
 	s.monitorRoutes(mux)
 	s.qualificationRoutes(mux)
 	s.oversightRoutes(mux)
+	s.dashboardRoutes(mux)
 	s.opsRoutes(mux)
 	s.educationRoutes(mux)
 	mux.HandleFunc("GET /", func(w http.ResponseWriter, r *http.Request) { s.fail(w, r, errs.E(errs.NotFound)) })
@@ -92,13 +94,14 @@ func (s *Server) pageRegister(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, http.StatusOK, "register", s.newPage(w, r, "title.register"))
 }
 
-// browserLogin opens a browser session and sets its cookie.
+// browserLogin opens a browser session and sets its cookie (a patient who
+// just registered: no second factor).
 func (s *Server) browserLogin(w http.ResponseWriter, r *http.Request, username, password string) error {
-	token, sess, _, err := s.login(r, username, password, identity.SessionBrowser)
+	res, err := s.login(r, identity.LoginRequest{Username: username, Password: password, Kind: identity.SessionBrowser})
 	if err != nil {
 		return err
 	}
-	s.setSessionCookie(w, token, sess)
+	s.setSessionCookie(w, res.Token, res.Session)
 	return nil
 }
 
@@ -108,47 +111,6 @@ func (s *Server) formCSRF(w http.ResponseWriter, r *http.Request) bool {
 		return false
 	}
 	return true
-}
-
-func (s *Server) postRegister(w http.ResponseWriter, r *http.Request) {
-	p := s.newPage(w, r, "title.register")
-	if !s.formCSRF(w, r) {
-		return
-	}
-	if !s.limits.allow("register-ip", clientIP(r)) {
-		s.formErr(w, r, "register", p, errs.E(errs.RateLimited))
-		return
-	}
-	reg := identity.Registration{
-		Username: r.PostFormValue("username"), Password: r.PostFormValue("password"), Name: r.PostFormValue("name"),
-		ResidentID: r.PostFormValue("resident_id"), Phone: r.PostFormValue("phone"),
-	}
-	if r.PostFormValue("password") != r.PostFormValue("password2") {
-		// Report the mismatch with every other problem of the form.
-		var f errs.Fields
-		reg.Normalize()
-		if _, err := reg.Validate(s.cfg.Now()); err != nil {
-			mergeFields(&f, err)
-		}
-		f.Add("password2", "password_mismatch")
-		s.formErr(w, r, "register", p, f.Err())
-		return
-	}
-	a, pt, err := s.ids.Register(r.Context(), reg)
-	if err != nil {
-		s.formErr(w, r, "register", p, err)
-		return
-	}
-	info(r).actor = authz.FromAccount(a) // the new account is the actor of its registration
-	if err := s.record(r, "account.register", "patient", strconv.FormatInt(pt.ID, 10), "", ""); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if err := s.browserLogin(w, r, reg.Username, reg.Password); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	http.Redirect(w, r, "/me?ok=registered", http.StatusSeeOther)
 }
 
 func (s *Server) pageLogin(w http.ResponseWriter, r *http.Request) {
@@ -164,16 +126,16 @@ func (s *Server) postLogin(w http.ResponseWriter, r *http.Request) {
 	if !s.formCSRF(w, r) {
 		return
 	}
-	if err := s.browserLogin(w, r, strings.TrimSpace(r.PostFormValue("username")), r.PostFormValue("password")); err != nil {
+	// The password first; an account with a second factor is asked for
+	// its code on a second page (html_security.go).
+	res, err := s.login(r, identity.LoginRequest{Username: strings.TrimSpace(r.PostFormValue("username")), Password: r.PostFormValue("password"),
+		Kind: identity.SessionBrowser, Challenge: true})
+	if err != nil {
 		r.PostForm.Del("password")
 		s.formErr(w, r, "login", p, err)
 		return
 	}
-	next := safeNext(r.PostFormValue("next"))
-	if next == "" {
-		next = "/me"
-	}
-	http.Redirect(w, r, next, http.StatusSeeOther)
+	s.loggedIn(w, r, res, r.PostFormValue("next"))
 }
 
 func (s *Server) postLogout(w http.ResponseWriter, r *http.Request) {
@@ -196,6 +158,9 @@ type meData struct {
 	Invite   *identity.Invite            // a code just made, shown once
 	InviteTo string                      // the child it is for
 	Cards    map[int64]*sqlstore.Binding // bound insurance cards by patient (M-3)
+	// PhoneVerified: the account's phone was proved by a code; if not, adding
+	// a child asks for one (N-5).
+	PhoneVerified bool
 }
 
 func (s *Server) mePage(w http.ResponseWriter, r *http.Request) (*page, error) {
@@ -205,6 +170,9 @@ func (s *Server) mePage(w http.ResponseWriter, r *http.Request) (*page, error) {
 	if a.Role == identity.RolePatient {
 		ps, err := s.ids.Store.PatientsOf(r.Context(), a.ID)
 		if err != nil {
+			return nil, err
+		}
+		if d.PhoneVerified, err = s.rn.Store.PhoneVerified(r.Context(), a.ID, a.Phone); err != nil {
 			return nil, err
 		}
 		d.Cards = map[int64]*sqlstore.Binding{}
@@ -229,25 +197,6 @@ func (s *Server) pageMe(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.render(w, r, http.StatusOK, "me", p)
-}
-
-func (s *Server) postChild(w http.ResponseWriter, r *http.Request) {
-	n := identity.NewPatient{Name: r.PostFormValue("name"), ResidentID: r.PostFormValue("resident_id"), Relation: identity.RelChild}
-	pt, err := s.ids.AddChild(r.Context(), info(r).account, n)
-	if err != nil {
-		p, perr := s.mePage(w, r)
-		if perr != nil {
-			s.fail(w, r, perr)
-			return
-		}
-		s.formErr(w, r, "me", p, err)
-		return
-	}
-	if err := s.record(r, "patient.create", "patient", strconv.FormatInt(pt.ID, 10), "", "child"); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	http.Redirect(w, r, "/me?ok=child_added", http.StatusSeeOther)
 }
 
 // postInvite makes a code for another guardian of a child and shows it

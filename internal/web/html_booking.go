@@ -365,6 +365,7 @@ func (s *Server) adminBookingRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /admin/institutions/{code}/history", s.requireLogin(s.pageHistory))
 	mux.HandleFunc("POST /admin/institutions/{code}/history", s.requireLogin(s.postHistory))
 	mux.HandleFunc("GET /admin/institutions/{code}/history/{id}", s.requireLogin(s.pageImport))
+	mux.HandleFunc("POST /admin/institutions/{code}/history/mrn-links", s.requireLogin(s.postMRNLinks))
 	mux.HandleFunc("GET /admin/institutions/{code}/usage", s.requireLogin(s.pageUsage))
 }
 

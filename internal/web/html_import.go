@@ -109,6 +109,54 @@ func (s *Server) postHistory(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/admin/institutions/"+inst.Code+"/history/"+strconv.FormatInt(rep.ID, 10), http.StatusSeeOther)
 }
 
+// postMRNLinks takes an uploaded link file (CSV mrn,resident_id), links
+// its MRNs as the API does (apiMRNLinks), reading the file part as a
+// stream, and shows the history page with the report.
+func (s *Server) postMRNLinks(w http.ResponseWriter, r *http.Request) {
+	inst, err := s.manage(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	p := s.newPage(w, r, "title.history")
+	p.Data = map[string]any{"Inst": inst}
+	fileRequired := func() {
+		var f errs.Fields
+		f.Add("links_file", "required")
+		s.formErr(w, r, "history", p, f.Err())
+	}
+	limit := s.importMaxBytes()
+	if r.ContentLength > limit+importFormSlack {
+		s.fail(w, r, importTooLarge(r, limit, nil))
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, limit+importFormSlack)
+	mr, err := r.MultipartReader()
+	if err != nil {
+		fileRequired()
+		return
+	}
+	for {
+		part, err := mr.NextPart()
+		if err != nil {
+			fileRequired() // the end of the form before a file, or a broken one
+			return
+		}
+		if part.FormName() != "file" || part.FileName() == "" {
+			continue
+		}
+		rep, err := s.linkFile(r, inst, part)
+		if err != nil {
+			s.fail(w, r, importErr(r, err, limit, nil)) // as a history file's
+			return
+		}
+		rep.Localize(uiLang(r))
+		p.Data = map[string]any{"Inst": inst, "Links": rep}
+		s.render(w, r, http.StatusOK, "history", p)
+		return
+	}
+}
+
 func (s *Server) pageImport(w http.ResponseWriter, r *http.Request) {
 	inst, err := s.manage(r)
 	if err != nil {

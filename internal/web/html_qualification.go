@@ -112,6 +112,12 @@ func (s *Server) applicationPage(w http.ResponseWriter, r *http.Request) (*page,
 }
 
 func (s *Server) postDecision(r *http.Request) error {
+	// Who may decide first, then the form: an institution's admin was told
+	// the form was incomplete rather than refused (the authorisation
+	// matrix test, issue 15).
+	if !authz.DecideApplications(actor(r)) {
+		return errs.E(errs.Forbidden)
+	}
 	approve := r.PostFormValue("approve")
 	var f errs.Fields
 	if approve != "1" && approve != "0" {

@@ -40,17 +40,7 @@ func (s *Server) visitRoutes(mux *http.ServeMux) {
 		mux.HandleFunc("POST /visits/{id}/"+f.path, s.requireLogin(s.visitForm(f.do)))
 	}
 	s.guestForms(mux)
-	mux.HandleFunc("POST /visits/{id}/attachments/{aid}/delete", s.requireLogin(s.visitForm(func(r *http.Request, vc *visitCtx) error {
-		if err := vc.must(visit.PartyPatient); err != nil {
-			return err
-		}
-		aid, _ := strconv.ParseInt(r.PathValue("aid"), 10, 64)
-		a, err := s.db.DeleteAttachment(r.Context(), vc.v.ID, aid)
-		if err == nil {
-			s.blobs.Delete(r.Context(), a.BlobKey)
-		}
-		return err
-	})))
+	mux.HandleFunc("POST /visits/{id}/attachments/{aid}/delete", s.requireLogin(s.visitForm(s.deleteAttachment)))
 }
 
 // visitForm runs a form of the visit page: on success back to the page;

@@ -212,7 +212,7 @@ func TestHistoryImportChecks(t *testing.T) {
 			words []string
 		}{
 			{"en", []string{"“E34.999” is not an ICD-10 code", "before the birth date", "is in the future"}},
-			{"zh-CN", []string{"不在 ICD-10 编码表中", "早于居民身份证号中的出生日期", "晚于今天"}},
+			{"zh-CN", []string{"不在 ICD-10 编码表中", "早于出生日期", "晚于今天"}},
 		} {
 			r := e.req("POST", "/api/v1/institutions/pumch/history", admin, csv, "Content-Type", "text/csv", "Accept-Language", c.lang)
 			if r.status != 201 || r.body["failed"] != float64(3) || r.body["total"] != float64(5) {

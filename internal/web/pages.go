@@ -197,6 +197,7 @@ type page struct {
 	Errors       map[string]string // field → message
 	Form         url.Values
 	Data         any
+	Confirm      *confirmPrompt // a doctor's N-7 identity prompt (html_security.go)
 }
 
 // T translates key in the page's language.
@@ -230,6 +231,7 @@ func uiLang(r *http.Request) i18n.Lang {
 func (s *Server) newPage(w http.ResponseWriter, r *http.Request, title string) *page {
 	p := &page{Lang: uiLang(r), Actor: actor(r), Demo: s.cfg.Demo, Path: r.URL.Path, Errors: map[string]string{}}
 	p.CSRF = s.csrfToken(w, r)
+	p.Confirm = s.doctorPrompt(r)
 	p.Title = p.T(title)
 	p.Flash = r.URL.Query().Get("ok")
 	if p.Flash != "" {

@@ -33,6 +33,7 @@ import (
 	"github.com/yunyi-health/yunyi/internal/rx"
 	"github.com/yunyi-health/yunyi/internal/sign"
 	"github.com/yunyi-health/yunyi/internal/sqlstore"
+	"github.com/yunyi-health/yunyi/internal/supervision"
 	"github.com/yunyi-health/yunyi/internal/ttl"
 	"github.com/yunyi-health/yunyi/internal/turn"
 	"github.com/yunyi-health/yunyi/internal/visit"
@@ -78,6 +79,19 @@ type Config struct {
 	// ImportMaxBytes bounds an offline-history import (--import-max-bytes;
 	// 0: DefaultImportMaxBytes, api_import.go).
 	ImportMaxBytes int64
+	// SupervisionURL is the supervision platform's address of its feed
+	// (its POST /api/v1/supervision/events; --supervision-url): a reporter
+	// loop sends the institutions' outboxes there. "": nothing is sent (the
+	// outboxes keep every event; the tests run reporters themselves).
+	SupervisionURL    string
+	SupervisionClient *http.Client // sends the feed (default: 30 s timeout)
+	// IDCheck is the public-security identity check's adapter (N-5); nil:
+	// the sandbox check (identity.SandboxIDCheck), set by IDCheckSandbox.
+	IDCheck        identity.IDCheck
+	IDCheckSandbox identity.SandboxCheckConfig
+	// PurgeBatch is the rows of one transaction of the retention purge
+	// (N-17; 0: retention.DefaultBatch).
+	PurgeBatch int
 }
 
 // Server holds the dependencies of the handlers.
@@ -113,11 +127,16 @@ type Server struct {
 	courier      courier.Courier // Config.Courier, or the sandbox made at the first dispatch
 	courierKey   []byte          // the sandbox courier's push signing key
 	ins          insuranceSetup
+	feedKeys     *supervision.Keys  // the institutions' feed signing keys (nil without a master key; api_supervision.go)
+	stopFeed     context.CancelFunc // the feed's reporter loop
+	feedDone     chan struct{}      // closed when it has stopped (nil: not running)
+	rn           *identity.RealName // registration and adding a child with their checks (api_register.go)
 }
 
 // DemoAccount is shown on the login page in demo mode.
 type DemoAccount struct {
 	Username, Password, Role, Note string
+	TOTPSecret                     string // staff: the known second-factor secret
 }
 
 // New builds a server over db. The audit logger is owned by the caller.
@@ -128,6 +147,17 @@ func New(cfg Config, db *sqlstore.DB, al *audit.Logger, log *slog.Logger) (*Serv
 	db.SetClock(cfg.Now) // the store times what it records by the server's clock
 	ids := identity.NewService(db)
 	ids.Now = cfg.Now
+	if cfg.SigningKey != nil {
+		// TOTP secrets sealed under the master key (identity.SecretBox);
+		// without one they are stored plain, as the log says.
+		box, err := identity.NewSecretBox(cfg.SigningKey)
+		if err != nil {
+			return nil, err
+		}
+		ids.Box = box
+	} else {
+		log.Warn("no master key (--keys): staff second-factor secrets are stored without encryption")
+	}
 	p, err := loadPages()
 	if err != nil {
 		return nil, err
@@ -153,6 +183,7 @@ func New(cfg Config, db *sqlstore.DB, al *audit.Logger, log *slog.Logger) (*Serv
 	if s.sms == nil {
 		s.sms = &notify.SandboxSMS{Log: db, Delay: 200 * time.Millisecond, Now: cfg.Now}
 	}
+	s.setUpRealName(cfg)
 	if err := ensureRxRules(context.Background(), db); err != nil {
 		return nil, err
 	}
@@ -169,6 +200,7 @@ func New(cfg Config, db *sqlstore.DB, al *audit.Logger, log *slog.Logger) (*Serv
 		return nil, err
 	}
 	s.startRevalidation(cfg)
+	s.setUpFeed(cfg)
 	s.ins.bureau = cfg.Insurance
 	if s.ins.bureau == nil {
 		c := cfg.InsuranceSandbox
@@ -201,6 +233,10 @@ func (s *Server) Close() {
 	s.stopQual()
 	if s.qualDone != nil {
 		<-s.qualDone
+	}
+	s.stopFeed()
+	if s.feedDone != nil {
+		<-s.feedDone
 	}
 	for _, sb := range s.paySandboxes {
 		sb.Stop()

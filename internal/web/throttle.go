@@ -13,6 +13,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/yunyi-health/yunyi/internal/errs"
+	"github.com/yunyi-health/yunyi/internal/identity"
 )
 
 // loginThrottle slows password guessing down instead of locking accounts
@@ -144,10 +145,10 @@ func (a *loginAttempt) giveBack() {
 	a.res = nil
 }
 
-// end closes an attempt: a wrong password (bad_credentials) keeps its
-// tokens, anything else gives them back.
+// end closes an attempt: a wrong password (bad_credentials) or a wrong
+// second-factor code keeps its tokens, anything else gives them back.
 func (a *loginAttempt) end(err error) {
-	if errs.Is(err, errs.BadCredentials) {
+	if loginFailure(err) {
 		return
 	}
 	a.t.mu.Lock()
@@ -170,8 +171,11 @@ func rateLimited(d time.Duration) error {
 func setRetryAfter(w http.ResponseWriter, err error) {
 	secs := 60
 	var ra retryAfter
+	var fw identity.FactorWait
 	if errors.As(err, &ra) {
 		secs = max(1, int(math.Ceil(time.Duration(ra).Seconds())))
+	} else if errors.As(err, &fw) {
+		secs = max(1, int(math.Ceil(time.Duration(fw).Seconds()))) // the account's codes wait
 	}
 	w.Header().Set("Retry-After", strconv.Itoa(secs))
 }
