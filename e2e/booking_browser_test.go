@@ -17,6 +17,7 @@ import (
 // what to do.
 func TestBrowserBookingAndRefusal(t *testing.T) {
 	t.Parallel() // each on its own server, store and browser (TestMain)
+	skipBrowserInShort(t)
 	eachEngineAtOnce(t, func(t *testing.T, dsn string) {
 		s := startServer(t, t.TempDir(), "--demo", "--db", dsn)
 		ctx := newBrowser(t)

@@ -150,6 +150,7 @@ func approvedPrescription(t *testing.T, base, service, institution, doctor, phar
 // to delivered on the prescription page.
 func TestBrowserDrugsPaidAndDelivered(t *testing.T) {
 	t.Parallel() // each on its own server, store and browser (TestMain)
+	skipBrowserInShort(t)
 	eachEngineAtOnce(t, func(t *testing.T, dsn string) {
 		s := startServer(t, t.TempDir(), "--demo", "--db", dsn)
 		rxURL := approvedPrescription(t, s.URL, "ccmc-skin-fv", "ccmc", "ccmc-dermatology-doctor", "ccmc-pharmacist")
@@ -218,6 +219,7 @@ func TestBrowserDrugsPaidAndDelivered(t *testing.T) {
 // follows it to delivered, with the pharmacy named.
 func TestBrowserRetailPharmacyDelivers(t *testing.T) {
 	t.Parallel() // each on its own server, store and browser (TestMain)
+	skipBrowserInShort(t)
 	eachEngineAtOnce(t, func(t *testing.T, dsn string) {
 		s := startServer(t, t.TempDir(), "--demo", "--db", dsn)
 		rxURL := approvedPrescription(t, s.URL, "bch-skin-fv", "bch", "bch-dermatology-doctor", "bch-pharmacist")

@@ -19,6 +19,7 @@ import (
 // card and pays only the cash share (if any) at the cashier.
 func TestBrowserInsuranceSettledAtDelivery(t *testing.T) {
 	t.Parallel() // each on its own server, store and browser (TestMain)
+	skipBrowserInShort(t)
 	eachEngineAtOnce(t, func(t *testing.T, dsn string) {
 		s := startServer(t, t.TempDir(), "--demo", "--db", dsn)
 		zw, doc, ph := apiLogin(t, s.URL, "zhangwei"), apiLogin(t, s.URL, "xuanwu-doctor"), apiLogin(t, s.URL, "xuanwu-pharmacist")

@@ -12,6 +12,7 @@ import (
 // issue 27 is in the archive, and its page shows the seed's lead.
 func TestBrowserRegulatorSeesIssue27(t *testing.T) {
 	t.Parallel() // each on its own server, store and browser (TestMain)
+	skipBrowserInShort(t)
 	s := startServer(t, t.TempDir(), "--demo")
 	ctx := newBrowser(t)
 	run := steps(t, ctx)

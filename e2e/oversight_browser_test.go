@@ -26,6 +26,7 @@ import (
 // the visits chart's bars).
 func TestBrowserComplaintRectificationBulletin(t *testing.T) {
 	t.Parallel() // each on its own server, store and browser (TestMain)
+	skipBrowserInShort(t)
 	s := startServer(t, t.TempDir(), "--demo")
 	// One browser per person, each logged in once: a staff login takes a
 	// fresh second-factor code, so logging the same person in again would

@@ -15,6 +15,7 @@ import (
 // fee through the same provider.
 func TestBrowserBookingFeePaidAtTheCashier(t *testing.T) {
 	t.Parallel() // each on its own server, store and browser (TestMain)
+	skipBrowserInShort(t)
 	eachEngineAtOnce(t, func(t *testing.T, dsn string) {
 		s := startServer(t, t.TempDir(), "--demo", "--db", dsn)
 		ctx := newBrowser(t)

@@ -31,6 +31,7 @@ import (
 // PDF and verifies its signatures.
 func TestBrowserRxPrescribeReviewRevise(t *testing.T) {
 	t.Parallel() // each on its own server, store and browser (TestMain)
+	skipBrowserInShort(t)
 	eachEngineAtOnce(t, func(t *testing.T, dsn string) {
 		began := time.Now()
 		s := startServer(t, t.TempDir(), "--demo", "--db", dsn)

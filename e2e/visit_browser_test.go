@@ -97,6 +97,7 @@ func mediaBrowser(t *testing.T) ctxT {
 // it. A second visit is terminated and referred offline.
 func TestBrowserOnlineVisit(t *testing.T) {
 	t.Parallel() // each on its own server, store and browser (TestMain)
+	skipBrowserInShort(t)
 	s := startServer(t, t.TempDir(), "--demo", "--turn-addr", "127.0.0.1:0")
 	slots := doctorSlots(t, s.URL, "bch-skin-fv", "bch", "bch-dermatology-doctor")
 	day := dayOf(t, s.URL, slots[0])

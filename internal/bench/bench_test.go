@@ -21,6 +21,9 @@ import (
 // A small run of the benchmark on both stores: it books exactly the
 // places there are, oversells nothing and answers no 5xx.
 func TestBenchmarkRunsSmall(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a benchmark's small run has no date: it runs in the full pass; -short (CI's far-ahead pass) skips it")
+	}
 	sqltest.Each(t, func(t *testing.T, db *sqlstore.DB) {
 		var prof bytes.Buffer
 		o := Options{BurstClients: 200, BurstCapacity: 10, PooledConns: 16, SustainedClients: 16, Services: 3, SlotsPerService: 2, Capacity: 5, CeilingBookings: 40,
@@ -54,6 +57,9 @@ func TestBenchmarkRunsSmall(t *testing.T) {
 }
 
 func TestPipelineSmall(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a benchmark's small run has no date: it runs in the full pass; -short (CI's far-ahead pass) skips it")
+	}
 	sqltest.Each(t, func(t *testing.T, db *sqlstore.DB) {
 		res, err := Pipeline(context.Background(), db, 40, 3000)
 		if err != nil {
@@ -69,6 +75,9 @@ func TestPipelineSmall(t *testing.T) {
 // The chat benchmark on a small load: every message sent is delivered to
 // the doctor, on both stores.
 func TestChatSmall(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a benchmark's small run has no date: it runs in the full pass; -short (CI's far-ahead pass) skips it")
+	}
 	sqltest.Each(t, func(t *testing.T, db *sqlstore.DB) {
 		log := slog.New(slog.NewTextHandler(io.Discard, nil))
 		r, err := Chat(context.Background(), db, ChatOptions{Visits: 20, Rate: 5, Duration: 2 * time.Second, Warmup: 300 * time.Millisecond}, log)
