@@ -107,19 +107,6 @@ func SeeAudit(a Actor, institution string) bool {
 	return false
 }
 
-// SeeInstitutionAppointments: the institution's doctors and admins see its
-// appointments (and the patients in them). Not its pharmacists: their work
-// is the prescriptions to review, not the bookings and their health
-// answers (issue 15, N-19's minimum necessary; the authorisation matrix
-// test found them reading both).
-func SeeInstitutionAppointments(a Actor, institution string) bool {
-	switch a.Role {
-	case identity.RoleDoctor, identity.RoleInstitutionAdmin:
-		return a.Institution == institution
-	}
-	return false
-}
-
 // VerifyAudit: check the audit log's hash chain: the audit administrator
 // and the regulator.
 func VerifyAudit(a Actor) bool {

@@ -158,6 +158,8 @@ type Appointment struct {
 	Number      int           `json:"number"`
 	EstimatedAt time.Time     `json:"estimated_at"`
 	Delay       time.Duration `json:"-"`
+	// PractitionerID holds the session (the visit's doctor).
+	PractitionerID int64 `json:"-"`
 }
 
 // Placeholders of a booking's notice, filled once its number is known
@@ -261,9 +263,14 @@ type AppointmentFilter struct {
 	AccountID   int64
 	PatientIDs  []int64
 	Institution string
-	Day         string
-	Status      string
-	Limit       int
+	// PractitionerID and Department narrow an institution's bookings to
+	// what a staff member sees (authz.Sight): the sessions one doctor
+	// holds, one department's.
+	PractitionerID int64
+	Department     string
+	Day            string
+	Status         string
+	Limit          int
 }
 
 // DayUsage is the slot usage of a service on a day.

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/yunyi-health/yunyi/internal/audit"
+	"github.com/yunyi-health/yunyi/internal/authz"
 	"github.com/yunyi-health/yunyi/internal/errs"
 	"github.com/yunyi-health/yunyi/internal/identity"
 	"github.com/yunyi-health/yunyi/internal/notify"
@@ -200,6 +201,7 @@ type FHIRApptQuery struct {
 	PatientIDs     []int64 // nil: any; empty: none
 	Institution    string
 	PractitionerID int64
+	Department     string
 	SlotID         int64
 	Service        string
 	From, To       time.Time // the session starts at or after From, before To
@@ -219,6 +221,9 @@ func (q FHIRApptQuery) where() *where {
 	}
 	if q.PractitionerID != 0 {
 		w.add("s.practitioner_id = " + w.arg(q.PractitionerID))
+	}
+	if q.Department != "" {
+		w.add("a.department = " + w.arg(q.Department))
 	}
 	if q.SlotID != 0 {
 		w.add("a.slot_id = " + w.arg(q.SlotID))
@@ -251,15 +256,6 @@ type FHIRAppointment struct {
 	PractitionerID int64
 }
 
-// extraScan scans a row's last columns into extra after what a scan
-// function of the other stores reads.
-type extraScan struct {
-	row   interface{ Scan(...any) error }
-	extra []any
-}
-
-func (e extraScan) Scan(dest ...any) error { return e.row.Scan(append(dest, e.extra...)...) }
-
 // FHIRAppointments lists appointments by their session's start (then id),
 // with how many match in all.
 func (db *DB) FHIRAppointments(ctx context.Context, q FHIRApptQuery, p Page) ([]FHIRAppointment, int, error) {
@@ -270,19 +266,18 @@ func (db *DB) FHIRAppointments(ctx context.Context, q FHIRApptQuery, p Page) ([]
 	if err != nil {
 		return nil, 0, err
 	}
-	rows, err := db.queryOnce(ctx, `SELECT `+apptCols+`, s.practitioner_id`+from+fmt.Sprintf(` ORDER BY s.starts_at, a.id LIMIT %d OFFSET %d`, p.Limit, p.Offset), w.args...)
+	rows, err := db.queryOnce(ctx, `SELECT `+apptCols+from+fmt.Sprintf(` ORDER BY s.starts_at, a.id LIMIT %d OFFSET %d`, p.Limit, p.Offset), w.args...)
 	if err != nil {
 		return nil, 0, err
 	}
 	defer rows.Close()
 	out := []FHIRAppointment{}
 	for rows.Next() {
-		var pr int64
-		a, err := scanAppointment(extraScan{rows, []any{&pr}})
+		a, err := scanAppointment(rows)
 		if err != nil {
 			return nil, 0, err
 		}
-		out = append(out, FHIRAppointment{Appointment: *a, PractitionerID: pr})
+		out = append(out, FHIRAppointment{Appointment: *a, PractitionerID: a.PractitionerID})
 	}
 	return out, total, rows.Err()
 }
@@ -306,13 +301,13 @@ func (db *DB) FHIRVisits(ctx context.Context, q FHIRApptQuery, p Page) ([]visit.
 
 // --- patients ---
 
-// FHIRPatientQuery selects the patients an institution's staff see: those
-// with a booking (held or booked) there.
+// FHIRPatientQuery selects the patients a staff member sees: those with a
+// booking (held or booked) in their sight.
 type FHIRPatientQuery struct {
-	Institution string
-	IDs         []int64 // nil: any
-	ResidentID  string
-	Name        string // contains
+	Sight      authz.Sight
+	IDs        []int64 // nil: any
+	ResidentID string
+	Name       string // contains
 }
 
 // FHIRPatientsAt lists the patients of an institution by id, with how
@@ -320,7 +315,7 @@ type FHIRPatientQuery struct {
 func (db *DB) FHIRPatientsAt(ctx context.Context, q FHIRPatientQuery, p Page) ([]identity.Patient, int, error) {
 	p = p.clamp()
 	var w where
-	w.add("EXISTS (SELECT 1 FROM appointments a WHERE a.patient_id = p.id AND a.institution = " + w.arg(q.Institution) + " AND a.status IN ('booked', 'held'))")
+	w.add(bookedIn(&w, "p.id", q.Sight))
 	if q.IDs != nil {
 		w.in("p.id", int64s(q.IDs))
 	}
@@ -355,13 +350,28 @@ func likeEscape(s string) string {
 	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
 }
 
-// FHIRPatientAt says whether a patient has a booking (held or booked) at an
-// institution.
-func (db *DB) FHIRPatientAt(ctx context.Context, patientID int64, institution string) (bool, error) {
-	var n int
-	err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM appointments WHERE patient_id = $1 AND institution = $2 AND status IN ('booked', 'held')`,
-		patientID, institution).Scan(&n)
-	return n > 0, err
+// bookedIn is the condition that the patient (the column) has a booking
+// (held or booked) in a staff member's sight.
+func bookedIn(w *where, patient string, sight authz.Sight) string {
+	cond := "EXISTS (SELECT 1 FROM appointments a JOIN slots s ON s.id = a.slot_id WHERE a.patient_id = " + patient +
+		" AND a.institution = " + w.arg(sight.Institution) + " AND a.status IN ('booked', 'held')"
+	if sight.PractitionerID != 0 {
+		cond += " AND s.practitioner_id = " + w.arg(sight.PractitionerID)
+	}
+	if sight.Department != "" {
+		cond += " AND a.department = " + w.arg(sight.Department)
+	}
+	return cond + ")"
+}
+
+// FHIRPatientSeen says whether a patient has a booking (held or booked) in
+// a staff member's sight.
+func (db *DB) FHIRPatientSeen(ctx context.Context, patientID int64, sight authz.Sight) (bool, error) {
+	var w where
+	cond := bookedIn(&w, w.arg(patientID), sight)
+	var ok bool
+	err := db.QueryRowContext(ctx, `SELECT `+cond, w.args...).Scan(&ok)
+	return ok, err
 }
 
 // --- $book of a held place ---

@@ -519,7 +519,8 @@ func whyNotTaken(ctx context.Context, tx *sql.Tx, slotID int64) (string, error) 
 
 const apptCols = `a.id, a.slot_id, a.patient_id, a.account_id, a.service, a.institution, a.department, a.day, a.kind, a.status, a.answers,
 	a.idem_key, a.created_at, a.cancelled_at, a.cancel_reason, a.pay_by, s.starts_at, COALESCE(p.name, ''), COALESCE(pt.name, ''), COALESCE(sv.name, ''),
-	COALESCE((SELECT v.state FROM visits v WHERE v.appointment_id = a.id), ''), a.number, s.delay_us, COALESCE(sv.visit_minutes, 0)`
+	COALESCE((SELECT v.state FROM visits v WHERE v.appointment_id = a.id), ''), a.number, s.delay_us, COALESCE(sv.visit_minutes, 0),
+	COALESCE(s.practitioner_id, 0)`
 
 const apptFrom = ` FROM appointments a JOIN slots s ON s.id = a.slot_id LEFT JOIN practitioners p ON p.id = s.practitioner_id
 	LEFT JOIN patients pt ON pt.id = a.patient_id LEFT JOIN services sv ON sv.code = a.service`
@@ -531,7 +532,7 @@ func scanAppointment(row interface{ Scan(...any) error }) (*schedule.Appointment
 	var visitMinutes int
 	if err := row.Scan(&a.ID, &a.SlotID, &a.PatientID, &a.AccountID, &a.Service, &a.Institution, &a.Department, &a.Day, &kind, &a.Status,
 		&answers, &a.IdemKey, &created, &cancelled, &a.CancelReason, &payBy, &start, &a.DoctorName, &a.PatientName, &a.ServiceName, &a.VisitState,
-		&a.Number, &delay, &visitMinutes); err != nil {
+		&a.Number, &delay, &visitMinutes, &a.PractitionerID); err != nil {
 		return nil, notFound(err)
 	}
 	a.Kind = directory.ServiceKind(kind)
@@ -588,6 +589,12 @@ func (db *DB) Appointments(ctx context.Context, f schedule.AppointmentFilter) ([
 	}
 	if f.Institution != "" {
 		where = append(where, "a.institution = "+arg(f.Institution))
+	}
+	if f.PractitionerID != 0 {
+		where = append(where, "s.practitioner_id = "+arg(f.PractitionerID))
+	}
+	if f.Department != "" {
+		where = append(where, "a.department = "+arg(f.Department))
 	}
 	if f.Day != "" {
 		where = append(where, "a.day = "+arg(f.Day))

@@ -93,6 +93,8 @@ func (s *Server) apiTable() []route {
 		{"POST /api/v1/institutions/{code}/rules", s.requireLogin(s.apiSaveRule)},
 		{"PUT /api/v1/institutions/{code}/rules/{id}", s.requireLogin(s.apiSaveRule)},
 		{"DELETE /api/v1/institutions/{code}/rules/{id}", s.requireLogin(s.apiDeleteRule)},
+		{"GET /api/v1/institutions/{code}/doctor-reach", s.requireLogin(jsonAPI(s, http.StatusOK, s.getReach))},
+		{"PUT /api/v1/institutions/{code}/doctor-reach", s.requireLogin(jsonAPI(s, http.StatusOK, s.putReach))},
 		{"GET /api/v1/services/{svc}/schedules", s.requireLogin(s.apiSchedules)},
 		{"POST /api/v1/services/{svc}/schedules", s.requireLogin(s.apiSaveSchedule)},
 		{"DELETE /api/v1/services/{svc}/schedules/{id}", s.requireLogin(s.apiDeleteSchedule)},

@@ -289,15 +289,16 @@ func (s *Server) visibleAppointment(r *http.Request) (*schedule.Appointment, err
 }
 
 // appointmentFor reads an appointment the caller may see (their own or
-// their children's, or their institution's), auditing the access; any
-// other is not_found.
+// their children's, or one in their sight at their institution: a
+// doctor's own sessions, an admin's institution), auditing the access
+// (and a read through a widening as such); any other is not_found.
 func (s *Server) appointmentFor(r *http.Request, id int64) (*schedule.Appointment, error) {
 	a, err := s.db.Appointment(r.Context(), id)
 	if err != nil {
 		return nil, err
 	}
 	act := actor(r)
-	ok := false
+	ok, detail := false, ""
 	if act.Role == identity.RolePatient {
 		linked, err := s.ids.Store.LinkedAccounts(r.Context(), a.PatientID)
 		if err != nil {
@@ -305,13 +306,18 @@ func (s *Server) appointmentFor(r *http.Request, id int64) (*schedule.Appointmen
 		}
 		ok = authz.SeePatient(act, linked)
 	} else {
-		ok = authz.SeeInstitutionAppointments(act, a.Institution)
+		sight, seen, err := s.bookingSight(r.Context(), act)
+		if err != nil {
+			return nil, err
+		}
+		ok = seen && sight.Covers(a.Institution, a.Department, a.PractitionerID)
+		detail = widened(sight, a.PractitionerID)
 	}
 	if !ok {
 		s.record(r, "appointment.read.denied", "appointment", strconv.FormatInt(id, 10), a.Institution, "")
 		return nil, errs.E(errs.NotFound)
 	}
-	return a, s.record(r, "appointment.read", "appointment", strconv.FormatInt(id, 10), a.Institution, "")
+	return a, s.record(r, "appointment.read", "appointment", strconv.FormatInt(id, 10), a.Institution, detail)
 }
 
 func (s *Server) apiAppointment(w http.ResponseWriter, r *http.Request) {
@@ -362,16 +368,26 @@ func (s *Server) apiAppointments(w http.ResponseWriter, r *http.Request) {
 	var err error
 	if act.Role == identity.RolePatient {
 		list, err = s.myAppointments(r)
-	} else if act.Institution != "" && authz.SeeInstitutionAppointments(act, act.Institution) {
-		list, err = s.db.Appointments(r.Context(), schedule.AppointmentFilter{Institution: act.Institution, Day: r.URL.Query().Get("day")})
-		if err == nil {
-			err = s.record(r, "appointment.list", "appointment", "", act.Institution, r.URL.Query().Get("day"))
-		}
-		for i := range list {
-			minimumNecessary(act, &list[i])
-		}
 	} else {
-		err = errs.E(errs.Forbidden)
+		var sight authz.Sight
+		var seen bool
+		sight, seen, err = s.bookingSight(r.Context(), act)
+		switch {
+		case err != nil:
+		case !seen:
+			err = errs.E(errs.Forbidden)
+		default:
+			list, err = s.db.Appointments(r.Context(), schedule.AppointmentFilter{Institution: sight.Institution,
+				PractitionerID: sight.PractitionerID, Department: sight.Department, Day: r.URL.Query().Get("day")})
+			prs := make([]int64, len(list))
+			for i := range list {
+				prs[i] = list[i].PractitionerID
+				minimumNecessary(act, &list[i])
+			}
+			if err == nil {
+				err = s.record(r, "appointment.list", "appointment", "", act.Institution, joinDetail(r.URL.Query().Get("day"), widened(sight, prs...)))
+			}
+		}
 	}
 	if err != nil {
 		s.fail(w, r, err)

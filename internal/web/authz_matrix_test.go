@@ -172,17 +172,6 @@ const (
 	wStaffAdmin = wAdmin | wRegulator                       // an institution's own data: its admin, and the regulator
 )
 
-// gapPeer is the known gap of issue 15's least privilege that the
-// matrix shows and this change leaves: a doctor of an institution sees
-// every booking of it (names, health answers), where their work needs
-// their own queue and the visits they take part in. Closing it takes a
-// doctor filter in the store's appointment queries (schedule.AppointmentFilter
-// and sqlstore's Appointments, FHIRApptQuery, FHIRPatientQuery) used by
-// appointmentFor and apiAppointments (api_booking.go), appointmentSeen,
-// apptScope and searchPatients (fhir_read.go); the prescriptions' list
-// already filters by the doctor (rx.Filter.DoctorID).
-const gapPeer = "a doctor of the institution sees every booking of it, not only their own queue and visits"
-
 // authzMatrix: one line per route, as the server registers it. Read "ok"
 // as "passes authorization": a write refused on its (empty) input or on
 // the object's state (400, 409, 415, 422) passed it; 401, 403 and 404 did
@@ -268,13 +257,13 @@ var authzMatrix = []rule{
 	{"POST /api/v1/eligibility/check", wPatient, 404, &mopt{body: `{"patient_id": {child}, "service": "bch-allergy-fu", "answers": {"pregnant": false, "critical": false, "difficult": false, "first_visit": false}}`}},
 	{"GET /api/v1/slots", wPublic, 403, nil},
 	{"POST /api/v1/appointments", wPatients, 403, nil},
-	// Staff list their institution's appointments; an admin runs the
-	// schedules without the health answers (N-19). Issue 15: a doctor
-	// should see their own queue and visits only; today any doctor of bch
-	// lists and reads every booking of it (the known gap, see gapPeer).
-	{"GET /api/v1/appointments", wPatients | wDoctors | wAdmins, 403, &mopt{absent: map[string]who{`"pregnant"`: wAdmins}, gap: wDoctorPeer, why: gapPeer}},
-	{"GET /api/v1/appointments/{id}", wPatient | wDoctor | wAdmin, 404, &mopt{absent: map[string]who{`"pregnant"`: wAdmins}, gap: wDoctorPeer, why: gapPeer}},
-	{"POST /api/v1/appointments/{id}/cancel", wPatient | wAdmin, 404, &mopt{also: map[int]who{403: wDoctor | wDoctorPeer}}},
+	// Staff list the appointments in their sight (authz.BookingSight): an
+	// admin their institution's, without the health answers (N-19); a
+	// doctor the sessions they hold (issue 15), unless the institution's
+	// doctor_reach widens it (TestDoctorSeesOwnBookings).
+	{"GET /api/v1/appointments", wPatients | wDoctors | wAdmins, 403, &mopt{absent: map[string]who{`"pregnant"`: wAdmins}}},
+	{"GET /api/v1/appointments/{id}", wPatient | wDoctor | wAdmin, 404, &mopt{absent: map[string]who{`"pregnant"`: wAdmins}}},
+	{"POST /api/v1/appointments/{id}/cancel", wPatient | wAdmin, 404, &mopt{also: map[int]who{403: wDoctor}}},
 	{"GET /api/v1/rules", wRegulator, 403, nil}, // the platform's eligibility rules (S-1)
 	{"POST /api/v1/rules", wRegulator, 403, nil},
 	{"PUT /api/v1/rules/{id}", wRegulator, 403, nil},
@@ -282,6 +271,8 @@ var authzMatrix = []rule{
 	{"POST /api/v1/institutions/{code}/rules", wAdmin, 403, nil},
 	{"PUT /api/v1/institutions/{code}/rules/{id}", wAdmin, 403, nil},
 	{"DELETE /api/v1/institutions/{code}/rules/{id}", wAdmin, 403, &mopt{path: "/api/v1/institutions/bch/rules/{rule2}"}},
+	{"GET /api/v1/institutions/{code}/doctor-reach", wStaffAdmin, 403, nil},
+	{"PUT /api/v1/institutions/{code}/doctor-reach", wAdmin, 403, nil}, // (the empty body is refused: rules required)
 	{"GET /api/v1/services/{svc}/schedules", wAdmin, 403, nil},
 	{"POST /api/v1/services/{svc}/schedules", wAdmin, 403, nil},
 	{"DELETE /api/v1/services/{svc}/schedules/{id}", wAdmin, 403, nil},
@@ -450,13 +441,13 @@ var authzMatrix = []rule{
 	{"GET /fhir/R4/Schedule/{id}", wPublic, 403, nil},
 	{"GET /fhir/R4/Slot", wPublic, 403, nil},
 	{"GET /fhir/R4/Slot/{id}", wPublic, 403, nil},
-	{"GET /fhir/R4/Appointment", wPatients | wDoctors | wAdmins, 403, &mopt{absent: map[string]who{r4.ExtScreening: wAdmins}, gap: wDoctorPeer, why: gapPeer}},
-	{"GET /fhir/R4/Appointment/{id}", wPatient | wDoctor | wAdmin, 404, &mopt{absent: map[string]who{r4.ExtScreening: wAdmins}, gap: wDoctorPeer, why: gapPeer}},
+	{"GET /fhir/R4/Appointment", wPatients | wDoctors | wAdmins, 403, &mopt{absent: map[string]who{r4.ExtScreening: wAdmins}}},
+	{"GET /fhir/R4/Appointment/{id}", wPatient | wDoctor | wAdmin, 404, &mopt{absent: map[string]who{r4.ExtScreening: wAdmins}}},
 	{"GET /fhir/R4/Appointment/$find", wPatients, 403, nil},
 	{"POST /fhir/R4/Appointment/$find", wPatients, 403, nil},
 	{"POST /fhir/R4/Appointment/$hold", wPatients, 403, nil},
 	{"POST /fhir/R4/Appointment/$book", wPatients, 403, nil},
-	{"GET /fhir/R4/Patient", wPatients | wDoctors | wPharms | wAdmins, 403, &mopt{gap: wDoctorPeer, why: gapPeer}}, // staff: the profiles booked at their institution (authz.BookedPatientsOf)
+	{"GET /fhir/R4/Patient", wPatients | wDoctors | wAdmins, 403, nil}, // staff: the profiles booked in their sight (authz.BookingSight: a doctor's own sessions, an admin's institution); not pharmacists
 	{"GET /fhir/R4/Patient/{id}", wPatient, 404, nil},
 	{"GET /fhir/R4/RelatedPerson", wPatients, 403, nil},
 	{"GET /fhir/R4/RelatedPerson/{id}", wPatient, 404, nil},
@@ -511,6 +502,7 @@ var authzMatrix = []rule{
 	{"POST /admin/institutions/{code}/applications", wAdmin, 403, nil},
 	{"GET /admin/institutions/{code}/rules", wAdmin, 403, nil},
 	{"POST /admin/institutions/{code}/rules", wAdmin, 403, nil},
+	{"POST /admin/institutions/{code}/doctor-reach", wAdmin, 403, nil},
 	{"GET /admin/institutions/{code}/schedules", wAdmin, 403, nil},
 	{"POST /admin/institutions/{code}/schedules", wAdmin, 403, nil},
 	{"POST /admin/institutions/{code}/schedules/{id}/delete", wAdmin, 403, &mopt{path: "/admin/institutions/bch/schedules/{schedule2}/delete",
@@ -535,7 +527,7 @@ var authzMatrix = []rule{
 	{"POST /book/slots/{id}/check", wPatients, 403, nil},
 	{"POST /book/slots/{id}", wPatients, 403, nil},
 	{"GET /appointments", wPatients, 403, nil},
-	{"POST /appointments/{id}/cancel", wPatient | wAdmin, 404, &mopt{also: map[int]who{403: wDoctor | wDoctorPeer}}},
+	{"POST /appointments/{id}/cancel", wPatient | wAdmin, 404, &mopt{also: map[int]who{403: wDoctor}}},
 	{"POST /appointments/{id}/pay", wPatient, 403, &mopt{also: map[int]who{404: wPatientX}}},
 	{"GET /invoices", wPatients, 403, nil},
 	{"GET /doctor", wDoctors, 403, nil},

@@ -658,8 +658,8 @@ func includeRefs(include string, res any) []string {
 
 // auditList records a search of patient data: the resource type's
 // object, the ids shown, and the institution when one bounds it.
-func (s *Server) auditList(r *http.Request, action, objType string, ids []string, institution string) error {
-	return s.record(r, action, objType, strings.Join(ids, ","), institution, "fhir")
+func (s *Server) auditList(r *http.Request, action, objType string, ids []string, institution string, detail ...string) error {
+	return s.record(r, action, objType, strings.Join(ids, ","), institution, joinDetail(append([]string{"fhir"}, detail...)...))
 }
 
 // patientOnly refuses, as the JSON API does, a caller who is not a patient

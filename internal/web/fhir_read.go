@@ -555,9 +555,13 @@ func (s *Server) patientFor(r *http.Request, id int64) (*r4.Patient, error) {
 		}
 		return r4.PatientOf(p, true), s.record(r, "patient.read", "patient", idStr, "", "fhir")
 	}
-	inst, ok := authz.BookedPatientsOf(a)
+	sight, ok, err := s.bookingSight(r.Context(), a)
+	if err != nil {
+		return nil, err
+	}
+	inst := sight.Institution
 	if ok {
-		ok, err := s.db.FHIRPatientAt(r.Context(), id, inst)
+		ok, err := s.db.FHIRPatientSeen(r.Context(), id, sight)
 		if err != nil {
 			return nil, err
 		}
@@ -566,7 +570,7 @@ func (s *Server) patientFor(r *http.Request, id int64) (*r4.Patient, error) {
 			if err != nil {
 				return nil, err
 			}
-			return r4.PatientOf(p, false), s.record(r, "patient.read", "patient", idStr, inst, "fhir")
+			return r4.PatientOf(p, false), s.record(r, "patient.read", "patient", idStr, inst, joinDetail("fhir", widenedSight(sight)))
 		}
 	}
 	s.record(r, "patient.read.denied", "patient", idStr, inst, "fhir")
@@ -618,7 +622,7 @@ func (s *Server) searchPatients(r *http.Request, q *fhirQuery) ([]any, int, erro
 	}
 	a := actor(r)
 	var out []*r4.Patient
-	total, inst := 0, ""
+	total, inst, detail := 0, "", ""
 	switch {
 	case a.Role == identity.RolePatient:
 		ps, _, err := s.ownPatients(r)
@@ -634,16 +638,20 @@ func (s *Server) searchPatients(r *http.Request, q *fhirQuery) ([]any, int, erro
 		}
 		out, total = fhirPage(q, all), len(all)
 	default:
-		var ok bool
-		if inst, ok = authz.BookedPatientsOf(a); !ok {
+		sight, ok, err := s.bookingSight(r.Context(), a)
+		if err != nil {
+			return nil, 0, err
+		}
+		if !ok {
 			return nil, 0, errs.E(errs.Forbidden)
 		}
+		inst, detail = sight.Institution, widenedSight(sight)
 		name, err := q.single("name")
 		if err != nil {
 			return nil, 0, err
 		}
 		limit, offset := q.storePage()
-		ps, n, err := s.db.FHIRPatientsAt(r.Context(), sqlstore.FHIRPatientQuery{Institution: inst, IDs: q.intIDs(), ResidentID: rid, Name: name},
+		ps, n, err := s.db.FHIRPatientsAt(r.Context(), sqlstore.FHIRPatientQuery{Sight: sight, IDs: q.intIDs(), ResidentID: rid, Name: name},
 			sqlstore.Page{Limit: limit, Offset: offset})
 		if err != nil {
 			return nil, 0, err
@@ -657,7 +665,7 @@ func (s *Server) searchPatients(r *http.Request, q *fhirQuery) ([]any, int, erro
 	for i, p := range out {
 		ids[i] = p.ID
 	}
-	if err := s.auditList(r, "patient.list", "patient", ids, inst); err != nil {
+	if err := s.auditList(r, "patient.list", "patient", ids, inst, detail); err != nil {
 		return nil, 0, err
 	}
 	return anyOf(out), total, nil
@@ -792,16 +800,21 @@ func (s *Server) appointmentOf(d *dirView, a *sqlstore.FHIRAppointment) (*r4.App
 }
 
 // appointmentSeen says whether the caller sees an appointment: the
-// patient's accounts, or its institution's staff (the JSON API's rule).
-func (s *Server) appointmentSeen(ctx context.Context, act authz.Actor, patientID int64, institution string) (bool, error) {
+// patient's accounts, or staff whose sight covers it (the JSON API's
+// rule); detail is the audit detail of a read through a widening.
+func (s *Server) appointmentSeen(ctx context.Context, act authz.Actor, a *schedule.Appointment) (ok bool, detail string, err error) {
 	if act.Role == identity.RolePatient {
-		linked, err := s.ids.Store.LinkedAccounts(ctx, patientID)
+		linked, err := s.ids.Store.LinkedAccounts(ctx, a.PatientID)
 		if err != nil {
-			return false, err
+			return false, "", err
 		}
-		return authz.SeePatient(act, linked), nil
+		return authz.SeePatient(act, linked), "", nil
 	}
-	return authz.SeeInstitutionAppointments(act, institution), nil
+	sight, seen, err := s.bookingSight(ctx, act)
+	if err != nil {
+		return false, "", err
+	}
+	return seen && sight.Covers(a.Institution, a.Department, a.PractitionerID), widened(sight, a.PractitionerID), nil
 }
 
 // fhirAppointment reads an appointment the caller may see, audited.
@@ -817,7 +830,7 @@ func (s *Server) fhirAppointment(r *http.Request, id int64) (*sqlstore.FHIRAppoi
 		return nil, errs.E(errs.NotFound)
 	}
 	a := &list[0]
-	ok, err := s.appointmentSeen(r.Context(), actor(r), a.PatientID, a.Institution)
+	ok, detail, err := s.appointmentSeen(r.Context(), actor(r), &a.Appointment)
 	if err != nil {
 		return nil, err
 	}
@@ -826,7 +839,7 @@ func (s *Server) fhirAppointment(r *http.Request, id int64) (*sqlstore.FHIRAppoi
 		s.record(r, "appointment.read.denied", "appointment", idStr, a.Institution, "fhir")
 		return nil, errs.E(errs.NotFound)
 	}
-	return a, s.record(r, "appointment.read", "appointment", idStr, a.Institution, "fhir")
+	return a, s.record(r, "appointment.read", "appointment", idStr, a.Institution, joinDetail("fhir", detail))
 }
 
 func (s *Server) readAppointment(r *http.Request, id string) (any, error) {
@@ -844,29 +857,42 @@ func (s *Server) readAppointment(r *http.Request, id string) (any, error) {
 
 // apptScope bounds a search of appointments or visits to what the caller
 // sees: a patient account its own profiles (narrowed by patient), staff
-// their institution.
-func (s *Server) apptScope(r *http.Request, q *fhirQuery, aq *sqlstore.FHIRApptQuery) error {
+// their sight of their institution (a doctor's own sessions unless a rule
+// widens it), narrowing a practitioner the search already asked for. It
+// runs after apptFilters.
+func (s *Server) apptScope(r *http.Request, q *fhirQuery, aq *sqlstore.FHIRApptQuery) (authz.Sight, error) {
 	want, err := q.intRefs("patient", "Patient")
 	if err != nil {
-		return err
+		return authz.Sight{}, err
 	}
 	a := actor(r)
-	switch {
-	case a.Role == identity.RolePatient:
+	if a.Role == identity.RolePatient {
 		_, own, err := s.ownPatients(r)
 		if err != nil {
-			return err
+			return authz.Sight{}, err
 		}
 		aq.PatientIDs = own
 		if want != nil {
 			aq.PatientIDs = slices.DeleteFunc(own, func(id int64) bool { return !slices.Contains(want, id) })
 		}
-	case a.Institution != "" && authz.SeeInstitutionAppointments(a, a.Institution):
-		aq.Institution, aq.PatientIDs = a.Institution, want
-	default:
-		return errs.E(errs.Forbidden)
+		return authz.Sight{}, nil
 	}
-	return nil
+	sight, ok, err := s.bookingSight(r.Context(), a)
+	if err != nil {
+		return authz.Sight{}, err
+	}
+	if !ok {
+		return authz.Sight{}, errs.E(errs.Forbidden)
+	}
+	aq.Institution, aq.Department, aq.PatientIDs = sight.Institution, sight.Department, want
+	if sight.PractitionerID != 0 {
+		if aq.PractitionerID != 0 && aq.PractitionerID != sight.PractitionerID {
+			aq.PractitionerID = -1
+		} else {
+			aq.PractitionerID = sight.PractitionerID
+		}
+	}
+	return sight, nil
 }
 
 func (s *Server) searchAppointments(r *http.Request, q *fhirQuery) ([]any, int, error) {
@@ -874,10 +900,11 @@ func (s *Server) searchAppointments(r *http.Request, q *fhirQuery) ([]any, int, 
 		return nil, 0, err
 	}
 	aq := sqlstore.FHIRApptQuery{IDs: q.intIDs()}
-	if err := s.apptScope(r, q, &aq); err != nil {
+	if err := s.apptFilters(q, &aq); err != nil {
 		return nil, 0, err
 	}
-	if err := s.apptFilters(q, &aq); err != nil {
+	sight, err := s.apptScope(r, q, &aq)
+	if err != nil {
 		return nil, 0, err
 	}
 	if codes := q.list("status"); codes != nil {
@@ -906,15 +933,16 @@ func (s *Server) searchAppointments(r *http.Request, q *fhirQuery) ([]any, int, 
 	d := s.dirView(r.Context())
 	out := make([]any, 0, len(list))
 	ids := make([]string, 0, len(list))
+	prs := make([]int64, 0, len(list))
 	for i := range list {
 		minimumNecessary(actor(r), &list[i].Appointment) // no health answers to an admin (N-19)
 		m, err := s.appointmentOf(d, &list[i])
 		if err != nil {
 			return nil, 0, err
 		}
-		out, ids = append(out, m), append(ids, m.ID)
+		out, ids, prs = append(out, m), append(ids, m.ID), append(prs, list[i].PractitionerID)
 	}
-	if err := s.auditList(r, "appointment.list", "appointment", ids, aq.Institution); err != nil {
+	if err := s.auditList(r, "appointment.list", "appointment", ids, aq.Institution, widened(sight, prs...)); err != nil {
 		return nil, 0, err
 	}
 	return out, total, nil
@@ -1065,7 +1093,8 @@ func (s *Server) visitScope(r *http.Request, q *fhirQuery, aq *sqlstore.FHIRAppt
 	a := actor(r)
 	switch {
 	case a.Role == identity.RolePatient:
-		return visitParticipant, s.apptScope(r, q, aq)
+		_, err := s.apptScope(r, q, aq)
+		return visitParticipant, err
 	case a.Role == identity.RoleDoctor:
 		p, err := s.db.PractitionerByAccount(r.Context(), a.ID)
 		if errs.Is(err, errs.NotFound) {

@@ -412,11 +412,12 @@ func TestFHIRPatientAuthorisation(t *testing.T) {
 		e.fhir("GET", "/fhir/R4/RelatedPerson/"+gid, zw, nil).outcome(t, 404, "not_found")
 		e.fhir("GET", "/fhir/R4/RelatedPerson", e.login("bch-admin"), nil).outcome(t, 403, "forbidden")
 
-		// Staff see the patients booked at their institution, without the phone.
-		doc, other := e.login("bch-doctor"), e.login("ccmc-admin")
+		// Staff see the patients booked in their sight (a doctor's own
+		// sessions, N-19), without the phone.
+		doc, other := e.login("bch-dermatology-doctor"), e.login("ccmc-admin")
 		e.fhir("GET", "/fhir/R4/Patient/"+xy, doc, nil).outcome(t, 404, "not_found")
-		slot := e.slotOf("bch-allergy-fu")
-		b := e.req("POST", "/api/v1/appointments", lm, map[string]any{"slot_id": slot["id"], "patient_id": mustInt(xy), "answers": screened()})
+		slot := e.doctorSlot("bch-skin-fv", "bch", doc, nil)
+		b := e.req("POST", "/api/v1/appointments", lm, map[string]any{"slot_id": slot["id"], "patient_id": mustInt(xy), "answers": screened("first_visit")})
 		if b.status != 201 {
 			t.Fatalf("%d %s", b.status, short(b.raw))
 		}
@@ -429,6 +430,7 @@ func TestFHIRPatientAuthorisation(t *testing.T) {
 			t.Fatalf("staff search: %s", short(r.raw))
 		}
 		e.fhir("GET", "/fhir/R4/Patient/"+xy, other, nil).outcome(t, 404, "not_found")
+		e.fhir("GET", "/fhir/R4/Patient/"+xy, e.login("bch-doctor"), nil).outcome(t, 404, "not_found") // not in that doctor's sessions
 		e.fhir("GET", "/fhir/R4/Patient/"+xy, e.login("regulator"), nil).outcome(t, 404, "not_found")
 		e.fhir("GET", "/fhir/R4/Patient", e.login("regulator"), nil).outcome(t, 403, "forbidden")
 

@@ -359,6 +359,7 @@ func (s *Server) adminBookingRoutes(mux *http.ServeMux) {
 	}
 	mux.HandleFunc("GET /admin/institutions/{code}/rules", s.requireLogin(s.show("rules", s.rulesPage)))
 	mux.HandleFunc("POST /admin/institutions/{code}/rules", s.requireLogin(s.submit("rules", s.rulesPage, s.postRule, back("rules"))))
+	mux.HandleFunc("POST /admin/institutions/{code}/doctor-reach", s.requireLogin(s.submit("rules", s.rulesPage, s.postReach, back("rules"))))
 	mux.HandleFunc("GET /admin/institutions/{code}/schedules", s.requireLogin(s.show("schedules", s.schedulesPage)))
 	mux.HandleFunc("POST /admin/institutions/{code}/schedules", s.requireLogin(s.submit("schedules", s.schedulesPage, s.postSchedule, back("schedules"))))
 	mux.HandleFunc("POST /admin/institutions/{code}/schedules/{id}/delete", s.requireLogin(s.postDeleteSchedule))
@@ -374,6 +375,7 @@ type rulesPage struct {
 	Platform  []policy.Rule
 	Own       []policy.Rule
 	Variables any
+	Reach     map[string]string // the doctors' reach: "" the institution's, else by department (authz.ReachRule)
 }
 
 func (s *Server) rulesPage(w http.ResponseWriter, r *http.Request) (*page, error) {
@@ -385,7 +387,14 @@ func (s *Server) rulesPage(w http.ResponseWriter, r *http.Request) (*page, error
 	if err != nil {
 		return nil, err
 	}
-	d := &rulesPage{Inst: inst, Variables: policy.Variables}
+	reach, err := s.db.DoctorReach(r.Context(), inst.Code)
+	if err != nil {
+		return nil, err
+	}
+	d := &rulesPage{Inst: inst, Variables: policy.Variables, Reach: map[string]string{"": string(authz.ReachOwn)}}
+	for _, ru := range reach {
+		d.Reach[ru.Department] = string(ru.Reach)
+	}
 	for _, ru := range rules {
 		if ru.Institution == "" {
 			d.Platform = append(d.Platform, ru)
