@@ -37,7 +37,21 @@ func TestAuthz(t *testing.T) {
 		{"sysadmin does not manage a hospital", ManageInstitution(sysadmin, "ccmc"), false},
 		{"sysadmin does not qualify", Qualify(sysadmin), false},
 		{"sysadmin reads no audit", SeeAudit(sysadmin, ""), false},
-		{"sysadmin sees no appointments", SeeInstitutionAppointments(sysadmin, "bch"), false},
+		{"sysadmin sees no appointments", sees(sysadmin), false},
+		// N-19: a doctor sees the sessions they hold unless widened; a
+		// pharmacist no bookings.
+		{"doctor sees own sessions", sightOf(bchDoctor, 7, "skin", ReachOwn) == Sight{Institution: "bch", PractitionerID: 7}, true},
+		{"doctor widened to the department", sightOf(bchDoctor, 7, "skin", ReachDepartment) ==
+			Sight{Institution: "bch", Department: "skin", Widened: ReachDepartment, Own: 7}, true},
+		{"doctor without a practitioner record sees nothing", sightOf(bchDoctor, 0, "", ReachInstitution).Covers("bch", "skin", 7), false},
+		{"own sessions cover own", sightOf(bchDoctor, 7, "skin", ReachOwn).Covers("bch", "skin", 7), true},
+		{"own sessions do not cover a peer's", sightOf(bchDoctor, 7, "skin", ReachOwn).Covers("bch", "skin", 8), false},
+		{"department reach covers a peer of the department", sightOf(bchDoctor, 7, "skin", ReachDepartment).Covers("bch", "skin", 8), true},
+		{"department reach does not cover another department", sightOf(bchDoctor, 7, "skin", ReachDepartment).Covers("bch", "ent", 8), false},
+		{"a widened read of a peer's booking is audited as widened", sightOf(bchDoctor, 7, "skin", ReachInstitution).WidenedFor(8), true},
+		{"a read of one's own booking is not", sightOf(bchDoctor, 7, "skin", ReachInstitution).WidenedFor(7), false},
+		{"admin sees the institution", sightOf(bchAdmin, 0, "", ReachOwn).Covers("bch", "ent", 8), true},
+		{"admin does not see another institution", sightOf(bchAdmin, 0, "", ReachOwn).Covers("ccmc", "ent", 8), false},
 		{"sysadmin operates the platform", OperatePlatform(sysadmin), true},
 		{"sysadmin keeps no accounts", ManageAccounts(sysadmin), false},
 		{"security admin keeps accounts", ManageAccounts(security), true},
@@ -58,7 +72,7 @@ func TestAuthz(t *testing.T) {
 		{"auditor verifies the chain", VerifyAudit(auditor), true},
 		{"auditor keeps no accounts", ManageAccounts(auditor), false},
 		{"auditor does not manage", ManageInstitution(auditor, "bch"), false},
-		{"auditor sees no appointments", SeeInstitutionAppointments(auditor, "bch"), false},
+		{"auditor sees no appointments", sees(auditor), false},
 		{"admin does not verify the whole chain", VerifyAudit(bchAdmin), false},
 		{"regulator sees staff", SeeInstitutionStaff(regulator, "ccmc"), true},
 		{"patient does not see staff credentials", SeeInstitutionStaff(patient, "bch"), false},
@@ -79,12 +93,24 @@ func TestAuthz(t *testing.T) {
 		{"admin does not designate pilots", DesignatePilots(bchAdmin), false},
 		{"sysadmin does not designate pilots", DesignatePilots(sysadmin), false},
 		// N-19 (issue 15): a pharmacist reviews prescriptions; the bookings are not theirs.
-		{"pharmacist sees no appointments", SeeInstitutionAppointments(Actor{ID: 8, Role: identity.RolePharmacist, Institution: "bch"}, "bch"), false},
-		{"doctor sees the institution's appointments", SeeInstitutionAppointments(bchDoctor, "bch"), true},
+		{"pharmacist sees no appointments", sees(Actor{ID: 8, Role: identity.RolePharmacist, Institution: "bch"}), false},
+		{"doctor sees appointments (their own sessions)", sees(bchDoctor), true},
 	}
 	for _, c := range cases {
 		if c.got != c.want {
 			t.Errorf("%s: got %v", c.name, c.got)
 		}
 	}
+}
+
+// sightOf is a staff member's sight (BookingSight), ok or not.
+func sightOf(a Actor, practitionerID int64, department string, reach Reach) Sight {
+	s, _ := BookingSight(a, practitionerID, department, reach)
+	return s
+}
+
+// sees says whether BookingSight lets the actor see any booking.
+func sees(a Actor) bool {
+	_, ok := BookingSight(a, 0, "", ReachInstitution)
+	return ok
 }
