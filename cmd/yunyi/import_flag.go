@@ -1,9 +1,7 @@
 package main
 
 import (
-	"flag"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 )
@@ -31,20 +29,5 @@ func (b *byteSize) Set(s string) error {
 		return fmt.Errorf("%q is not a size (536870912, 512MB, 2GB)", s)
 	}
 	*b = byteSize(n * mult)
-	return nil
-}
-
-// envFlags sets each flag of names not given on the command line from
-// its $YUNYI_<NAME> (as the deployment flags are, ops.go).
-func envFlags(fs *flag.FlagSet, names ...string) error {
-	given := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
-	for _, name := range names {
-		if v := os.Getenv(envName(name)); v != "" && !given[name] {
-			if err := fs.Set(name, v); err != nil {
-				return fmt.Errorf("$%s: %w", envName(name), err)
-			}
-		}
-	}
 	return nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"flag"
+	"io"
 	"testing"
 )
 
@@ -54,10 +55,7 @@ func TestImportMaxBytesFromEnv(t *testing.T) {
 		fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 		b := byteSize(7)
 		fs.Var(&b, "import-max-bytes", "")
-		if err := fs.Parse(c.args); err != nil {
-			t.Fatal(err)
-		}
-		if err := envFlags(fs, "import-max-bytes"); err != nil || int64(b) != c.want {
+		if err := parseFlags(fs, c.args); err != nil || int64(b) != c.want {
 			t.Errorf("%v %q: %d %v, want %d", c.args, c.env, b, err, c.want)
 		}
 	}
@@ -65,7 +63,8 @@ func TestImportMaxBytesFromEnv(t *testing.T) {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	var b byteSize
 	fs.Var(&b, "import-max-bytes", "")
-	if err := envFlags(fs, "import-max-bytes"); err == nil {
+	fs.SetOutput(io.Discard)
+	if err := parseFlags(fs, nil); err == nil {
 		t.Error("a bad $YUNYI_IMPORT_MAX_BYTES accepted")
 	}
 }

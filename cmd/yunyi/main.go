@@ -172,7 +172,7 @@ func newLogger(w io.Writer) *slog.Logger { return newLogFormat(w, "text") }
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
-	dsn := fs.String("db", defaultDB(), "SQLite file or postgres:// URL")
+	dsn := fs.String("db", "yunyi.db", "SQLite file or postgres:// URL")
 	withDemo := fs.Bool("demo", false, "load the demo data on an empty database and show demo accounts")
 	insecure := fs.Bool("insecure-cookies", false, "do not mark cookies Secure (only for plain HTTP off loopback; browsers treat loopback as secure)")
 	turnAddr := fs.String("turn-addr", "127.0.0.1:3478", "UDP address of the embedded STUN/TURN server for video calls (\"off\" to disable)")
@@ -183,23 +183,22 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	turnKey := fs.String("turn-tls-key", "", "key file (PEM) of TURN over TLS")
 	turnHost := fs.String("turn-tls-host", "", "the host name browsers reach TURN over TLS by, as in its certificate (default: the public IP)")
 	files := fs.String("files", "", "folder of uploaded files (default: beside the SQLite file)")
-	keysFlag := fs.String("keys", os.Getenv("YUNYI_KEYS"), "file of the master key (64 hex characters, mode 0600) that seals practitioners' SM2 signing keys; with --demo and none given, yunyi.keys in the working folder is made")
-	nowFlag := fs.String("now", os.Getenv("YUNYI_NOW"), "start the server's clock at this RFC 3339 instant and let it run on from there (demos and tests; default: the real time)")
+	keysFlag := fs.String("keys", "", "file of the master key (64 hex characters, mode 0600) that seals practitioners' SM2 signing keys; with --demo and none given, yunyi.keys in the working folder is made")
+	nowFlag := fs.String("now", "", "start the server's clock at this RFC 3339 instant and let it run on from there (demos and tests; default: the real time)")
 	importMax := byteSize(web.DefaultImportMaxBytes)
-	fs.Var(&importMax, "import-max-bytes", "largest offline-history upload (CSV or FHIR), e.g. 512MB or 2GB: a larger one is refused with 413 ($YUNYI_IMPORT_MAX_BYTES)")
-	supervisionURL := fs.String("supervision-url", "", "the supervision platform's feed address (its POST /api/v1/supervision/events): the institutions' supervision events are sent there, signed with their keys (needs --keys); empty: not sent ($YUNYI_SUPERVISION_URL)")
+	fs.Var(&importMax, "import-max-bytes", "largest offline-history upload (CSV or FHIR), e.g. 512MB or 2GB: a larger one is refused with 413")
+	supervisionURL := fs.String("supervision-url", "", "the supervision platform's feed address (its POST /api/v1/supervision/events): the institutions' supervision events are sent there, signed with their keys (needs --keys); empty: not sent")
+	rateLimits := rateLimitsFlag{}
+	fs.Var(&rateLimits, "rate-limits", "rate limits to change, as NAME=PER_MINUTE/BURST,... (e.g. login-ip=20/20,booking-account=60/40); names: "+limitNames())
 	ops := addOpsFlags(fs)
 	fs.SetOutput(stderr)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
 		return err
 	}
 	if err := ops.resolve(fs); err != nil {
-		return err
-	}
-	if err := envFlags(fs, "import-max-bytes", "supervision-url"); err != nil {
 		return err
 	}
 	start := time.Now()
@@ -252,7 +251,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		log.Info("supervision feed", "platform", *supervisionURL)
 	}
 	srv, err := web.New(web.Config{Now: now, SigningKey: master, Demo: *withDemo, SecureCookies: !*insecure, TURN: ts, BlobDir: *files,
-		TrustedProxies: ops.trusted, Metrics: metrics.Default, ImportMaxBytes: int64(importMax), SupervisionURL: *supervisionURL}, db, al, log)
+		TrustedProxies: ops.trusted, Metrics: metrics.Default, ImportMaxBytes: int64(importMax), SupervisionURL: *supervisionURL, Limits: rateLimits}, db, al, log)
 	if err != nil {
 		return err
 	}

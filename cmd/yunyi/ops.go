@@ -40,18 +40,10 @@ type opsFlags struct {
 
 const defaultMetricsAddr = "127.0.0.1:9090"
 
-// envName is the environment variable of a flag.
-func envName(flagName string) string {
-	return "YUNYI_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
-}
-
-// opsFlagNames are the flags that envName reads.
-var opsFlagNames = []string{"tls-cert", "tls-key", "http-redirect-addr", "trusted-proxies", "metrics-addr", "log-format"}
-
 func addOpsFlags(fs *flag.FlagSet) *opsFlags {
 	o := &opsFlags{}
 	str := func(p *string, name, def, usage string) {
-		fs.StringVar(p, name, def, usage+" ($"+envName(name)+")")
+		fs.StringVar(p, name, def, usage)
 	}
 	str(&o.tlsCert, "tls-cert", "", "serve HTTPS with this certificate file (PEM, the chain after the leaf); a renewed file is used from the next connection on, without a restart")
 	str(&o.tlsKey, "tls-key", "", "the private key file (PEM) of --tls-cert")
@@ -62,22 +54,10 @@ func addOpsFlags(fs *flag.FlagSet) *opsFlags {
 	return o
 }
 
-// resolve fills the flags not given on the command line from the
-// environment, then checks them. Call it after fs.Parse.
+// resolve checks the flags. Call it after parseFlags.
 func (o *opsFlags) resolve(fs *flag.FlagSet) error {
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
-	for _, name := range opsFlagNames {
-		if given[name] {
-			continue
-		}
-		if v := os.Getenv(envName(name)); v != "" {
-			if err := fs.Set(name, v); err != nil {
-				return fmt.Errorf("$%s: %w", envName(name), err)
-			}
-			given[name] = true
-		}
-	}
 	o.metricsExplicit = given["metrics-addr"]
 	if (o.tlsCert == "") != (o.tlsKey == "") {
 		return errors.New("--tls-cert and --tls-key go together")

@@ -248,15 +248,85 @@ func TestServeTLS(t *testing.T) {
 	}
 }
 
-// Every new flag is in `yunyi serve --help` with its variable.
+// Every flag is in `yunyi serve --help`, which says where else flags come
+// from (issue 17).
 func TestServeHelp(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	if err := run(context.Background(), []string{"serve", "--help"}, &stdout, &stderr); err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range opsFlagNames {
-		if !strings.Contains(stderr.String(), "-"+name+" ") || !strings.Contains(stderr.String(), "$"+envName(name)) {
-			t.Errorf("help lacks -%s or $%s:\n%s", name, envName(name), stderr.String())
+	for _, name := range []string{"addr", "db", "demo", "keys", "now", "files", "tls-cert", "tls-key", "http-redirect-addr", "trusted-proxies",
+		"metrics-addr", "log-format", "import-max-bytes", "supervision-url", "rate-limits", "config", "turn-addr"} {
+		if !strings.Contains(stderr.String(), "-"+name+" ") {
+			t.Errorf("help lacks -%s:\n%s", name, stderr.String())
+		}
+	}
+	if !strings.Contains(stderr.String(), "$YUNYI_TLS_CERT") || !strings.Contains(stderr.String(), "--config") ||
+		!strings.Contains(stderr.String(), "login-ip (default 10/10)") {
+		t.Errorf("help does not say where flags come from or which limits there are:\n%s", stderr.String())
+	}
+}
+
+// Flags come from the command line, then $YUNYI_<FLAG>, then the config
+// file (issue 17); a file naming an unknown flag is refused.
+func TestFlagsFromConfigFile(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "yunyi.conf")
+	os.WriteFile(conf, []byte("# Yunyi at the hospital\nlog-format json\nmetrics-addr off\nrate-limits login-ip=20/15,booking-account=60/40\ntrusted-proxies 10.0.0.5\n"), 0o600)
+	parse := func(args ...string) (*opsFlags, rateLimitsFlag, error) {
+		fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		limits := rateLimitsFlag{}
+		fs.Var(&limits, "rate-limits", "")
+		o := addOpsFlags(fs)
+		if err := parseFlags(fs, args); err != nil {
+			return nil, nil, err
+		}
+		return o, limits, o.resolve(fs)
+	}
+	o, limits, err := parse("--config", conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.logFormat != "json" || o.metricsAddr != "off" || len(o.trusted) != 1 || limits["login-ip"] != [2]float64{20, 15} ||
+		limits["booking-account"] != [2]float64{60, 40} {
+		t.Errorf("from the file: %+v %v", o, limits)
+	}
+	// The environment wins over the file, the command line over both.
+	t.Setenv("YUNYI_CONFIG", conf)
+	t.Setenv("YUNYI_LOG_FORMAT", "text")
+	t.Setenv("YUNYI_METRICS_ADDR", "127.0.0.1:9191")
+	o, _, err = parse("--metrics-addr", "127.0.0.1:9292")
+	if err != nil || o.logFormat != "text" || o.metricsAddr != "127.0.0.1:9292" || len(o.trusted) != 1 {
+		t.Errorf("precedence: %+v %v", o, err)
+	}
+	os.WriteFile(conf, []byte("no-such-flag 1\n"), 0o600)
+	if _, _, err := parse(); err == nil {
+		t.Error("a config file with an unknown flag was accepted")
+	}
+	t.Setenv("YUNYI_CONFIG", filepath.Join(dir, "missing.conf"))
+	if _, _, err := parse(); err == nil {
+		t.Error("a missing config file was accepted")
+	}
+}
+
+func TestRateLimitsFlag(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want string
+	}{
+		{"login-ip=20/15", ""},
+		{"login-ip=20/15, booking-account=60/40", ""},
+		{"nope=1/1", "no such rate limit"},
+		{"login-ip=20", "PER_MINUTE/BURST"},
+		{"login-ip=0/5", "positive"},
+		{"login-ip=x/5", "PER_MINUTE/BURST"},
+		{"login-ip", "NAME=PER_MINUTE/BURST"},
+	} {
+		f := rateLimitsFlag{}
+		err := f.Set(c.in)
+		if (c.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), c.want)) {
+			t.Errorf("%q: %v, want %q", c.in, err, c.want)
 		}
 	}
 }
@@ -268,7 +338,7 @@ func TestOpsFlagsFromEnvironment(t *testing.T) {
 		fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 		fs.SetOutput(io.Discard)
 		o := addOpsFlags(fs)
-		if err := fs.Parse(args); err != nil {
+		if err := parseFlags(fs, args); err != nil {
 			return nil, err
 		}
 		return o, o.resolve(fs)

@@ -20,6 +20,7 @@ import (
 	"github.com/yunyi-health/yunyi/internal/errs"
 	"github.com/yunyi-health/yunyi/internal/history"
 	"github.com/yunyi-health/yunyi/internal/identity"
+	"github.com/yunyi-health/yunyi/internal/metrics"
 	"github.com/yunyi-health/yunyi/internal/notify"
 	"github.com/yunyi-health/yunyi/internal/policy"
 	"github.com/yunyi-health/yunyi/internal/schedule"
@@ -230,8 +231,9 @@ type Booked struct {
 // A key names one request: used again with another slot, patient or
 // answers it is refused (idempotency_key_reused), never answered with the
 // first booking as if it were the second one's.
-func (s *Service) Book(ctx context.Context, r Request, patient *identity.Patient) (*Booked, error) {
-	b, err := s.book(ctx, r, patient)
+func (s *Service) Book(ctx context.Context, r Request, patient *identity.Patient) (b *Booked, err error) {
+	defer func() { countOutcome(b, err) }()
+	b, err = s.book(ctx, r, patient)
 	var w writerRefusal
 	if errors.As(err, &w) {
 		return nil, w.error // the writer looked the key up already
@@ -495,4 +497,27 @@ func Days(slots []schedule.Slot) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// bookings counts bookings by outcome (issue 17: watch a release rush):
+// booked or held, replayed (an idempotent retry), the refusal's stable
+// code (slot_full, ineligible, already_booked, ...), or error.
+var bookings = metrics.NewCounter("yunyi_bookings_total", "Bookings by outcome: booked, held, replayed, a refusal's code, or error.", "outcome")
+
+func countOutcome(b *Booked, err error) {
+	switch {
+	case err == nil && b.Replayed:
+		bookings.With("replayed").Inc()
+	case err == nil && b.Appointment.Status == schedule.Held:
+		bookings.With("held").Inc()
+	case err == nil:
+		bookings.With("booked").Inc()
+	default:
+		var e *errs.Error
+		if errors.As(err, &e) {
+			bookings.With(e.Code).Inc()
+		} else {
+			bookings.With("error").Inc()
+		}
+	}
 }

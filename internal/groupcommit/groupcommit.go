@@ -9,6 +9,16 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+
+	"github.com/yunyi-health/yunyi/internal/metrics"
+)
+
+// The writers' metrics (issue 17: watch a release rush): how many requests
+// each transaction took, and how many wait for the next one.
+var (
+	batchSize = metrics.NewHistogram("yunyi_groupcommit_batch_size", "Requests written by one group-commit transaction, by writer.",
+		[]float64{1, 2, 4, 8, 16, 32, 64, 128, 256, 512}, "writer")
+	queueDepth = metrics.NewGauge("yunyi_groupcommit_queue_depth", "Requests waiting for a group-commit transaction, by writer.", "writer")
 )
 
 // ErrClosed answers requests made after Close.
@@ -96,6 +106,8 @@ func (w *Writer[T]) run() {
 				break fill
 			}
 		}
+		queueDepth.With(w.name).Set(float64(len(w.reqs)))
+		batchSize.With(w.name).Observe(float64(len(batch)))
 		w.flush(batch)
 	}
 }

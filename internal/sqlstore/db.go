@@ -26,6 +26,7 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/yunyi-health/yunyi/internal/errs"
+	"github.com/yunyi-health/yunyi/internal/metrics"
 )
 
 // Engine names a database engine.
@@ -129,9 +130,27 @@ func (db *DB) QueryRowContext(ctx context.Context, q string, args ...any) *sql.R
 func (db *DB) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
 	ctx = db.readCtx(ctx)
 	if st := db.readStmt(ctx, q); st != nil {
-		return st.QueryContext(ctx, args...)
+		rows, err := st.QueryContext(ctx, args...)
+		return rows, storeErr("read", err)
 	}
-	return db.r.QueryContext(ctx, q, args...)
+	rows, err := db.r.QueryContext(ctx, q, args...)
+	return rows, storeErr("read", err)
+}
+
+// storeErrors counts the errors of the database itself (issue 17): a
+// failed connection, statement, transaction or commit, by operation; not
+// an application's refusal (errs.Error), a missing row, or a request
+// that ended.
+var storeErrors = metrics.NewCounter("yunyi_store_errors_total", "Errors of the database (connection, statement, transaction, commit) by operation: read, begin, write, commit.", "op")
+
+// storeErr counts err when it is the database's and returns it.
+func storeErr(op string, err error) error {
+	var app *errs.Error
+	if err != nil && !errors.As(err, &app) && !errors.Is(err, sql.ErrNoRows) && !errors.Is(err, context.Canceled) &&
+		!errors.Is(err, context.DeadlineExceeded) {
+		storeErrors.With(op).Inc()
+	}
+	return err
 }
 
 // IsPostgresDSN reports whether dsn names a PostgreSQL database.
@@ -399,13 +418,13 @@ func notFound(err error) error {
 func (db *DB) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 	tx, err := db.w.BeginTx(ctx, nil)
 	if err != nil {
-		return err
+		return storeErr("begin", err)
 	}
 	defer tx.Rollback()
 	if err := fn(tx); err != nil {
-		return err
+		return storeErr("write", err)
 	}
-	return tx.Commit()
+	return storeErr("commit", tx.Commit())
 }
 
 func micros(t time.Time) int64 {

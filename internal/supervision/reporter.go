@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/yunyi-health/yunyi/internal/metrics"
 	"io"
 	"log/slog"
 	"net/http"
@@ -92,6 +93,11 @@ func (r *Reporter) log() *slog.Logger {
 	return slog.Default()
 }
 
+// outboxLag is, per institution, how many events of this server's
+// outbox the platform has not acknowledged, as the reporter last saw it
+// (issue 17).
+var outboxLag = metrics.NewGauge("yunyi_supervision_outbox_lag", "Supervision events written but not yet acknowledged by the platform, by institution, as the reporter last saw them.", "institution")
+
 // Round sends everything due now: each institution with events not
 // acknowledged whose next attempt is due, up to Parallel at once, until
 // its outbox is acknowledged or an attempt fails.
@@ -158,6 +164,8 @@ func (r *Reporter) send(ctx context.Context, institution string, set Settings) (
 	}
 	acked := cur.AckedSeq
 	resynced := false
+	seen := cur.HeadSeq // the newest event this send knows of
+	defer func() { outboxLag.With(institution).Set(float64(max(seen, acked) - acked)) }()
 	for {
 		if ctx.Err() != nil {
 			return s, ctx.Err()
@@ -167,6 +175,7 @@ func (r *Reporter) send(ctx context.Context, institution string, set Settings) (
 			return s, err
 		}
 		if len(pend) == 0 {
+			seen = acked // all sent
 			return s, nil
 		}
 		bodies := make([][]byte, len(pend))
@@ -174,6 +183,7 @@ func (r *Reporter) send(ctx context.Context, institution string, set Settings) (
 			bodies[i] = p.Body
 		}
 		head := max(cur.HeadSeq, pend[len(pend)-1].Seq)
+		seen = head
 		body, err := BatchBody(institution, head, r.Now(), bodies)
 		if err != nil {
 			return s, err

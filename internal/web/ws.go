@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"encoding/json"
+	"github.com/yunyi-health/yunyi/internal/metrics"
 	"net/http"
 	"strconv"
 	"sync/atomic"
@@ -41,6 +42,10 @@ type wsOut struct {
 // marks, call events and WebRTC signalling on it. Only the visit's
 // patient (or guardian) and doctor may join; the join is audited. A
 // guest of the visit joins by its own route (api_guest.go).
+// chatSockets counts the visits' open connections on this server (issue
+// 17), participants' and guests'.
+var chatSockets = metrics.NewGauge("yunyi_chat_sockets", "Open visit chat sockets (participants and guests) on this server.").With()
+
 func (s *Server) apiWS(w http.ResponseWriter, r *http.Request) {
 	vc, err := s.loadVisit(r, true)
 	if err != nil {
@@ -66,6 +71,8 @@ func (s *Server) visitSocket(w http.ResponseWriter, r *http.Request, vc *visitCt
 		return
 	}
 	defer c.CloseNow()
+	chatSockets.Inc()
+	defer chatSockets.Dec()
 	c.SetReadLimit(64 << 10)
 	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
 	defer cancel()
