@@ -1,7 +1,6 @@
 package web
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -365,11 +364,8 @@ func (s *Server) addAttachment(r *http.Request, vc *visitCtx, purpose string) (*
 		return nil, err
 	}
 	defer closeFn()
-	br := bufio.NewReaderSize(body, 512)
-	head, _ := br.Peek(512)
-	ctype := http.DetectContentType(head)
-	ext, ok := allowedTypes[ctype]
-	if !ok || (purpose == "chat" && ctype == "application/pdf") {
+	ctype, ext, br, err := blob.Sniff(body, allowedTypes)
+	if err != nil || (purpose == "chat" && ctype == "application/pdf") {
 		return nil, errs.E("attachment_type")
 	}
 	name = cleanName(name, ext)
@@ -843,20 +839,19 @@ type messageIn struct {
 	ClientID     string `json:"client_id"`
 }
 
-// post checks and posts a message of a participant.
-func (s *Server) post(ctx context.Context, vc *visitCtx, accountID int64, in messageIn) (visit.Message, error) {
-	if !vc.v.State.ChatOpen() {
-		return visit.Message{}, errs.E("chat_closed")
-	}
-	if !s.limits.allow("chat-account", strconv.FormatInt(accountID, 10)) {
-		return visit.Message{}, errs.E(errs.RateLimited)
-	}
+// check is what a message's fields alone say: its kind (text by default),
+// a client id of at most 64 characters, and a text message's text
+// (trimmed; present, without NUL, at most visit.MaxMessageRunes). An
+// image's attachment is the store's to check.
+func (in messageIn) check() (visit.Message, errs.Fields) {
 	var f errs.Fields
-	m := visit.Message{VisitID: vc.v.ID, SenderID: accountID, SenderRole: vc.party, Kind: in.Kind, ClientID: in.ClientID}
+	m := visit.Message{Kind: in.Kind, ClientID: in.ClientID}
 	if m.Kind == "" {
 		m.Kind = visit.MsgText
 	}
-	if utf8.RuneCountInString(in.ClientID) > 64 {
+	if strings.ContainsRune(in.ClientID, 0) {
+		f.Add("client_id", "nul_character")
+	} else if utf8.RuneCountInString(in.ClientID) > 64 {
 		f.Add("client_id", "too_long")
 	}
 	switch m.Kind {
@@ -870,14 +865,29 @@ func (s *Server) post(ctx context.Context, vc *visitCtx, accountID int64, in mes
 			f.Add("text", "too_long")
 		}
 	case visit.MsgImage:
+	default:
+		f.Add("kind", "not_an_option")
+	}
+	return m, f
+}
+
+// post checks and posts a message of a participant.
+func (s *Server) post(ctx context.Context, vc *visitCtx, accountID int64, in messageIn) (visit.Message, error) {
+	if !vc.v.State.ChatOpen() {
+		return visit.Message{}, errs.E("chat_closed")
+	}
+	if !s.limits.allow("chat-account", strconv.FormatInt(accountID, 10)) {
+		return visit.Message{}, errs.E(errs.RateLimited)
+	}
+	m, f := in.check()
+	m.VisitID, m.SenderID, m.SenderRole = vc.v.ID, accountID, vc.party
+	if m.Kind == visit.MsgImage {
 		a, err := s.db.Attachment(ctx, vc.v.ID, in.AttachmentID)
 		if err != nil || !strings.HasPrefix(a.ContentType, "image/") {
 			f.Add("attachment_id", "not_found")
 		} else {
 			m.AttachmentID, m.Text = a.ID, a.Name
 		}
-	default:
-		f.Add("kind", "not_an_option")
 	}
 	if err := f.Err(); err != nil {
 		return m, err

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -26,6 +27,40 @@ type wsIn struct {
 	Seq   int64           `json:"seq"`
 	Event string          `json:"event"`
 	Data  json.RawMessage `json:"data"`
+}
+
+// wsTypes are the frames a client may send.
+var wsTypes = map[string]bool{"message": true, "signal": true, "read": true, "call": true}
+
+// decodeFrame reads a client's frame as the JSON API reads a body (one
+// JSON object of wsIn's fields, of their types), refusing with a stable
+// code what it does not accept, so that the connection answers an error
+// frame and stays open: a binary frame (unsupported_media_type), not JSON
+// or more than one value (bad_json), an unknown field, a value of the
+// wrong type, a NUL character in any text (signalling included, which is
+// relayed as it is) or a type not of wsTypes (invalid_input naming the
+// field).
+func decodeFrame(typ websocket.MessageType, data []byte) (wsIn, error) {
+	var in wsIn
+	if typ != websocket.MessageText {
+		return in, errs.E(errs.Unsupported)
+	}
+	if bytes.Contains(data, []byte(`\u0000`)) {
+		if field := nulField(data); field != "" {
+			var f errs.Fields
+			f.Add(field, "nul_character")
+			return in, f.Err()
+		}
+	}
+	if err := decodeBytes(data, &in); err != nil {
+		return wsIn{}, err
+	}
+	if !wsTypes[in.Type] {
+		var f errs.Fields
+		f.Add("type", "not_an_option")
+		return wsIn{}, f.Err()
+	}
+	return in, nil
 }
 
 // wsOut is a frame to a client: a hub event, or an error answering a
@@ -169,15 +204,24 @@ func (s *Server) visitSocket(w http.ResponseWriter, r *http.Request, vc *visitCt
 	}()
 
 	for {
-		var in wsIn
-		if err := wsjson.Read(ctx, c, &in); err != nil {
+		typ, data, err := c.Read(ctx)
+		if err != nil {
 			return
+		}
+		in, err := decodeFrame(typ, data)
+		if err != nil {
+			_, body := describe(err, lang)
+			select {
+			case replies <- wsOut{Event: chat.Event{Type: "error"}, Error: &body}:
+				continue
+			case <-ctx.Done():
+				return
+			}
 		}
 		cur := *vc
 		v := *vc.v
 		v.State = state.Load().(visit.State)
 		cur.v = &v
-		var err error
 		switch in.Type {
 		case "message":
 			_, err = s.post(ctx, &cur, accountID, in.messageIn)
