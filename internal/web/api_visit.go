@@ -839,36 +839,9 @@ type messageIn struct {
 	ClientID     string `json:"client_id"`
 }
 
-// check is what a message's fields alone say: its kind (text by default),
-// a client id of at most 64 characters, and a text message's text
-// (trimmed; present, without NUL, at most visit.MaxMessageRunes). An
-// image's attachment is the store's to check.
+// check is what a message's fields alone say (chat.CheckMessage).
 func (in messageIn) check() (visit.Message, errs.Fields) {
-	var f errs.Fields
-	m := visit.Message{Kind: in.Kind, ClientID: in.ClientID}
-	if m.Kind == "" {
-		m.Kind = visit.MsgText
-	}
-	if strings.ContainsRune(in.ClientID, 0) {
-		f.Add("client_id", "nul_character")
-	} else if utf8.RuneCountInString(in.ClientID) > 64 {
-		f.Add("client_id", "too_long")
-	}
-	switch m.Kind {
-	case visit.MsgText:
-		m.Text = strings.TrimSpace(in.Text)
-		if strings.ContainsRune(m.Text, 0) { // the chat socket and forms do not pass through decode
-			f.Add("text", "nul_character")
-		} else if m.Text == "" {
-			f.Add("text", "required")
-		} else if utf8.RuneCountInString(m.Text) > visit.MaxMessageRunes {
-			f.Add("text", "too_long")
-		}
-	case visit.MsgImage:
-	default:
-		f.Add("kind", "not_an_option")
-	}
-	return m, f
+	return chat.CheckMessage(in.Kind, in.Text, in.ClientID)
 }
 
 // post checks and posts a message of a participant.

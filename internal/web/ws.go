@@ -1,7 +1,6 @@
 package web
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -19,49 +18,6 @@ import (
 )
 
 var errChatClosed = errs.E("chat_closed")
-
-// wsIn is a frame from a client.
-type wsIn struct {
-	Type string `json:"type"` // message, signal, read, call
-	messageIn
-	Seq   int64           `json:"seq"`
-	Event string          `json:"event"`
-	Data  json.RawMessage `json:"data"`
-}
-
-// wsTypes are the frames a client may send.
-var wsTypes = map[string]bool{"message": true, "signal": true, "read": true, "call": true}
-
-// decodeFrame reads a client's frame as the JSON API reads a body (one
-// JSON object of wsIn's fields, of their types), refusing with a stable
-// code what it does not accept, so that the connection answers an error
-// frame and stays open: a binary frame (unsupported_media_type), not JSON
-// or more than one value (bad_json), an unknown field, a value of the
-// wrong type, a NUL character in any text (signalling included, which is
-// relayed as it is) or a type not of wsTypes (invalid_input naming the
-// field).
-func decodeFrame(typ websocket.MessageType, data []byte) (wsIn, error) {
-	var in wsIn
-	if typ != websocket.MessageText {
-		return in, errs.E(errs.Unsupported)
-	}
-	if bytes.Contains(data, []byte(`\u0000`)) {
-		if field := nulField(data); field != "" {
-			var f errs.Fields
-			f.Add(field, "nul_character")
-			return in, f.Err()
-		}
-	}
-	if err := decodeBytes(data, &in); err != nil {
-		return wsIn{}, err
-	}
-	if !wsTypes[in.Type] {
-		var f errs.Fields
-		f.Add("type", "not_an_option")
-		return wsIn{}, f.Err()
-	}
-	return in, nil
-}
 
 // wsOut is a frame to a client: a hub event, or an error answering a
 // client's frame.
@@ -208,7 +164,7 @@ func (s *Server) visitSocket(w http.ResponseWriter, r *http.Request, vc *visitCt
 		if err != nil {
 			return
 		}
-		in, err := decodeFrame(typ, data)
+		in, err := chat.DecodeFrame(typ == websocket.MessageText, data)
 		if err != nil {
 			_, body := describe(err, lang)
 			select {
@@ -224,7 +180,7 @@ func (s *Server) visitSocket(w http.ResponseWriter, r *http.Request, vc *visitCt
 		cur.v = &v
 		switch in.Type {
 		case "message":
-			_, err = s.post(ctx, &cur, accountID, in.messageIn)
+			_, err = s.post(ctx, &cur, accountID, messageIn{Kind: in.Kind, Text: in.Text, AttachmentID: in.AttachmentID, ClientID: in.ClientID})
 		case "signal":
 			if !v.State.Live() {
 				err = errChatClosed

@@ -1,4 +1,4 @@
-package web
+package chat
 
 import (
 	"bytes"
@@ -8,8 +8,6 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
-
-	"github.com/coder/websocket"
 
 	"github.com/yunyi-health/yunyi/internal/errs"
 	"github.com/yunyi-health/yunyi/internal/i18n"
@@ -37,16 +35,16 @@ func hasNUL(v any) bool {
 	return false
 }
 
-// FuzzWSFrame: a visit chat's frame from a client is accepted only as a
-// text frame holding one JSON object of known fields and types, of a
-// known type, with no NUL character anywhere (a NUL in any text, keys and
-// relayed signalling included, is refused naming where); anything else is
-// refused with a stable code whose messages (both languages) are in the
-// catalogue, and the same frame is refused the same way again. An accepted
-// frame written again is read back the same; a text message it carries is
-// either refused by field or trimmed, present, within
-// visit.MaxMessageRunes and free of NUL.
-func FuzzWSFrame(f *testing.F) {
+// FuzzFrame: a visit chat's frame from a client (the WebSocket) is
+// accepted only as a text frame holding one JSON object of known fields
+// and types, of a known type, with no NUL character anywhere (a NUL in any
+// text or key, relayed signalling included, is refused naming where);
+// anything else is refused with a stable code whose messages (both
+// languages) are in the catalogue, the same way each time. An accepted
+// frame written again is read back the same; a message it carries is
+// either refused by field, or of a known kind, and a text message's text
+// is trimmed, present, within visit.MaxMessageRunes and free of NUL.
+func FuzzFrame(f *testing.F) {
 	for _, s := range []string{
 		`{"type":"message","kind":"text","text":"请问有没有发热？","client_id":"d1"}`,
 		`{"type":"message","kind":"image","attachment_id":12,"client_id":"3f2a"}`,
@@ -56,19 +54,15 @@ func FuzzWSFrame(f *testing.F) {
 		`{"type":"message","text":"\\u0000"}`, `{"type":"message","text":"   "}`, `{"type":"message","text":"` + strings.Repeat("长", 2001) + `"}`,
 		`{"type":"message","kind":"video","text":"x"}`, `{"type":"nope"}`, `{}`, `null`, `[]`, `"message"`, ``, `{"type":"read","seq":"41"}`,
 		`{"type":"read","seq":1e30}`, `{"type":"read","seq":1.5}`, `{"type":"message","extra":1}`, `{"type":"read"}{"type":"read"}`,
-		`{"type":"message","text":"\xff\xfe"}`, `{"type":"message","text":"x","text":"y"}`, `{"type":"signal","data":null}`,
-		`{"type":"message","client_id":"` + strings.Repeat("x", 65) + `"}`, `{"Type":"READ","SEQ":1}`,
+		"{\"type\":\"message\",\"text\":\"\xff\xfe\"}", `{"type":"message","text":"x","text":"y"}`, `{"type":"signal","data":null}`,
+		`{"type":"message","client_id":"` + strings.Repeat("x", 65) + `"}`, `{"Type":"READ","SEQ":1}`, `{"type":"signal","data":[1,{"a":"\u0000"}]}`,
 	} {
-		f.Add([]byte(s), false)
+		f.Add([]byte(s), true)
 	}
-	f.Add([]byte(`{"type":"read","seq":1}`), true)
+	f.Add([]byte(`{"type":"read","seq":1}`), false)
 	stable := map[string]bool{errs.Unsupported: true, "bad_json": true, errs.Invalid: true}
-	f.Fuzz(func(t *testing.T, data []byte, binary bool) {
-		typ := websocket.MessageText
-		if binary {
-			typ = websocket.MessageBinary
-		}
-		in, err := decodeFrame(typ, data)
+	f.Fuzz(func(t *testing.T, data []byte, text bool) {
+		in, err := DecodeFrame(text, data)
 		var doc any
 		valid := json.Unmarshal(data, &doc) == nil
 		if err != nil {
@@ -77,23 +71,25 @@ func FuzzWSFrame(f *testing.F) {
 				t.Fatalf("%q refused with %v: want a stable code", data, err)
 			}
 			for _, lang := range []i18n.Lang{i18n.ZH, i18n.EN} {
-				_, body := describe(err, lang)
-				if body.Message == "" || strings.Contains(body.Message, "%!") || body.Message == e.Code {
-					t.Fatalf("%q: message %q", data, body.Message)
+				if m := i18n.T(lang, e.Code); !i18n.Has(e.Code) || strings.Contains(m, "%!") {
+					t.Fatalf("%q: code %s: %q", data, e.Code, m)
 				}
-				for _, fe := range body.Fields {
-					if !i18n.Has("field."+fe.Code) || strings.Contains(fe.Message, "%!") {
+				for _, fe := range e.Fields {
+					if !i18n.Has("field."+fe.Code) || !utf8.ValidString(fe.Field) || strings.ContainsRune(fe.Field, 0) {
 						t.Fatalf("%q: field %+v", data, fe)
 					}
 				}
 			}
-			if _, again := decodeFrame(typ, data); again == nil || again.Error() != err.Error() {
+			if hasNUL(doc) && text && (len(e.Fields) != 1 || e.Fields[0].Code != "nul_character") {
+				t.Fatalf("%q holds a NUL: refused with %v", data, err)
+			}
+			if _, again := DecodeFrame(text, data); again == nil || again.Error() != err.Error() {
 				t.Fatalf("%q refused with %v, then %v", data, err, again)
 			}
 			return
 		}
-		if binary || !valid || !wsTypes[in.Type] {
-			t.Fatalf("%q (binary %v) accepted as %+v", data, binary, in)
+		if !text || !valid || !FrameTypes[in.Type] {
+			t.Fatalf("%q (text %v) accepted as %+v", data, text, in)
 		}
 		if hasNUL(doc) {
 			t.Fatalf("%q holds a NUL, accepted", data)
@@ -108,11 +104,11 @@ func FuzzWSFrame(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		back, err := decodeFrame(websocket.MessageText, out)
+		back, err := DecodeFrame(true, out)
 		if err != nil {
 			t.Fatalf("%q written again as %s: %v", data, out, err)
 		}
-		norm := func(w wsIn) wsIn {
+		norm := func(w Frame) Frame {
 			if len(w.Data) == 0 {
 				w.Data = json.RawMessage("null")
 			}
@@ -127,7 +123,7 @@ func FuzzWSFrame(f *testing.F) {
 		if in.Type != "message" {
 			return
 		}
-		m, fs := in.messageIn.check()
+		m, fs := CheckMessage(in.Kind, in.Text, in.ClientID)
 		if err := fs.Err(); err != nil {
 			var e *errs.Error
 			errors.As(err, &e)
@@ -142,8 +138,8 @@ func FuzzWSFrame(f *testing.F) {
 			utf8.RuneCountInString(m.Text) > visit.MaxMessageRunes) {
 			t.Fatalf("%q: text message %q accepted", data, m.Text)
 		}
-		if m.Kind != visit.MsgText && m.Kind != visit.MsgImage {
-			t.Fatalf("%q: kind %q accepted", data, m.Kind)
+		if (m.Kind != visit.MsgText && m.Kind != visit.MsgImage) || utf8.RuneCountInString(m.ClientID) > MaxClientID {
+			t.Fatalf("%q: message %+v accepted", data, m)
 		}
 	})
 }
