@@ -80,18 +80,19 @@ func DecodeFrame(text bool, data []byte) (Frame, error) {
 }
 
 // nulField is the path of the first string (or key) of a JSON document
-// that holds a NUL character, "" when none does.
+// that holds a NUL character ("frame" for the document itself, a key
+// written as "" when it is empty), "" when none does.
 func nulField(body []byte) string {
 	var doc any
 	if json.Unmarshal(body, &doc) != nil {
 		return ""
 	}
-	var walk func(v any, path string) string
-	walk = func(v any, path string) string {
+	var walk func(v any, path string) (string, bool)
+	walk = func(v any, path string) (string, bool) {
 		switch x := v.(type) {
 		case string:
 			if strings.ContainsRune(x, 0) {
-				return path
+				return path, true
 			}
 		case map[string]any:
 			keys := make([]string, 0, len(x))
@@ -100,27 +101,35 @@ func nulField(body []byte) string {
 			}
 			sort.Strings(keys)
 			for _, k := range keys {
-				p := k
+				name := k
+				if name == "" {
+					name = `""`
+				}
+				p := name
 				if path != "" {
-					p = path + "." + k
+					p = path + "." + name
 				}
 				if strings.ContainsRune(k, 0) {
-					return strings.ToValidUTF8(strings.ReplaceAll(p, "\x00", `\u0000`), "\uFFFD")
+					return strings.ToValidUTF8(strings.ReplaceAll(p, "\x00", `\u0000`), "\uFFFD"), true
 				}
-				if f := walk(x[k], p); f != "" {
-					return f
+				if f, ok := walk(x[k], p); ok {
+					return f, true
 				}
 			}
 		case []any:
 			for i, e := range x {
-				if f := walk(e, fmt.Sprintf("%s[%d]", path, i)); f != "" {
-					return f
+				if f, ok := walk(e, fmt.Sprintf("%s[%d]", path, i)); ok {
+					return f, true
 				}
 			}
 		}
-		return ""
+		return "", false
 	}
-	return walk(doc, "")
+	f, ok := walk(doc, "")
+	if ok && f == "" {
+		f = "frame"
+	}
+	return f
 }
 
 // MaxClientID bounds a message's client id (characters).
