@@ -115,3 +115,30 @@ func TestEvalFailures(t *testing.T) {
 		t.Fatalf("syntax: %v", err)
 	}
 }
+
+// The type checker's work grows steeply with nesting (200 nested empty
+// lists, 412 characters, took it 20 s): an expression nested deeper than
+// MaxNesting, or longer than MaxExprLen, is refused by the parser
+// (expr_invalid), at once; rules nested a few levels are not.
+func TestDeepOrLongRuleRefused(t *testing.T) {
+	c := compiler(t, 10)
+	for _, expr := range []string{
+		strings.Repeat("[", 200) + strings.Repeat("]", 200) + ".size() == 1",
+		strings.Repeat("(", MaxNesting) + "n" + strings.Repeat(")", MaxNesting) + " > 1",
+		"n > 1" + strings.Repeat(" && n > 1", MaxExprLen/9),
+	} {
+		var f errs.Fields
+		c.CheckExpr(&f, "expr", expr)
+		var e *errs.Error
+		if !errors.As(f.Err(), &e) || len(e.Fields) != 1 || e.Fields[0].Code != "expr_invalid" {
+			t.Fatalf("%.40s…: %v", expr, f.Err())
+		}
+	}
+	nested := "n > 1"
+	for i := 0; i < 8; i++ {
+		nested = "l.exists(x" + string(rune('a'+i)) + ", (" + nested + "))"
+	}
+	if _, err := compiler(t, 2).Compile(nested); err != nil {
+		t.Fatalf("eight nested comprehensions: %v", err)
+	}
+}

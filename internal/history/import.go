@@ -276,6 +276,15 @@ func (x *run) check(v *Visit) (birth string, ds []Detail) {
 			ds = append(ds, Detail{Code: "icd", Args: []string{shown(v.DiagnosisCode)}})
 		}
 	}
+	// A store keeps valid UTF-8 without NUL (PostgreSQL refuses both): a
+	// value with either is the row's problem, not its batch's failure.
+	for _, c := range [...]struct{ col, v string }{{"resident_id", v.ResidentID}, {"department", v.Department}, {"visit_date", v.Date},
+		{"diagnosis_code", v.DiagnosisCode}, {"diagnosis_name", v.DiagnosisName}, {"mrn", v.MRN}, {"name", v.PatientName},
+		{"birth_date", v.BirthDate}, {"sex", v.Sex}, {"id", v.ExternalID}} {
+		if !utf8.ValidString(c.v) || strings.ContainsRune(c.v, 0) {
+			ds = append(ds, Detail{Code: "unstorable", Args: []string{c.col}})
+		}
+	}
 	return birth, ds
 }
 

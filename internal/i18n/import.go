@@ -54,6 +54,7 @@ func init() {
 		"import.future":           {"就诊日期 %s 晚于今天（%s）", "visit_date %s is in the future (today is %s)"},
 		"import.before_birth":     {"就诊日期 %s 早于出生日期（居民身份证号中的，或文件给出的）", "visit_date %s is before the birth date (the resident ID's, or the file's)"},
 		"import.icd":              {"诊断编码 “%s” 不在 ICD-10 编码表中", "diagnosis_code “%s” is not an ICD-10 code of the list"},
+		"import.unstorable":       {"%s 含有 NUL 字符或无效的 UTF-8 编码", "%s holds a NUL character or is not valid UTF-8"},
 		"import.line":             {"第 %d 行", "line %d"},
 		"import.entry":            {"第 %d 项", "entry %d"},
 		"import.problems_omitted": {"另有 %d 个问题未列出", "%d more problems not listed"},

@@ -86,7 +86,10 @@ func ParseResidentID(s string, now time.Time) (ResidentID, error) {
 	if birth.Year() < 1900 {
 		return fail("resident_id_birth")
 	}
-	if birth.After(now) {
+	// The birth date is a day in Beijing: a child born today is born,
+	// whatever the hour and the server's zone (before 08:00 Beijing, UTC
+	// midnight of today is still ahead).
+	if s[6:14] > now.In(dates.Beijing).Format("20060102") {
 		return fail("resident_id_future")
 	}
 	if CheckDigit(s[:17]) != s[17] {

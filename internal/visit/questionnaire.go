@@ -254,7 +254,10 @@ func normalise(fl Field, raw any, present bool) (any, string) {
 		}
 		return nil, "answer_type"
 	case FieldChoice:
-		s, _ := raw.(string)
+		s, ok := raw.(string)
+		if !ok { // a number or a list is not dropped as if unanswered
+			return nil, "answer_type"
+		}
 		if s == "" {
 			return nil, ""
 		}
@@ -280,7 +283,10 @@ func normalise(fl Field, raw any, present bool) (any, string) {
 		default:
 			return nil, "answer_type"
 		}
+		// Each option once: a list is no longer than the options, whatever
+		// was sent (the red flags' cost estimate assumes MaxAnswerSize).
 		out := []any{}
+		seen := map[string]bool{}
 		for _, s := range vals {
 			found := false
 			for _, o := range fl.Options {
@@ -289,7 +295,10 @@ func normalise(fl Field, raw any, present bool) (any, string) {
 			if !found {
 				return nil, "not_an_option"
 			}
-			out = append(out, s)
+			if !seen[s] {
+				seen[s] = true
+				out = append(out, s)
+			}
 		}
 		if len(out) == 0 {
 			return nil, ""

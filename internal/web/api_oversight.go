@@ -1,7 +1,6 @@
 package web
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -701,11 +700,8 @@ func (s *Server) addRectFile(r *http.Request, rect *oversight.Rectification, nam
 	if pending >= oversight.MaxResponseFiles {
 		return nil, errs.E(codeRectFileCount, oversight.MaxResponseFiles)
 	}
-	br := bufio.NewReaderSize(body, 512)
-	head, _ := br.Peek(512)
-	ctype := http.DetectContentType(head)
-	ext, ok := allowedTypes[ctype]
-	if !ok {
+	ctype, ext, br, err := blob.Sniff(body, allowedTypes)
+	if err != nil {
 		return nil, errs.E("attachment_type")
 	}
 	info, err := s.blobs.Put(r.Context(), fmt.Sprintf("rectifications/%d", rect.ID), br, oversight.MaxFileBytes)

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -66,11 +65,8 @@ type upload struct {
 // storeDocument keeps an uploaded file in the blob store: its type judged
 // from its first bytes (JPEG, PNG or PDF), its size bounded while reading.
 func (s *Server) storeDocument(ctx context.Context, institution string, u upload, by int64) (qualification.Document, error) {
-	br := bufio.NewReaderSize(u.body, 512)
-	head, _ := br.Peek(512)
-	ctype := http.DetectContentType(head)
-	ext, ok := allowedTypes[ctype]
-	if !ok {
+	ctype, ext, br, err := blob.Sniff(u.body, allowedTypes)
+	if err != nil {
 		return qualification.Document{}, errs.E("attachment_type")
 	}
 	info, err := s.blobs.Put(ctx, "qualification/"+institution, br, qualification.MaxDocumentBytes)
@@ -758,7 +754,7 @@ func hasSpecialtyCode(inst *directory.Institution, code string) bool {
 // --- practitioners' photos (N-8) ---
 
 // photoTypes are the photo types, judged from the content.
-var photoTypes = map[string]bool{"image/jpeg": true, "image/png": true}
+var photoTypes = map[string]string{"image/jpeg": ".jpg", "image/png": ".png"}
 
 const maxPhotoBytes = 2 << 20
 
@@ -777,10 +773,8 @@ func (s *Server) apiPutPhoto(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer closeFn()
-	br := bufio.NewReaderSize(body, 512)
-	head, _ := br.Peek(512)
-	ctype := http.DetectContentType(head)
-	if !photoTypes[ctype] {
+	ctype, _, br, err := blob.Sniff(body, photoTypes)
+	if err != nil {
 		s.fail(w, r, errs.E(codePhotoType))
 		return
 	}

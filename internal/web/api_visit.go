@@ -1,7 +1,6 @@
 package web
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -365,11 +364,8 @@ func (s *Server) addAttachment(r *http.Request, vc *visitCtx, purpose string) (*
 		return nil, err
 	}
 	defer closeFn()
-	br := bufio.NewReaderSize(body, 512)
-	head, _ := br.Peek(512)
-	ctype := http.DetectContentType(head)
-	ext, ok := allowedTypes[ctype]
-	if !ok || (purpose == "chat" && ctype == "application/pdf") {
+	ctype, ext, br, err := blob.Sniff(body, allowedTypes)
+	if err != nil || (purpose == "chat" && ctype == "application/pdf") {
 		return nil, errs.E("attachment_type")
 	}
 	name = cleanName(name, ext)
@@ -843,6 +839,11 @@ type messageIn struct {
 	ClientID     string `json:"client_id"`
 }
 
+// check is what a message's fields alone say (chat.CheckMessage).
+func (in messageIn) check() (visit.Message, errs.Fields) {
+	return chat.CheckMessage(in.Kind, in.Text, in.ClientID)
+}
+
 // post checks and posts a message of a participant.
 func (s *Server) post(ctx context.Context, vc *visitCtx, accountID int64, in messageIn) (visit.Message, error) {
 	if !vc.v.State.ChatOpen() {
@@ -851,33 +852,15 @@ func (s *Server) post(ctx context.Context, vc *visitCtx, accountID int64, in mes
 	if !s.limits.allow("chat-account", strconv.FormatInt(accountID, 10)) {
 		return visit.Message{}, errs.E(errs.RateLimited)
 	}
-	var f errs.Fields
-	m := visit.Message{VisitID: vc.v.ID, SenderID: accountID, SenderRole: vc.party, Kind: in.Kind, ClientID: in.ClientID}
-	if m.Kind == "" {
-		m.Kind = visit.MsgText
-	}
-	if utf8.RuneCountInString(in.ClientID) > 64 {
-		f.Add("client_id", "too_long")
-	}
-	switch m.Kind {
-	case visit.MsgText:
-		m.Text = strings.TrimSpace(in.Text)
-		if strings.ContainsRune(m.Text, 0) { // the chat socket and forms do not pass through decode
-			f.Add("text", "nul_character")
-		} else if m.Text == "" {
-			f.Add("text", "required")
-		} else if utf8.RuneCountInString(m.Text) > visit.MaxMessageRunes {
-			f.Add("text", "too_long")
-		}
-	case visit.MsgImage:
+	m, f := in.check()
+	m.VisitID, m.SenderID, m.SenderRole = vc.v.ID, accountID, vc.party
+	if m.Kind == visit.MsgImage {
 		a, err := s.db.Attachment(ctx, vc.v.ID, in.AttachmentID)
 		if err != nil || !strings.HasPrefix(a.ContentType, "image/") {
 			f.Add("attachment_id", "not_found")
 		} else {
 			m.AttachmentID, m.Text = a.ID, a.Name
 		}
-	default:
-		f.Add("kind", "not_an_option")
 	}
 	if err := f.Err(); err != nil {
 		return m, err

@@ -248,6 +248,46 @@ func TestVisitFlow(t *testing.T) {
 		}
 		pc := wsDial(t, e, lm, id, 0)
 		dc := wsDial(t, e, doc, id, 0)
+		// A frame the socket does not take is answered with an error frame
+		// of a stable code naming the field; the socket stays open.
+		for _, c := range []struct {
+			frame, code, field string
+			binary             bool
+		}{
+			{`{"type":"message","text":"a\u0000b"}`, "invalid_input", "text", false},
+			{`{"type":"signal","data":{"sdp":"\u0000"}}`, "invalid_input", "data.sdp", false},
+			{`not json`, "bad_json", "", false},
+			{`{"type":"dance"}`, "invalid_input", "type", false},
+			{`{"type":"read","seq":"x"}`, "invalid_input", "seq", false},
+			{`{"type":"read","bogus":1}`, "invalid_input", "bogus", false},
+			{`{"type":"read","seq":1}`, "unsupported_media_type", "", true},
+		} {
+			typ := websocket.MessageText
+			if c.binary {
+				typ = websocket.MessageBinary
+			}
+			if err := pc.Write(ctx, typ, []byte(c.frame)); err != nil {
+				t.Fatal(err)
+			}
+			rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			for {
+				var f struct {
+					Type  string   `json:"type"`
+					Error apiError `json:"error"`
+				}
+				if err := wsjson.Read(rctx, pc, &f); err != nil {
+					t.Fatalf("%s: %v", c.frame, err)
+				}
+				if f.Type != "error" {
+					continue
+				}
+				if f.Error.Code != c.code || (c.field != "" && (len(f.Error.Fields) != 1 || f.Error.Fields[0].Field != c.field)) || f.Error.Message == "" {
+					t.Fatalf("%s: %+v", c.frame, f.Error)
+				}
+				break
+			}
+			cancel()
+		}
 		send := func(c *websocket.Conn, text, clientID string) {
 			if err := wsjson.Write(ctx, c, map[string]any{"type": "message", "text": text, "client_id": clientID}); err != nil {
 				t.Fatal(err)

@@ -20,15 +20,6 @@ import (
 
 var errChatClosed = errs.E("chat_closed")
 
-// wsIn is a frame from a client.
-type wsIn struct {
-	Type string `json:"type"` // message, signal, read, call
-	messageIn
-	Seq   int64           `json:"seq"`
-	Event string          `json:"event"`
-	Data  json.RawMessage `json:"data"`
-}
-
 // wsOut is a frame to a client: a hub event, or an error answering a
 // client's frame.
 type wsOut struct {
@@ -176,18 +167,27 @@ func (s *Server) visitSocket(w http.ResponseWriter, r *http.Request, vc *visitCt
 	}()
 
 	for {
-		var in wsIn
-		if err := wsjson.Read(ctx, c, &in); err != nil {
+		typ, data, err := c.Read(ctx)
+		if err != nil {
 			return
+		}
+		in, err := chat.DecodeFrame(typ == websocket.MessageText, data)
+		if err != nil {
+			_, body := describe(err, lang)
+			select {
+			case replies <- wsOut{Event: chat.Event{Type: "error"}, Error: &body}:
+				continue
+			case <-ctx.Done():
+				return
+			}
 		}
 		cur := *vc
 		v := *vc.v
 		v.State = state.Load().(visit.State)
 		cur.v = &v
-		var err error
 		switch in.Type {
 		case "message":
-			_, err = s.post(ctx, &cur, accountID, in.messageIn)
+			_, err = s.post(ctx, &cur, accountID, messageIn{Kind: in.Kind, Text: in.Text, AttachmentID: in.AttachmentID, ClientID: in.ClientID})
 		case "signal":
 			if !v.State.Live() {
 				err = errChatClosed
