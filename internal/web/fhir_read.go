@@ -783,6 +783,11 @@ func apptStates(codes []string) [][2]string {
 	return out
 }
 
+// AppointmentStates are the (appointment status, visit state) pairs a
+// search of Appointment by FHIR status codes asks the store for
+// (the FHIR benchmark makes the handler's store query with it).
+func AppointmentStates(codes []string) [][2]string { return apptStates(codes) }
+
 func (s *Server) appointmentOf(d *dirView, a *sqlstore.FHIRAppointment) (*r4.Appointment, error) {
 	svc, dep, _, err := d.service(a.Service)
 	if err != nil {
