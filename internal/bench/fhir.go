@@ -467,7 +467,9 @@ func summarise(lat []time.Duration, failed int) FHIRLatency {
 	return out
 }
 
-func ms(d time.Duration) string { return strconv.FormatFloat(float64(d.Microseconds())/1000, 'f', 2, 64) }
+func ms(d time.Duration) string {
+	return strconv.FormatFloat(float64(d.Microseconds())/1000, 'f', 2, 64)
+}
 
 // FHIRTable is the result table: per engine and kind, the HTTP latencies,
 // the store's for the same searches and the ratio of the p99s.
