@@ -67,6 +67,7 @@ Commands:
   bench pay     measure payments: notifications over HTTP, duplicated and out of order, paid exactly once (--engine, --orders, --notifications, --out)
   bench import  measure offline-history imports: 3.5 million CSV rows streamed over HTTP and straight on the store, rows/s and memory (--engine, --rows, --out)
   bench supervision  measure the supervision feed: 100,000 events from 6 institutions, reporter → HTTP → receiver, nothing lost or doubled (--engine, --events, --out)
+  bench fhir    measure FHIR searches of Slot and Appointment over 100,000 of each, HTTP p50/p90/p99 against the store's (--engine, --slots, --out)
   rx verify     check a prescription's SM2 signatures against the database (--id, --db); exit 1 when invalid
   monitor crawl collect the monitoring report's sources now (--db)
   version       print the version
@@ -123,8 +124,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if len(args) >= 2 && args[1] == "supervision" {
 			return benchSupervision(ctx, args[2:], stdout, stderr)
 		}
+		if len(args) >= 2 && args[1] == "fhir" {
+			return benchFHIR(ctx, args[2:], stdout, stderr)
+		}
 		if len(args) < 2 || args[1] != "booking" {
-			return errors.New("usage: yunyi bench booking|monitor|chat|rx|pay|import|supervision [--engine sqlite,postgres] [--out FILE]")
+			return errors.New("usage: yunyi bench booking|monitor|chat|rx|pay|import|supervision|fhir [--engine sqlite,postgres] [--out FILE]")
 		}
 		return benchBooking(ctx, args[2:], stdout, stderr)
 	case "rx":

@@ -3,6 +3,7 @@ package demo
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/yunyi-health/yunyi/internal/dates"
@@ -253,8 +254,43 @@ func (l *loader) history(ctx context.Context) error {
 		out = append(out, history.Visit{Institution: x.inst, Department: x.dept, ResidentID: p.ResidentID, Date: l.daysAgo(x.days),
 			DiagnosisCode: x.code, DiagnosisName: x.name, Definite: x.definite, Source: "demo", ExternalID: fmt.Sprintf("demo:%d", i)})
 	}
-	_, err := l.s.InsertVisits(ctx, out)
+	for i, x := range demoMRNVisits {
+		p := l.patients[x.who]
+		out = append(out, history.Visit{Institution: x.inst, Department: x.dept, Date: l.daysAgo(x.days), DiagnosisCode: x.code, DiagnosisName: x.name,
+			Definite: true, Source: "demo", ExternalID: fmt.Sprintf("demo-mrn:%d", i), MRN: x.mrn, PatientName: p.Name,
+			BirthDate: p.Birth.In(dates.Beijing).Format(dates.Layout), Sex: string(p.Sex)})
+	}
+	if _, err := l.s.InsertVisits(ctx, out); err != nil {
+		return err
+	}
+	// One MRN linked as a file carrying both would link it; the other
+	// left for the family to bind on 我的就诊卡 (or the admin's link file).
+	var links []history.Link
+	for _, x := range demoMRNVisits {
+		if p := l.patients[x.who]; x.linked && !slices.ContainsFunc(links, func(k history.Link) bool { return k.MRN == x.mrn }) {
+			links = append(links, history.Link{Institution: x.inst, MRN: x.mrn, ResidentID: p.ResidentID, BirthDate: p.Birth.In(dates.Beijing).Format(dates.Layout),
+				By: history.LinkImport, At: l.now})
+		}
+	}
+	_, err := l.s.LinkMRNs(ctx, links)
 	return err
+}
+
+// demoMRNVisits are offline visits kept under 北京儿童医院's medical record
+// numbers (issue 16): 李小雨's, linked to her; 李小天's, not linked (his
+// guardian binds the card on 我的就诊卡). They are older than the
+// children's visits of the same departments in demoVisits, so the
+// follow-up rules (S-3) answer as without them.
+var demoMRNVisits = []struct {
+	who, inst, dept, mrn string
+	linked               bool
+	days                 int
+	code, name           string
+}{
+	{"李小雨", "bch", "dermatology", "BCH-DEMO-0001", true, 300, "L20.9", "特应性皮炎"},
+	{"李小雨", "bch", "allergy", "BCH-DEMO-0001", true, 420, "J45.9", "哮喘"},
+	{"李小天", "bch", "endocrine", "BCH-DEMO-0002", false, 380, "E34.3", "矮小症"},
+	{"李小天", "bch", "endocrine", "BCH-DEMO-0002", false, 560, "E34.3", "矮小症"},
 }
 
 // refreshHistory moves the demo's offline visits to the same distance
@@ -263,6 +299,11 @@ func (l *loader) history(ctx context.Context) error {
 func (l *loader) refreshHistory(ctx context.Context) error {
 	for i, x := range demoVisits {
 		if err := l.s.SetVisitDate(ctx, x.inst, fmt.Sprintf("demo:%d", i), l.daysAgo(x.days)); err != nil {
+			return err
+		}
+	}
+	for i, x := range demoMRNVisits {
+		if err := l.s.SetVisitDate(ctx, x.inst, fmt.Sprintf("demo-mrn:%d", i), l.daysAgo(x.days)); err != nil {
 			return err
 		}
 	}

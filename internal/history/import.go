@@ -297,6 +297,52 @@ func (x *run) check(v *Visit) (birth string, ds []Detail) {
 // of the same file counts it as duplicates).
 func (im *Importer) CSV(ctx context.Context, r io.Reader, rep *Report) error {
 	x := im.start(rep)
+	bad := func(p Problem) {
+		x.rep.Total++
+		x.problem(p)
+	}
+	err := ReadCSV(r, [][]string{CSVHeader, CSVHeaderMRN}, im.Begin, bad, func(rec []string, row, line int) error {
+		x.rep.Total++
+		var definite bool
+		switch strings.ToLower(strings.TrimSpace(rec[5])) {
+		case "1", "true", "yes", "y", "是":
+			definite = true
+		case "0", "false", "no", "n", "否", "":
+		default:
+			x.problem(Problem{Index: row, Line: line, Details: []Detail{{Code: "definite", Args: []string{shown(rec[5])}}}})
+			return nil
+		}
+		v := Visit{Institution: im.Institution, ResidentID: strings.ToUpper(strings.TrimSpace(rec[0])), Department: strings.TrimSpace(rec[1]),
+			Date: strings.TrimSpace(rec[2]), DiagnosisCode: strings.TrimSpace(rec[3]), DiagnosisName: strings.TrimSpace(rec[4]), Definite: definite, Source: "csv"}
+		if len(rec) == len(CSVHeaderMRN) {
+			v.MRN, v.PatientName, v.BirthDate = NormMRN(rec[6]), strings.TrimSpace(rec[7]), strings.TrimSpace(rec[8])
+		}
+		if v.Department == "" {
+			v.Department = im.Department
+		}
+		v.ExternalID = CSVExternalID(v)
+		return x.add(ctx, v, row, line)
+	})
+	if err != nil {
+		return err
+	}
+	return x.flush(ctx)
+}
+
+// ReadCSV reads a CSV stream row by row, holding one row at a time (the
+// history import and the MRN link file share it). Its header must be one
+// of heads, told apart by their lengths (a leading BOM and spaces
+// ignored); no header, or another, is a *FileError naming heads[0] (or the
+// head of that length). begin, when set, is called once the header is
+// read, before any row; its error stops the stream. Each row with as many
+// fields as the header goes to row with its 1-based number (after the
+// header) and the line of the file it starts on; a row that is not CSV
+// (a quote) or has another number of fields goes to bad as a Problem. A
+// row longer than MaxRecord is a *FileError; an error of r, begin or row
+// is returned as it is. The record row is given is reused by the next
+// row (its strings are not).
+func ReadCSV(r io.Reader, heads [][]string, begin func() error, bad func(Problem), row func(rec []string, index, line int) error) error {
+	named := strings.Join(heads[0], ",")
 	lim := &RecordLimit{R: r, Max: MaxRecord}
 	cr := csv.NewReader(lim)
 	lim.Offset = cr.InputOffset
@@ -308,36 +354,37 @@ func (im *Importer) CSV(ctx context.Context, r io.Reader, rep *Report) error {
 		var pe *csv.ParseError
 		switch {
 		case err == io.EOF:
-			return FileErr("no_header", strings.Join(CSVHeader, ","))
-		case errors.Is(err, ErrRecordTooLong):
-			return FileErr("header", strings.Join(CSVHeader, ","))
-		case errors.As(err, &pe):
-			return FileErr("header", strings.Join(CSVHeader, ","))
+			return FileErr("no_header", named)
+		case errors.Is(err, ErrRecordTooLong), errors.As(err, &pe):
+			return FileErr("header", named)
 		}
 		return err
 	}
-	want := CSVHeader
-	if len(head) == len(CSVHeaderMRN) {
-		want = CSVHeaderMRN
+	var want []string
+	for _, h := range heads {
+		if len(h) == len(head) {
+			want = h
+			break
+		}
 	}
-	if len(head) != len(want) {
-		return FileErr("header", strings.Join(CSVHeader, ","))
+	if want == nil {
+		return FileErr("header", named)
 	}
 	for i, h := range head {
 		if strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")) != want[i] {
 			return FileErr("header", strings.Join(want, ","))
 		}
 	}
-	if im.Begin != nil {
-		if err := im.Begin(); err != nil {
+	if begin != nil {
+		if err := begin(); err != nil {
 			return err
 		}
 	}
 	lastLine, _ := cr.FieldPos(0)
-	for row := 1; ; row++ {
+	for index := 1; ; index++ {
 		rec, err := cr.Read()
 		if err == io.EOF {
-			break
+			return nil
 		}
 		if err != nil {
 			var pe *csv.ParseError
@@ -345,47 +392,26 @@ func (im *Importer) CSV(ctx context.Context, r io.Reader, rep *Report) error {
 			case errors.Is(err, ErrRecordTooLong):
 				return FileErr("row_too_long", strconv.Itoa(lastLine), strconv.Itoa(MaxRecord>>20))
 			case errors.As(err, &pe):
-				x.rep.Total++
 				code := "csv_quote"
 				if errors.Is(pe.Err, csv.ErrBareQuote) {
 					code = "csv_bare_quote"
 				}
-				x.problem(Problem{Index: row, Line: pe.StartLine, Details: []Detail{{Code: code, Args: []string{strconv.Itoa(pe.Line)}}}})
+				bad(Problem{Index: index, Line: pe.StartLine, Details: []Detail{{Code: code, Args: []string{strconv.Itoa(pe.Line)}}}})
 				lastLine = pe.Line
 				continue
 			}
 			return err
 		}
-		x.rep.Total++
 		line, _ := cr.FieldPos(0)
 		lastLine = line
 		if len(rec) != len(want) {
-			x.problem(Problem{Index: row, Line: line, Details: []Detail{{Code: "fields", Args: []string{strconv.Itoa(len(rec)), strconv.Itoa(len(want))}}}})
+			bad(Problem{Index: index, Line: line, Details: []Detail{{Code: "fields", Args: []string{strconv.Itoa(len(rec)), strconv.Itoa(len(want))}}}})
 			continue
 		}
-		var definite bool
-		switch strings.ToLower(strings.TrimSpace(rec[5])) {
-		case "1", "true", "yes", "y", "是":
-			definite = true
-		case "0", "false", "no", "n", "否", "":
-		default:
-			x.problem(Problem{Index: row, Line: line, Details: []Detail{{Code: "definite", Args: []string{shown(rec[5])}}}})
-			continue
-		}
-		v := Visit{Institution: im.Institution, ResidentID: strings.ToUpper(strings.TrimSpace(rec[0])), Department: strings.TrimSpace(rec[1]),
-			Date: strings.TrimSpace(rec[2]), DiagnosisCode: strings.TrimSpace(rec[3]), DiagnosisName: strings.TrimSpace(rec[4]), Definite: definite, Source: "csv"}
-		if len(rec) == len(CSVHeaderMRN) {
-			v.MRN, v.PatientName, v.BirthDate = NormMRN(rec[6]), strings.TrimSpace(rec[7]), strings.TrimSpace(rec[8])
-		}
-		if v.Department == "" {
-			v.Department = im.Department
-		}
-		v.ExternalID = CSVExternalID(v)
-		if err := x.add(ctx, v, row, line); err != nil {
+		if err := row(rec, index, line); err != nil {
 			return err
 		}
 	}
-	return x.flush(ctx)
 }
 
 // CSVExternalID is a CSV visit's identity: the same person (by resident

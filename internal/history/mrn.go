@@ -2,7 +2,6 @@ package history
 
 import (
 	"context"
-	"encoding/csv"
 	"errors"
 	"io"
 	"slices"
@@ -22,6 +21,7 @@ const (
 	LinkImport = "import" // a CSV row or a FHIR Patient that carries both
 	LinkFile   = "file"   // the institution's link file (mrn,resident_id)
 	LinkCard   = "card"   // the patient bound the hospital card
+	LinkAdmin  = "admin"  // the institution's admin corrected a wrong link
 )
 
 // MRN is a patient of an institution known by its medical record number
@@ -74,6 +74,38 @@ type MRNStore interface {
 	MRN(ctx context.Context, institution, mrn string) (*MRN, error)
 	// MRNsLinkedTo lists the MRNs linked to any of the resident IDs.
 	MRNsLinkedTo(ctx context.Context, residentIDs []string) ([]MRN, error)
+	// MRNs lists an institution's MRNs, linked or not as asked, by MRN,
+	// each with the visits kept under it, and how many there are in all.
+	MRNs(ctx context.Context, q MRNQuery) ([]MRNSummary, int, error)
+	// RelinkMRN corrects an MRN's link, or removes it (ResidentID ""),
+	// whoever made it; the MRN's visits count for the new patient only
+	// from then on. It answers the resident ID it was linked to before
+	// (""), errs.NotFound without a record, and the field resident_id
+	// birth_mismatch when the record gives another birth date.
+	RelinkMRN(ctx context.Context, r Relink) (previous string, err error)
+}
+
+// MRNQuery selects an institution's MRNs, a page of them.
+type MRNQuery struct {
+	Institution   string
+	Linked        bool // the linked ones, else those not linked
+	Limit, Offset int
+}
+
+// MRNSummary is an MRN with the visits kept under it.
+type MRNSummary struct {
+	MRN
+	Visits    int    // visits imported under the MRN (with a resident ID or not)
+	LastVisit string // the latest one's day, "" without any
+}
+
+// Relink is an institution admin's correction of an MRN's link.
+type Relink struct {
+	Institution, MRN string
+	ResidentID       string // "" : unlink
+	BirthDate        string // the resident ID's (YYYY-MM-DD)
+	Account          int64
+	At               time.Time
 }
 
 // MaxMRN is the longest MRN taken.
@@ -190,36 +222,6 @@ func (im *Importer) Links(ctx context.Context, r io.Reader, by int64, rep *LinkR
 			rep.ProblemsOmitted++
 		}
 	}
-	lim := &RecordLimit{R: r, Max: MaxRecord}
-	cr := csv.NewReader(lim)
-	lim.Offset = cr.InputOffset
-	cr.FieldsPerRecord = -1
-	cr.TrimLeadingSpace = true
-	header := strings.Join(LinkHeader, ",")
-	head, err := cr.Read()
-	switch {
-	case err == io.EOF:
-		return FileErr("no_header", header)
-	case err != nil:
-		var pe *csv.ParseError
-		if errors.Is(err, ErrRecordTooLong) || errors.As(err, &pe) {
-			return FileErr("header", header)
-		}
-		return err
-	}
-	if len(head) != len(LinkHeader) {
-		return FileErr("header", header)
-	}
-	for i, h := range head {
-		if strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")) != LinkHeader[i] {
-			return FileErr("header", header)
-		}
-	}
-	if im.Begin != nil {
-		if err := im.Begin(); err != nil {
-			return err
-		}
-	}
 	var links []Link
 	var where []Problem // index and line of each link
 	from := 0           // the batch's first problem
@@ -255,36 +257,12 @@ func (im *Importer) Links(ctx context.Context, r io.Reader, by int64, rep *LinkR
 		links, where = links[:0], where[:0]
 		return ctx.Err()
 	}
-	lastLine, _ := cr.FieldPos(0)
-	for row := 1; ; row++ {
-		rec, err := cr.Read()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			var pe *csv.ParseError
-			switch {
-			case errors.Is(err, ErrRecordTooLong):
-				return FileErr("row_too_long", strconv.Itoa(lastLine), strconv.Itoa(MaxRecord>>20))
-			case errors.As(err, &pe):
-				rep.Total++
-				code := "csv_quote"
-				if errors.Is(pe.Err, csv.ErrBareQuote) {
-					code = "csv_bare_quote"
-				}
-				problem(Problem{Index: row, Line: pe.StartLine, Details: []Detail{{Code: code, Args: []string{strconv.Itoa(pe.Line)}}}})
-				lastLine = pe.Line
-				continue
-			}
-			return err
-		}
+	bad := func(p Problem) {
 		rep.Total++
-		line, _ := cr.FieldPos(0)
-		lastLine = line
-		if len(rec) != len(LinkHeader) {
-			problem(Problem{Index: row, Line: line, Details: []Detail{{Code: "fields", Args: []string{strconv.Itoa(len(rec)), strconv.Itoa(len(LinkHeader))}}}})
-			continue
-		}
+		problem(p)
+	}
+	err := ReadCSV(r, [][]string{LinkHeader}, im.Begin, bad, func(rec []string, row, line int) error {
+		rep.Total++
 		mrn, ridText := NormMRN(rec[0]), strings.ToUpper(strings.TrimSpace(rec[1]))
 		var ds []Detail
 		if !ValidMRN(mrn) {
@@ -300,16 +278,18 @@ func (im *Importer) Links(ctx context.Context, r io.Reader, by int64, rep *LinkR
 		}
 		if len(ds) > 0 {
 			problem(Problem{Index: row, Line: line, Details: ds})
-			continue
+			return nil
 		}
 		links = append(links, Link{Institution: im.Institution, MRN: mrn, ResidentID: rid.Number, BirthDate: rid.Birth.Format(dates.Layout),
 			By: LinkFile, Account: by, At: im.Now})
 		where = append(where, Problem{Index: row, Line: line})
 		if len(links) == linkBatch {
-			if err := flush(); err != nil {
-				return err
-			}
+			return flush()
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	return flush()
 }

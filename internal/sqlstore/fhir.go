@@ -412,3 +412,12 @@ func (db *DB) ConfirmHold(ctx context.Context, id int64, at time.Time, n *notify
 	}
 	return db.Appointment(ctx, id)
 }
+
+// extraScan scans a row's last columns into extra after what a scan
+// function of the other stores reads.
+type extraScan struct {
+	row   interface{ Scan(...any) error }
+	extra []any
+}
+
+func (e extraScan) Scan(dest ...any) error { return e.row.Scan(append(dest, e.extra...)...) }

@@ -341,6 +341,67 @@ func (db *DB) MRNsLinkedTo(ctx context.Context, residentIDs []string) ([]history
 	return out, rows.Err()
 }
 
+// MRNs lists an institution's MRNs, linked or not, by MRN, with the
+// visits kept under each (the partial index of visits by MRN, an index
+// range an MRN) and how many MRNs there are in all.
+func (db *DB) MRNs(ctx context.Context, q history.MRNQuery) ([]history.MRNSummary, int, error) {
+	if q.Limit <= 0 || q.Limit > 1000 {
+		q.Limit = 1000
+	}
+	cond := `m.institution = $1 AND m.resident_id = ''`
+	if q.Linked {
+		cond = `m.institution = $1 AND m.resident_id <> ''`
+	}
+	var total int
+	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM history_mrns m WHERE `+cond, q.Institution).Scan(&total); err != nil {
+		return nil, 0, err
+	}
+	rows, err := db.query(ctx, `SELECT m.institution, m.mrn, m.name, m.birth_date, m.sex, m.resident_id, m.linked_by, m.linked_account, m.linked_at,
+		(SELECT COUNT(*) FROM visit_history v WHERE v.institution = m.institution AND v.mrn = m.mrn AND v.mrn <> ''),
+		COALESCE((SELECT MAX(v.visit_date) FROM visit_history v WHERE v.institution = m.institution AND v.mrn = m.mrn AND v.mrn <> ''), '')
+		FROM history_mrns m WHERE `+cond+` ORDER BY m.mrn LIMIT $2 OFFSET $3`, q.Institution, q.Limit, max(q.Offset, 0))
+	if err != nil {
+		return nil, 0, err
+	}
+	defer rows.Close()
+	out := []history.MRNSummary{}
+	for rows.Next() {
+		var x history.MRNSummary
+		m, err := scanMRN(extraScan{rows, []any{&x.Visits, &x.LastVisit}})
+		if err != nil {
+			return nil, 0, err
+		}
+		x.MRN = *m
+		out = append(out, x)
+	}
+	return out, total, rows.Err()
+}
+
+// RelinkMRN corrects or removes an MRN's link in one transaction: the
+// record read (its link before, its birth date), then replaced.
+func (db *DB) RelinkMRN(ctx context.Context, r history.Relink) (string, error) {
+	var previous string
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		var birth string
+		if err := tx.QueryRowContext(ctx, `SELECT resident_id, birth_date FROM history_mrns WHERE institution = $1 AND mrn = $2`, r.Institution, r.MRN).
+			Scan(&previous, &birth); err != nil {
+			return notFound(err)
+		}
+		by := history.LinkAdmin
+		if r.ResidentID == "" {
+			by = ""
+		} else if birth != "" && birth != r.BirthDate {
+			var f errs.Fields
+			f.Add("resident_id", "birth_mismatch")
+			return f.Err()
+		}
+		_, err := tx.ExecContext(ctx, `UPDATE history_mrns SET resident_id = $3, linked_by = $4, linked_account = $5, linked_at = $6
+			WHERE institution = $1 AND mrn = $2`, r.Institution, r.MRN, r.ResidentID, by, r.Account, micros(r.At))
+		return err
+	})
+	return previous, err
+}
+
 func (db *DB) CreateImport(ctx context.Context, institution, format string, by int64, at time.Time) (int64, error) {
 	var id int64
 	err := db.w.QueryRowContext(ctx, `INSERT INTO history_imports (institution, format, status, by_account, created_at) VALUES ($1, $2, 'running', $3, $4) RETURNING id`,

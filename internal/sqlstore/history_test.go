@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -274,6 +275,95 @@ func TestMRNHistoryLinks(t *testing.T) {
 		}
 		if _, err := db.MRN(ctx, "h1", "MR-404"); !errs.Is(err, errs.NotFound) {
 			t.Fatalf("%v", err)
+		}
+	})
+}
+
+// An institution's MRNs listed linked or not, a page at a time with their
+// visits, and an admin's correction (issue 16): unlinked, the MRN's
+// visits stop counting for the patient at once (S-3); linked to another
+// resident ID they count for that one; a resident ID whose birth date the
+// record contradicts is refused on its field, an unknown MRN is
+// not_found.
+func TestMRNListAndRelink(t *testing.T) {
+	ctx := context.Background()
+	sqltest.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		for _, code := range []string{"h1", "h2"} {
+			if err := db.SaveInstitution(ctx, &directory.Institution{Code: code, Name: "医院" + code, Status: directory.QualApproved}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		a, b := rid(1, 30), rid(2, 30)
+		birth := now().AddDate(-30, 0, -20).Format("2006-01-02")
+		var visits []history.Visit
+		for i, mrn := range []string{"MR-1", "MR-2", "MR-2", "MR-3", "MR-3", "MR-3"} {
+			visits = append(visits, history.Visit{Institution: "h1", Department: "derm", MRN: mrn, PatientName: "病人" + mrn, BirthDate: birth,
+				Date: fmt.Sprintf("2026-01-%02d", 10+i), DiagnosisCode: "L20", Definite: true, ExternalID: fmt.Sprintf("v%d", i)})
+		}
+		visits = append(visits, history.Visit{Institution: "h2", Department: "derm", MRN: "MR-9", Date: "2026-01-01", Definite: true, ExternalID: "o"})
+		if _, err := db.InsertVisits(ctx, visits); err != nil {
+			t.Fatal(err)
+		}
+		at := now().UTC().Truncate(time.Microsecond)
+		if _, err := db.LinkMRNs(ctx, []history.Link{{Institution: "h1", MRN: "MR-1", ResidentID: a, BirthDate: birth, By: history.LinkFile, At: at}}); err != nil {
+			t.Fatal(err)
+		}
+		list := func(linked bool, limit, offset int) ([]history.MRNSummary, int) {
+			t.Helper()
+			ms, n, err := db.MRNs(ctx, history.MRNQuery{Institution: "h1", Linked: linked, Limit: limit, Offset: offset})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return ms, n
+		}
+		ms, n := list(false, 1, 1)
+		if n != 2 || len(ms) != 1 || ms[0].MRN.MRN != "MR-3" || ms[0].Visits != 3 || ms[0].LastVisit != "2026-01-15" || ms[0].Name != "病人MR-3" {
+			t.Fatalf("%d %+v", n, ms)
+		}
+		if ms, n = list(true, 10, 0); n != 1 || ms[0].MRN.MRN != "MR-1" || ms[0].ResidentID != a || ms[0].Visits != 1 {
+			t.Fatalf("%d %+v", n, ms)
+		}
+		q := []history.Query{{ResidentID: a, Institution: "h1", Department: "derm", OnOrBefore: "2026-06-01"},
+			{ResidentID: b, Institution: "h1", Department: "derm", OnOrBefore: "2026-06-01"}}
+		found := func() [2]bool {
+			got, err := db.LastDefiniteVisits(ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return [2]bool{got[0].Found, got[1].Found}
+		}
+		if f := found(); f != [2]bool{true, false} {
+			t.Fatalf("linked to a: %v", f)
+		}
+		relink := func(mrn, to, toBirth string) (string, error) {
+			return db.RelinkMRN(ctx, history.Relink{Institution: "h1", MRN: mrn, ResidentID: to, BirthDate: toBirth, Account: 7, At: at})
+		}
+		if _, err := relink("MR-1", b, "1999-01-01"); errs.Code(err) != errs.Invalid || !strings.Contains(err.Error(), "resident_id=birth_mismatch") {
+			t.Fatalf("another birth date: %v", err)
+		}
+		if _, err := relink("MR-404", "", ""); !errs.Is(err, errs.NotFound) {
+			t.Fatalf("%v", err)
+		}
+		if prev, err := relink("MR-1", "", ""); err != nil || prev != a {
+			t.Fatalf("%q %v", prev, err)
+		}
+		if f := found(); f != [2]bool{false, false} {
+			t.Fatalf("unlinked: %v", f)
+		}
+		if rec, _ := db.MRN(ctx, "h1", "MR-1"); rec.ResidentID != "" || rec.LinkedBy != "" || rec.LinkedAccount != 7 {
+			t.Fatalf("%+v", rec)
+		}
+		if prev, err := relink("MR-1", b, birth); err != nil || prev != "" {
+			t.Fatalf("%q %v", prev, err)
+		}
+		if f := found(); f != [2]bool{false, true} {
+			t.Fatalf("corrected to b: %v", f)
+		}
+		if rec, _ := db.MRN(ctx, "h1", "MR-1"); rec.ResidentID != b || rec.LinkedBy != history.LinkAdmin {
+			t.Fatalf("%+v", rec)
+		}
+		if _, n := list(false, 10, 0); n != 2 {
+			t.Fatalf("unlinked: %d", n)
 		}
 	})
 }

@@ -103,6 +103,8 @@ func (s *Server) apiTable() []route {
 		{"POST /api/v1/institutions/{code}/history", s.requireLogin(s.apiImportHistory)},
 		{"GET /api/v1/institutions/{code}/history/imports/{id}", s.requireLogin(s.apiImport)},
 		{"POST /api/v1/institutions/{code}/mrn-links", s.requireLogin(s.apiMRNLinks)},
+		{"GET /api/v1/institutions/{code}/mrns", s.requireLogin(jsonAPI(s, http.StatusOK, s.listMRNs))},
+		{"PUT /api/v1/institutions/{code}/mrns/{mrn}/link", s.requireLogin(jsonAPI(s, http.StatusOK, s.relinkMRN))},
 		{"POST /api/v1/me/hospital-cards", s.requireLogin(jsonAPI(s, http.StatusOK, s.bindHospitalCard))},
 		{"GET /api/v1/me/hospital-cards", s.requireLogin(jsonAPI(s, http.StatusOK, s.hospitalCards))},
 		{"GET /api/v1/notifications", s.requireLogin(s.apiNotifications)},

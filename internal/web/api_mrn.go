@@ -2,6 +2,8 @@ package web
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
@@ -9,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/yunyi-health/yunyi/internal/dates"
 	"github.com/yunyi-health/yunyi/internal/directory"
 	"github.com/yunyi-health/yunyi/internal/errs"
 	"github.com/yunyi-health/yunyi/internal/history"
@@ -221,4 +224,171 @@ func (s *Server) hospitalCards(ctx context.Context, c call, _ none) (hospitalCar
 		}
 	}
 	return out, s.record(c.r, "hospital_card.list", "account", strconv.FormatInt(c.Actor.ID, 10), "", "")
+}
+
+// --- the institution's MRNs: those not linked, and corrections ---
+
+// mrnJSON is an institution's MRN as its admin sees it: the hospital's
+// record, the link (the resident ID masked, N-19) and the visits kept
+// under it.
+type mrnJSON struct {
+	MRN        string     `json:"mrn"`
+	Name       string     `json:"name"`
+	BirthDate  string     `json:"birth_date"`
+	Sex        string     `json:"sex"`
+	Linked     bool       `json:"linked"`
+	ResidentID string     `json:"resident_id,omitempty"` // masked
+	LinkedBy   string     `json:"linked_by,omitempty"`   // import | file | card | admin
+	LinkedAt   *time.Time `json:"linked_at,omitempty"`
+	Visits     *int       `json:"visits,omitempty"` // in lists
+	LastVisit  string     `json:"last_visit,omitempty"`
+}
+
+func mrnOut(m *history.MRN) mrnJSON {
+	out := mrnJSON{MRN: m.MRN, Name: m.Name, BirthDate: m.BirthDate, Sex: m.Sex, Linked: m.ResidentID != ""}
+	if out.Linked {
+		at := m.LinkedAt
+		out.ResidentID, out.LinkedBy, out.LinkedAt = identity.MaskResidentID(m.ResidentID), m.LinkedBy, &at
+	}
+	return out
+}
+
+type mrnsOut struct {
+	Items  []mrnJSON `json:"items"`
+	Total  int       `json:"total"`
+	Limit  int       `json:"limit"`
+	Offset int       `json:"offset"`
+}
+
+// mrnPage reads ?linked=true|false (false), ?limit (1-200, 50) and ?offset.
+func mrnPage(c call) (history.MRNQuery, error) {
+	q := history.MRNQuery{Limit: 50}
+	var f errs.Fields
+	switch c.Query("linked") {
+	case "", "false":
+	case "true":
+		q.Linked = true
+	default:
+		f.Add("linked", "invalid")
+	}
+	if v := c.Query("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 200 {
+			f.Add("limit", "invalid")
+		}
+		q.Limit = n
+	}
+	if v := c.Query("offset"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			f.Add("offset", "invalid")
+		}
+		q.Offset = n
+	}
+	return q, f.Err()
+}
+
+// listMRNs lists the institution's MRNs not linked to a patient (or the
+// linked ones, ?linked=true), a page at a time, with the visits kept under
+// each: what the link file or the patients' cards have yet to link.
+func (s *Server) listMRNs(ctx context.Context, c call, _ none) (*mrnsOut, error) {
+	inst, err := s.manage(c.r)
+	if err != nil {
+		return nil, err
+	}
+	q, err := mrnPage(c)
+	if err != nil {
+		return nil, err
+	}
+	q.Institution = inst.Code
+	list, total, err := s.db.MRNs(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	out := &mrnsOut{Items: make([]mrnJSON, 0, len(list)), Total: total, Limit: q.Limit, Offset: q.Offset}
+	for i := range list {
+		m := mrnOut(&list[i].MRN)
+		m.Visits, m.LastVisit = &list[i].Visits, list[i].LastVisit
+		out.Items = append(out.Items, m)
+	}
+	detail := fmt.Sprintf("linked=%v offset=%d: %d of %d", q.Linked, q.Offset, len(list), total)
+	return out, s.record(c.r, "mrn.list", "institution", inst.Code, inst.Code, detail)
+}
+
+// mrnLinkIn corrects an MRN's link: the resident ID of the right patient,
+// or "" to remove it, and why (kept in the audit log).
+type mrnLinkIn struct {
+	ResidentID string `json:"resident_id"`
+	Reason     string `json:"reason"`
+}
+
+// maxReason bounds a correction's reason.
+const maxReason = 500
+
+// relinkMRN lets an institution's admin correct a wrongly linked MRN
+// (link it to the resident ID given) or unlink it (resident_id ""),
+// however it was linked, with a reason; audited with the reason and the
+// masked resident IDs before and after. The history under the MRN stops
+// counting for the patient it was linked to at once (booking's caches
+// are dropped on every server).
+func (s *Server) relinkMRN(ctx context.Context, c call, in mrnLinkIn) (*mrnJSON, error) {
+	inst, err := s.manage(c.r)
+	if err != nil {
+		return nil, err
+	}
+	mrn := history.NormMRN(c.Path("mrn"))
+	if !history.ValidMRN(mrn) {
+		return nil, errs.E(errs.NotFound)
+	}
+	in.Reason = strings.TrimSpace(in.Reason)
+	var f errs.Fields
+	switch {
+	case in.Reason == "":
+		f.Add("reason", "required")
+	case len([]rune(in.Reason)) > maxReason:
+		f.Add("reason", "too_long")
+	}
+	now := s.cfg.Now()
+	r := history.Relink{Institution: inst.Code, MRN: mrn, Account: c.Actor.ID, At: now.UTC()}
+	if rid := strings.TrimSpace(in.ResidentID); rid != "" {
+		p, err := identity.ParseResidentID(rid, now)
+		if err != nil {
+			var e *errs.Error
+			if !errors.As(err, &e) {
+				return nil, err
+			}
+			for _, fe := range e.Fields {
+				f.Add(fe.Field, fe.Code)
+			}
+		} else {
+			r.ResidentID, r.BirthDate = p.Number, p.Birth.Format(dates.Layout)
+		}
+	}
+	if err := f.Err(); err != nil {
+		return nil, err
+	}
+	previous, err := s.db.RelinkMRN(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	s.invalidateBooking() // the old patient's history stops counting, the new one's starts
+	action, mask := "mrn.relink", func(rid string) string {
+		if rid == "" {
+			return "-"
+		}
+		return identity.MaskResidentID(rid)
+	}
+	if r.ResidentID == "" {
+		action = "mrn.unlink"
+	}
+	if err := s.record(c.r, action, "mrn", inst.Code+"/"+mrn, inst.Code,
+		fmt.Sprintf("%s → %s; reason: %s", mask(previous), mask(r.ResidentID), in.Reason)); err != nil {
+		return nil, err
+	}
+	m, err := s.db.MRN(ctx, inst.Code, mrn)
+	if err != nil {
+		return nil, err
+	}
+	out := mrnOut(m)
+	return &out, nil
 }

@@ -281,6 +281,8 @@ var authzMatrix = []rule{
 	{"POST /api/v1/institutions/{code}/history", wAdmin, 403, nil},
 	{"GET /api/v1/institutions/{code}/history/imports/{id}", wAdmin, 403, nil},
 	{"POST /api/v1/institutions/{code}/mrn-links", wAdmin, 403, nil},
+	{"GET /api/v1/institutions/{code}/mrns", wAdmin, 403, nil},
+	{"PUT /api/v1/institutions/{code}/mrns/{mrn}/link", wAdmin, 403, &mopt{path: "/api/v1/institutions/bch/mrns/BCH-DEMO-0001/link"}}, // {}: refused for want of a reason, nothing changed
 
 	// --- the public opinion monitor: the regulator's ---
 	{"GET /api/v1/monitor/sources", wRegulator, 403, nil},
@@ -478,6 +480,8 @@ var authzMatrix = []rule{
 	{"POST /me/link", wPatients, 403, nil},
 	{"POST /me/patients/{id}/insurance", wPatient, 403, &mopt{also: map[int]who{404: wPatientX}}},
 	{"GET /me/security", wUsers, 403, nil},
+	{"GET /me/hospital-cards", wPatients, 403, nil},
+	{"POST /me/hospital-cards", wPatients, 403, nil},
 	{"POST /me/security/password", wUsers, 403, &mopt{body: "csrf=" + matrixCSRF + "&new_password=a&new_password2=b", ctype: "application/x-www-form-urlencoded"}}, // refused before any hash
 	{"POST /me/security/totp/new", wUsers &^ wPatients, 403, nil},
 	{"POST /me/security/totp", wUsers &^ wPatients, 403, nil},
@@ -511,6 +515,7 @@ var authzMatrix = []rule{
 	{"POST /admin/institutions/{code}/history", wAdmin, 403, nil},
 	{"GET /admin/institutions/{code}/history/{id}", wAdmin, 403, nil},
 	{"POST /admin/institutions/{code}/history/mrn-links", wAdmin, 403, nil},
+	{"POST /admin/institutions/{code}/history/mrn-link", wAdmin, 403, nil},
 	{"GET /admin/institutions/{code}/usage", wStaffAdmin, 403, nil},
 	{"GET /admin/institutions/{code}/invoices", wAdmin, 403, nil},
 	{"GET /regulator", wRegulator, 403, nil},

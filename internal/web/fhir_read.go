@@ -553,7 +553,11 @@ func (s *Server) patientFor(r *http.Request, id int64) (*r4.Patient, error) {
 		if err != nil {
 			return nil, err
 		}
-		return r4.PatientOf(p, true), s.record(r, "patient.read", "patient", idStr, "", "fhir")
+		out := r4.PatientOf(p, true)
+		if err := s.withMRNs(r.Context(), "", []*identity.Patient{p}, []*r4.Patient{out}); err != nil {
+			return nil, err
+		}
+		return out, s.record(r, "patient.read", "patient", idStr, "", "fhir")
 	}
 	sight, ok, err := s.bookingSight(r.Context(), a)
 	if err != nil {
@@ -570,7 +574,11 @@ func (s *Server) patientFor(r *http.Request, id int64) (*r4.Patient, error) {
 			if err != nil {
 				return nil, err
 			}
-			return r4.PatientOf(p, false), s.record(r, "patient.read", "patient", idStr, inst, joinDetail("fhir", widenedSight(sight)))
+			out := r4.PatientOf(p, false)
+			if err := s.withMRNs(r.Context(), inst, []*identity.Patient{p}, []*r4.Patient{out}); err != nil {
+				return nil, err
+			}
+			return out, s.record(r, "patient.read", "patient", idStr, inst, joinDetail("fhir", widenedSight(sight)))
 		}
 	}
 	s.record(r, "patient.read.denied", "patient", idStr, inst, "fhir")
@@ -583,6 +591,40 @@ func (s *Server) readPatient(r *http.Request, id string) (any, error) {
 		return nil, err
 	}
 	return s.patientFor(r, n)
+}
+
+// withMRNs adds to each FHIR Patient (out[i] of ps[i]) the medical record
+// numbers linked to it (issue 16), as identifiers of type MR in their
+// institution's system: every one to the family; to an institution's
+// staff (institution given) their institution's alone (N-19).
+func (s *Server) withMRNs(ctx context.Context, institution string, ps []*identity.Patient, out []*r4.Patient) error {
+	rids := make([]string, 0, len(ps))
+	at := map[string][]*r4.Patient{}
+	for i, p := range ps {
+		if p.ResidentID == "" {
+			continue
+		}
+		if at[p.ResidentID] == nil {
+			rids = append(rids, p.ResidentID)
+		}
+		at[p.ResidentID] = append(at[p.ResidentID], out[i])
+	}
+	if len(rids) == 0 {
+		return nil
+	}
+	ms, err := s.db.MRNsLinkedTo(ctx, rids)
+	if err != nil {
+		return err
+	}
+	for _, m := range ms {
+		if institution != "" && m.Institution != institution {
+			continue
+		}
+		for _, p := range at[m.ResidentID] {
+			p.AddMRN(m.Institution, m.MRN)
+		}
+	}
+	return nil
 }
 
 // residentIDFilter reads the identifier parameter: a resident ID, of the
@@ -630,11 +672,15 @@ func (s *Server) searchPatients(r *http.Request, q *fhirQuery) ([]any, int, erro
 			return nil, 0, err
 		}
 		var all []*r4.Patient
+		var whose []*identity.Patient
 		for i := range ps {
 			p := &ps[i]
 			if q.idIn(strconv.FormatInt(p.ID, 10)) && q.contains("name", p.Name) && (!hasRID || p.ResidentID == rid) {
-				all = append(all, r4.PatientOf(p, true))
+				all, whose = append(all, r4.PatientOf(p, true)), append(whose, p)
 			}
+		}
+		if err := s.withMRNs(r.Context(), "", whose, all); err != nil {
+			return nil, 0, err
 		}
 		out, total = fhirPage(q, all), len(all)
 	default:
@@ -656,8 +702,12 @@ func (s *Server) searchPatients(r *http.Request, q *fhirQuery) ([]any, int, erro
 		if err != nil {
 			return nil, 0, err
 		}
+		whose := make([]*identity.Patient, len(ps))
 		for i := range ps {
-			out = append(out, r4.PatientOf(&ps[i], false))
+			out, whose[i] = append(out, r4.PatientOf(&ps[i], false)), &ps[i]
+		}
+		if err := s.withMRNs(r.Context(), inst, whose, out); err != nil {
+			return nil, 0, err
 		}
 		total = n
 	}
@@ -790,6 +840,11 @@ func apptStates(codes []string) [][2]string {
 	}
 	return out
 }
+
+// AppointmentStates are the (appointment status, visit state) pairs a
+// search of Appointment by FHIR status codes asks the store for
+// (the FHIR benchmark makes the handler's store query with it).
+func AppointmentStates(codes []string) [][2]string { return apptStates(codes) }
 
 func (s *Server) appointmentOf(d *dirView, a *sqlstore.FHIRAppointment) (*r4.Appointment, error) {
 	svc, dep, _, err := d.service(a.Service)

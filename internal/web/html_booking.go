@@ -501,7 +501,10 @@ func (s *Server) pageHistory(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := s.newPage(w, r, "title.history")
-	p.Data = map[string]any{"Inst": inst}
+	if p.Data, err = s.historyData(r, inst, nil); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	s.render(w, r, http.StatusOK, "history", p)
 }
 

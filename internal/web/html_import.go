@@ -151,7 +151,10 @@ func (s *Server) postMRNLinks(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		rep.Localize(uiLang(r))
-		p.Data = map[string]any{"Inst": inst, "Links": rep}
+		if p.Data, err = s.historyData(r, inst, rep); err != nil {
+			s.fail(w, r, err)
+			return
+		}
 		s.render(w, r, http.StatusOK, "history", p)
 		return
 	}

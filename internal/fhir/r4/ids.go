@@ -14,6 +14,7 @@ import (
 // Yunyi's own codes the same way.
 const (
 	SystemResidentID  = "https://yunyi.dev/fhir/sid/cn-resident-id" // 居民身份证号 (GB 11643)
+	SystemMRN         = "https://yunyi.dev/fhir/sid/mrn/"           // + an institution's code: its medical record numbers (病案号)
 	SystemDepartment  = "https://yunyi.dev/fhir/CodeSystem/department"
 	SystemInstitution = "https://yunyi.dev/fhir/sid/institution"          // an institution's code (bch, ccmc, ...)
 	SystemLicence     = "https://yunyi.dev/fhir/sid/practitioner-licence" // 执业证书编码
@@ -29,6 +30,7 @@ const (
 	SystemQuestion    = "https://yunyi.dev/fhir/CodeSystem/screening-question"
 
 	SystemICD10           = "http://hl7.org/fhir/sid/icd-10"
+	SystemIdentifierType  = "http://terminology.hl7.org/CodeSystem/v2-0203" // MR: a medical record number
 	SystemRoleCode        = "http://terminology.hl7.org/CodeSystem/v3-RoleCode"
 	SystemActCode         = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 	SystemParticipantType = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"

@@ -223,6 +223,18 @@ func PatientOf(p *identity.Patient, contact bool) *Patient {
 	return out
 }
 
+// MRNSystem is the identifier system of an institution's medical record
+// numbers (病案号): SystemMRN and the institution's code.
+func MRNSystem(institution string) string { return SystemMRN + institution }
+
+// AddMRN adds an institution's medical record number linked to the
+// patient as an identifier of type MR (v2-0203), in the institution's
+// system, assigned by its Organization.
+func (p *Patient) AddMRN(institution, mrn string) {
+	p.Identifier = append(p.Identifier, Identifier{Use: "usual", Type: &CodeableConcept{Coding: []Coding{{System: SystemIdentifierType, Code: "MR",
+		Display: "Medical record number"}}}, System: MRNSystem(institution), Value: mrn, Assigner: Ref("Organization", institution)})
+}
+
 // RelatedPersonOf is a guardian of a child: an account linked to the child,
 // named by that account's own profile.
 func RelatedPersonOf(childID, accountID int64, guardian *identity.Patient, phone string) *RelatedPerson {

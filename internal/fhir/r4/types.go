@@ -35,6 +35,7 @@ type Identifier struct {
 	System    string           `json:"system,omitempty"`
 	Value     string           `json:"value,omitempty"`
 	Period    *Period          `json:"period,omitempty"`
+	Assigner  *Reference       `json:"assigner,omitempty"`
 }
 
 // Reference points at another resource.
