@@ -581,6 +581,8 @@ var authzMatrix = []rule{
 	{"GET /ops", wOperators, 403, &mopt{seen: wSysadmin}}, // the SMS sandbox's outbox, as /api/v1/sandbox/sms
 	{"POST /ops/accounts", wSecAdmin, 403, nil},
 	{"POST /ops/accounts/{id}", wSecAdmin, 403, nil},
+	{"POST /ops/retention/{type}", wSecAdmin, 403, &mopt{path: "/ops/retention/chat"}},
+	{"POST /ops/security-settings", wSecAdmin, 403, nil},
 	{"GET /oversight", wReporters | wRegulator, 403, nil},
 	{"POST /oversight/rectifications", wRegulator, 403, nil},
 	{"POST /oversight/adverse-events", wReporters, 403, nil},

@@ -3,6 +3,7 @@ package web
 import (
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/yunyi-health/yunyi/internal/audit"
 	"github.com/yunyi-health/yunyi/internal/delivery"
@@ -20,6 +21,8 @@ func (s *Server) opsRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /ops", s.requireLogin(s.show("ops", s.opsPage)))
 	mux.HandleFunc("POST /ops/accounts", s.requireLogin(s.postOpsAccount))
 	mux.HandleFunc("POST /ops/accounts/{id}", s.requireLogin(s.postOpsAccountState))
+	mux.HandleFunc("POST /ops/retention/{type}", s.requireLogin(s.postOpsRetention))
+	mux.HandleFunc("POST /ops/security-settings", s.requireLogin(s.postOpsSecuritySettings))
 }
 
 type opsData struct {
@@ -30,6 +33,8 @@ type opsData struct {
 	Roles      []identity.Role
 	Audit      []audit.Entry
 	Verify     *auditVerifyOut
+	Retention  *retentionOut        // every operator reads it; the security administrator changes it (N-17)
+	Security   *securitySettingsOut // the security administrator's: idle timeouts, the doctors' confirmation (N-7, N-20)
 }
 
 func (s *Server) opsPage(w http.ResponseWriter, r *http.Request) (*page, error) {
@@ -73,8 +78,71 @@ func (s *Server) opsPage(w http.ResponseWriter, r *http.Request) (*page, error) 
 	if err != nil {
 		return nil, err
 	}
+	if d.Retention, err = s.getRetention(ctx, c, none{}); err != nil {
+		return nil, err
+	}
+	if a.Role == identity.RoleSecurityAdmin {
+		if d.Security, err = s.getSecuritySettings(ctx, c, none{}); err != nil {
+			return nil, err
+		}
+	}
 	p.Data = d
 	return p, nil
+}
+
+// postOpsRetention changes a record type's retention from the security
+// administrator's form (the API's checks: never below the legal minimum,
+// audited).
+func (s *Server) postOpsRetention(w http.ResponseWriter, r *http.Request) {
+	in := retentionIn{Purge: new(bool)}
+	if v := strings.TrimSpace(r.PostFormValue("years")); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			var f errs.Fields
+			f.Add("years", "number_format")
+			s.fail(w, r, f.Err())
+			return
+		}
+		in.Years = &n
+	}
+	*in.Purge = r.PostFormValue("purge") == "1"
+	if _, err := s.putRetention(r.Context(), call{Actor: actor(r), r: r}, in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/ops?ok=retention_saved", http.StatusSeeOther)
+}
+
+// postOpsSecuritySettings changes the platform's session settings from the
+// security administrator's form (the API's checks and audit).
+func (s *Server) postOpsSecuritySettings(w http.ResponseWriter, r *http.Request) {
+	var in settingIn
+	var f errs.Fields
+	for _, x := range []struct {
+		name string
+		to   **int
+	}{{"staff_idle_minutes", &in.StaffIdleMinutes}, {"patient_idle_minutes", &in.PatientIdleMinutes},
+		{"identity_confirmation_minutes", &in.ConfirmationMinutes}} {
+		v := strings.TrimSpace(r.PostFormValue(x.name))
+		if v == "" {
+			continue // the API names it as missing
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			f.Add(x.name, "number_format")
+			continue
+		}
+		*x.to = &n
+	}
+	if err := f.Err(); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if _, err := s.putPlatformSettings(r.Context(), call{Actor: actor(r), r: r}, in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/ops?ok=settings_saved", http.StatusSeeOther)
 }
 
 // postOpsAccount creates a staff account from the security administrator's form.
