@@ -678,4 +678,3 @@ func TestOpenAPIDocumentIsValid(t *testing.T) {
 		}
 	}
 }
-
