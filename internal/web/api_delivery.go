@@ -52,6 +52,9 @@ type orderOut struct {
 }
 
 func orderJSON(o *delivery.Order, lang i18n.Lang) *orderOut {
+	if o.Events == nil {
+		o.Events = []courier.Event{} // a new order: no events yet, a list all the same
+	}
 	return &orderOut{Order: o, StatusText: i18n.T(lang, "order.status."+string(o.Status))}
 }
 

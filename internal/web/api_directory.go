@@ -427,6 +427,9 @@ func (s *Server) apiSaveDepartment(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	if d.Services == nil {
+		d.Services = []directory.Service{} // a list, as GET /institutions/{code} gives it
+	}
 	writeJSON(w, http.StatusOK, d)
 }
 

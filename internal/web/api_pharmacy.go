@@ -80,6 +80,9 @@ func (s *Server) getDelivery(ctx context.Context, c call, _ none) (*deliveryOut,
 	if set.Pharmacies == nil {
 		set.Pharmacies = []string{}
 	}
+	if set.Regions == nil {
+		set.Regions = []string{} // anywhere: a list all the same
+	}
 	return &deliveryOut{Settings: set, PharmacyList: list}, nil
 }
 

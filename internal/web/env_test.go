@@ -76,7 +76,7 @@ func newEnv(t *testing.T, db *sqlstore.DB, limits map[string][2]float64, configu
 	} else if staff, err = loadDemo(context.Background(), db, s); err != nil {
 		t.Fatal(err)
 	}
-	ts := httptest.NewServer(s)
+	ts := httptest.NewServer(openapiCheck(t, s))
 	t.Cleanup(ts.Close)
 	t.Cleanup(s.Close)
 	return &env{t: t, db: db, s: s, ts: ts, clock: c, staff: staff}
@@ -130,6 +130,7 @@ func TestMain(m *testing.M) {
 		flag.Set("test.parallel", "4")
 	}
 	code := m.Run()
+	oaStats.report()
 	dropTemplates()
 	os.Exit(code)
 }
