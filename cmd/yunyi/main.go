@@ -188,6 +188,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	importMax := byteSize(web.DefaultImportMaxBytes)
 	fs.Var(&importMax, "import-max-bytes", "largest offline-history upload (CSV or FHIR), e.g. 512MB or 2GB: a larger one is refused with 413 ($YUNYI_IMPORT_MAX_BYTES)")
 	supervisionURL := fs.String("supervision-url", "", "the supervision platform's feed address (its POST /api/v1/supervision/events): the institutions' supervision events are sent there, signed with their keys (needs --keys); empty: not sent ($YUNYI_SUPERVISION_URL)")
+	cdcURL := fs.String("cdc-url", "", "disease control's receiver of notifiable-disease reports (W-5; a FHIR message Bundle each, POSTed with retries and backoff until taken; the sandbox is this server's /api/v1/sandbox/cdc); empty: kept in the outbox ($YUNYI_CDC_URL)")
 	ops := addOpsFlags(fs)
 	fs.SetOutput(stderr)
 	if err := fs.Parse(args); err != nil {
@@ -199,7 +200,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := ops.resolve(fs); err != nil {
 		return err
 	}
-	if err := envFlags(fs, "import-max-bytes", "supervision-url"); err != nil {
+	if err := envFlags(fs, "import-max-bytes", "supervision-url", "cdc-url"); err != nil {
 		return err
 	}
 	start := time.Now()
@@ -251,8 +252,16 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		// (supervision_settings).
 		log.Info("supervision feed", "platform", *supervisionURL)
 	}
+	if *cdcURL != "" {
+		if u, err := url.Parse(*cdcURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return fmt.Errorf("--cdc-url %q: not an http(s) address", *cdcURL)
+		}
+		log.Info("disease-control reports", "receiver", *cdcURL)
+	}
 	srv, err := web.New(web.Config{Now: now, SigningKey: master, Demo: *withDemo, SecureCookies: !*insecure, TURN: ts, BlobDir: *files,
-		TrustedProxies: ops.trusted, Metrics: metrics.Default, ImportMaxBytes: int64(importMax), SupervisionURL: *supervisionURL}, db, al, log)
+		TrustedProxies: ops.trusted, Metrics: metrics.Default, ImportMaxBytes: int64(importMax), SupervisionURL: *supervisionURL,
+		// The sandbox receiver fails as a real one does now and then.
+		CDCURL: *cdcURL, CDCSandbox: web.CDCSandboxConfig{FailRate: 0.2, LostRate: 0.1, Delay: 100 * time.Millisecond}}, db, al, log)
 	if err != nil {
 		return err
 	}

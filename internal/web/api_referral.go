@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/yunyi-health/yunyi/internal/authz"
 	"github.com/yunyi-health/yunyi/internal/directory"
 	"github.com/yunyi-health/yunyi/internal/errs"
 	"github.com/yunyi-health/yunyi/internal/i18n"
@@ -23,8 +25,9 @@ import (
 //     patient to another institution's department (up or down in tiered
 //     care), with the reason, urgency and a summary; the family and the
 //     receiving institution's admins are told (inbox and SMS).
-//   - GET /api/v1/referrals: the sending and receiving institutions' doctors
-//     and admins see their institution's; a family its patients'.
+//   - GET /api/v1/referrals: the sending and receiving institutions'
+//     admins see their institution's, a doctor those they wrote and those
+//     their institution received; a family its patients'.
 //   - POST /api/v1/referrals/{id}/decision: the receiving institution's
 //     admin or doctor accepts or declines; POST …/cancel: the referring
 //     doctor withdraws a referral not yet decided.
@@ -232,6 +235,11 @@ func (s *Server) listReferrals(ctx context.Context, c call, _ none) (*referralsO
 	if err != nil {
 		return nil, err
 	}
+	if c.Actor.Role == identity.RoleDoctor {
+		// A doctor sees the referrals they wrote and those their
+		// institution received, not their colleagues' patients.
+		list = slices.DeleteFunc(list, func(r referral.Referral) bool { return !doctorSees(c.Actor, &r) })
+	}
 	out := &referralsOut{Referrals: []referralJSON{}}
 	ids := make([]string, 0, len(list))
 	for i := range list {
@@ -266,7 +274,9 @@ func (s *Server) loadReferral(c call) (*referral.Referral, error) {
 		for _, a := range accounts {
 			ok = ok || a == c.Actor.ID
 		}
-	case identity.RoleDoctor, identity.RoleInstitutionAdmin:
+	case identity.RoleDoctor:
+		ok = doctorSees(c.Actor, r)
+	case identity.RoleInstitutionAdmin:
 		ok = c.Actor.Institution == r.FromInstitution || c.Actor.Institution == r.ToInstitution
 	}
 	if !ok {
@@ -274,6 +284,12 @@ func (s *Server) loadReferral(c call) (*referral.Referral, error) {
 		return nil, errs.E(errs.NotFound)
 	}
 	return r, nil
+}
+
+// doctorSees says whether a doctor may see a referral: one they wrote,
+// or one to their institution.
+func doctorSees(a authz.Actor, r *referral.Referral) bool {
+	return a.ID == r.FromAccount || (a.Institution != "" && a.Institution == r.ToInstitution)
 }
 
 type referralDecisionIn struct {

@@ -13,7 +13,7 @@ import (
 // read and searched by the family alone; every access audited.
 
 func (s *Server) readConsent(r *http.Request, id string) (any, error) {
-	if err := patientOnly(r); err != nil {
+	if err := needLogin(r); err != nil {
 		return nil, err
 	}
 	cid, ok := r4.ParseInt(id)

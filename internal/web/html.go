@@ -64,6 +64,7 @@ func (s *Server) htmlRoutes(mux *http.ServeMux) {
 	s.dashboardRoutes(mux)
 	s.opsRoutes(mux)
 	s.educationRoutes(mux)
+	s.referralRoutes(mux)
 	mux.HandleFunc("GET /", func(w http.ResponseWriter, r *http.Request) { s.fail(w, r, errs.E(errs.NotFound)) })
 }
 

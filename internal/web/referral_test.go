@@ -81,7 +81,9 @@ func TestReferralFlow(t *testing.T) {
 		cancelled := e.refer(doc, vpath, "xuanwu", "neurology", "up")
 
 		// The family and the receiving admins are told.
-		waitFor(t, "the family's notice", func() bool { return strings.Contains(string(e.req("GET", "/api/v1/notifications", lm, nil).raw), "referral_created") })
+		waitFor(t, "the family's notice", func() bool {
+			return strings.Contains(string(e.req("GET", "/api/v1/notifications", lm, nil).raw), "referral_created")
+		})
 		if n := e.req("GET", "/api/v1/notifications", e.login("ccmc-admin"), nil); !strings.Contains(string(n.raw), "referral_received") {
 			t.Errorf("ccmc's admin not told: %s", n.raw)
 		}
@@ -143,7 +145,9 @@ func TestReferralFlow(t *testing.T) {
 		if got[id] != "accepted" || got[declined.body["id"].(float64)] != "declined" || got[cancelled.body["id"].(float64)] != "cancelled" {
 			t.Errorf("the family sees %v", got)
 		}
-		waitFor(t, "the decline's notice", func() bool { return strings.Contains(string(e.req("GET", "/api/v1/notifications", lm, nil).raw), "本院皮肤科暂无号源") })
+		waitFor(t, "the decline's notice", func() bool {
+			return strings.Contains(string(e.req("GET", "/api/v1/notifications", lm, nil).raw), "本院皮肤科暂无号源")
+		})
 	})
 }
 
@@ -181,7 +185,7 @@ func TestReferredPatientBooksFollowUp(t *testing.T) {
 			}
 		}
 		if r := e.req("POST", "/api/v1/institutions/ccmc/rules", ccmcAdmin, map[string]any{"code": "follow-up-history", "source": "S-3, N-24",
-			"expr": `kind != "follow_up" || has_history || (referred_in && days_since_referral <= 90)`,
+			"expr":       `kind != "follow_up" || has_history || (referred_in && days_since_referral <= 90)`,
 			"message_zh": "线上复诊须在本院同一科室有线下就诊记录，或有 90 天内被本院接收的转诊", "message_en": "A follow-up needs an earlier visit here, or a referral accepted here within 90 days"}); r.status != 200 {
 			t.Fatalf("ccmc rule: %d %s", r.status, r.raw)
 		}
