@@ -150,8 +150,10 @@ func (s *Server) createReferral(ctx context.Context, c call, in referralIn) (*re
 	s.tellReferral(ctx, full, "referral_created", true)
 	s.tellAdmins(ctx, to, "referral_received", func(l i18n.Lang) (string, string) {
 		out := s.referralOut(ctx, full, l)
+		// The patient and the reason are on the referrals page only: a
+		// notice (and its SMS) names neither (N-19, the minimum necessary).
 		return i18n.T(l, "referral.received.title"), i18n.T(l, "referral.received.body", out.FromInstitutionName, full.FromDoctor,
-			full.PatientName, out.ToDepartmentName, out.UrgencyText, full.Reason)
+			out.ToDepartmentName, out.UrgencyText)
 	})
 	out := s.referralOut(ctx, full, apiLang(c.r))
 	return &out, nil

@@ -148,6 +148,19 @@ func TestReferralFlow(t *testing.T) {
 		waitFor(t, "the decline's notice", func() bool {
 			return strings.Contains(string(e.req("GET", "/api/v1/notifications", lm, nil).raw), "本院皮肤科暂无号源")
 		})
+		// The pages: the receiving admin's list (its form for what is
+		// still to decide), the family's visit page, the doctor's form.
+		e.refer(doc, vpath, "ccmc", "dermatology", "peer")
+		if pg := e.req("GET", "/referrals", e.login("ccmc-admin"), nil); pg.status != 200 || !strings.Contains(string(pg.raw), "李小雨") ||
+			!strings.Contains(string(pg.raw), `name="decision" value="accept"`) {
+			t.Errorf("ccmc's referrals page: %d", pg.status)
+		}
+		if pg := e.req("GET", "/visits/"+vpathID(vpath), lm, nil); !strings.Contains(string(pg.raw), `id="referrals"`) || !strings.Contains(string(pg.raw), "已接收") {
+			t.Errorf("the family's visit page lacks the referrals")
+		}
+		if pg := e.req("GET", "/visits/"+vpathID(vpath), doc, nil); !strings.Contains(string(pg.raw), `id="referral-form"`) {
+			t.Errorf("the doctor's visit page lacks the referral form")
+		}
 	})
 }
 
@@ -306,6 +319,14 @@ func TestSharedRecordsWithConsent(t *testing.T) {
 		if r := e.req("GET", "/api/v1/me/record-reads", e.login("zhangwei"), nil); strings.Contains(string(r.raw), "李小雨") {
 			t.Errorf("another family sees the reads: %s", r.raw)
 		}
+		// The pages: the doctor's page of shared records, the family's 谁看过我的病历.
+		if pg := e.req("GET", spath[len("/api/v1"):], ccmcDoc, nil); pg.status != 200 || !strings.Contains(string(pg.raw), "L20.9") {
+			t.Errorf("the shared records page: %d", pg.status)
+		}
+		if pg := e.req("GET", "/records-access", lm, nil); pg.status != 200 || !strings.Contains(string(pg.raw), "首都儿童医学中心") ||
+			!strings.Contains(string(pg.raw), "谁看过我的病历") {
+			t.Errorf("the family's page: %d", pg.status)
+		}
 		// Revoked: nothing at once; revoking twice is refused.
 		rv := e.req("POST", fmt.Sprintf("/api/v1/patients/%d/consents/%.0f/revoke", xiaoyu, cid), lm, nil)
 		if rv.status != 200 || rv.body["active"] != false {
@@ -320,7 +341,7 @@ func TestSharedRecordsWithConsent(t *testing.T) {
 		if fc := e.fhir("GET", fmt.Sprintf("/fhir/R4/Consent/%.0f", cid), lm, nil); fc.body["status"] != "inactive" {
 			t.Errorf("revoked Consent: %s", fc.raw)
 		}
-		if rr := e.req("GET", "/api/v1/me/record-reads", lm, nil); len(rr.body["reads"].([]any)) != 1 {
+		if rr := e.req("GET", "/api/v1/me/record-reads", lm, nil); len(rr.body["reads"].([]any)) != 2 { // the API's and the page's
 			t.Errorf("a refused read is listed as a read: %s", rr.raw)
 		}
 	})
