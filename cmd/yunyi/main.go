@@ -194,6 +194,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	supervisionURL := fs.String("supervision-url", "", "the supervision platform's feed address (its POST /api/v1/supervision/events): the institutions' supervision events are sent there, signed with their keys (needs --keys); empty: not sent")
 	rateLimits := rateLimitsFlag{}
 	fs.Var(&rateLimits, "rate-limits", "rate limits to change, as NAME=PER_MINUTE/BURST,... (e.g. login-ip=20/20,booking-account=60/40); names: "+limitNames())
+	cdcURL := fs.String("cdc-url", "", "disease control's receiver of notifiable-disease reports (W-5; a FHIR message Bundle each, POSTed with retries and backoff until taken; the sandbox is this server's /api/v1/sandbox/cdc); empty: kept in the outbox")
 	ops := addOpsFlags(fs)
 	fs.SetOutput(stderr)
 	if err := parseFlags(fs, args); err != nil {
@@ -254,8 +255,16 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		// (supervision_settings).
 		log.Info("supervision feed", "platform", *supervisionURL)
 	}
+	if *cdcURL != "" {
+		if u, err := url.Parse(*cdcURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return fmt.Errorf("--cdc-url %q: not an http(s) address", *cdcURL)
+		}
+		log.Info("disease-control reports", "receiver", *cdcURL)
+	}
 	srv, err := web.New(web.Config{Now: now, SigningKey: master, Demo: *withDemo, SecureCookies: !*insecure, TURN: ts, BlobDir: *files,
-		TrustedProxies: ops.trusted, Metrics: metrics.Default, ImportMaxBytes: int64(importMax), SupervisionURL: *supervisionURL, Limits: rateLimits}, db, al, log)
+		TrustedProxies: ops.trusted, Metrics: metrics.Default, ImportMaxBytes: int64(importMax), SupervisionURL: *supervisionURL, Limits: rateLimits,
+		// The sandbox receiver fails as a real one does now and then.
+		CDCURL: *cdcURL, CDCSandbox: web.CDCSandboxConfig{FailRate: 0.2, LostRate: 0.1, Delay: 100 * time.Millisecond}}, db, al, log)
 	if err != nil {
 		return err
 	}

@@ -38,6 +38,9 @@ type Store interface {
 	// InsuranceBound says whether a verified social-security card is bound
 	// to the patient (M-3).
 	InsuranceBound(ctx context.Context, patientID int64) (bool, error)
+	// ReferredIn is the newest acceptance of a referral of the patient to
+	// the institution's department at or before at (zero: none; N-24).
+	ReferredIn(ctx context.Context, patientID int64, institution, department string, at time.Time) (time.Time, error)
 }
 
 // Service runs bookings.
@@ -151,7 +154,7 @@ func (s *Service) Check(ctx context.Context, p *identity.Patient, svc *directory
 		Age: int64(p.Age(day)), Sex: string(p.Sex), Pregnant: answers[policy.AnswerPregnant], Critical: answers[policy.AnswerCritical],
 		Difficult: answers[policy.AnswerDifficult], FirstVisit: answers[policy.AnswerFirstVisit], Kind: string(svc.Kind),
 		Institution: svc.Institution, Department: svc.Department, Specialty: svc.Specialty,
-		InstitutionApproved: inst.Open(), DaysSinceLastVisit: -1, DoctorOnline: true, DoctorFirstVisitOK: true,
+		InstitutionApproved: inst.Open(), DaysSinceLastVisit: -1, DoctorOnline: true, DoctorFirstVisitOK: true, DaysSinceReferral: -1,
 		// S-5, G-2: the regulator's designations valid on the visit's day.
 		InstitutionPilot: inst.PilotOn(day), SpecialtyPilot: inst.SpecialtyPilotOn(svc.Specialty, day),
 	}
@@ -186,6 +189,18 @@ func (s *Service) Check(ctx context.Context, p *identity.Patient, svc *directory
 		// Read afresh, never cached: a card bound a moment ago counts.
 		if f.InsuranceBound, err = s.st.InsuranceBound(ctx, p.ID); err != nil {
 			return nil, err
+		}
+	}
+	if policy.Uses(applicable, "referred_in") || policy.Uses(applicable, "days_since_referral") {
+		// N-24: an accepted referral counts where the rules say so; read
+		// afresh, an acceptance a moment ago counts.
+		at, err := s.st.ReferredIn(ctx, p.ID, svc.Institution, svc.Department, s.Now())
+		if err != nil {
+			return nil, err
+		}
+		if !at.IsZero() {
+			f.ReferredIn = true
+			f.DaysSinceReferral = int64(directory.DayStart(day).Sub(directory.DayStart(at)).Hours() / 24)
 		}
 	}
 	ok, verdicts := s.Engine.Evaluate(ctx, applicable, f)

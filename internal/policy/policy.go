@@ -92,6 +92,11 @@ type Facts struct {
 	DoctorFirstVisitOK  bool // D-1 and D-2 of the slot's doctor
 	DoctorOnline        bool // D-2: not suspended from all internet work
 	InsuranceBound      bool // M-3: a social-security card is bound to the patient (read only when a rule uses it)
+	// N-24, W-5: a referral of the patient to this institution and
+	// department was accepted (read only when a rule uses it), and the days
+	// since its acceptance (-1: none).
+	ReferredIn        bool
+	DaysSinceReferral int64
 }
 
 func (f Facts) vars() map[string]any {
@@ -101,7 +106,7 @@ func (f Facts) vars() map[string]any {
 		"last_diagnosis": f.LastDiagnosis, "kind": f.Kind, "institution": f.Institution, "department": f.Department,
 		"specialty": f.Specialty, "institution_approved": f.InstitutionApproved, "institution_pilot": f.InstitutionPilot,
 		"specialty_pilot": f.SpecialtyPilot, "doctor_first_visit_ok": f.DoctorFirstVisitOK, "doctor_online": f.DoctorOnline,
-		"insurance_bound": f.InsuranceBound,
+		"insurance_bound": f.InsuranceBound, "referred_in": f.ReferredIn, "days_since_referral": f.DaysSinceReferral,
 	}
 }
 
@@ -126,6 +131,8 @@ var Variables = []struct{ Name, Type, Doc string }{
 	{"doctor_first_visit_ok", "bool", "号源医师符合首诊医师条件且未被暂停（D-1、D-2）"},
 	{"doctor_online", "bool", "号源医师未被暂停全部互联网诊疗（D-2）"},
 	{"insurance_bound", "bool", "患者已绑定经医保核验的社保卡（M-3）"},
+	{"referred_in", "bool", "有转诊到本机构本科室且已被接收的转诊单（N-24，分级诊疗）"},
+	{"days_since_referral", "int", "距最近一次上述转诊被接收的天数，无转诊为 -1"},
 }
 
 // Engine compiles and evaluates rules; compiled programs are cached by

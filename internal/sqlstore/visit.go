@@ -296,6 +296,12 @@ func (db *DB) Step(ctx context.Context, t visit.Transition, also func(tx visit.T
 				return err
 			}
 		}
+		if t.Action == visit.ActComplete {
+			// W-5: a notifiable disease of the signed record is reported.
+			if err := db.enqueueCDC(ctx, tx, t.VisitID, t.At); err != nil {
+				return err
+			}
+		}
 		return db.emitStep(ctx, tx, t)
 	})
 }
@@ -798,7 +804,10 @@ func (db *DB) AddAmendment(ctx context.Context, r *visit.Record) error {
 		if ok, _ := isUnique(err); ok {
 			return errs.E(errs.Conflict)
 		}
-		return err
+		if err != nil {
+			return err
+		}
+		return db.enqueueCDC(ctx, tx, r.VisitID, r.SignedAt) // W-5: a diagnosis added by the amendment
 	})
 }
 

@@ -240,6 +240,20 @@ func (s *Server) apiTable() []route {
 		{"GET /api/v1/oversight/bulletins/{id}", s.apiBulletin},
 		{"PUT /api/v1/oversight/bulletins/{id}", s.requireLogin(jsonAPI(s, http.StatusOK, s.editBulletin))},
 		{"POST /api/v1/oversight/bulletins/{id}/publish", s.requireLogin(jsonAPI(s, http.StatusOK, s.publishBulletin))},
+		{"POST /api/v1/visits/{id}/referrals", s.requireLogin(jsonAPI(s, http.StatusCreated, s.createReferral))},
+		{"GET /api/v1/referrals", s.requireLogin(jsonAPI(s, http.StatusOK, s.listReferrals))},
+		{"POST /api/v1/referrals/{id}/decision", s.requireLogin(jsonAPI(s, http.StatusOK, s.decideReferral))},
+		{"POST /api/v1/referrals/{id}/cancel", s.requireLogin(jsonAPI(s, http.StatusOK, s.cancelReferral))},
+		{"POST /api/v1/patients/{id}/consents", s.requireLogin(jsonAPI(s, http.StatusCreated, s.grantConsent))},
+		{"GET /api/v1/patients/{id}/consents", s.requireLogin(jsonAPI(s, http.StatusOK, s.listConsents))},
+		{"POST /api/v1/patients/{id}/consents/{cid}/revoke", s.requireLogin(jsonAPI(s, http.StatusOK, s.revokeConsent))},
+		{"GET /api/v1/patients/{id}/shared-records", s.requireLogin(jsonAPI(s, http.StatusOK, s.sharedRecords))},
+		{"GET /api/v1/me/record-reads", s.requireLogin(jsonAPI(s, http.StatusOK, s.recordReads))},
+		{"GET /api/v1/notifiable-diseases", jsonAPI(s, http.StatusOK, s.listNotifiable)},
+		{"PUT /api/v1/notifiable-diseases/{code}", s.requireLogin(jsonAPI(s, http.StatusOK, s.putNotifiable))},
+		{"GET /api/v1/cdc/reports", s.requireLogin(jsonAPI(s, http.StatusOK, s.cdcReports))},
+		{"POST /api/v1/sandbox/cdc", s.apiCDCSandboxReceive},
+		{"GET /api/v1/sandbox/cdc", s.requireLogin(jsonAPI(s, http.StatusOK, s.cdcSandboxReceived))},
 	}
 }
 

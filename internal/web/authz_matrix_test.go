@@ -421,6 +421,25 @@ var authzMatrix = []rule{
 	{"PUT /api/v1/oversight/bulletins/{id}", wRegulator, 403, nil},
 	{"POST /api/v1/oversight/bulletins/{id}/publish", wRegulator, 403, nil},
 
+	// --- referrals, record sharing, disease-control reports (issue 16: N-24, W-4, W-5) ---
+	{"POST /api/v1/visits/{id}/referrals", wDoctor, 404, &mopt{also: map[int]who{403: wPatient}}},
+	// The receiving institution's staff see the referred patient: that is
+	// the referral.
+	{"GET /api/v1/referrals", wPatients | wDoctors | wAdmins, 403, &mopt{seen: wDoctorX | wAdminX}},
+	{"POST /api/v1/referrals/{id}/decision", wDoctorX | wAdminX, 404, &mopt{also: map[int]who{403: wPatient | wDoctor | wAdmin}}},
+	{"POST /api/v1/referrals/{id}/cancel", wDoctor, 404, &mopt{path: "/api/v1/referrals/{ref2}/cancel",
+		also: map[int]who{403: wPatient | wAdmin | wDoctorX | wAdminX}}},
+	{"POST /api/v1/patients/{id}/consents", wPatient, 404, nil},
+	{"GET /api/v1/patients/{id}/consents", wPatient, 404, nil},
+	{"POST /api/v1/patients/{id}/consents/{cid}/revoke", wPatient, 404, nil},
+	{"GET /api/v1/patients/{id}/shared-records", wDoctor, 404, nil}, // the consent's grantee (bch), a doctor with a visit of her
+	{"GET /api/v1/me/record-reads", wPatients, 403, nil},
+	{"GET /api/v1/notifiable-diseases", wPublic, 403, nil},
+	{"PUT /api/v1/notifiable-diseases/{code}", wRegulator, 403, &mopt{path: "/api/v1/notifiable-diseases/B05"}},
+	{"GET /api/v1/cdc/reports", wRegulator, 403, nil},
+	{"POST /api/v1/sandbox/cdc", wPublic, 403, nil}, // a stand-in for disease control's receiver
+	{"GET /api/v1/sandbox/cdc", wRegulator, 403, nil},
+
 	// --- the supervision platform's feed ---
 	{"POST /api/v1/supervision/events", wNobody, 401, nil}, // signed by the sending institution
 	{"GET /api/v1/supervision/events", wRegulator, 403, nil},
@@ -459,6 +478,8 @@ var authzMatrix = []rule{
 	{"GET /fhir/R4/Condition/{id}", wParties, 404, nil},
 	{"GET /fhir/R4/MedicationRequest", wPatients | wDoctors | wPharms, 403, nil},
 	{"GET /fhir/R4/MedicationRequest/{id}", wRxReaders, 404, nil},
+	{"GET /fhir/R4/Consent", wPatients, 403, nil},
+	{"GET /fhir/R4/Consent/{id}", wPatient, 404, nil},
 
 	// --- the pages (html*.go): the same rules through forms ---
 	{"GET /{$}", wPublic, 403, nil},
@@ -550,6 +571,14 @@ var authzMatrix = []rule{
 	{"POST /visits/{id}/guests", wParties, 404, nil},
 	{"POST /visits/{id}/messages", wParties, 404, nil},
 	{"POST /visits/{id}/education", wDoctor, 404, &mopt{also: map[int]who{403: wPatient}}},
+	{"POST /visits/{id}/referrals", wDoctor, 404, &mopt{also: map[int]who{403: wPatient}}},
+	{"GET /referrals", wPatients | wDoctors | wAdmins, 403, &mopt{seen: wDoctorX | wAdminX}}, // the receiving institution sees the referred patient
+	{"POST /referrals/{id}/decision", wDoctorX | wAdminX, 403, &mopt{also: map[int]who{404: wPatientX | wDoctorPeer}}},
+	{"GET /records-access", wPatients, 403, nil},
+	{"POST /records-access/consents", wPatient, 403, &mopt{body: "csrf=" + matrixCSRF + "&patient_id={child}", ctype: "application/x-www-form-urlencoded",
+		also: map[int]who{404: wPatientX}}},
+	{"POST /records-access/consents/{cid}/revoke", wPatient, 403, &mopt{also: map[int]who{404: wPatientX}}},
+	{"GET /patients/{id}/shared-records", wDoctor, 404, nil},
 	{"POST /visits/{id}/guests/{gid}/clinician-present", wDoctor, 404, &mopt{also: map[int]who{403: wPatient}}},
 	{"POST /visits/{id}/guests/{gid}/remove", wDoctor, 404, &mopt{path: "/visits/{visit}/guests/{gid2}/remove", also: map[int]who{403: wPatient}}},
 	{"GET /visits/{id}/rating", wParties, 404, nil},
@@ -1351,6 +1380,20 @@ func newMatrixFixture(t *testing.T, e *env) *matrixFixture {
 	set("lang", "en")
 	set("children/id", kids["李小雨"])
 	set("patients/id", kids["李小雨"])
+
+	// Referrals of the completed visit to 首都儿童医学中心 (N-24), and the
+	// family's consents that bch reads 李小雨's records elsewhere (W-4).
+	referTo := func() any {
+		return must("referral", e.req("POST", vpath+"/referrals", doc, map[string]any{"to_institution": "ccmc", "to_department": "dermatology",
+			"direction": "peer", "urgency": "routine", "reason": "皮疹随访"}), 201).body["id"]
+	}
+	set("referrals/id", referTo())
+	set("ref2", referTo())
+	consent := func() any {
+		return must("consent", e.req("POST", "/api/v1/patients/"+f.vals["child"]+"/consents", lm, map[string]any{"grantee": "bch"}), 201).body["id"]
+	}
+	consent()
+	set("cid", consent())
 
 	// FHIR: the first resource of each type the family or the public sees.
 	for _, sp := range r4.Specs {

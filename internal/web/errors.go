@@ -50,6 +50,8 @@ func statusOf(code string) int {
 		return http.StatusConflict
 	case "retention_period": // retention.CodeTooEarly (N-17)
 		return http.StatusConflict
+	case "referral_state", "consent_revoked": // package referral
+		return http.StatusConflict
 	case "hospital_card_mismatch":
 		return http.StatusUnprocessableEntity
 	case "hospital_card_taken":

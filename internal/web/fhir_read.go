@@ -40,6 +40,7 @@ func (s *Server) fhirTypes() map[string]fhirType {
 		"Encounter":         {s.readEncounter, s.searchEncounters},
 		"Condition":         {s.readCondition, s.searchConditions},
 		"MedicationRequest": {s.readMedicationRequest, s.searchMedicationRequests},
+		"Consent":           {s.readConsent, s.searchConsents},
 	}
 }
 

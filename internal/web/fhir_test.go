@@ -192,7 +192,7 @@ func TestFHIRCapabilityAndErrors(t *testing.T) {
 		public := map[string]bool{"Organization": true, "HealthcareService": true, "Practitioner": true, "PractitionerRole": true, "Schedule": true, "Slot": true}
 		rest := m.body["rest"].([]any)[0].(map[string]any)
 		listed := rest["resource"].([]any)
-		if len(listed) != 12 {
+		if len(listed) != 13 { // with Consent (W-4)
 			t.Fatalf("%d resource types", len(listed))
 		}
 		lm := e.login("liming")

@@ -65,6 +65,7 @@ func (s *Server) htmlRoutes(mux *http.ServeMux) {
 	s.opsRoutes(mux)
 	s.educationRoutes(mux)
 	s.mrnPages(mux) // hospital cards and the institution's MRNs (html_mrn.go)
+	s.referralRoutes(mux)
 	mux.HandleFunc("GET /", func(w http.ResponseWriter, r *http.Request) { s.fail(w, r, errs.E(errs.NotFound)) })
 }
 

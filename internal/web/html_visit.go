@@ -191,6 +191,8 @@ type visitPageData struct {
 	LastCall  bool
 	// Education is the health education attached to the visit (W-6).
 	Education *visitEducation
+	// Referrals are the visit's referrals (N-24); the doctor's form.
+	Referrals *visitReferrals
 	guestPanel
 }
 
@@ -251,6 +253,9 @@ func (s *Server) visitPage(w http.ResponseWriter, r *http.Request) (*page, error
 		d.AnswerText = answerLines(q, vc.v.Answers, p.Lang)
 	}
 	if d.Education, err = s.visitEducationView(ctx, vc, p.Lang); err != nil {
+		return nil, err
+	}
+	if d.Referrals, err = s.visitReferralsView(ctx, vc, p.Lang); err != nil {
 		return nil, err
 	}
 	if err := s.fillGuestPanel(r, vc, &d.guestPanel, p.Lang); err != nil {

@@ -27,6 +27,8 @@ var funcs = template.FuncMap{
 	"list": func(v ...string) []string { return v },
 	"cn":   monitor.ChineseNumber,
 	"join": strings.Join,
+	// fmtTime is an instant in Beijing time, to the minute.
+	"fmtTime": func(t time.Time) string { return t.In(dates.Beijing).Format("2006-01-02 15:04") },
 	// The visit page's helpers.
 	"minutes":   func(sec int64) string { return fmt.Sprintf("%d:%02d", sec/60, sec%60) },
 	"kb":        func(n int64) int64 { return (n + 1023) / 1024 },

@@ -92,6 +92,12 @@ type Config struct {
 	// PurgeBatch is the rows of one transaction of the retention purge
 	// (N-17; 0: retention.DefaultBatch).
 	PurgeBatch int
+	// CDCURL is disease control's receiver of notifiable-disease reports
+	// (W-5; --cdc-url): a sender loop posts the outbox there. "": nothing
+	// is sent (the outbox keeps every report; the tests run senders).
+	CDCURL     string
+	CDCClient  *http.Client     // sends the reports (default: 30 s timeout)
+	CDCSandbox CDCSandboxConfig // how the sandbox receiver fails (api_cdc.go)
 }
 
 // Server holds the dependencies of the handlers.
@@ -131,6 +137,8 @@ type Server struct {
 	stopFeed     context.CancelFunc // the feed's reporter loop
 	feedDone     chan struct{}      // closed when it has stopped (nil: not running)
 	rn           *identity.RealName // registration and adding a child with their checks (api_register.go)
+	stopCDC      context.CancelFunc // the disease-control reports' sender loop (api_cdc.go)
+	cdcDone      chan struct{}      // closed when it has stopped (nil: not running)
 }
 
 // DemoAccount is shown on the login page in demo mode.
@@ -201,6 +209,7 @@ func New(cfg Config, db *sqlstore.DB, al *audit.Logger, log *slog.Logger) (*Serv
 	}
 	s.startRevalidation(cfg)
 	s.setUpFeed(cfg)
+	s.setUpCDC(cfg)
 	s.ins.bureau = cfg.Insurance
 	if s.ins.bureau == nil {
 		c := cfg.InsuranceSandbox
@@ -237,6 +246,10 @@ func (s *Server) Close() {
 	s.stopFeed()
 	if s.feedDone != nil {
 		<-s.feedDone
+	}
+	s.stopCDC()
+	if s.cdcDone != nil {
+		<-s.cdcDone
 	}
 	for _, sb := range s.paySandboxes {
 		sb.Stop()

@@ -90,6 +90,8 @@ var Specs = []ResourceSpec{
 		Params: []Param{idParam, {"patient", "reference", "Patient/id"}, {"encounter", "reference", "Encounter/id"},
 			{"status", "token", "draft | active | cancelled | completed"}},
 		Includes: []string{"MedicationRequest:patient", "MedicationRequest:requester"}},
+	{Type: "Consent", Doc: "患者（或监护人）同意某机构的医师查阅其在其他机构的病历 (W-4)；撤回或过期为 inactive；仅本人与监护人可见 / a patient's (or guardian's) consent that an institution's doctors read the patient's records of other institutions (W-4); inactive once revoked or out of its period; only the family sees it",
+		Params: []Param{idParam, {"patient", "reference", "Patient/id"}, {"status", "token", "active | inactive"}}},
 }
 
 // Spec returns the spec of a resource type.

@@ -79,6 +79,7 @@ var models = map[string]func([]byte) (any, error){
 	"Appointment":         func(b []byte) (any, error) { return fhir.UnmarshalAppointment(b) },
 	"Encounter":           func(b []byte) (any, error) { return fhir.UnmarshalEncounter(b) },
 	"Condition":           func(b []byte) (any, error) { return fhir.UnmarshalCondition(b) },
+	"Consent":             func(b []byte) (any, error) { return fhir.UnmarshalConsent(b) },
 	"MedicationRequest":   func(b []byte) (any, error) { return fhir.UnmarshalMedicationRequest(b) },
 	"OperationOutcome":    func(b []byte) (any, error) { return fhir.UnmarshalOperationOutcome(b) },
 	"CapabilityStatement": func(b []byte) (any, error) { return fhir.UnmarshalCapabilityStatement(b) },
