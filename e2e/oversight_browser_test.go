@@ -122,7 +122,15 @@ func TestBrowserComplaintRectificationBulletin(t *testing.T) {
 		chromedp.Click(css("#bulletin-create")),
 		chromedp.WaitVisible(css("#bulletin-edit")),
 	)
+	draft, err := chromedp.Run(ctx, chromedp.Location())
+	if err != nil {
+		t.Fatal(err)
+	}
 	run("write the commentary and publish",
+		// The draft's page opened anew: the redirect after the create has
+		// settled, so no node below belongs to a document being replaced.
+		chromedp.Navigate(draft),
+		chromedp.WaitVisible(css("#bulletin-edit")),
 		chromedp.SetValue(css(`#bulletin-edit textarea[name=commentary]`), "本月各机构首诊质量总体平稳；北京儿童医院已完成候诊管理整改。"),
 		chromedp.Click(css("#bulletin-save")),
 		chromedp.WaitVisible(css("p.flash")),
